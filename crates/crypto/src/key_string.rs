@@ -1,0 +1,113 @@
+//! The key string phones receive: `Crypt=1;KeyDesc=…;Key=…;`.
+
+use std::fmt;
+
+use zeroize::Zeroizing;
+
+use crate::{ConfigKey, Error, KeyDesc};
+
+/// A configuration key with its KeyDesc, as carried by the phone parameter
+/// `device.sec.configEncryption.key`: `Crypt=1;KeyDesc=<desc>;Key=<32 hex>;`.
+///
+/// Parsing accepts the fields in any order, hex in either case and an optional trailing `;`.
+/// `Display` and `Debug` never show the key; [`KeyString::expose`] does, by name.
+///
+/// ```
+/// use polyseal_crypto::KeyString;
+/// let ks = KeyString::parse("Key=06A9214036B8A15B512E03D534120006;Crypt=1;KeyDesc=companyNameKey1")?;
+/// assert_eq!(ks.key_desc().as_str(), "companyNameKey1");
+/// assert_eq!(
+///     &*ks.expose(),
+///     "Crypt=1;KeyDesc=companyNameKey1;Key=06a9214036b8a15b512e03d534120006;"
+/// );
+/// assert!(!ks.to_string().contains("06a9"));
+/// # Ok::<(), polyseal_crypto::Error>(())
+/// ```
+#[derive(Clone, PartialEq, Eq)]
+pub struct KeyString {
+    key_desc: KeyDesc,
+    key: ConfigKey,
+}
+
+impl KeyString {
+    /// Pairs a key with its KeyDesc.
+    pub fn new(key_desc: KeyDesc, key: ConfigKey) -> KeyString {
+        KeyString { key_desc, key }
+    }
+
+    /// Parses a key string. Errors name the field at fault, never the key.
+    pub fn parse(input: &str) -> Result<KeyString, Error> {
+        let bad = |reason| Error::KeyString { reason };
+        let body = input.trim();
+        let body = body.strip_suffix(';').unwrap_or(body);
+        let (mut crypt, mut key_desc, mut key) = (None, None, None);
+        for field in body.split(';') {
+            let (name, value) = field.split_once('=').ok_or(bad(
+                "has a field without '=' (expected Crypt=1;KeyDesc=…;Key=…;)",
+            ))?;
+            let slot = match name.trim() {
+                "Crypt" => &mut crypt,
+                "KeyDesc" => &mut key_desc,
+                "Key" => &mut key,
+                _ => return Err(bad("has a field other than Crypt, KeyDesc and Key")),
+            };
+            if slot.replace(value).is_some() {
+                return Err(bad("repeats a field"));
+            }
+        }
+        match crypt.ok_or(bad("has no Crypt field"))? {
+            "1" => {}
+            other => {
+                return Err(Error::UnsupportedCrypt {
+                    value: other.to_owned(),
+                });
+            }
+        }
+        let key_desc = KeyDesc::new(key_desc.ok_or(bad("has no KeyDesc field"))?)?;
+        let key = ConfigKey::from_hex(key.ok_or(bad("has no Key field"))?)
+            .map_err(|_| bad("has a Key that is not 32 hex digits"))?;
+        Ok(KeyString { key_desc, key })
+    }
+
+    /// The KeyDesc.
+    pub fn key_desc(&self) -> &KeyDesc {
+        &self.key_desc
+    }
+
+    /// The key.
+    pub fn key(&self) -> &ConfigKey {
+        &self.key
+    }
+
+    /// The full key string, key included, in canonical form
+    /// (`Crypt=1;KeyDesc=<desc>;Key=<32 lowercase hex>;`), in a string zeroized on drop.
+    /// This is what goes into a bootstrap file; nothing else should print it.
+    pub fn expose(&self) -> Zeroizing<String> {
+        Zeroizing::new(format!(
+            "Crypt=1;KeyDesc={};Key={};",
+            self.key_desc,
+            &*self.key.expose_hex()
+        ))
+    }
+}
+
+impl fmt::Display for KeyString {
+    /// The key string with the key replaced by its fingerprint, for messages and logs.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "Crypt=1;KeyDesc={};Key=<redacted {}>;",
+            self.key_desc,
+            self.key.fingerprint()
+        )
+    }
+}
+
+impl fmt::Debug for KeyString {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("KeyString")
+            .field("key_desc", &self.key_desc)
+            .field("key", &self.key)
+            .finish()
+    }
+}
