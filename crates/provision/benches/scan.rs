@@ -1,0 +1,52 @@
+//! Benchmarks of the secret scanner on the corpus's largest real file, and of the other
+//! per-phone steps of a publish (fetch plan, bootstrap file). Results: docs/PERFORMANCE.md.
+
+use std::hint::black_box;
+use std::path::Path;
+
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use polyseal_crypto::{ConfigKey, KeyDesc, KeyString, Mac};
+use polyseal_provision::{Exposure, SourceTree, bootstrap_file, scan};
+
+/// The 197 KB UC Software 3.2.7 `sip.cfg` (old nested schema), a real Polycom file.
+const SIP_327: &[u8] = include_bytes!("../tests/fixtures/corpus/sip-3.2.7.cfg");
+
+fn scanner(c: &mut Criterion) {
+    let mut group = c.benchmark_group("scan");
+    group.throughput(Throughput::Bytes(SIP_327.len() as u64));
+    group.bench_function("sip-3.2.7.cfg", |b| {
+        b.iter(|| {
+            scan(
+                Path::new("sip-3.2.7.cfg"),
+                black_box(SIP_327),
+                Exposure::Shared,
+            )
+        })
+    });
+    group.finish();
+}
+
+#[allow(clippy::expect_used)] // Set-up of a benchmark: a failure must stop it loudly.
+fn per_phone_steps(c: &mut Criterion) {
+    let dir = tempfile::tempdir().expect("temporary directory");
+    std::fs::write(
+        dir.path().join("000000000000.cfg"),
+        r#"<APPLICATION CONFIG_FILES="[PHONE_MAC_ADDRESS]-key.cfg, [PHONE_MAC_ADDRESS]-sip.cfg, site.cfg" CONTACTS_DIRECTORY="contacts" OVERRIDES_DIRECTORY="overrides"/>"#,
+    )
+    .expect("write master");
+    std::fs::write(dir.path().join("site.cfg"), SIP_327).expect("write site.cfg");
+    std::fs::write(dir.path().join("0004f2abcdef-sip.cfg"), "<polycomConfig/>")
+        .expect("write per-phone file");
+    let tree = SourceTree::open(dir.path()).expect("open tree");
+    let mac: Mac = "0004f2abcdef".parse().expect("mac");
+    c.bench_function("fetch_plan/one phone, 5 files", |b| {
+        b.iter(|| tree.fetch_plan(black_box(&mac), None))
+    });
+    let key = KeyString::new(KeyDesc::for_generation(&mac, 1), ConfigKey::generate());
+    c.bench_function("bootstrap_file", |b| {
+        b.iter(|| bootstrap_file(black_box(&key)))
+    });
+}
+
+criterion_group!(benches, scanner, per_phone_steps);
+criterion_main!(benches);

@@ -1,0 +1,297 @@
+//! Which Polycom parameters hold secrets, recognised by name, and what counts as a value.
+//!
+//! [`SECRET_PARAMETERS`] is the one list. To recognise another parameter, add a line to it:
+//! the scanner, the documentation (`docs/PROVISIONING.md`) and the tests all read it.
+
+use std::fmt;
+
+/// What a secret parameter protects; it decides the hint a finding gives and whether the
+/// weak-password check applies.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum SecretKind {
+    /// A SIP registration password (digest authentication). Checked for strength.
+    SipPassword,
+    /// A password of the phone's own web or menu interface.
+    DevicePassword,
+    /// A password the phone presents to another service: provisioning server, directory,
+    /// push or polling client, login credentials.
+    ServicePassword,
+    /// A network access secret: 802.1X, Wi-Fi.
+    NetworkSecret,
+    /// The configuration encryption key itself (`device.sec.configEncryption.key`).
+    ConfigurationKey,
+    /// A parameter not in the list by name whose name ends in `password`.
+    OtherPassword,
+    /// A URL carrying a password (`ftp://user:password@host/`), in any parameter.
+    UrlPassword,
+}
+
+impl fmt::Display for SecretKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            SecretKind::SipPassword => "SIP password",
+            SecretKind::DevicePassword => "device password",
+            SecretKind::ServicePassword => "service password",
+            SecretKind::NetworkSecret => "network secret",
+            SecretKind::ConfigurationKey => "configuration encryption key",
+            SecretKind::OtherPassword => "password",
+            SecretKind::UrlPassword => "password inside a URL",
+        })
+    }
+}
+
+/// One entry of the list of secret-bearing parameters.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct SecretParameter {
+    /// The parameter name, where `#` stands for a number (`reg.#.auth.password` matches
+    /// `reg.1.auth.password`) and `*` for any run of characters. Compared ignoring ASCII case.
+    pub pattern: &'static str,
+    /// What it protects.
+    pub kind: SecretKind,
+    /// Where the name comes from, for the documentation.
+    pub source: &'static str,
+}
+
+const fn secret(pattern: &'static str, kind: SecretKind, source: &'static str) -> SecretParameter {
+    SecretParameter {
+        pattern,
+        kind,
+        source,
+    }
+}
+
+/// Every parameter the scanner treats as a secret, first match wins. The same names are
+/// recognised in the old nested schema (`<reg reg.1.auth.password="…"/>`) and the new flat one,
+/// because both spell the full parameter name in the attribute. `.set` companions
+/// (`device.prov.password.set`) are flags, not secrets, and match nothing here.
+pub const SECRET_PARAMETERS: &[SecretParameter] = &[
+    secret(
+        "reg.#.auth.password",
+        SecretKind::SipPassword,
+        "Polycom admin guides (line registration); DESIGN §3.5",
+    ),
+    secret(
+        "voIpProt.SIP.*password",
+        SecretKind::SipPassword,
+        "DESIGN §3.5",
+    ),
+    secret(
+        "device.auth.localAdminPassword",
+        SecretKind::DevicePassword,
+        "Polycom admin guides; DESIGN §3.5",
+    ),
+    secret(
+        "device.auth.localUserPassword",
+        SecretKind::DevicePassword,
+        "Polycom admin guides; DESIGN §3.5",
+    ),
+    secret(
+        "device.prov.password",
+        SecretKind::ServicePassword,
+        "Polycom admin guides (provisioning server); DESIGN §3.5",
+    ),
+    secret(
+        "device.logincred.password",
+        SecretKind::ServicePassword,
+        "corpus features.cfg; DESIGN §3.5",
+    ),
+    secret(
+        "dir.corp.password",
+        SecretKind::ServicePassword,
+        "corpus features.cfg and sip-3.2.7.cfg; DESIGN §3.5",
+    ),
+    secret(
+        "apps.push.password",
+        SecretKind::ServicePassword,
+        "corpus sip-3.2.7.cfg",
+    ),
+    secret(
+        "apps.statePolling.password",
+        SecretKind::ServicePassword,
+        "corpus sip-3.2.7.cfg",
+    ),
+    secret(
+        "device.net.dot1x.password",
+        SecretKind::NetworkSecret,
+        "Polycom admin guides (802.1X)",
+    ),
+    secret(
+        "device.wifi.psk.key",
+        SecretKind::NetworkSecret,
+        "Polycom admin guides (Wi-Fi)",
+    ),
+    secret(
+        "device.wifi.wep.key#",
+        SecretKind::NetworkSecret,
+        "Polycom admin guides (Wi-Fi)",
+    ),
+    secret(
+        "device.wifi.wpa2Ent.password",
+        SecretKind::NetworkSecret,
+        "Polycom admin guides (Wi-Fi)",
+    ),
+    secret(
+        "device.pacfile.password",
+        SecretKind::NetworkSecret,
+        "Polycom admin guides (EAP-FAST PAC file)",
+    ),
+    secret(
+        "device.sec.configEncryption.key",
+        SecretKind::ConfigurationKey,
+        "DESIGN §2",
+    ),
+    secret(
+        "*password",
+        SecretKind::OtherPassword,
+        "catch-all: any other parameter named …password (feature.*, exchange.*, …)",
+    ),
+];
+
+/// The kind of secret `parameter` holds, or `None` if its name is not in
+/// [`SECRET_PARAMETERS`].
+///
+/// ```
+/// use polyseal_provision::{secret_kind, SecretKind};
+/// assert_eq!(secret_kind("reg.12.auth.password"), Some(SecretKind::SipPassword));
+/// assert_eq!(secret_kind("reg.1.auth.userId"), None);
+/// assert_eq!(secret_kind("device.prov.password.set"), None);
+/// assert_eq!(secret_kind("feature.acme.adminPassword"), Some(SecretKind::OtherPassword));
+/// ```
+pub fn secret_kind(parameter: &str) -> Option<SecretKind> {
+    SECRET_PARAMETERS
+        .iter()
+        .find(|secret| matches_pattern(secret.pattern.as_bytes(), parameter.as_bytes()))
+        .map(|secret| secret.kind)
+}
+
+/// Pattern matching for [`SecretParameter::pattern`]: `#` is one or more digits, `*` any run of
+/// bytes, everything else one byte compared ignoring ASCII case.
+fn matches_pattern(pattern: &[u8], name: &[u8]) -> bool {
+    match pattern.split_first() {
+        None => name.is_empty(),
+        Some((b'*', rest)) => (0..=name.len()).any(|skip| matches_pattern(rest, &name[skip..])),
+        Some((b'#', rest)) => {
+            let digits = name.iter().take_while(|b| b.is_ascii_digit()).count();
+            (1..=digits).any(|take| matches_pattern(rest, &name[take..]))
+        }
+        Some((&expected, rest)) => name.split_first().is_some_and(|(&actual, name)| {
+            actual.eq_ignore_ascii_case(&expected) && matches_pattern(rest, name)
+        }),
+    }
+}
+
+/// The value a phone would end up with, as far as the scanner can tell: `None` for an empty
+/// value and for a lone template placeholder `{$name}` (a template engine fills it in later,
+/// so the file as scanned holds no secret; scan the rendered files), the default of a
+/// placeholder with one (`{$name|default}`), and the value itself otherwise (text mixing
+/// placeholders and literal characters counts as literal).
+pub(crate) fn effective_value(value: &str) -> Option<&str> {
+    let placeholder = value
+        .strip_prefix("{$")
+        .and_then(|inner| inner.strip_suffix('}'))
+        .filter(|inner| !inner.contains(['{', '}']));
+    match placeholder {
+        Some(inner) => inner.split_once('|').map(|(_, default)| default),
+        None => Some(value),
+    }
+    .filter(|value| !value.is_empty())
+}
+
+/// SIP passwords shorter than this many characters are reported as weak.
+pub const MIN_SIP_PASSWORD_CHARS: usize = 12;
+
+/// Why a SIP password is weak. The encrypted file's header carries an unkeyed digest of the
+/// plaintext, so anyone holding the file can test guesses of a weak password offline.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Weakness {
+    /// Fewer than [`MIN_SIP_PASSWORD_CHARS`] characters.
+    TooShort,
+    /// Only decimal digits, however long.
+    DigitsOnly,
+}
+
+impl fmt::Display for Weakness {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Weakness::TooShort => write!(f, "shorter than {MIN_SIP_PASSWORD_CHARS} characters"),
+            Weakness::DigitsOnly => f.write_str("digits only"),
+        }
+    }
+}
+
+/// Why `password` is weak, or `None`. Digits-only is reported before length.
+pub(crate) fn weakness(password: &str) -> Option<Weakness> {
+    if password.bytes().all(|b| b.is_ascii_digit()) {
+        Some(Weakness::DigitsOnly)
+    } else if password.chars().count() < MIN_SIP_PASSWORD_CHARS {
+        Some(Weakness::TooShort)
+    } else {
+        None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parameter_names_match_the_list() {
+        let cases = [
+            ("reg.1.auth.password", Some(SecretKind::SipPassword)),
+            ("REG.34.AUTH.PASSWORD", Some(SecretKind::SipPassword)),
+            ("reg.x.auth.password", Some(SecretKind::OtherPassword)),
+            ("reg.1.auth.userId", None),
+            (
+                "voIpProt.SIP.outboundProxy.password",
+                Some(SecretKind::SipPassword),
+            ),
+            (
+                "device.auth.localAdminPassword",
+                Some(SecretKind::DevicePassword),
+            ),
+            ("device.auth.localAdminPassword.set", None),
+            ("device.wifi.wep.key3", Some(SecretKind::NetworkSecret)),
+            ("device.wifi.wep.key", None),
+            (
+                "device.sec.configEncryption.key",
+                Some(SecretKind::ConfigurationKey),
+            ),
+            ("device.sec.configEncryption.key.set", None),
+            ("dir.local.passwordProtected", None),
+            ("sec.pwd.length.admin", None),
+            ("apps.push.password", Some(SecretKind::ServicePassword)),
+            ("feature.x.password", Some(SecretKind::OtherPassword)),
+        ];
+        for (name, kind) in cases {
+            assert_eq!(secret_kind(name), kind, "{name}");
+        }
+    }
+
+    #[test]
+    fn placeholders_and_empty_values_hold_no_secret() {
+        let cases = [
+            ("", None),
+            ("{$pass}", None),
+            ("{$pass|}", None),
+            ("{$pass|1234}", Some("1234")),
+            ("x{$pass}", Some("x{$pass}")),
+            ("{$a}{$b}", Some("{$a}{$b}")),
+            ("hunter2", Some("hunter2")),
+        ];
+        for (value, expected) in cases {
+            assert_eq!(effective_value(value), expected, "{value}");
+        }
+    }
+
+    #[test]
+    fn weak_sip_passwords() {
+        assert_eq!(weakness("12345678901234"), Some(Weakness::DigitsOnly));
+        assert_eq!(weakness("short"), Some(Weakness::TooShort));
+        assert_eq!(weakness("élan-vital-é"), None);
+        assert_eq!(weakness("élan-vital"), Some(Weakness::TooShort));
+        assert_eq!(weakness("correct-horse"), None);
+    }
+}

@@ -1,0 +1,348 @@
+//! A source provisioning tree: the directory an admin writes, in plaintext, that polyseal reads
+//! the way phones will.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+use std::fs;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+use polyseal_crypto::{KeyDesc, Mac};
+use zeroize::Zeroizing;
+
+use crate::mac_names::{macs_in_name, phone_of_file_name};
+use crate::{Error, Exposure, FileKind, Finding, KeyFilePattern, MasterConfig, classify, scan};
+
+/// The master file every phone falls back to when the server has no `<mac>.cfg`.
+pub const DEFAULT_MASTER: &str = "000000000000.cfg";
+
+/// An encrypted file's header line ends within this many bytes (polyseal-crypto's limit), so
+/// this much of a file tells whether it is encrypted and under which KeyDesc.
+const HEADER_WINDOW: u64 = 1024;
+
+/// A master file found in the tree.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Master {
+    /// A readable master file (boxed: it is much larger than the other variant).
+    Plain(Box<MasterConfig>),
+    /// An encrypted master file. Phones cannot read it: they show an error and reboot, again
+    /// and again, until it is replaced by a plaintext one.
+    Encrypted {
+        /// The file (tree root joined with its name).
+        path: PathBuf,
+        /// The KeyDesc in its header, if it names one.
+        key_desc: Option<KeyDesc>,
+    },
+}
+
+impl Master {
+    /// The file (tree root joined with its name).
+    pub fn path(&self) -> &Path {
+        match self {
+            Master::Plain(master) => &master.path,
+            Master::Encrypted { path, .. } => path,
+        }
+    }
+}
+
+/// What is in the tree at a path, as far as the first bytes tell.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum FileState {
+    /// No such file in the tree.
+    Missing,
+    /// Not on this server (a URL) or outside the tree: polyseal cannot look.
+    NotInTree,
+    /// A plaintext file.
+    Plaintext,
+    /// An encrypted file.
+    Encrypted {
+        /// The KeyDesc in its header, if it names one.
+        key_desc: Option<KeyDesc>,
+    },
+    /// A file that starts like an encrypted file but whose header polyseal-crypto refuses
+    /// (unsupported `Crypt` or digest, malformed field).
+    BadHeader(polyseal_crypto::Error),
+}
+
+impl fmt::Display for FileState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            FileState::Missing => f.write_str("missing"),
+            FileState::NotInTree => f.write_str("not in the tree"),
+            FileState::Plaintext => f.write_str("plaintext"),
+            FileState::Encrypted {
+                key_desc: Some(desc),
+            } => write!(f, "encrypted ({desc})"),
+            FileState::Encrypted { key_desc: None } => f.write_str("encrypted (no KeyDesc)"),
+            FileState::BadHeader(error) => write!(f, "unreadable encrypted header: {error}"),
+        }
+    }
+}
+
+/// The result of scanning every configuration file of a tree.
+#[derive(Debug, Default)]
+#[non_exhaustive]
+pub struct TreeScan {
+    /// Every finding, file by file in path order.
+    pub findings: Vec<Finding>,
+    /// Encrypted files, which cannot be scanned without their key.
+    pub encrypted: Vec<PathBuf>,
+    /// Files that could not be read or are not well-formed XML; the scan went on without them.
+    pub errors: Vec<Error>,
+}
+
+/// A source provisioning tree, read like a phone reads it.
+///
+/// ```
+/// use polyseal_crypto::Mac;
+/// use polyseal_provision::{Role, SourceTree};
+/// let dir = tempfile::tempdir()?;
+/// std::fs::write(
+///     dir.path().join("000000000000.cfg"),
+///     r#"<APPLICATION CONFIG_FILES="[PHONE_MAC_ADDRESS]-key.cfg, [PHONE_MAC_ADDRESS]-sip.cfg, site.cfg"/>"#,
+/// )?;
+/// std::fs::write(dir.path().join("site.cfg"), "<polycomConfig/>")?;
+/// let tree = SourceTree::open(dir.path())?;
+/// let mac: Mac = "0004f2abcdef".parse()?;
+/// let plan = tree.fetch_plan(&mac, None)?;
+/// let roles: Vec<Role> = plan.files.iter().map(|f| f.role).collect();
+/// assert_eq!(
+///     roles,
+///     [Role::Master, Role::KeyFile, Role::PerPhoneConfig, Role::SharedConfig, Role::Contacts, Role::Override]
+/// );
+/// assert!(plan.issues.is_empty());
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Clone, Debug)]
+pub struct SourceTree {
+    root: PathBuf,
+    files: BTreeSet<PathBuf>,
+    default_master: Option<Master>,
+    phone_masters: BTreeMap<Mac, Master>,
+    phone_files_not_masters: BTreeSet<Mac>,
+    key_file: KeyFilePattern,
+}
+
+impl SourceTree {
+    /// Lists the tree under `root` (every file, in every directory but hidden ones such as
+    /// `.git`) and reads its master files: `000000000000.cfg` and every `<mac>.cfg` at the root
+    /// whose root element is `<APPLICATION>` (or that is encrypted: phones request it as their
+    /// master all the same). The key file pattern is the default until
+    /// [`SourceTree::with_key_file_pattern`] sets another.
+    ///
+    /// Errors: a file or directory that cannot be read; a master file that is not UTF-8, not
+    /// well-formed XML, or (for `000000000000.cfg`) not rooted in `<APPLICATION>`.
+    pub fn open(root: impl Into<PathBuf>) -> Result<SourceTree, Error> {
+        let root = root.into();
+        let mut files = BTreeSet::new();
+        list_files(&root, Path::new(""), &mut files)?;
+        let mut tree = SourceTree {
+            root,
+            files,
+            default_master: None,
+            phone_masters: BTreeMap::new(),
+            phone_files_not_masters: BTreeSet::new(),
+            key_file: KeyFilePattern::default(),
+        };
+        if tree.contains(Path::new(DEFAULT_MASTER)) {
+            let path = tree.path_of(Path::new(DEFAULT_MASTER));
+            let bytes = read(&path)?;
+            tree.default_master = Some(match classify(&path, &bytes)? {
+                FileKind::Encrypted { key_desc } => Master::Encrypted { path, key_desc },
+                _ => Master::Plain(Box::new(MasterConfig::parse(&path, &bytes)?)),
+            });
+        }
+        let phone_file_macs: Vec<Mac> = tree
+            .files
+            .iter()
+            .filter_map(|file| file.to_str())
+            .filter_map(|name| phone_of_file_name(name).filter(|mac| name == format!("{mac}.cfg")))
+            .collect();
+        for mac in phone_file_macs {
+            let path = tree.path_of(Path::new(&format!("{mac}.cfg")));
+            let bytes = read(&path)?;
+            match classify(&path, &bytes)? {
+                FileKind::Encrypted { key_desc } => {
+                    tree.phone_masters
+                        .insert(mac, Master::Encrypted { path, key_desc });
+                }
+                FileKind::Master => {
+                    let master = MasterConfig::parse(&path, &bytes)?;
+                    tree.phone_masters
+                        .insert(mac, Master::Plain(Box::new(master)));
+                }
+                FileKind::Config { .. } | FileKind::ContactDirectory => {
+                    tree.phone_files_not_masters.insert(mac);
+                }
+            }
+        }
+        Ok(tree)
+    }
+
+    /// Uses `pattern` to name phones' key files instead of the default
+    /// `[PHONE_MAC_ADDRESS]-key.cfg`.
+    pub fn with_key_file_pattern(mut self, pattern: KeyFilePattern) -> SourceTree {
+        self.key_file = pattern;
+        self
+    }
+
+    /// The key file name pattern in use.
+    pub fn key_file_pattern(&self) -> &KeyFilePattern {
+        &self.key_file
+    }
+
+    /// The tree's root directory.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// Every file in the tree, as paths relative to the root, in order.
+    pub fn files(&self) -> impl Iterator<Item = &Path> {
+        self.files.iter().map(PathBuf::as_path)
+    }
+
+    /// True if the tree holds a file at `relative` (a path relative to the root).
+    pub fn contains(&self, relative: &Path) -> bool {
+        self.files.contains(relative)
+    }
+
+    /// The root joined with `relative`, for opening the file and for messages.
+    pub fn path_of(&self, relative: &Path) -> PathBuf {
+        self.root.join(relative)
+    }
+
+    /// `000000000000.cfg`, if the tree has it.
+    pub fn default_master(&self) -> Option<&Master> {
+        self.default_master.as_ref()
+    }
+
+    /// The phones with a master file of their own (`<mac>.cfg`), and those files.
+    pub fn phone_masters(&self) -> impl Iterator<Item = (&Mac, &Master)> {
+        self.phone_masters.iter()
+    }
+
+    /// The master file `mac` boots from: its own `<mac>.cfg` master if the tree has one,
+    /// `000000000000.cfg` otherwise.
+    pub fn master_for(&self, mac: &Mac) -> Option<&Master> {
+        self.phone_masters.get(mac).or(self.default_master.as_ref())
+    }
+
+    /// True if the tree has a `<mac>.cfg` that is a configuration file, not a master. Phones
+    /// request `<mac>.cfg` first, as their master file.
+    pub fn has_phone_file_not_master(&self, mac: &Mac) -> bool {
+        self.phone_files_not_masters.contains(mac)
+    }
+
+    /// The phones the tree names files after (`<mac>.cfg`, `<mac>-sip.cfg`, `<mac>_reg.cfg`,
+    /// `contacts/<mac>-directory.xml`, `logs/<mac>-app.log`…: a file name starting with a
+    /// lowercase MAC and `.`, `-` or `_`), each with those files.
+    pub fn phones(&self) -> BTreeMap<Mac, Vec<&Path>> {
+        let mut phones: BTreeMap<Mac, Vec<&Path>> = BTreeMap::new();
+        for file in &self.files {
+            let mac = file
+                .file_name()
+                .and_then(|name| name.to_str())
+                .and_then(phone_of_file_name);
+            if let Some(mac) = mac {
+                phones.entry(mac).or_default().push(file);
+            }
+        }
+        phones
+    }
+
+    /// Whether the file at `relative` exists, and if so whether it is plaintext or encrypted
+    /// (and under which KeyDesc). Reads at most the first kilobyte.
+    pub fn file_state(&self, relative: &Path) -> Result<FileState, Error> {
+        if !self.contains(relative) {
+            return Ok(FileState::Missing);
+        }
+        let path = self.path_of(relative);
+        let mut head = Vec::new();
+        fs::File::open(&path)
+            .and_then(|file| file.take(HEADER_WINDOW).read_to_end(&mut head))
+            .map_err(|e| Error::io(&path, e))?;
+        Ok(match polyseal_crypto::inspect(&head) {
+            Ok(header) => FileState::Encrypted {
+                key_desc: header.key_desc().cloned(),
+            },
+            Err(polyseal_crypto::Error::NotEncrypted) => FileState::Plaintext,
+            Err(error) => FileState::BadHeader(error),
+        })
+    }
+
+    /// Who can read the file at `relative` once served: a master file, one phone's key file, a
+    /// per-phone file (its path holds a phone's MAC), or a shared file (everything else).
+    /// `per_phone_encrypted` says whether per-phone files will be served encrypted.
+    pub fn exposure(&self, relative: &Path, per_phone_encrypted: bool) -> Exposure {
+        let is_master = relative == Path::new(DEFAULT_MASTER)
+            || self
+                .phone_masters
+                .keys()
+                .any(|mac| relative == Path::new(&format!("{mac}.cfg")));
+        let phone = relative.to_str().and_then(|name| macs_in_name(name).next());
+        match phone {
+            _ if is_master => Exposure::Master,
+            Some(mac) if self.key_file.reference(&mac).tree_path() == Some(relative) => {
+                Exposure::KeyFile
+            }
+            Some(_) if per_phone_encrypted => Exposure::PerPhoneEncrypted,
+            Some(_) => Exposure::PerPhonePlaintext,
+            None => Exposure::Shared,
+        }
+    }
+
+    /// Scans every `.cfg` and `.xml` file of the tree for secrets, each with its
+    /// [`SourceTree::exposure`]. Encrypted files are listed, not scanned; files that cannot
+    /// be read are listed with their error, and the scan goes on.
+    pub fn scan(&self, per_phone_encrypted: bool) -> TreeScan {
+        let mut result = TreeScan::default();
+        let config_like = |file: &&PathBuf| {
+            file.extension()
+                .and_then(|e| e.to_str())
+                .is_some_and(|e| e.eq_ignore_ascii_case("cfg") || e.eq_ignore_ascii_case("xml"))
+        };
+        for relative in self.files.iter().filter(config_like) {
+            let path = self.path_of(relative);
+            let exposure = self.exposure(relative, per_phone_encrypted);
+            match read(&path).and_then(|bytes| scan(&path, &bytes, exposure)) {
+                Ok(findings) => result.findings.extend(findings),
+                Err(Error::Encrypted { path, .. }) => result.encrypted.push(path),
+                Err(error) => result.errors.push(error),
+            }
+        }
+        result
+    }
+}
+
+/// Reads a whole file into a buffer that is zeroized on drop (configuration files carry
+/// passwords).
+fn read(path: &Path) -> Result<Zeroizing<Vec<u8>>, Error> {
+    fs::read(path)
+        .map(Zeroizing::new)
+        .map_err(|e| Error::io(path, e))
+}
+
+/// Adds every file under `root/relative` to `files`, as paths relative to `root`. Hidden
+/// entries (`.git`, editor swap files) are not served content and are skipped; symbolic links
+/// to files count, links to directories are not followed (no cycles).
+fn list_files(root: &Path, relative: &Path, files: &mut BTreeSet<PathBuf>) -> Result<(), Error> {
+    let dir = root.join(relative);
+    let entries = fs::read_dir(&dir).map_err(|e| Error::io(&dir, e))?;
+    for entry in entries {
+        let entry = entry.map_err(|e| Error::io(&dir, e))?;
+        let name = entry.file_name();
+        if name.to_string_lossy().starts_with('.') {
+            continue;
+        }
+        let child = relative.join(&name);
+        let file_type = entry.file_type().map_err(|e| Error::io(entry.path(), e))?;
+        if file_type.is_dir() {
+            list_files(root, &child, files)?;
+        } else if file_type.is_file() || entry.path().is_file() {
+            files.insert(child);
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,313 @@
+//! Reading a Polycom XML file element by element, with the position of every element and
+//! attribute, so that errors and findings can name line and column.
+//!
+//! Polycom configuration lives in attributes (`<reg reg.1.auth.password="…"/>` in the old nested
+//! schema, `<device device.set="1" …/>` in the newer flat one), so this reader hands out
+//! elements with their attributes and nothing else. Values are borrowed, never copied, so a
+//! secret is not left behind in memory that is not zeroized.
+
+use std::borrow::Cow;
+use std::cell::OnceCell;
+use std::fmt;
+use std::ops::ControlFlow;
+use std::path::Path;
+
+use quick_xml::XmlVersion;
+use quick_xml::events::{BytesStart, Event};
+use quick_xml::name::QName;
+use quick_xml::reader::Reader;
+
+use crate::position::{LineIndex, utf8_text};
+use crate::{Error, Position};
+
+/// The UTF-8 byte order mark, which some editors put at the start of a file.
+const BOM: &str = "\u{feff}";
+
+/// The text of one XML file, with what is needed to report positions in it.
+pub(crate) struct XmlText<'a> {
+    path: &'a Path,
+    text: &'a str,
+    lines: OnceCell<LineIndex>,
+}
+
+/// One element: its name, nesting depth (0 for the root) and attributes.
+pub(crate) struct Element<'e> {
+    pub(crate) name: &'e str,
+    pub(crate) depth: usize,
+    /// Byte offset of the element's name in the file's text.
+    pub(crate) offset: usize,
+    pub(crate) attributes: Vec<Attribute<'e>>,
+}
+
+/// One attribute as written in the file: name, raw (still escaped) value, position.
+pub(crate) struct Attribute<'e> {
+    pub(crate) name: &'e str,
+    raw_value: Cow<'e, str>,
+    /// Byte offset of the attribute's name in the file's text.
+    pub(crate) offset: usize,
+}
+
+impl Attribute<'_> {
+    /// True if the value as written (entities not resolved) contains `needle`.
+    pub(crate) fn raw_value_contains(&self, needle: &str) -> bool {
+        self.raw_value.contains(needle)
+    }
+}
+
+impl<'a> XmlText<'a> {
+    /// Takes a file's bytes as text: they must be UTF-8 (a leading byte order mark is skipped)
+    /// and must not be an encrypted configuration file.
+    pub(crate) fn new(path: &'a Path, bytes: &'a [u8]) -> Result<XmlText<'a>, Error> {
+        if polyseal_crypto::is_encrypted(bytes) {
+            // A header crypto cannot fully read (unsupported Crypt or digest) still marks an
+            // encrypted file, not malformed text.
+            let header = polyseal_crypto::inspect(bytes).ok();
+            return Err(Error::Encrypted {
+                path: path.to_owned(),
+                key_desc: header.and_then(|h| h.key_desc().cloned()),
+            });
+        }
+        let text = utf8_text(path, bytes)?;
+        Ok(XmlText {
+            path,
+            text: text.strip_prefix(BOM).unwrap_or(text),
+            lines: OnceCell::new(),
+        })
+    }
+
+    /// The file's path, as given for messages.
+    pub(crate) fn path(&self) -> &'a Path {
+        self.path
+    }
+
+    /// The position of byte `offset` of the text.
+    pub(crate) fn position(&self, offset: usize) -> Position {
+        self.lines
+            .get_or_init(|| LineIndex::new(self.text))
+            .position(self.text, offset)
+    }
+
+    /// An [`Error::Xml`] at byte `offset`.
+    pub(crate) fn error(&self, offset: usize, reason: impl fmt::Display) -> Error {
+        Error::Xml {
+            path: self.path.to_owned(),
+            position: self.position(offset),
+            reason: reason.to_string(),
+        }
+    }
+
+    /// Where `part`, a slice the XML reader borrowed from this text, starts in it.
+    ///
+    /// The slice reader hands out events that borrow from the input, so the address difference
+    /// is the offset; quick-xml has no public API for attribute positions. The clamp keeps a
+    /// wrong answer a wrong position in a message, never a panic.
+    fn offset_of(&self, part: &str) -> usize {
+        (part.as_ptr() as usize)
+            .saturating_sub(self.text.as_ptr() as usize)
+            .min(self.text.len())
+    }
+
+    /// An attribute's value as the phone reads it: entities resolved and whitespace normalised
+    /// as XML 1.0 says.
+    pub(crate) fn value<'v>(&self, attribute: &'v Attribute<'_>) -> Result<Cow<'v, str>, Error> {
+        quick_xml::events::attributes::Attribute {
+            key: QName(attribute.name),
+            value: Cow::Borrowed(&attribute.raw_value),
+        }
+        .normalized_value(XmlVersion::Implicit1_0)
+        .map_err(|e| {
+            self.error(
+                attribute.offset,
+                format_args!("the value of {} cannot be read: {e}", attribute.name),
+            )
+        })
+    }
+
+    /// Calls `visit` for every element in document order, until it breaks or the document ends.
+    /// The whole document is checked for well-formedness up to that point: a mismatched end
+    /// tag, a duplicated attribute, a second root element are errors with their position.
+    pub(crate) fn for_each_element(
+        &self,
+        mut visit: impl FnMut(&Element<'_>) -> Result<ControlFlow<()>, Error>,
+    ) -> Result<(), Error> {
+        let mut reader = Reader::from_str(self.text);
+        // Offsets of the names of the elements open at this point, innermost last.
+        let mut open = Vec::new();
+        let mut root_seen = false;
+        loop {
+            let event = reader.read_event().map_err(|e| {
+                let offset = usize::try_from(reader.error_position()).unwrap_or(usize::MAX);
+                self.error(offset, e)
+            })?;
+            let (tag, opens) = match event {
+                Event::Start(tag) => (tag, true),
+                Event::Empty(tag) => (tag, false),
+                Event::End(_) => {
+                    open.pop();
+                    continue;
+                }
+                Event::Text(text) if open.is_empty() && !text.trim().is_empty() => {
+                    let leading_space = text.len() - text.trim_start().len();
+                    return Err(self.error(
+                        self.offset_of(&text) + leading_space,
+                        "text outside the root element",
+                    ));
+                }
+                Event::Eof if !root_seen => {
+                    return Err(self.error(self.text.len(), "the document has no root element"));
+                }
+                Event::Eof => match open.last() {
+                    Some(&offset) => {
+                        let name = self
+                            .text
+                            .get(offset..)
+                            .unwrap_or_default()
+                            .split(|c: char| c.is_whitespace() || c == '>' || c == '/')
+                            .next()
+                            .unwrap_or_default();
+                        return Err(self.error(offset, format_args!("<{name}> is never closed")));
+                    }
+                    None => return Ok(()),
+                },
+                _ => continue,
+            };
+            if open.is_empty() && root_seen {
+                return Err(self.error(
+                    self.offset_of(&tag),
+                    format_args!("a second root element <{}>", tag.name().0),
+                ));
+            }
+            root_seen = true;
+            let element = self.element(&tag, open.len())?;
+            if visit(&element)?.is_break() {
+                return Ok(());
+            }
+            if opens {
+                open.push(element.offset);
+            }
+        }
+    }
+
+    fn element<'e>(&self, tag: &'e BytesStart<'_>, depth: usize) -> Result<Element<'e>, Error> {
+        let tag_offset = self.offset_of(tag);
+        let attributes = tag
+            .attributes()
+            .map(|attribute| {
+                let attribute = attribute.map_err(|e| {
+                    let at = match e {
+                        quick_xml::events::attributes::AttrError::ExpectedEq(at)
+                        | quick_xml::events::attributes::AttrError::ExpectedValue(at)
+                        | quick_xml::events::attributes::AttrError::UnquotedValue(at)
+                        | quick_xml::events::attributes::AttrError::ExpectedQuote(at, _)
+                        | quick_xml::events::attributes::AttrError::Duplicated(at, _) => at,
+                    };
+                    self.error(tag_offset + at, format_args!("in <{}>: {e}", tag.name().0))
+                })?;
+                let name = attribute.key.0;
+                Ok(Attribute {
+                    name,
+                    raw_value: attribute.value,
+                    offset: self.offset_of(name),
+                })
+            })
+            .collect::<Result<_, Error>>()?;
+        Ok(Element {
+            name: tag.name().0,
+            depth,
+            offset: tag_offset,
+            attributes,
+        })
+    }
+
+    /// The root element's name and offset, read without parsing the rest of the document.
+    pub(crate) fn root(&self) -> Result<(String, usize), Error> {
+        let mut root = None;
+        self.for_each_element(|element| {
+            root = Some((element.name.to_owned(), element.offset));
+            Ok(ControlFlow::Break(()))
+        })?;
+        // for_each_element fails on a document without a root, so `root` is set here.
+        root.ok_or_else(|| self.error(self.text.len(), "the document has no root element"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Name, depth, and attributes with their positions.
+    type Found = (String, usize, Vec<(String, Position)>);
+
+    fn elements(xml: &str) -> Result<Vec<Found>, Error> {
+        let text = XmlText::new(Path::new("t.xml"), xml.as_bytes())?;
+        let mut out = Vec::new();
+        text.for_each_element(|e| {
+            let attributes = e
+                .attributes
+                .iter()
+                .map(|a| (a.name.to_owned(), text.position(a.offset)))
+                .collect();
+            out.push((e.name.to_owned(), e.depth, attributes));
+            Ok(ControlFlow::Continue(()))
+        })?;
+        Ok(out)
+    }
+
+    #[test]
+    fn attributes_carry_their_own_line_and_column() -> Result<(), Error> {
+        let found = elements("<a>\n  <b x=\"1\"\n     y='2'/>\n</a>")?;
+        assert_eq!(found.len(), 2);
+        assert_eq!((found[0].0.as_str(), found[0].1), ("a", 0));
+        assert_eq!((found[1].0.as_str(), found[1].1), ("b", 1));
+        let positions: Vec<_> = found[1].2.iter().map(|(n, p)| (n.as_str(), *p)).collect();
+        assert_eq!(
+            positions,
+            [
+                ("x", Position { line: 2, column: 6 }),
+                ("y", Position { line: 3, column: 6 })
+            ]
+        );
+        Ok(())
+    }
+
+    #[test]
+    fn values_are_unescaped_and_normalised() -> Result<(), Error> {
+        let xml = "<a v=\"x&amp;y&lt;&#65;\nz\"/>";
+        let text = XmlText::new(Path::new("t.xml"), xml.as_bytes())?;
+        let mut value = String::new();
+        text.for_each_element(|e| {
+            value = text.value(&e.attributes[0])?.into_owned();
+            Ok(ControlFlow::Continue(()))
+        })?;
+        assert_eq!(value, "x&y<A z");
+        Ok(())
+    }
+
+    #[test]
+    fn ill_formed_documents_are_errors_with_positions() {
+        let cases = [
+            ("<a><b></a>", 1, "mismatched"),
+            ("<a x='1' x='2'/>", 1, "duplicate"),
+            ("<a/>\n<b/>", 2, "second root"),
+            ("<a/>\ntext", 2, "text outside"),
+            ("", 1, "no root"),
+            ("<a>\n<b>", 2, "unclosed"),
+        ];
+        for (xml, line, what) in cases {
+            match elements(xml) {
+                Err(Error::Xml { position, .. }) => {
+                    assert_eq!(position.line, line, "{what}: {xml:?}")
+                }
+                other => panic!("{what}: expected an XML error for {xml:?}, got {other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn bytes_that_are_not_utf8_are_refused_with_their_position() {
+        let result = XmlText::new(Path::new("t.xml"), b"<a>\n  \xff</a>");
+        assert!(
+            matches!(result, Err(Error::NotUtf8 { position, .. }) if position == Position { line: 2, column: 3 })
+        );
+    }
+}
