@@ -3,7 +3,7 @@
 use std::fmt;
 use std::path::Path;
 
-use polyseal_crypto::KeyDesc;
+use polyseal_crypto::{Header, KeyDesc};
 
 use crate::Error;
 use crate::xml::XmlText;
@@ -64,5 +64,22 @@ pub fn classify(path: &Path, bytes: &[u8]) -> Result<FileKind, Error> {
                 root: root.to_owned(),
             },
         }),
+    }
+}
+
+/// The encrypted-file header `bytes` start with, `None` for plaintext; `Some(Err)` for a file
+/// that starts like an encrypted one but whose header polyseal-crypto refuses.
+///
+/// An XML document starts with `<` (after an optional byte order mark and whitespace) and is
+/// never taken for encrypted, even when its first line holds a `Crypt=…;` key string, as a
+/// one-line bootstrap file does: polyseal-crypto's `is_encrypted` alone would say it is.
+pub(crate) fn encrypted_header(bytes: &[u8]) -> Option<Result<Header, polyseal_crypto::Error>> {
+    let start = bytes.strip_prefix("\u{feff}".as_bytes()).unwrap_or(bytes);
+    if start.trim_ascii_start().starts_with(b"<") {
+        return None;
+    }
+    match polyseal_crypto::inspect(bytes) {
+        Err(polyseal_crypto::Error::NotEncrypted) => None,
+        header => Some(header),
     }
 }

@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 use polyseal_crypto::{KeyDesc, Mac};
 use zeroize::Zeroizing;
 
+use crate::file_kind::encrypted_header;
 use crate::mac_names::{macs_in_name, phone_of_file_name};
 use crate::{Error, Exposure, FileKind, Finding, KeyFilePattern, MasterConfig, classify, scan};
 
@@ -263,12 +264,12 @@ impl SourceTree {
         fs::File::open(&path)
             .and_then(|file| file.take(HEADER_WINDOW).read_to_end(&mut head))
             .map_err(|e| Error::io(&path, e))?;
-        Ok(match polyseal_crypto::inspect(&head) {
-            Ok(header) => FileState::Encrypted {
+        Ok(match encrypted_header(&head) {
+            None => FileState::Plaintext,
+            Some(Ok(header)) => FileState::Encrypted {
                 key_desc: header.key_desc().cloned(),
             },
-            Err(polyseal_crypto::Error::NotEncrypted) => FileState::Plaintext,
-            Err(error) => FileState::BadHeader(error),
+            Some(Err(error)) => FileState::BadHeader(error),
         })
     }
 
@@ -328,7 +329,12 @@ fn read(path: &Path) -> Result<Zeroizing<Vec<u8>>, Error> {
 /// entries (`.git`, editor swap files) are not served content and are skipped; symbolic links
 /// to files count, links to directories are not followed (no cycles).
 fn list_files(root: &Path, relative: &Path, files: &mut BTreeSet<PathBuf>) -> Result<(), Error> {
-    let dir = root.join(relative);
+    // Joining an empty path would add a trailing `/` to messages about the root.
+    let dir = if relative.as_os_str().is_empty() {
+        root.to_owned()
+    } else {
+        root.join(relative)
+    };
     let entries = fs::read_dir(&dir).map_err(|e| Error::io(&dir, e))?;
     for entry in entries {
         let entry = entry.map_err(|e| Error::io(&dir, e))?;

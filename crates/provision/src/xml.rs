@@ -17,6 +17,7 @@ use quick_xml::events::{BytesStart, Event};
 use quick_xml::name::QName;
 use quick_xml::reader::Reader;
 
+use crate::file_kind::encrypted_header;
 use crate::position::{LineIndex, utf8_text};
 use crate::{Error, Position};
 
@@ -58,13 +59,10 @@ impl<'a> XmlText<'a> {
     /// Takes a file's bytes as text: they must be UTF-8 (a leading byte order mark is skipped)
     /// and must not be an encrypted configuration file.
     pub(crate) fn new(path: &'a Path, bytes: &'a [u8]) -> Result<XmlText<'a>, Error> {
-        if polyseal_crypto::is_encrypted(bytes) {
-            // A header crypto cannot fully read (unsupported Crypt or digest) still marks an
-            // encrypted file, not malformed text.
-            let header = polyseal_crypto::inspect(bytes).ok();
+        if let Some(header) = encrypted_header(bytes) {
             return Err(Error::Encrypted {
                 path: path.to_owned(),
-                key_desc: header.and_then(|h| h.key_desc().cloned()),
+                key_desc: header.ok().and_then(|h| h.key_desc().cloned()),
             });
         }
         let text = utf8_text(path, bytes)?;
