@@ -415,3 +415,18 @@ proptest! {
         prop_assert!(!shown_error.contains(&secret));
     }
 }
+
+#[test]
+fn the_documentation_lists_every_secret_parameter() -> TestResult {
+    let doc = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/PROVISIONING.md"),
+    )?;
+    for secret in SECRET_PARAMETERS {
+        let row = format!("| `{}` | {} |", secret.pattern, secret.kind);
+        assert!(
+            doc.contains(&row),
+            "docs/PROVISIONING.md lacks the row {row}"
+        );
+    }
+    Ok(())
+}
