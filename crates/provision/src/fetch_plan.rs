@@ -247,8 +247,7 @@ impl SourceTree {
             plan.issues.push(PlanIssue::NoMaster);
             return Ok(plan);
         };
-        let has_own_master = self.phone_masters().any(|(owner, _)| owner == mac);
-        let master_name = if has_own_master {
+        let master_name = if self.phone_master(mac).is_some() {
             format!("{mac}.cfg")
         } else {
             DEFAULT_MASTER.to_owned()

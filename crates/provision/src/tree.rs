@@ -224,6 +224,11 @@ impl SourceTree {
         self.phone_masters.iter()
     }
 
+    /// `mac`'s own master file, `<mac>.cfg`, if the tree has one.
+    pub fn phone_master(&self, mac: &Mac) -> Option<&Master> {
+        self.phone_masters.get(mac)
+    }
+
     /// The master file `mac` boots from: its own `<mac>.cfg` master if the tree has one,
     /// `000000000000.cfg` otherwise.
     pub fn master_for(&self, mac: &Mac) -> Option<&Master> {
@@ -277,11 +282,12 @@ impl SourceTree {
     /// per-phone file (its path holds a phone's MAC), or a shared file (everything else).
     /// `per_phone_encrypted` says whether per-phone files will be served encrypted.
     pub fn exposure(&self, relative: &Path, per_phone_encrypted: bool) -> Exposure {
-        let is_master = relative == Path::new(DEFAULT_MASTER)
-            || self
-                .phone_masters
-                .keys()
-                .any(|mac| relative == Path::new(&format!("{mac}.cfg")));
+        let is_phone_master = || {
+            let name = relative.to_str()?;
+            let mac = phone_of_file_name(name)?;
+            (name == format!("{mac}.cfg")).then(|| self.phone_masters.contains_key(&mac))
+        };
+        let is_master = relative == Path::new(DEFAULT_MASTER) || is_phone_master().unwrap_or(false);
         let phone = relative.to_str().and_then(|name| macs_in_name(name).next());
         match phone {
             _ if is_master => Exposure::Master,
