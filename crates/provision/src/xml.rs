@@ -13,6 +13,7 @@ use std::ops::ControlFlow;
 use std::path::Path;
 
 use quick_xml::XmlVersion;
+use quick_xml::events::attributes::AttrError;
 use quick_xml::events::{BytesStart, Event};
 use quick_xml::name::QName;
 use quick_xml::reader::Reader;
@@ -191,16 +192,7 @@ impl<'a> XmlText<'a> {
         let attributes = tag
             .attributes()
             .map(|attribute| {
-                let attribute = attribute.map_err(|e| {
-                    let at = match e {
-                        quick_xml::events::attributes::AttrError::ExpectedEq(at)
-                        | quick_xml::events::attributes::AttrError::ExpectedValue(at)
-                        | quick_xml::events::attributes::AttrError::UnquotedValue(at)
-                        | quick_xml::events::attributes::AttrError::ExpectedQuote(at, _)
-                        | quick_xml::events::attributes::AttrError::Duplicated(at, _) => at,
-                    };
-                    self.error(tag_offset + at, format_args!("in <{}>: {e}", tag.name().0))
-                })?;
+                let attribute = attribute.map_err(|e| self.attribute_error(tag_offset, tag, e))?;
                 let name = attribute.key.0;
                 Ok(Attribute {
                     name,
@@ -215,6 +207,44 @@ impl<'a> XmlText<'a> {
             offset: tag_offset,
             attributes,
         })
+    }
+
+    /// An [`Error::Xml`] for a malformed attribute, in words and at a position of this file
+    /// (quick-xml's own message counts bytes from the start of the tag).
+    fn attribute_error(&self, tag_offset: usize, tag: &BytesStart<'_>, error: AttrError) -> Error {
+        let element = tag.name().0;
+        let name_at = |at: usize| {
+            tag.get(at..)
+                .unwrap_or_default()
+                .split(|c: char| c == '=' || c.is_whitespace())
+                .next()
+                .unwrap_or_default()
+                .to_owned()
+        };
+        let (at, reason) = match error {
+            AttrError::ExpectedEq(at) => (at, format!("an attribute of <{element}> has no '='")),
+            AttrError::ExpectedValue(at) => (
+                at,
+                format!("an attribute of <{element}> has no value after '='"),
+            ),
+            AttrError::UnquotedValue(at) => (
+                at,
+                format!("an attribute value of <{element}> is not in quotes"),
+            ),
+            AttrError::ExpectedQuote(at, _) => (
+                at,
+                format!("an attribute value of <{element}> has no closing quote"),
+            ),
+            AttrError::Duplicated(at, first) => (
+                at,
+                format!(
+                    "attribute {} of <{element}> is repeated (first at {})",
+                    name_at(at),
+                    self.position(tag_offset + first)
+                ),
+            ),
+        };
+        self.error(tag_offset + at, reason)
     }
 
     /// The root element's name and offset, read without parsing the rest of the document.
@@ -285,7 +315,9 @@ mod tests {
     fn ill_formed_documents_are_errors_with_positions() {
         let cases = [
             ("<a><b></a>", 1, "mismatched"),
-            ("<a x='1' x='2'/>", 1, "duplicate"),
+            ("<a x='1'\n   x='2'/>", 2, "duplicate"),
+            ("<a x/>", 1, "no equals"),
+            ("<a x=1/>", 1, "unquoted"),
             ("<a/>\n<b/>", 2, "second root"),
             ("<a/>\ntext", 2, "text outside"),
             ("", 1, "no root"),
@@ -299,6 +331,17 @@ mod tests {
                 other => panic!("{what}: expected an XML error for {xml:?}, got {other:?}"),
             }
         }
+    }
+
+    #[test]
+    fn a_repeated_attribute_is_named_with_both_positions() {
+        let error = elements("<a\n x='1'\n x='2'/>")
+            .err()
+            .map(|e| e.to_string());
+        assert_eq!(
+            error.as_deref(),
+            Some("t.xml:3:2: not well-formed XML: attribute x of <a> is repeated (first at 2:2)")
+        );
     }
 
     #[test]
