@@ -93,6 +93,11 @@ impl Header {
             reason: reason.to_owned(),
         };
         let window = &file[..file.len().min(MAX_HEADER_LEN)];
+        // XML (every plaintext Polycom file) starts with '<', and may carry a key string such
+        // as `Crypt=1;KeyDesc=…` on its first line: that is a bootstrap file, not a header.
+        if window.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'<') {
+            return Err(Error::NotEncrypted);
+        }
         let Some(newline) = window.iter().position(|&b| b == b'\n') else {
             return Err(if contains(window, b"Crypt=") {
                 malformed("no end of line within the first 1024 bytes")
