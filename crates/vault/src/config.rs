@@ -1,0 +1,103 @@
+//! `vault.toml`: the vault's identity and policy, and who can open it.
+
+use std::path::Path;
+
+use polyseal_crypto::KeyDescTemplate;
+use serde::{Deserialize, Serialize};
+
+use crate::data_key::VaultId;
+use crate::{Cryptoperiod, Error, FORMAT_VERSION, Recipient};
+
+/// The contents of `vault.toml`.
+#[derive(Clone, Debug)]
+pub(crate) struct Config {
+    pub(crate) vault_id: VaultId,
+    pub(crate) key_desc_template: KeyDescTemplate,
+    pub(crate) cryptoperiod: Option<Cryptoperiod>,
+    /// [`DataKey::check`](crate::DataKey::check) of the current data key.
+    pub(crate) data_key_check: String,
+    pub(crate) recipients: Vec<Recipient>,
+}
+
+#[derive(Serialize, Deserialize)]
+struct ConfigFile {
+    format: i64,
+    vault_id: String,
+    key_desc_template: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    cryptoperiod_days: Option<u32>,
+    data_key_check: String,
+    #[serde(default)]
+    recipient: Vec<RecipientEntry>,
+}
+
+#[derive(Serialize, Deserialize)]
+struct RecipientEntry {
+    label: String,
+    public_key: String,
+}
+
+impl Config {
+    /// Renders `vault.toml`.
+    pub(crate) fn render(&self) -> String {
+        let file = ConfigFile {
+            format: i64::from(FORMAT_VERSION),
+            vault_id: self.vault_id.to_string(),
+            key_desc_template: self.key_desc_template.as_str().to_owned(),
+            cryptoperiod_days: self.cryptoperiod.map(Cryptoperiod::days),
+            data_key_check: self.data_key_check.clone(),
+            recipient: self
+                .recipients
+                .iter()
+                .map(|r| RecipientEntry {
+                    label: r.label().to_owned(),
+                    public_key: r.public_key(),
+                })
+                .collect(),
+        };
+        // Strings and integers always serialize; a failure is a bug, and panicking before
+        // the journal is written leaves the vault untouched.
+        #[allow(clippy::expect_used)]
+        toml::to_string(&file).expect("vault.toml serializes")
+    }
+
+    /// Parses `vault.toml` read from `path`.
+    pub(crate) fn parse(path: &Path, text: &str) -> Result<Config, Error> {
+        let file: ConfigFile =
+            toml::from_str(text).map_err(|e| Error::corrupt(path, e.message()))?;
+        if file.format != i64::from(FORMAT_VERSION) {
+            return Err(Error::UnsupportedFormat {
+                path: path.to_path_buf(),
+                found: file.format,
+                supported: FORMAT_VERSION,
+            });
+        }
+        let bad = |reason: String| Error::corrupt(path, reason);
+        let vault_id = VaultId::parse(&file.vault_id)
+            .ok_or_else(|| bad(format!("vault_id {:?} is not 32 hex digits", file.vault_id)))?;
+        let key_desc_template =
+            KeyDescTemplate::parse(&file.key_desc_template).map_err(|e| bad(e.to_string()))?;
+        let cryptoperiod = file
+            .cryptoperiod_days
+            .map(|days| {
+                Cryptoperiod::from_days(days)
+                    .ok_or_else(|| bad("cryptoperiod_days is 0".to_owned()))
+            })
+            .transpose()?;
+        let recipients = file
+            .recipient
+            .iter()
+            .map(|r| Recipient::parse(&r.label, &r.public_key).map_err(|e| bad(e.to_string())))
+            .collect::<Result<Vec<_>, _>>()?;
+        if recipients.is_empty() {
+            return Err(bad("lists no recipient".to_owned()));
+        }
+        Ok(Config {
+            vault_id,
+            key_desc_template,
+            cryptoperiod,
+            data_key_check: file.data_key_check,
+            recipients,
+        })
+    }
+}

@@ -1,0 +1,254 @@
+//! The vault data key: one AES-256 key that seals every phone's key, itself sealed with age
+//! to the vault's recipients. One age unwrap per command opens every key in the vault.
+
+use std::fmt;
+use std::io::Read;
+
+use aes_gcm::aead::AeadInOut;
+use aes_gcm::{Aes256Gcm, KeyInit, Nonce};
+use age::armor::ArmoredReader;
+use polyseal_crypto::{ConfigKey, KeyDesc, Mac};
+use rand::TryRng;
+use rand::rngs::SysRng;
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
+use zeroize::Zeroizing;
+
+use crate::recipient::{Recipient, seal_to_all};
+use crate::{Error, Identities};
+
+/// Domain separation for [`DataKey::check`].
+const CHECK_DOMAIN: &[u8] = b"polyseal vault data-key check v1\0";
+/// Domain separation for the associated data of a sealed key.
+const SEAL_DOMAIN: &[u8] = b"polyseal vault key v1\0";
+/// Length of a data key in bytes.
+const DATA_KEY_LEN: usize = 32;
+/// Length of an AES-GCM nonce in bytes.
+pub(crate) const NONCE_LEN: usize = 12;
+/// Length of a sealed config key: 16 bytes of ciphertext and a 16-byte tag.
+pub(crate) const SEALED_LEN: usize = ConfigKey::LEN + 16;
+
+/// The random identifier of a vault, bound into every sealed key so that a record copied
+/// from another vault does not open.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct VaultId([u8; 16]);
+
+impl VaultId {
+    pub(crate) fn generate() -> VaultId {
+        VaultId(random_bytes())
+    }
+
+    /// Parses 32 lowercase hex digits, the form `Display` writes.
+    pub fn parse(text: &str) -> Option<VaultId> {
+        let mut bytes = [0u8; 16];
+        let canonical = text.bytes().all(|b| !b.is_ascii_uppercase());
+        hex::decode_to_slice(text, &mut bytes).ok()?;
+        canonical.then_some(VaultId(bytes))
+    }
+
+    /// The 16 bytes.
+    pub fn as_bytes(&self) -> &[u8; 16] {
+        &self.0
+    }
+}
+
+impl fmt::Display for VaultId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&hex::encode(self.0))
+    }
+}
+
+impl fmt::Debug for VaultId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "VaultId({self})")
+    }
+}
+
+/// A phone key sealed under the data key: a random 96-bit nonce, and AES-256-GCM ciphertext
+/// with its tag.
+#[derive(Clone, PartialEq, Eq)]
+pub(crate) struct SealedKey {
+    pub(crate) nonce: [u8; NONCE_LEN],
+    pub(crate) ciphertext: [u8; SEALED_LEN],
+}
+
+impl fmt::Debug for SealedKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("SealedKey(..)")
+    }
+}
+
+/// The vault's data key, unwrapped with an identity. Needed to seal new keys and to open
+/// sealed ones.
+///
+/// Zeroized on drop; `Debug` shows only its check value. Obtained from
+/// [`Vault::unlock`](crate::Vault::unlock).
+pub struct DataKey {
+    bytes: Zeroizing<[u8; DATA_KEY_LEN]>,
+    cipher: Aes256Gcm,
+    vault_id: VaultId,
+}
+
+impl DataKey {
+    pub(crate) fn generate(vault_id: VaultId) -> DataKey {
+        DataKey::from_bytes(Zeroizing::new(random_bytes()), vault_id)
+    }
+
+    fn from_bytes(bytes: Zeroizing<[u8; DATA_KEY_LEN]>, vault_id: VaultId) -> DataKey {
+        let cipher = Aes256Gcm::new(&(*bytes).into());
+        DataKey {
+            bytes,
+            cipher,
+            vault_id,
+        }
+    }
+
+    /// The vault this key belongs to.
+    pub fn vault_id(&self) -> VaultId {
+        self.vault_id
+    }
+
+    /// A short value that identifies this data key without revealing it (recorded in
+    /// `vault.toml` as `data_key_check`): `sha256:` and the first 16 hex digits of
+    /// SHA-256(`"polyseal vault data-key check v1\0"` ‖ key).
+    pub fn check(&self) -> String {
+        let digest = Sha256::new()
+            .chain_update(CHECK_DOMAIN)
+            .chain_update(*self.bytes)
+            .finalize();
+        format!("sha256:{}", hex::encode(&digest[..8]))
+    }
+
+    /// True if `check` is this key's check value (compared in constant time).
+    pub(crate) fn matches_check(&self, check: &str) -> bool {
+        self.check().as_bytes().ct_eq(check.as_bytes()).into()
+    }
+
+    /// The contents of `data-key.age`: the key as 64 lowercase hex digits and a newline,
+    /// sealed with age to every recipient, ASCII-armored.
+    pub(crate) fn wrap(&self, recipients: &[Recipient]) -> Result<String, Error> {
+        let mut plaintext = Zeroizing::new(hex::encode(*self.bytes));
+        plaintext.push('\n');
+        seal_to_all(recipients, plaintext.as_bytes())
+    }
+
+    /// Opens `data-key.age` (its contents, `armored`) with `identities`.
+    pub(crate) fn unwrap(
+        armored: &[u8],
+        identities: &Identities,
+        vault_id: VaultId,
+    ) -> Result<DataKey, UnwrapError> {
+        let decryptor =
+            age::Decryptor::new_buffered(ArmoredReader::new(armored)).map_err(UnwrapError::Age)?;
+        let mut reader = decryptor
+            .decrypt(identities.as_age())
+            .map_err(UnwrapError::Age)?;
+        let mut plaintext = Zeroizing::new(Vec::new());
+        reader
+            .read_to_end(&mut plaintext)
+            .map_err(|e| UnwrapError::Age(age::DecryptError::Io(e)))?;
+        let hex_digits = plaintext
+            .strip_suffix(b"\n")
+            .ok_or(UnwrapError::Malformed)?;
+        let mut bytes = Zeroizing::new([0u8; DATA_KEY_LEN]);
+        let canonical = !hex_digits.iter().any(u8::is_ascii_uppercase);
+        hex::decode_to_slice(hex_digits, &mut *bytes).map_err(|_| UnwrapError::Malformed)?;
+        if !canonical {
+            return Err(UnwrapError::Malformed);
+        }
+        Ok(DataKey::from_bytes(bytes, vault_id))
+    }
+
+    /// Seals one generation of a phone's key.
+    pub(crate) fn seal(
+        &self,
+        mac: &Mac,
+        generation: u32,
+        key_desc: &KeyDesc,
+        key: &ConfigKey,
+    ) -> SealedKey {
+        let nonce: [u8; NONCE_LEN] = random_bytes();
+        let mut buffer = Zeroizing::new(*key.expose_bytes());
+        let aad = associated_data(self.vault_id, mac, generation, key_desc);
+        let tag =
+            self.cipher
+                .encrypt_inout_detached(&Nonce::from(nonce), &aad, (&mut buffer[..]).into());
+        // AES-GCM refuses only inputs of more than 2^36 bytes; ours are 16.
+        #[allow(clippy::expect_used)]
+        let tag = tag.expect("AES-GCM accepts a 16-byte message");
+        let mut ciphertext = [0u8; SEALED_LEN];
+        ciphertext[..ConfigKey::LEN].copy_from_slice(&buffer[..]);
+        ciphertext[ConfigKey::LEN..].copy_from_slice(&tag);
+        SealedKey { nonce, ciphertext }
+    }
+
+    /// Opens a sealed key; `None` if it does not open under this data key with this MAC,
+    /// generation and KeyDesc.
+    pub(crate) fn open(
+        &self,
+        sealed: &SealedKey,
+        mac: &Mac,
+        generation: u32,
+        key_desc: &KeyDesc,
+    ) -> Option<ConfigKey> {
+        let mut buffer = Zeroizing::new([0u8; ConfigKey::LEN]);
+        buffer.copy_from_slice(&sealed.ciphertext[..ConfigKey::LEN]);
+        let tag = aes_gcm::Tag::try_from(&sealed.ciphertext[ConfigKey::LEN..]).ok()?;
+        let aad = associated_data(self.vault_id, mac, generation, key_desc);
+        self.cipher
+            .decrypt_inout_detached(
+                &Nonce::from(sealed.nonce),
+                &aad,
+                (&mut buffer[..]).into(),
+                &tag,
+            )
+            .ok()?;
+        Some(ConfigKey::from_bytes(*buffer))
+    }
+}
+
+impl fmt::Debug for DataKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "DataKey({})", self.check())
+    }
+}
+
+/// Why `data-key.age` did not open.
+pub(crate) enum UnwrapError {
+    /// age refused it: no identity matched, a passphrase or plugin failed, or the file is
+    /// damaged.
+    Age(age::DecryptError),
+    /// It opened, but the plaintext is not 64 lowercase hex digits and a newline.
+    Malformed,
+}
+
+/// The associated data that binds a sealed key to its place:
+/// `"polyseal vault key v1\0"` ‖ vault id (16 bytes) ‖ MAC (6 bytes) ‖ generation (4 bytes,
+/// big-endian) ‖ KeyDesc (its ASCII bytes, last so no length is needed).
+pub(crate) fn associated_data(
+    vault_id: VaultId,
+    mac: &Mac,
+    generation: u32,
+    key_desc: &KeyDesc,
+) -> Vec<u8> {
+    let mut aad = Vec::with_capacity(SEAL_DOMAIN.len() + 16 + 6 + 4 + KeyDesc::MAX_LEN);
+    aad.extend_from_slice(SEAL_DOMAIN);
+    aad.extend_from_slice(vault_id.as_bytes());
+    aad.extend_from_slice(&mac.octets());
+    aad.extend_from_slice(&generation.to_be_bytes());
+    aad.extend_from_slice(key_desc.as_str().as_bytes());
+    aad
+}
+
+/// `N` bytes from the operating system's random number generator.
+///
+/// # Panics
+/// If the operating system cannot supply random bytes: no key is better than a weak one.
+fn random_bytes<const N: usize>() -> [u8; N] {
+    let mut bytes = [0u8; N];
+    #[allow(clippy::expect_used)] // An OS without randomness must not get a made-up key.
+    SysRng
+        .try_fill_bytes(&mut bytes)
+        .expect("operating system random number generator failed");
+    bytes
+}

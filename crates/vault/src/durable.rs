@@ -1,0 +1,103 @@
+//! Durable, atomic file writes: a temporary file in the same directory, fsync, rename over
+//! the target, fsync the directory. A reader, or a process started after a crash, sees the old
+//! file or the new one, never a mix.
+//!
+//! Every file the vault writes is mode 0600 and every directory 0700: the vault holds sealed
+//! keys, and its metadata is for its operators (grant auditors read access explicitly).
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+
+use crate::Error;
+
+/// Suffix of temporary files; a writer removes stale ones left by a crash.
+pub(crate) const TEMP_SUFFIX: &str = ".tmp";
+
+/// Writes `contents` to `path` atomically, the file's data durable before it takes the name.
+/// The caller fsyncs the directory once after a group of these (see [`sync_dir`]).
+pub(crate) fn replace_file(path: &Path, contents: &[u8]) -> Result<(), Error> {
+    let temp = temp_path(path);
+    let mut file = create_private(&temp)?;
+    file.write_all(contents)
+        .and_then(|()| file.sync_all())
+        .map_err(|e| Error::io(&temp, "write", e))?;
+    drop(file);
+    fs::rename(&temp, path).map_err(|e| Error::io(path, "rename a temporary file to", e))
+}
+
+/// Creates (or truncates) a file with mode 0600 for writing.
+pub(crate) fn create_private(path: &Path) -> Result<File, Error> {
+    let mut options = OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    // A stale file of that name keeps its old mode when truncated, so remove it first.
+    remove_if_present(path)?;
+    options.open(path).map_err(|e| Error::io(path, "create", e))
+}
+
+/// Creates a directory with mode 0700 (no error if it exists).
+pub(crate) fn create_private_dir(dir: &Path) -> Result<(), Error> {
+    let mut builder = fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+    builder
+        .create(dir)
+        .map_err(|e| Error::io(dir, "create directory", e))
+}
+
+/// Makes a directory's entries (new names, renames, removals) durable.
+pub(crate) fn sync_dir(dir: &Path) -> Result<(), Error> {
+    // Windows cannot open a directory as a file; its rename is durable on its own (NTFS
+    // journals metadata), so there is nothing to do there.
+    #[cfg(unix)]
+    File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(|e| Error::io(dir, "sync directory", e))?;
+    #[cfg(not(unix))]
+    let _ = dir;
+    Ok(())
+}
+
+/// Removes `path`; a file that is not there is not an error.
+pub(crate) fn remove_if_present(path: &Path) -> Result<(), Error> {
+    match fs::remove_file(path) {
+        Err(e) if e.kind() != io::ErrorKind::NotFound => Err(Error::io(path, "remove", e)),
+        _ => Ok(()),
+    }
+}
+
+/// Removes temporary files a crashed writer left in `dir`.
+pub(crate) fn remove_stale_temp_files(dir: &Path) -> Result<(), Error> {
+    let entries = match fs::read_dir(dir) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(Error::io(dir, "list", e)),
+    };
+    for entry in entries {
+        let entry = entry.map_err(|e| Error::io(dir, "list", e))?;
+        if entry.file_name().to_string_lossy().ends_with(TEMP_SUFFIX) {
+            remove_if_present(&entry.path())?;
+        }
+    }
+    Ok(())
+}
+
+/// Reads a whole file as UTF-8; `Ok(None)` if it does not exist.
+pub(crate) fn read_optional(path: &Path) -> Result<Option<String>, Error> {
+    match fs::read(path) {
+        Ok(bytes) => String::from_utf8(bytes)
+            .map(Some)
+            .map_err(|_| Error::corrupt(path, "is not UTF-8 text")),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(Error::io(path, "read", e)),
+    }
+}
+
+fn temp_path(path: &Path) -> PathBuf {
+    let mut name = path.as_os_str().to_owned();
+    name.push(TEMP_SUFFIX);
+    PathBuf::from(name)
+}

@@ -1,0 +1,323 @@
+//! Identities that unlock a vault: age identity files (plain or passphrase-protected), SSH
+//! private keys, age plugin identities; and where a front end finds them.
+
+use std::ffi::OsString;
+use std::fs;
+use std::io::Cursor;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use age::armor::ArmoredReader;
+use age::secrecy::SecretString;
+use zeroize::Zeroizing;
+
+use crate::Error;
+
+/// How the vault talks to the person at the keyboard while unlocking: passphrases for
+/// protected identity files and SSH keys, messages from age plugins ("touch your YubiKey").
+///
+/// The command-line front end implements it on the terminal; [`NoPrompt`] refuses everything,
+/// for unattended runs.
+pub trait Prompt: Send + Sync {
+    /// Shows a message, such as a plugin's request to touch a hardware key.
+    fn message(&self, text: &str);
+
+    /// Asks for the passphrase described by `description` (it names the file). `None` if
+    /// no passphrase can be asked for.
+    fn passphrase(&self, description: &str) -> Option<Zeroizing<String>>;
+
+    /// Asks a yes/no question for an age plugin (e.g. "insert the key, or skip").
+    /// `None` if no question can be asked; the default.
+    fn confirm(&self, message: &str, yes: &str, no: Option<&str>) -> Option<bool> {
+        let _ = (message, yes, no);
+        None
+    }
+}
+
+/// A [`Prompt`] for unattended runs: shows nothing, answers nothing. A passphrase-protected
+/// identity then fails with [`Error::IdentityLocked`].
+#[derive(Clone, Copy, Debug, Default)]
+pub struct NoPrompt;
+
+impl Prompt for NoPrompt {
+    fn message(&self, _text: &str) {}
+
+    fn passphrase(&self, _description: &str) -> Option<Zeroizing<String>> {
+        None
+    }
+}
+
+/// Adapts a [`Prompt`] to age's callback interface.
+#[derive(Clone)]
+struct PromptCallbacks(Arc<dyn Prompt>);
+
+impl age::Callbacks for PromptCallbacks {
+    fn display_message(&self, message: &str) {
+        self.0.message(message);
+    }
+
+    fn confirm(&self, message: &str, yes_string: &str, no_string: Option<&str>) -> Option<bool> {
+        self.0.confirm(message, yes_string, no_string)
+    }
+
+    fn request_public_string(&self, _description: &str) -> Option<String> {
+        None
+    }
+
+    fn request_passphrase(&self, description: &str) -> Option<SecretString> {
+        let passphrase = self.0.passphrase(description)?;
+        Some(SecretString::from(passphrase.as_str().to_owned()))
+    }
+}
+
+/// Where the identity comes from, in the order a front end looks: a file named on the command
+/// line, a file named by `POLYSEAL_IDENTITY`, or the identity itself in
+/// `POLYSEAL_IDENTITY_DATA` (for CI, where secrets arrive as variables).
+pub enum IdentitySource {
+    /// An identity file.
+    File(PathBuf),
+    /// The identity file's contents, from the variable named.
+    Data {
+        /// The environment variable it came from, for messages.
+        variable: &'static str,
+        /// The identity text, zeroized on drop.
+        text: Zeroizing<String>,
+    },
+}
+
+impl IdentitySource {
+    /// The variable naming an identity file.
+    pub const PATH_VARIABLE: &'static str = "POLYSEAL_IDENTITY";
+    /// The variable holding an identity file's contents.
+    pub const DATA_VARIABLE: &'static str = "POLYSEAL_IDENTITY_DATA";
+
+    /// Picks the source: `flag` (the command line's file) first, then the path variable, then
+    /// the data variable. Empty values count as unset.
+    ///
+    /// ```
+    /// use polyseal_vault::IdentitySource;
+    /// let chosen = IdentitySource::choose(None, Some("/etc/id.txt".into()), Some("AGE-SECRET-KEY-1…".into()))?;
+    /// assert!(matches!(chosen, IdentitySource::File(path) if path.ends_with("id.txt")));
+    /// assert!(IdentitySource::choose(None, None, None).is_err());
+    /// # Ok::<(), polyseal_vault::Error>(())
+    /// ```
+    pub fn choose(
+        flag: Option<PathBuf>,
+        path_variable: Option<OsString>,
+        data_variable: Option<String>,
+    ) -> Result<IdentitySource, Error> {
+        let data_variable = data_variable.map(Zeroizing::new);
+        if let Some(path) = flag.filter(|p| !p.as_os_str().is_empty()) {
+            return Ok(IdentitySource::File(path));
+        }
+        if let Some(path) = path_variable.filter(|p| !p.is_empty()) {
+            return Ok(IdentitySource::File(PathBuf::from(path)));
+        }
+        match data_variable {
+            Some(text) if !text.trim().is_empty() => Ok(IdentitySource::Data {
+                variable: IdentitySource::DATA_VARIABLE,
+                text,
+            }),
+            _ => Err(Error::NoIdentity),
+        }
+    }
+
+    /// [`IdentitySource::choose`] with this process's environment.
+    pub fn from_flag_or_env(flag: Option<PathBuf>) -> Result<IdentitySource, Error> {
+        IdentitySource::choose(
+            flag,
+            std::env::var_os(IdentitySource::PATH_VARIABLE),
+            std::env::var(IdentitySource::DATA_VARIABLE).ok(),
+        )
+    }
+}
+
+/// Identities loaded and ready to unlock a vault.
+///
+/// Loading decrypts passphrase-protected identities at once (asking the [`Prompt`]), so a
+/// wrong passphrase is reported as such, before the vault is touched.
+pub struct Identities {
+    origin: String,
+    identities: Vec<Box<dyn age::Identity>>,
+}
+
+impl Identities {
+    /// Loads identities from `source`.
+    pub fn load(source: &IdentitySource, prompt: Arc<dyn Prompt>) -> Result<Identities, Error> {
+        match source {
+            IdentitySource::File(path) => Identities::from_file(path, prompt),
+            IdentitySource::Data { variable, text } => {
+                Identities::from_text(text, variable, prompt)
+            }
+        }
+    }
+
+    /// Loads an identity file: an age identity file (`AGE-SECRET-KEY-1…` and plugin
+    /// identity lines), a passphrase-protected age identity file (binary or armored, as made
+    /// by `age-keygen | age -p`), or an OpenSSH ed25519/RSA private key (optionally
+    /// passphrase-protected).
+    pub fn from_file(path: &Path, prompt: Arc<dyn Prompt>) -> Result<Identities, Error> {
+        let bytes = Zeroizing::new(
+            fs::read(path).map_err(|e| Error::io(path, "read the identity file", e))?,
+        );
+        Identities::from_bytes(&bytes, path.display().to_string(), prompt)
+    }
+
+    /// Loads identities from the text of an identity file; `origin` names where it came from
+    /// in messages (for example `POLYSEAL_IDENTITY_DATA`).
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use polyseal_vault::{Identities, NoPrompt};
+    /// let text = "# created: 2026-11-22\nAGE-SECRET-KEY-1K5GLS3ZY7H4C09CZZUTUM4S5QS8DPM3KJU3DPGGWX9RJ8085M56SF6V0E2\n";
+    /// let identities = Identities::from_text(text, "example", Arc::new(NoPrompt))?;
+    /// assert_eq!(identities.origin(), "example");
+    /// # Ok::<(), polyseal_vault::Error>(())
+    /// ```
+    pub fn from_text(
+        text: &str,
+        origin: &str,
+        prompt: Arc<dyn Prompt>,
+    ) -> Result<Identities, Error> {
+        Identities::from_bytes(text.as_bytes(), origin.to_owned(), prompt)
+    }
+
+    /// Where the identities came from.
+    pub fn origin(&self) -> &str {
+        &self.origin
+    }
+
+    pub(crate) fn as_age(&self) -> impl Iterator<Item = &dyn age::Identity> {
+        self.identities.iter().map(|identity| identity.as_ref())
+    }
+
+    fn from_bytes(
+        bytes: &[u8],
+        origin: String,
+        prompt: Arc<dyn Prompt>,
+    ) -> Result<Identities, Error> {
+        let callbacks = PromptCallbacks(prompt);
+        let start = bytes.trim_ascii_start();
+        let identities = if start.starts_with(b"age-encryption.org/")
+            || start.starts_with(b"-----BEGIN AGE ENCRYPTED FILE-----")
+        {
+            passphrase_protected_identities(bytes, &origin, callbacks)?
+        } else if start.starts_with(b"-----BEGIN ") {
+            vec![ssh_identity(bytes, &origin, &callbacks)?]
+        } else {
+            identity_file(age::IdentityFile::from_buffer(bytes), &origin, callbacks)?
+        };
+        if identities.is_empty() {
+            return Err(Error::InvalidIdentity {
+                origin,
+                reason: "holds no identity".to_owned(),
+            });
+        }
+        Ok(Identities { origin, identities })
+    }
+}
+
+/// The identities of an age identity file (`AGE-SECRET-KEY-1…`, plugin identities).
+fn identity_file<C: age::Callbacks>(
+    parsed: std::io::Result<age::IdentityFile<age::NoCallbacks>>,
+    origin: &str,
+    callbacks: C,
+) -> Result<Vec<Box<dyn age::Identity>>, Error> {
+    let file = parsed.map_err(|e| Error::InvalidIdentity {
+        origin: origin.to_owned(),
+        reason: e.to_string(),
+    })?;
+    let identities = file
+        .with_callbacks(callbacks)
+        .into_identities()
+        .map_err(|e| identity_error(e, origin))?;
+    Ok(identities
+        .into_iter()
+        .map(|identity| identity as Box<dyn age::Identity>)
+        .collect())
+}
+
+/// An age identity file encrypted with a passphrase (scrypt), decrypted now.
+fn passphrase_protected_identities(
+    bytes: &[u8],
+    origin: &str,
+    callbacks: PromptCallbacks,
+) -> Result<Vec<Box<dyn age::Identity>>, Error> {
+    let decryptor = age::Decryptor::new_buffered(ArmoredReader::new(Cursor::new(bytes)))
+        .map_err(|e| identity_error(e, origin))?;
+    let encrypted =
+        age::encrypted::EncryptedIdentity::new(decryptor, callbacks, None).ok_or_else(|| {
+            Error::InvalidIdentity {
+                origin: origin.to_owned(),
+                reason: "is an age file encrypted to recipients, not a passphrase-protected \
+                     identity file"
+                    .to_owned(),
+            }
+        })?;
+    let file = encrypted
+        .decrypt(Some(origin))
+        .map_err(|e| identity_error(e, origin))?;
+    file.into_identities()
+        .map(|identities| {
+            identities
+                .into_iter()
+                .map(|identity| identity as Box<dyn age::Identity>)
+                .collect()
+        })
+        .map_err(|e| identity_error(e, origin))
+}
+
+/// An OpenSSH ed25519 or RSA private key; a protected one is decrypted now.
+fn ssh_identity(
+    bytes: &[u8],
+    origin: &str,
+    callbacks: &PromptCallbacks,
+) -> Result<Box<dyn age::Identity>, Error> {
+    let invalid = |reason: String| Error::InvalidIdentity {
+        origin: origin.to_owned(),
+        reason,
+    };
+    let identity = age::ssh::Identity::from_buffer(bytes, Some(origin.to_owned()))
+        .map_err(|e| invalid(format!("not a supported SSH private key ({e})")))?;
+    match identity {
+        age::ssh::Identity::Unencrypted(_) => Ok(Box::new(identity)),
+        age::ssh::Identity::Encrypted(key) => {
+            let passphrase = age::Callbacks::request_passphrase(
+                callbacks,
+                &format!("passphrase for SSH key {origin}"),
+            )
+            .ok_or_else(|| Error::IdentityLocked {
+                origin: origin.to_owned(),
+            })?;
+            let key = key
+                .decrypt(passphrase)
+                .map_err(|e| identity_error(e, origin))?;
+            Ok(Box::new(age::ssh::Identity::Unencrypted(key)))
+        }
+        age::ssh::Identity::Unsupported(key) => Err(invalid(UnsupportedSshKey(&key).to_string())),
+    }
+}
+
+/// age's own explanation of why an SSH key is not supported and what to do instead.
+struct UnsupportedSshKey<'a>(&'a age::ssh::UnsupportedKey);
+
+impl std::fmt::Display for UnsupportedSshKey<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.display(f, None)
+    }
+}
+
+fn identity_error(error: age::DecryptError, origin: &str) -> Error {
+    match error {
+        age::DecryptError::KeyDecryptionFailed => Error::IdentityLocked {
+            origin: origin.to_owned(),
+        },
+        age::DecryptError::PluginResolve(_) | age::DecryptError::Plugin(_) => Error::Plugin {
+            reason: error.to_string(),
+        },
+        other => Error::InvalidIdentity {
+            origin: origin.to_owned(),
+            reason: other.to_string(),
+        },
+    }
+}

@@ -1,0 +1,105 @@
+//! Where each file of a vault lives. Every path the crate touches is built here.
+
+use std::path::{Path, PathBuf};
+
+use polyseal_crypto::Mac;
+
+/// `vault.toml`: format version, vault id, recipients, KeyDesc template, cryptoperiod.
+pub(crate) const CONFIG_FILE: &str = "vault.toml";
+/// `data-key.age`: the vault data key, sealed with age to every recipient.
+pub(crate) const DATA_KEY_FILE: &str = "data-key.age";
+/// `events.log`: the hash-chained event log.
+pub(crate) const EVENTS_FILE: &str = "events.log";
+/// `vault.lock`: the lock file; holds the pid of the writer holding it.
+pub(crate) const LOCK_FILE: &str = "vault.lock";
+/// `journal`: present only while a transaction is being applied.
+pub(crate) const JOURNAL_FILE: &str = "journal";
+/// `keys/`: the bucket files holding the phones' records.
+pub(crate) const KEYS_DIR: &str = "keys";
+
+/// The bucket a MAC's record lives in: its last octet. Phones of one model line have
+/// consecutive serial numbers, so the last octet spreads a fleet evenly over 256 files.
+pub(crate) fn bucket_of(mac: &Mac) -> u8 {
+    mac.octets()[5]
+}
+
+/// The paths of one vault's files.
+#[derive(Clone, Debug)]
+pub(crate) struct Layout {
+    root: PathBuf,
+}
+
+impl Layout {
+    pub(crate) fn new(root: &Path) -> Layout {
+        Layout {
+            root: root.to_path_buf(),
+        }
+    }
+
+    pub(crate) fn root(&self) -> &Path {
+        &self.root
+    }
+
+    pub(crate) fn config(&self) -> PathBuf {
+        self.root.join(CONFIG_FILE)
+    }
+
+    pub(crate) fn data_key(&self) -> PathBuf {
+        self.root.join(DATA_KEY_FILE)
+    }
+
+    pub(crate) fn events(&self) -> PathBuf {
+        self.root.join(EVENTS_FILE)
+    }
+
+    pub(crate) fn lock(&self) -> PathBuf {
+        self.root.join(LOCK_FILE)
+    }
+
+    pub(crate) fn journal(&self) -> PathBuf {
+        self.root.join(JOURNAL_FILE)
+    }
+
+    pub(crate) fn keys_dir(&self) -> PathBuf {
+        self.root.join(KEYS_DIR)
+    }
+
+    pub(crate) fn bucket(&self, bucket: u8) -> PathBuf {
+        self.root.join(bucket_relative_path(bucket))
+    }
+
+    /// Resolves a path named in a journal, accepting only the files a transaction may
+    /// replace, so a damaged or planted journal cannot write outside the vault.
+    pub(crate) fn resolve_journal_path(&self, relative: &str) -> Option<PathBuf> {
+        let allowed = relative == CONFIG_FILE
+            || relative == DATA_KEY_FILE
+            || parse_bucket_relative_path(relative).is_some();
+        allowed.then(|| self.root.join(relative))
+    }
+}
+
+/// `keys/<xx>.toml`, relative to the vault root: the form journals use.
+pub(crate) fn bucket_relative_path(bucket: u8) -> String {
+    format!("{KEYS_DIR}/{}", bucket_file_name(bucket))
+}
+
+/// `<xx>.toml`: two lowercase hex digits.
+pub(crate) fn bucket_file_name(bucket: u8) -> String {
+    format!("{bucket:02x}.toml")
+}
+
+/// The bucket number of a file name in `keys/`, if it is a bucket file's name.
+pub(crate) fn parse_bucket_file_name(name: &str) -> Option<u8> {
+    let digits = name.strip_suffix(".toml")?;
+    let is_canonical = digits.len() == 2
+        && digits
+            .bytes()
+            .all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'));
+    is_canonical
+        .then(|| u8::from_str_radix(digits, 16).ok())
+        .flatten()
+}
+
+fn parse_bucket_relative_path(relative: &str) -> Option<u8> {
+    parse_bucket_file_name(relative.strip_prefix(KEYS_DIR)?.strip_prefix('/')?)
+}

@@ -1,0 +1,608 @@
+//! Changing a vault: one writer at a time, every change one durable, all-or-nothing
+//! transaction recorded in the event log.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fs;
+use std::io;
+use std::path::Path;
+use std::time::Duration;
+
+use polyseal_crypto::{ConfigKey, KeyDescTemplate, KeyString, Mac};
+
+use crate::config::Config;
+use crate::data_key::{DataKey, VaultId};
+use crate::event::{EventKind, KeyRef, LogHead, read_head};
+use crate::journal::{self, JournalWriter};
+use crate::layout::{CONFIG_FILE, DATA_KEY_FILE, Layout, bucket_of, bucket_relative_path};
+use crate::lock::{DEFAULT_LOCK_WAIT, VaultLock};
+use crate::record::{Confirmed, Generation, Record};
+use crate::{
+    Cryptoperiod, Error, InitialState, KeyState, OpenedKey, Recipient, Timestamp, Vault, bucket,
+    durable,
+};
+
+/// Longest confirmation evidence accepted, in characters.
+const MAX_EVIDENCE_CHARS: usize = 256;
+
+/// What a new vault is made with.
+#[derive(Clone, Debug)]
+pub struct VaultSettings {
+    /// Who can open it; at least one.
+    pub recipients: Vec<Recipient>,
+    /// How generations are named; the default is `{mac}-g{generation}`.
+    pub key_desc_template: KeyDescTemplate,
+    /// The cryptoperiod policy, if any.
+    pub cryptoperiod: Option<Cryptoperiod>,
+}
+
+impl VaultSettings {
+    /// Settings with these recipients, the default KeyDesc template and no cryptoperiod.
+    pub fn new(recipients: Vec<Recipient>) -> VaultSettings {
+        VaultSettings {
+            recipients,
+            key_desc_template: KeyDescTemplate::default(),
+            cryptoperiod: None,
+        }
+    }
+}
+
+/// One state change in a batch for [`VaultWriter::set_states`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct StateChange {
+    /// The phone.
+    pub mac: Mac,
+    /// The generation.
+    pub generation: u32,
+    /// The state to enter.
+    pub to: KeyState,
+}
+
+/// One confirmation in a batch for [`VaultWriter::confirm`]: the phone `mac` holds pre-active
+/// generation `generation`, as `evidence` shows.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Confirmation {
+    /// The phone.
+    pub mac: Mac,
+    /// The pre-active generation it holds.
+    pub generation: u32,
+    /// What shows it, such as `upload 0004f2abcdef-phone.cfg` or `operator`: 1–256
+    /// characters, no control characters.
+    pub evidence: String,
+}
+
+/// The vault opened for writing: holds the writer's lock until dropped.
+///
+/// Every method that changes the vault is one transaction: it is all applied or not at all,
+/// it is durable when the method returns, and each change is an event in `events.log`. Read
+/// the vault's state through [`VaultWriter::vault`].
+///
+/// ```
+/// use std::sync::Arc;
+/// use polyseal_crypto::Mac;
+/// use polyseal_vault::{
+///     Identities, InitialState, KeyState, NoPrompt, Recipient, StateChange, VaultSettings,
+///     VaultWriter,
+/// };
+///
+/// # let tmp = tempfile::tempdir()?;
+/// # let dir = tmp.path().join("vault");
+/// // An age identity, as `age-keygen` writes it. Example only: never use a published key.
+/// let identity = "AGE-SECRET-KEY-1K5GLS3ZY7H4C09CZZUTUM4S5QS8DPM3KJU3DPGGWX9RJ8085M56SF6V0E2";
+/// let ops = Recipient::parse("ops", "age1y605jvun0aa3svvyf60lxdteud9wumq5rv2dv59v0e63wc0rv38qs3mm26")?;
+///
+/// let mut writer = VaultWriter::create(&dir, VaultSettings::new(vec![ops]))?;
+/// let identities = Identities::from_text(identity, "example", Arc::new(NoPrompt))?;
+/// let data_key = writer.vault().unlock(&identities)?;
+///
+/// // A phone without a key gets an active one at once (it goes into its bootstrap file).
+/// let mac: Mac = "0004f2abcdef".parse()?;
+/// let added = writer.add_keys(&data_key, &[mac], InitialState::Active)?;
+/// assert_eq!(added[0].key.key_desc().as_str(), "0004f2abcdef-g1");
+///
+/// // Rotation: generation 2 starts pre-active, is confirmed, then replaces generation 1.
+/// writer.add_keys(&data_key, &[mac], InitialState::PreActive)?;
+/// writer.confirm(&[polyseal_vault::Confirmation {
+///     mac,
+///     generation: 2,
+///     evidence: "upload 0004f2abcdef-phone.cfg".into(),
+/// }])?;
+/// writer.set_states(&[
+///     StateChange { mac, generation: 1, to: KeyState::Deactivated },
+///     StateChange { mac, generation: 2, to: KeyState::Active },
+/// ])?;
+/// let active = writer.vault().open_key(&data_key, &mac, None)?;
+/// assert_eq!(active.generation, 2);
+/// let report = writer.vault().verify()?;
+/// // create, recipient-add, add, add, confirm, state, state
+/// assert_eq!(report.head.seq, 7);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Debug)]
+pub struct VaultWriter {
+    vault: Vault,
+    head: LogHead,
+    log_len: u64,
+    poisoned: bool,
+}
+
+/// The changes of one transaction, staged in memory until they are committed.
+struct Transaction {
+    time: Timestamp,
+    events: Vec<EventKind>,
+    /// Records as they will be after the transaction (only those it changes).
+    staged: BTreeMap<Mac, Record>,
+    /// Rewrite every bucket (the data key changed, so every sealed key did).
+    all_buckets: bool,
+    config: Option<Config>,
+    data_key_file: Option<String>,
+}
+
+impl Transaction {
+    fn new() -> Transaction {
+        Transaction {
+            time: Timestamp::now(),
+            events: Vec::new(),
+            staged: BTreeMap::new(),
+            all_buckets: false,
+            config: None,
+            data_key_file: None,
+        }
+    }
+}
+
+impl VaultWriter {
+    /// Creates a vault in `dir` (which must not exist, or be empty) and returns it open for
+    /// writing. The vault has a new random id and data key sealed to `settings.recipients`.
+    pub fn create(dir: &Path, settings: VaultSettings) -> Result<VaultWriter, Error> {
+        if settings.recipients.is_empty() {
+            return Err(Error::NoRecipients);
+        }
+        for (i, recipient) in settings.recipients.iter().enumerate() {
+            if settings.recipients[..i]
+                .iter()
+                .any(|r| r.label() == recipient.label() || r.public_key() == recipient.public_key())
+            {
+                return Err(Error::DuplicateRecipient {
+                    label: recipient.label().to_owned(),
+                });
+            }
+        }
+        ensure_empty_dir(dir)?;
+        let layout = Layout::new(dir);
+        durable::create_private_dir(dir)?;
+        durable::create_private_dir(&layout.keys_dir())?;
+        let lock = VaultLock::exclusive(&layout.lock(), Duration::ZERO)?;
+
+        let vault_id = VaultId::generate();
+        let data_key = DataKey::generate(vault_id);
+        let config = Config {
+            vault_id,
+            key_desc_template: settings.key_desc_template,
+            cryptoperiod: settings.cryptoperiod,
+            data_key_check: data_key.check(),
+            recipients: settings.recipients,
+        };
+        let mut events = vec![EventKind::Created {
+            vault_id,
+            key_desc_template: config.key_desc_template.as_str().to_owned(),
+            cryptoperiod_days: config.cryptoperiod.map(Cryptoperiod::days),
+            data_key_check: config.data_key_check.clone(),
+        }];
+        events.extend(config.recipients.iter().map(|r| EventKind::RecipientAdded {
+            label: r.label().to_owned(),
+            public_key: r.public_key(),
+        }));
+        let files = [
+            (DATA_KEY_FILE.to_owned(), data_key.wrap(&config.recipients)?),
+            (CONFIG_FILE.to_owned(), config.render()),
+        ];
+        write_journal(&layout, LogHead::EMPTY, 0, Timestamp::now(), &events, files)?;
+        journal::recover(&layout)?;
+        VaultWriter::from_locked(layout, lock)
+    }
+
+    /// Opens the vault in `dir` for writing. Another writer holding the lock is an error at
+    /// once, naming its pid; readers are waited for up to [`DEFAULT_LOCK_WAIT`]. A transaction
+    /// a crashed writer left is completed first.
+    pub fn open(dir: &Path) -> Result<VaultWriter, Error> {
+        VaultWriter::open_with_wait(dir, DEFAULT_LOCK_WAIT)
+    }
+
+    /// [`VaultWriter::open`], waiting up to `max_wait` for readers.
+    pub fn open_with_wait(dir: &Path, max_wait: Duration) -> Result<VaultWriter, Error> {
+        let layout = Layout::new(dir);
+        // Never create a lock file in a directory that is not a vault.
+        if !layout.config().exists() && !layout.journal().exists() {
+            return Err(Error::NotAVault {
+                dir: dir.to_path_buf(),
+            });
+        }
+        let lock = VaultLock::exclusive(&layout.lock(), max_wait)?;
+        journal::recover(&layout)?;
+        durable::remove_stale_temp_files(layout.root())?;
+        durable::remove_stale_temp_files(&layout.keys_dir())?;
+        VaultWriter::from_locked(layout, lock)
+    }
+
+    fn from_locked(layout: Layout, lock: VaultLock) -> Result<VaultWriter, Error> {
+        debug_assert!(lock.is_exclusive());
+        let (head, log_len) = read_head(&layout.events())?;
+        let vault = Vault::load(layout, Some(lock))?;
+        Ok(VaultWriter {
+            vault,
+            head,
+            log_len,
+            poisoned: false,
+        })
+    }
+
+    /// The vault as it is now, for reading and unlocking.
+    pub fn vault(&self) -> &Vault {
+        &self.vault
+    }
+
+    /// Adds a new generation with a new random key for each MAC in `macs`, in one
+    /// transaction. A MAC without a record gets generation 1. Returns the new keys, in the
+    /// order of `macs`.
+    ///
+    /// `InitialState::Active` is for phones that have no active key: one that has is an
+    /// [`Error::AlreadyActive`], and nothing is added.
+    pub fn add_keys(
+        &mut self,
+        data_key: &DataKey,
+        macs: &[Mac],
+        state: InitialState,
+    ) -> Result<Vec<OpenedKey>, Error> {
+        self.vault.ensure_current(data_key)?;
+        let mut txn = Transaction::new();
+        let mut added = Vec::with_capacity(macs.len());
+        for mac in macs {
+            if txn.staged.contains_key(mac) {
+                return Err(Error::DuplicateMac { mac: *mac });
+            }
+            let mut record = self
+                .vault
+                .record(mac)
+                .cloned()
+                .unwrap_or_else(|| Record::new(*mac, Vec::new()));
+            let number = record
+                .next_number()
+                .ok_or(Error::GenerationsExhausted { mac: *mac })?;
+            if let (InitialState::Active, Some(active)) = (state, record.active()) {
+                return Err(Error::AlreadyActive {
+                    mac: *mac,
+                    active: active.number(),
+                });
+            }
+            let key_desc = self.vault.config.key_desc_template.render(mac, number);
+            let key = ConfigKey::generate();
+            let sealed = data_key.seal(mac, number, &key_desc, &key);
+            let key_ref = KeyRef::new(*mac, number, key_desc.clone(), key.fingerprint());
+            record.push(Generation::new(
+                number,
+                key_desc.clone(),
+                key.fingerprint(),
+                state.into(),
+                txn.time,
+                Some(sealed),
+            ));
+            txn.events.push(EventKind::KeyAdded {
+                key: key_ref,
+                state: state.into(),
+            });
+            added.push(OpenedKey {
+                mac: *mac,
+                generation: number,
+                state: state.into(),
+                key: KeyString::new(key_desc, key),
+            });
+            txn.staged.insert(*mac, record);
+        }
+        self.commit(txn)?;
+        Ok(added)
+    }
+
+    /// Applies state changes in order, in one transaction. Every change must be allowed by
+    /// [`KeyState::can_become`] and leave at most one active generation per MAC, so a
+    /// rotation's finish deactivates the old generation before activating the new one.
+    /// Destroying erases the sealed key and keeps the metadata.
+    pub fn set_states(&mut self, changes: &[StateChange]) -> Result<(), Error> {
+        let mut txn = Transaction::new();
+        for change in changes {
+            let record = self.staged_record(&mut txn.staged, &change.mac)?;
+            let other_active = record
+                .active()
+                .map(Generation::number)
+                .filter(|&n| n != change.generation);
+            let generation =
+                record
+                    .generation_mut(change.generation)
+                    .ok_or(Error::UnknownGeneration {
+                        mac: change.mac,
+                        generation: change.generation,
+                    })?;
+            let from = generation.state();
+            if !from.can_become(change.to) {
+                return Err(Error::IllegalTransition {
+                    mac: change.mac,
+                    generation: change.generation,
+                    from,
+                    to: change.to,
+                });
+            }
+            if let (KeyState::Active, Some(active)) = (change.to, other_active) {
+                return Err(Error::AlreadyActive {
+                    mac: change.mac,
+                    active,
+                });
+            }
+            generation.enter(change.to, txn.time);
+            txn.events.push(EventKind::StateChanged {
+                key: key_ref(change.mac, generation),
+                from,
+                to: change.to,
+            });
+        }
+        self.commit(txn)
+    }
+
+    /// Records, in one transaction, that phones hold their pre-active generations
+    /// (DESIGN §5: the evidence that lets a rotation finish).
+    pub fn confirm(&mut self, confirmations: &[Confirmation]) -> Result<(), Error> {
+        let mut txn = Transaction::new();
+        for confirmation in confirmations {
+            validate_evidence(&confirmation.evidence)?;
+            let (mac, number) = (confirmation.mac, confirmation.generation);
+            let record = self.staged_record(&mut txn.staged, &mac)?;
+            let generation = record
+                .generation_mut(number)
+                .ok_or(Error::UnknownGeneration {
+                    mac,
+                    generation: number,
+                })?;
+            if generation.state() != KeyState::PreActive {
+                return Err(Error::NotPreActive {
+                    mac,
+                    generation: number,
+                    state: generation.state(),
+                });
+            }
+            if let Some(earlier) = generation.confirmed() {
+                return Err(Error::AlreadyConfirmed {
+                    mac,
+                    generation: number,
+                    at: earlier.at,
+                });
+            }
+            generation.set_confirmed(Confirmed {
+                at: txn.time,
+                evidence: confirmation.evidence.clone(),
+            });
+            txn.events.push(EventKind::Confirmed {
+                key: key_ref(mac, generation),
+                evidence: confirmation.evidence.clone(),
+            });
+        }
+        self.commit(txn)
+    }
+
+    /// Adds a recipient: re-seals the (unchanged) data key to every recipient.
+    pub fn add_recipient(&mut self, data_key: &DataKey, recipient: Recipient) -> Result<(), Error> {
+        self.vault.ensure_current(data_key)?;
+        let mut config = self.vault.config.clone();
+        if config
+            .recipients
+            .iter()
+            .any(|r| r.label() == recipient.label() || r.public_key() == recipient.public_key())
+        {
+            return Err(Error::DuplicateRecipient {
+                label: recipient.label().to_owned(),
+            });
+        }
+        let mut txn = Transaction::new();
+        txn.events.push(EventKind::RecipientAdded {
+            label: recipient.label().to_owned(),
+            public_key: recipient.public_key(),
+        });
+        config.recipients.push(recipient);
+        txn.data_key_file = Some(data_key.wrap(&config.recipients)?);
+        txn.config = Some(config);
+        self.commit(txn)
+    }
+
+    /// Removes the recipient labelled `label` and rotates the data key: a new data key is
+    /// sealed to the remaining recipients and every live key is re-sealed under it, so the
+    /// removed recipient's copy of the old data key opens nothing written from now on.
+    /// Returns the new data key; the old one is refused from now on.
+    pub fn remove_recipient(&mut self, data_key: &DataKey, label: &str) -> Result<DataKey, Error> {
+        self.vault.ensure_current(data_key)?;
+        let mut config = self.vault.config.clone();
+        let index = config
+            .recipients
+            .iter()
+            .position(|r| r.label() == label)
+            .ok_or_else(|| Error::UnknownRecipient {
+                label: label.to_owned(),
+                known: self.vault.recipient_labels(),
+            })?;
+        if config.recipients.len() == 1 {
+            return Err(Error::LastRecipient {
+                label: label.to_owned(),
+            });
+        }
+        let removed = config.recipients.remove(index);
+        let new_key = DataKey::generate(config.vault_id);
+        let mut txn = Transaction::new();
+        for record in self.vault.records() {
+            let mut resealed = record.clone();
+            for generation in record.generations().iter().filter(|g| g.state().is_live()) {
+                let opened = self.vault.open_generation(data_key, record, generation)?;
+                let sealed = new_key.seal(
+                    &opened.mac,
+                    opened.generation,
+                    opened.key.key_desc(),
+                    opened.key.key(),
+                );
+                if let Some(g) = resealed.generation_mut(generation.number()) {
+                    g.set_sealed(sealed);
+                }
+            }
+            txn.staged.insert(record.mac(), resealed);
+        }
+        txn.all_buckets = true;
+        config.data_key_check = new_key.check();
+        txn.events.push(EventKind::RecipientRemoved {
+            label: removed.label().to_owned(),
+            public_key: removed.public_key(),
+            data_key_check: config.data_key_check.clone(),
+        });
+        txn.data_key_file = Some(new_key.wrap(&config.recipients)?);
+        txn.config = Some(config);
+        self.commit(txn)?;
+        Ok(new_key)
+    }
+
+    /// The staged copy of `mac`'s record, copied from the vault on first use.
+    fn staged_record<'t>(
+        &self,
+        staged: &'t mut BTreeMap<Mac, Record>,
+        mac: &Mac,
+    ) -> Result<&'t mut Record, Error> {
+        if !staged.contains_key(mac) {
+            let record = self
+                .vault
+                .record(mac)
+                .ok_or(Error::UnknownMac { mac: *mac })?;
+            staged.insert(*mac, record.clone());
+        }
+        staged.get_mut(mac).ok_or(Error::UnknownMac { mac: *mac })
+    }
+
+    /// Makes `txn` durable and applies it; only then does the in-memory state change.
+    fn commit(&mut self, txn: Transaction) -> Result<(), Error> {
+        if self.poisoned {
+            return Err(Error::WriterPoisoned {
+                dir: self.vault.dir().to_path_buf(),
+            });
+        }
+        if txn.events.is_empty() {
+            return Ok(());
+        }
+        let buckets = self.buckets_to_write(&txn);
+        let rendered = buckets.into_iter().map(|(bucket, records)| {
+            (
+                bucket_relative_path(bucket),
+                bucket::render(records.into_values()),
+            )
+        });
+        let config = txn
+            .config
+            .as_ref()
+            .map(|config| (CONFIG_FILE.to_owned(), config.render()));
+        let data_key = txn
+            .data_key_file
+            .clone()
+            .map(|file| (DATA_KEY_FILE.to_owned(), file));
+        let files = rendered.chain(data_key).chain(config);
+        let (head, log_len) = write_journal(
+            &self.vault.layout,
+            self.head,
+            self.log_len,
+            txn.time,
+            &txn.events,
+            files,
+        )?;
+        // Committed: until the journal is applied, this writer's view is behind the disk.
+        self.poisoned = true;
+        journal::recover(&self.vault.layout)?;
+        self.poisoned = false;
+        self.head = head;
+        self.log_len = log_len;
+        self.vault.records.extend(txn.staged);
+        if let Some(config) = txn.config {
+            self.vault.config = config;
+        }
+        Ok(())
+    }
+
+    /// The records of every bucket the transaction changes, as they will be after it.
+    fn buckets_to_write<'a>(
+        &'a self,
+        txn: &'a Transaction,
+    ) -> BTreeMap<u8, BTreeMap<Mac, &'a Record>> {
+        let touched: BTreeSet<u8> = if txn.all_buckets {
+            self.vault.records.keys().map(bucket_of).collect()
+        } else {
+            txn.staged.keys().map(bucket_of).collect()
+        };
+        let mut buckets: BTreeMap<u8, BTreeMap<Mac, &Record>> =
+            touched.iter().map(|&b| (b, BTreeMap::new())).collect();
+        for (mac, record) in self.vault.records.iter().chain(&txn.staged) {
+            if let Some(bucket) = buckets.get_mut(&bucket_of(mac)) {
+                bucket.insert(*mac, record);
+            }
+        }
+        buckets
+    }
+}
+
+/// Writes and commits the journal of one transaction: its event lines after `head` and the
+/// files it replaces. Returns the log's head and length after it.
+fn write_journal(
+    layout: &Layout,
+    mut head: LogHead,
+    log_len: u64,
+    time: Timestamp,
+    events: &[EventKind],
+    files: impl IntoIterator<Item = (String, String)>,
+) -> Result<(LogHead, u64), Error> {
+    let mut journal = JournalWriter::create(layout, log_len)?;
+    let mut new_len = log_len;
+    for kind in events {
+        let line = head.append(time, kind);
+        new_len += line.len() as u64 + 1;
+        journal.event(line)?;
+    }
+    for (relative, contents) in files {
+        journal.file(relative, contents)?;
+    }
+    journal.commit()?;
+    Ok((head, new_len))
+}
+
+fn key_ref(mac: Mac, generation: &Generation) -> KeyRef {
+    KeyRef::new(
+        mac,
+        generation.number(),
+        generation.key_desc().clone(),
+        generation.fingerprint(),
+    )
+}
+
+fn validate_evidence(evidence: &str) -> Result<(), Error> {
+    let invalid = |reason| Err(Error::InvalidEvidence { reason });
+    if evidence.trim().is_empty() {
+        return invalid("is empty");
+    }
+    if evidence.chars().count() > MAX_EVIDENCE_CHARS {
+        return invalid("is longer than 256 characters");
+    }
+    if evidence.chars().any(char::is_control) {
+        return invalid("holds a control character");
+    }
+    Ok(())
+}
+
+/// Refuses a directory that has anything in it.
+fn ensure_empty_dir(dir: &Path) -> Result<(), Error> {
+    match fs::read_dir(dir) {
+        Ok(mut entries) => match entries.next() {
+            Some(_) => Err(Error::DirectoryNotEmpty {
+                dir: dir.to_path_buf(),
+            }),
+            None => Ok(()),
+        },
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(Error::io(dir, "list", e)),
+    }
+}
