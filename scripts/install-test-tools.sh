@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# Installs the Debian packages the tests use as real counterparts: the age CLI (opens what we
+# seal), openssl (cross-checks AES-CBC), nginx (serves the published tree over TLS) and xmllint
+# (validates the XML we write). On CI it always runs apt-get; elsewhere only when one is missing.
+set -euo pipefail
+packages=(age openssl nginx libxml2-utils)
+tools=(age age-keygen openssl nginx xmllint)
+missing=0
+for tool in "${tools[@]}"; do
+    command -v "$tool" >/dev/null 2>&1 || [ -x "/usr/sbin/$tool" ] || missing=1
+done
+if [ "${CI:-}" = "true" ] || [ "$missing" = 1 ]; then
+    sudo=""
+    [ "$(id -u)" = 0 ] || sudo="sudo"
+    $sudo apt-get update
+    $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y "${packages[@]}"
+fi
