@@ -33,11 +33,11 @@ impl VaultLock {
     /// Takes the writer's lock. Another writer holding it is an error at once, naming its pid;
     /// readers holding it are waited for, up to `max_wait`.
     pub(crate) fn exclusive(path: &Path, max_wait: Duration) -> Result<VaultLock, Error> {
-        let file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
+        let mut options = OpenOptions::new();
+        options.read(true).write(true).create(true).truncate(false);
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+        let file = options
             .open(path)
             .map_err(|e| Error::io(path, "open the lock file", e))?;
         let deadline = Instant::now() + max_wait;

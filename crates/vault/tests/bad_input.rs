@@ -1,0 +1,331 @@
+//! Each kind of damaged vault, wrong identity or contention gives its own clear error, naming
+//! the file or MAC at fault, in the right class for the front end's exit code.
+
+mod common;
+
+use std::fs;
+use std::time::Duration;
+
+use common::{TestVault, age_keygen, bucket_file, identities, mac, macs};
+use polyseal_vault::{
+    Error, ErrorKind, InitialState, KeyState, Recipient, StateChange, Vault, VaultSettings,
+    VaultWriter,
+};
+
+/// A vault holding active keys for MACs 1..=n.
+fn vault_with_keys(n: u32) -> TestVault {
+    let vault = TestVault::new();
+    let mut writer = vault.writer();
+    let data_key = writer.vault().unlock(&vault.identities()).expect("unlock");
+    writer
+        .add_keys(&data_key, &macs(n), InitialState::Active)
+        .expect("add");
+    vault
+}
+
+fn edit(vault: &TestVault, relative: &str, from: &str, to: &str) {
+    let path = vault.file(relative);
+    let text = fs::read_to_string(&path).expect("read");
+    assert!(text.contains(from), "{relative} holds {from:?}");
+    fs::write(&path, text.replacen(from, to, 1)).expect("write");
+}
+
+fn open_error(vault: &TestVault) -> Error {
+    Vault::open(&vault.dir).expect_err("the damaged vault is refused")
+}
+
+#[test]
+fn corrupt_record_is_refused_naming_the_file() {
+    let vault = vault_with_keys(1);
+    let bucket = bucket_file(&mac(1));
+    fs::write(vault.file(&bucket), "format = 1\n[[phone]]\nmac = 12\n").expect("write");
+    let error = open_error(&vault);
+    assert!(matches!(error, Error::CorruptFile { .. }), "{error:?}");
+    assert_eq!(error.kind(), ErrorKind::Integrity);
+    assert!(error.to_string().contains(&bucket), "{error}");
+}
+
+#[test]
+fn unknown_format_version_is_refused() {
+    let vault = vault_with_keys(1);
+    edit(&vault, "vault.toml", "format = 1", "format = 2");
+    let error = open_error(&vault);
+    assert!(
+        matches!(
+            error,
+            Error::UnsupportedFormat {
+                found: 2,
+                supported: 1,
+                ..
+            }
+        ),
+        "{error:?}"
+    );
+    assert_eq!(error.kind(), ErrorKind::Vault);
+    assert!(error.to_string().contains("vault.toml"), "{error}");
+
+    edit(&vault, "vault.toml", "format = 2", "format = 1");
+    edit(&vault, &bucket_file(&mac(1)), "format = 1", "format = 7");
+    assert!(matches!(
+        open_error(&vault),
+        Error::UnsupportedFormat { found: 7, .. }
+    ));
+}
+
+#[test]
+fn missing_data_key_is_refused_but_the_inventory_still_lists() {
+    let vault = vault_with_keys(2);
+    fs::remove_file(vault.file("data-key.age")).expect("remove");
+    let opened = Vault::open(&vault.dir).expect("metadata needs no data key");
+    assert_eq!(opened.records().len(), 2);
+    let error = opened.unlock(&vault.identities()).expect_err("no data key");
+    assert!(matches!(error, Error::MissingDataKey { .. }), "{error:?}");
+    assert_eq!(error.kind(), ErrorKind::Integrity);
+    assert!(error.to_string().contains("data-key.age"), "{error}");
+}
+
+#[test]
+fn bucket_file_renamed_to_another_bucket_is_refused() {
+    let vault = vault_with_keys(1);
+    let from = bucket_file(&mac(1));
+    let to = bucket_file(&mac(2));
+    fs::rename(vault.file(&from), vault.file(&to)).expect("rename");
+    let error = open_error(&vault);
+    assert!(
+        matches!(error, Error::MisplacedRecord { mac: m, .. } if m == mac(1)),
+        "{error:?}"
+    );
+    assert!(error.to_string().contains(&to), "{error}");
+}
+
+#[test]
+fn record_moved_to_another_mac_does_not_open_and_fails_verify() {
+    let vault = vault_with_keys(1);
+    // MAC ...000001 and ...000101 share bucket 01: the record now claims the other MAC.
+    let (real, claimed) = (mac(1), mac(0x101));
+    edit(
+        &vault,
+        &bucket_file(&real),
+        &format!("mac = \"{real}\""),
+        &format!("mac = \"{claimed}\""),
+    );
+    let opened = Vault::open(&vault.dir).expect("metadata parses");
+    let data_key = opened.unlock(&vault.identities()).expect("unlock");
+    let error = opened
+        .open_key(&data_key, &claimed, None)
+        .expect_err("AAD binds the MAC");
+    assert!(matches!(error, Error::SealBroken { mac: m, generation: 1, .. } if m == claimed));
+    assert_eq!(error.kind(), ErrorKind::Integrity);
+    let failed = opened.verify().expect_err("log disagrees");
+    let text = failed.to_string();
+    assert!(
+        text.contains(&real.to_string()) && text.contains(&claimed.to_string()),
+        "{text}"
+    );
+}
+
+#[test]
+fn edited_sealed_key_or_key_desc_does_not_open() {
+    let vault = vault_with_keys(1);
+    let bucket = bucket_file(&mac(1));
+    let text = fs::read_to_string(vault.file(&bucket)).expect("read");
+    let sealed_line = text
+        .lines()
+        .find(|line| line.starts_with("sealed = "))
+        .expect("sealed line");
+    let first_digit = "sealed = \"".len();
+    let replacement = if sealed_line.as_bytes()[first_digit] == b'0' {
+        "1"
+    } else {
+        "0"
+    };
+    let mut flipped = sealed_line.to_owned();
+    flipped.replace_range(first_digit..=first_digit, replacement);
+    edit(&vault, &bucket, sealed_line, &flipped);
+    let opened = Vault::open(&vault.dir).expect("open");
+    let data_key = opened.unlock(&vault.identities()).expect("unlock");
+    assert!(matches!(
+        opened.open_key(&data_key, &mac(1), None),
+        Err(Error::SealBroken { .. })
+    ));
+    drop(opened);
+
+    let vault = vault_with_keys(1);
+    edit(&vault, &bucket, "-g1\"", "-g9\"");
+    let opened = Vault::open(&vault.dir).expect("open");
+    let data_key = opened.unlock(&vault.identities()).expect("unlock");
+    assert!(matches!(
+        opened.open_live_keys(&data_key),
+        Err(Error::SealBroken { .. })
+    ));
+}
+
+#[test]
+fn edited_fingerprint_is_caught_when_the_key_opens() {
+    let vault = vault_with_keys(1);
+    let bucket = bucket_file(&mac(1));
+    let text = fs::read_to_string(vault.file(&bucket)).expect("read");
+    let line = text
+        .lines()
+        .find(|line| line.starts_with("fingerprint = "))
+        .expect("fingerprint");
+    edit(
+        &vault,
+        &bucket,
+        line,
+        "fingerprint = \"sha256:0000000000000000\"",
+    );
+    let opened = Vault::open(&vault.dir).expect("open");
+    let data_key = opened.unlock(&vault.identities()).expect("unlock");
+    let error = opened
+        .open_key(&data_key, &mac(1), None)
+        .expect_err("mismatch");
+    assert!(
+        matches!(error, Error::FingerprintMismatch { .. }),
+        "{error:?}"
+    );
+    assert!(opened.verify().is_err());
+}
+
+#[test]
+fn edited_state_fails_verify_as_a_record_edit() {
+    let vault = vault_with_keys(2);
+    let bucket = bucket_file(&mac(2));
+    // Pretend generation 1 was deactivated: the state and its timestamp, consistently.
+    let text = fs::read_to_string(vault.file(&bucket)).expect("read");
+    let activated = text
+        .lines()
+        .find(|line| line.starts_with("activated = "))
+        .expect("activated")
+        .to_owned();
+    let deactivated = activated.replace("activated", "deactivated");
+    edit(
+        &vault,
+        &bucket,
+        "state = \"active\"\ncreated",
+        "state = \"deactivated\"\ncreated",
+    );
+    edit(
+        &vault,
+        &bucket,
+        &activated,
+        &format!("{activated}\n{deactivated}"),
+    );
+    let opened = Vault::open(&vault.dir).expect("the record is well-formed");
+    let error = opened.verify().expect_err("the log disagrees");
+    assert_eq!(error.kind(), ErrorKind::Integrity);
+    let Error::VerifyFailed { findings, .. } = &error else {
+        panic!("{error:?}")
+    };
+    assert_eq!(findings.len(), 1, "{findings:?}");
+    assert!(findings[0].contains(&mac(2).to_string()), "{findings:?}");
+    assert!(findings[0].contains("record edited"), "{findings:?}");
+}
+
+#[test]
+fn identity_that_matches_no_recipient_lists_the_vault_recipients() {
+    let vault = vault_with_keys(1);
+    let (stranger, _) = age_keygen(vault.tmp.path(), "stranger.key");
+    let opened = Vault::open(&vault.dir).expect("open");
+    let error = opened
+        .unlock(&identities(&stranger))
+        .expect_err("not a recipient");
+    assert!(
+        matches!(error, Error::NoMatchingIdentity { .. }),
+        "{error:?}"
+    );
+    assert_eq!(error.kind(), ErrorKind::Input);
+    let text = error.to_string();
+    assert!(
+        text.contains("ops") && text.contains("stranger.key"),
+        "{text}"
+    );
+}
+
+#[test]
+fn data_key_file_swapped_for_another_vaults_is_refused() {
+    let vault = vault_with_keys(1);
+    let other_dir = vault.tmp.path().join("other");
+    let ops = Recipient::parse("ops", &vault.recipient).expect("recipient");
+    VaultWriter::create(&other_dir, VaultSettings::new(vec![ops])).expect("other vault");
+    fs::copy(other_dir.join("data-key.age"), vault.file("data-key.age")).expect("swap");
+    let opened = Vault::open(&vault.dir).expect("open");
+    let error = opened
+        .unlock(&vault.identities())
+        .expect_err("wrong data key");
+    assert!(matches!(error, Error::DataKeyMismatch { .. }), "{error:?}");
+}
+
+#[test]
+fn second_writer_gets_an_error_naming_the_lock_file_and_holder_pid() {
+    let vault = vault_with_keys(1);
+    let writer = vault.writer();
+    let error = VaultWriter::open(&vault.dir).expect_err("locked");
+    let pid = std::process::id();
+    assert!(
+        matches!(error, Error::Locked { holder: Some(p), .. } if p == pid),
+        "{error:?}"
+    );
+    assert_eq!(error.kind(), ErrorKind::Vault);
+    let text = error.to_string();
+    assert!(
+        text.contains("vault.lock") && text.contains(&pid.to_string()),
+        "{text}"
+    );
+
+    let reader = Vault::open_with_wait(&vault.dir, Duration::from_millis(50));
+    assert!(matches!(
+        reader,
+        Err(Error::Locked {
+            holder: Some(_),
+            ..
+        })
+    ));
+    drop(writer);
+    let reader = Vault::open(&vault.dir).expect("free again");
+    // Writers wait for readers (briefly) rather than fail at once.
+    let blocked = VaultWriter::open_with_wait(&vault.dir, Duration::from_millis(50));
+    assert!(
+        matches!(blocked, Err(Error::Locked { holder: None, .. })),
+        "{blocked:?}"
+    );
+    drop(reader);
+    let mut writer = vault.writer();
+    writer
+        .set_states(&[StateChange {
+            mac: mac(1),
+            generation: 1,
+            to: KeyState::Deactivated,
+        }])
+        .expect("writes after the reader left");
+}
+
+#[test]
+fn stray_file_in_keys_directory_is_refused() {
+    let vault = vault_with_keys(1);
+    fs::write(vault.file("keys/0004f2000001.toml"), "").expect("write");
+    let error = open_error(&vault);
+    assert!(matches!(error, Error::CorruptFile { .. }), "{error:?}");
+    assert!(error.to_string().contains("0004f2000001.toml"), "{error}");
+}
+
+#[test]
+fn incomplete_journal_is_never_applied() {
+    let vault = vault_with_keys(1);
+    let journal = vault.file("journal");
+    fs::write(&journal, "{\"header\":{\"format\":1,\"log_len\":0}}\n").expect("write");
+    let error = VaultWriter::open(&vault.dir).expect_err("incomplete journal");
+    assert!(
+        matches!(&error, Error::CorruptFile { path, .. } if path == &journal),
+        "{error:?}"
+    );
+    let reader_error = open_error(&vault);
+    assert!(
+        matches!(reader_error, Error::UnfinishedTransaction { .. }),
+        "{reader_error:?}"
+    );
+    assert!(
+        reader_error.to_string().contains("journal"),
+        "{reader_error}"
+    );
+}

@@ -1,0 +1,106 @@
+//! Helpers shared by the integration tests: real tools, fresh vaults, test MACs.
+//!
+//! A test that needs a tool which is not installed fails with a message naming the Debian
+//! package; none is skipped.
+// Each test binary uses its own subset of these helpers.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::Arc;
+
+use polyseal_crypto::Mac;
+use polyseal_vault::{Identities, NoPrompt, Recipient, VaultSettings, VaultWriter};
+use tempfile::TempDir;
+
+/// Runs a real tool and returns its output, failing the test loudly if the tool is missing
+/// or exits non-zero.
+pub(crate) fn run(command: &mut Command) -> Output {
+    let program = command.get_program().to_string_lossy().into_owned();
+    let output = command.output().unwrap_or_else(|e| {
+        panic!(
+            "cannot run `{program}` ({e}): the tests need the real tool; install it \
+             (Debian packages: age for age/age-keygen, openssh-client for ssh-keygen)"
+        )
+    });
+    assert!(
+        output.status.success(),
+        "`{program}` failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    output
+}
+
+/// An age identity made by the real `age-keygen`: the identity file and its recipient.
+pub(crate) fn age_keygen(dir: &Path, name: &str) -> (PathBuf, String) {
+    let path = dir.join(name);
+    run(Command::new("age-keygen").arg("-o").arg(&path));
+    let public = run(Command::new("age-keygen").arg("-y").arg(&path));
+    let recipient = String::from_utf8(public.stdout)
+        .expect("age-keygen prints text")
+        .trim()
+        .to_owned();
+    (path, recipient)
+}
+
+/// Loads an identity file with no prompt.
+pub(crate) fn identities(path: &Path) -> Identities {
+    Identities::from_file(path, Arc::new(NoPrompt)).expect("identity file loads")
+}
+
+/// A new vault with one recipient, `ops`, made by `age-keygen`.
+pub(crate) struct TestVault {
+    /// Keeps the directory alive.
+    pub(crate) tmp: TempDir,
+    /// The vault directory.
+    pub(crate) dir: PathBuf,
+    /// The `ops` identity file.
+    pub(crate) identity: PathBuf,
+    /// The `ops` recipient.
+    pub(crate) recipient: String,
+}
+
+impl TestVault {
+    pub(crate) fn new() -> TestVault {
+        let tmp = TempDir::new().expect("temp dir");
+        let (identity, recipient) = age_keygen(tmp.path(), "ops.key");
+        let dir = tmp.path().join("vault");
+        let ops = Recipient::parse("ops", &recipient).expect("age-keygen recipient parses");
+        VaultWriter::create(&dir, VaultSettings::new(vec![ops])).expect("vault is created");
+        TestVault {
+            tmp,
+            dir,
+            identity,
+            recipient,
+        }
+    }
+
+    pub(crate) fn writer(&self) -> VaultWriter {
+        VaultWriter::open(&self.dir).expect("vault opens for writing")
+    }
+
+    pub(crate) fn identities(&self) -> Identities {
+        identities(&self.identity)
+    }
+
+    /// The path of a file inside the vault.
+    pub(crate) fn file(&self, relative: &str) -> PathBuf {
+        self.dir.join(relative)
+    }
+}
+
+/// The `n`-th test MAC, in the Polycom OUI 00-04-F2.
+pub(crate) fn mac(n: u32) -> Mac {
+    let [_, b3, b4, b5] = n.to_be_bytes();
+    Mac::from_octets([0x00, 0x04, 0xf2, b3, b4, b5]).expect("a unicast test MAC")
+}
+
+/// MACs 1..=n.
+pub(crate) fn macs(n: u32) -> Vec<Mac> {
+    (1..=n).map(mac).collect()
+}
+
+/// The bucket file (relative to the vault) that holds `mac`'s record.
+pub(crate) fn bucket_file(mac: &Mac) -> String {
+    format!("keys/{:02x}.toml", mac.octets()[5])
+}

@@ -1,0 +1,276 @@
+//! Every identity kind unlocks a vault sealed to the matching recipient: age identity files
+//! (plain and passphrase-protected), SSH ed25519 and RSA keys made by `ssh-keygen` (plain and
+//! passphrase-protected); and the order in which a front end finds the identity.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::Arc;
+
+use common::{age_keygen, run};
+use polyseal_vault::{
+    Error, ErrorKind, Identities, IdentitySource, NoPrompt, Prompt, Recipient, VaultSettings,
+    VaultWriter,
+};
+use zeroize::Zeroizing;
+
+/// A prompt that answers every passphrase request with one passphrase.
+struct Passphrase(&'static str);
+
+impl Prompt for Passphrase {
+    fn message(&self, _text: &str) {}
+
+    fn passphrase(&self, _description: &str) -> Option<Zeroizing<String>> {
+        Some(Zeroizing::new(self.0.to_owned()))
+    }
+}
+
+/// Creates a vault sealed to `public_key` and unlocks it with `identities`.
+fn unlock_vault_sealed_to(
+    dir: &Path,
+    public_key: &str,
+    identities: &Identities,
+) -> Result<(), Error> {
+    let recipient = Recipient::parse("under-test", public_key)?;
+    let writer = VaultWriter::create(&dir.join("vault"), VaultSettings::new(vec![recipient]))?;
+    writer.vault().unlock(identities).map(drop)
+}
+
+/// `ssh-keygen -t <kind>`, optionally with a passphrase; returns the private key path and
+/// the public key line (with its comment).
+fn ssh_keygen(dir: &Path, kind: &str, passphrase: &str) -> (PathBuf, String) {
+    let path = dir.join(format!("id_{kind}"));
+    let mut command = Command::new("ssh-keygen");
+    command
+        .args([
+            "-q",
+            "-t",
+            kind,
+            "-N",
+            passphrase,
+            "-C",
+            "ops@polyseal-test",
+            "-f",
+        ])
+        .arg(&path);
+    if kind == "rsa" {
+        command.args(["-b", "3072"]);
+    }
+    run(&mut command);
+    let public = std::fs::read_to_string(path.with_extension("pub")).expect("public key");
+    (path, public.trim().to_owned())
+}
+
+#[test]
+fn age_keygen_identity_file_unlocks() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let (identity, recipient) = age_keygen(tmp.path(), "id.txt");
+    let identities = Identities::from_file(&identity, Arc::new(NoPrompt)).expect("loads");
+    assert_eq!(identities.origin(), identity.display().to_string());
+    unlock_vault_sealed_to(tmp.path(), &recipient, &identities).expect("unlocks");
+}
+
+#[test]
+fn identity_text_from_a_variable_unlocks() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let (identity, recipient) = age_keygen(tmp.path(), "id.txt");
+    let text = std::fs::read_to_string(&identity).expect("read");
+    let identities =
+        Identities::from_text(&text, IdentitySource::DATA_VARIABLE, Arc::new(NoPrompt))
+            .expect("loads");
+    unlock_vault_sealed_to(tmp.path(), &recipient, &identities).expect("unlocks");
+}
+
+/// An age identity file encrypted with a passphrase, as `age-keygen | age -p -a` makes it
+/// (`age -p` reads passphrases only from a terminal, so the age library writes it here).
+fn passphrase_protected_identity(dir: &Path, armored: bool) -> (PathBuf, String) {
+    let identity = age::x25519::Identity::generate();
+    let text = format!(
+        "# created by polyseal tests\n{}\n",
+        age::secrecy::ExposeSecret::expose_secret(&identity.to_string())
+    );
+    let encryptor = age::Encryptor::with_user_passphrase("correct horse".to_owned().into());
+    let mut sealed = Vec::new();
+    if armored {
+        let armor =
+            age::armor::ArmoredWriter::wrap_output(&mut sealed, age::armor::Format::AsciiArmor)
+                .expect("armor");
+        let mut writer = encryptor.wrap_output(armor).expect("wrap");
+        std::io::Write::write_all(&mut writer, text.as_bytes()).expect("write");
+        writer
+            .finish()
+            .and_then(|armor| armor.finish())
+            .expect("finish");
+    } else {
+        let mut writer = encryptor.wrap_output(&mut sealed).expect("wrap");
+        std::io::Write::write_all(&mut writer, text.as_bytes()).expect("write");
+        writer.finish().expect("finish");
+    }
+    let path = dir.join(if armored { "id.age.asc" } else { "id.age" });
+    std::fs::write(&path, sealed).expect("write");
+    (path, identity.to_public().to_string())
+}
+
+#[test]
+fn passphrase_protected_age_identity_unlocks_with_the_prompted_passphrase() {
+    for armored in [false, true] {
+        let tmp = tempfile::tempdir().expect("tmp");
+        let (path, recipient) = passphrase_protected_identity(tmp.path(), armored);
+        let identities = Identities::from_file(&path, Arc::new(Passphrase("correct horse")))
+            .expect("decrypts with the passphrase");
+        unlock_vault_sealed_to(tmp.path(), &recipient, &identities).expect("unlocks");
+
+        let wrong = Identities::from_file(&path, Arc::new(Passphrase("wrong")));
+        assert!(
+            matches!(wrong, Err(Error::IdentityLocked { .. })),
+            "armored={armored}"
+        );
+        let unattended = Identities::from_file(&path, Arc::new(NoPrompt));
+        let error = unattended.err().expect("no passphrase available");
+        assert!(matches!(error, Error::IdentityLocked { .. }), "{error:?}");
+        assert_eq!(error.kind(), ErrorKind::Input);
+    }
+}
+
+#[test]
+fn ssh_ed25519_key_made_by_ssh_keygen_unlocks() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let (private, public) = ssh_keygen(tmp.path(), "ed25519", "");
+    assert!(public.starts_with("ssh-ed25519 ") && public.ends_with("ops@polyseal-test"));
+    let identities = Identities::from_file(&private, Arc::new(NoPrompt)).expect("loads");
+    unlock_vault_sealed_to(tmp.path(), &public, &identities).expect("unlocks");
+}
+
+#[test]
+fn ssh_rsa_key_made_by_ssh_keygen_unlocks() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let (private, public) = ssh_keygen(tmp.path(), "rsa", "");
+    let identities = Identities::from_file(&private, Arc::new(NoPrompt)).expect("loads");
+    unlock_vault_sealed_to(tmp.path(), &public, &identities).expect("unlocks");
+}
+
+#[test]
+fn passphrase_protected_ssh_key_asks_the_prompt() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let (private, public) = ssh_keygen(tmp.path(), "ed25519", "s3cret phrase");
+    let identities =
+        Identities::from_file(&private, Arc::new(Passphrase("s3cret phrase"))).expect("decrypts");
+    unlock_vault_sealed_to(tmp.path(), &public, &identities).expect("unlocks");
+    assert!(matches!(
+        Identities::from_file(&private, Arc::new(NoPrompt)),
+        Err(Error::IdentityLocked { .. })
+    ));
+    assert!(matches!(
+        Identities::from_file(&private, Arc::new(Passphrase("wrong"))),
+        Err(Error::IdentityLocked { .. })
+    ));
+}
+
+#[test]
+fn identity_text_that_is_no_identity_is_refused_without_echoing_it() {
+    let secret_looking = "not-an-identity-but-maybe-a-secret";
+    let error = Identities::from_text(secret_looking, "POLYSEAL_IDENTITY_DATA", Arc::new(NoPrompt))
+        .err()
+        .expect("refused");
+    assert!(matches!(error, Error::InvalidIdentity { .. }), "{error:?}");
+    let text = error.to_string();
+    assert!(
+        text.contains("POLYSEAL_IDENTITY_DATA") && !text.contains(secret_looking),
+        "{text}"
+    );
+    assert!(matches!(
+        Identities::from_text("# only a comment\n", "x", Arc::new(NoPrompt)),
+        Err(Error::InvalidIdentity { .. })
+    ));
+    assert!(matches!(
+        Identities::from_file(Path::new("/nonexistent/identity"), Arc::new(NoPrompt)),
+        Err(Error::Io { .. })
+    ));
+}
+
+#[test]
+fn identity_source_prefers_flag_then_path_variable_then_data_variable() {
+    let chosen = |flag: Option<&str>, path: Option<&str>, data: Option<&str>| {
+        IdentitySource::choose(
+            flag.map(PathBuf::from),
+            path.map(Into::into),
+            data.map(str::to_owned),
+        )
+    };
+    assert!(matches!(
+        chosen(Some("/flag"), Some("/env"), Some("AGE-SECRET-KEY-1")),
+        Ok(IdentitySource::File(p)) if p == Path::new("/flag")
+    ));
+    assert!(matches!(
+        chosen(None, Some("/env"), Some("AGE-SECRET-KEY-1")),
+        Ok(IdentitySource::File(p)) if p == Path::new("/env")
+    ));
+    assert!(matches!(
+        chosen(Some(""), Some(""), Some("AGE-SECRET-KEY-1")),
+        Ok(IdentitySource::Data {
+            variable: "POLYSEAL_IDENTITY_DATA",
+            ..
+        })
+    ));
+    let none = chosen(None, None, Some("  ")).err().expect("nothing given");
+    assert!(matches!(none, Error::NoIdentity));
+    assert!(none.to_string().contains("POLYSEAL_IDENTITY"), "{none}");
+}
+
+/// Reads this process's environment: run as a child of the test below with the variables set.
+#[test]
+fn identity_source_child_reads_the_environment() {
+    if std::env::var_os("POLYSEAL_TEST_ENV_CHILD").is_none() {
+        return; // Only meaningful in the child process the next test starts.
+    }
+    let source = IdentitySource::from_flag_or_env(None).expect("from environment");
+    assert!(
+        matches!(source, IdentitySource::Data { text, .. } if text.starts_with("AGE-SECRET-KEY-1"))
+    );
+}
+
+#[test]
+fn identity_source_reads_polyseal_identity_data_from_the_environment() {
+    let output = Command::new(std::env::current_exe().expect("test binary"))
+        .args([
+            "--exact",
+            "identity_source_child_reads_the_environment",
+            "--nocapture",
+        ])
+        .env("POLYSEAL_TEST_ENV_CHILD", "1")
+        .env_remove(IdentitySource::PATH_VARIABLE)
+        .env(IdentitySource::DATA_VARIABLE, "AGE-SECRET-KEY-1EXAMPLE")
+        .output()
+        .expect("run the child");
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stdout)
+    );
+    assert!(String::from_utf8_lossy(&output.stdout).contains("1 passed"));
+}
+
+/// `age1<name>1…` plugin recipients and `AGE-PLUGIN-<NAME>-1…` identities go through the age
+/// plugin protocol; with the plugin binary missing, both name it.
+#[test]
+fn plugin_recipient_and_identity_need_their_plugin_binary() {
+    let recipient = "age1polysealtest1qqqsyqcyq5rqwzqfpg9scrgwpugpzysnzs23v9ccrydpk8qarc0jq0arevz";
+    let identity =
+        "AGE-PLUGIN-POLYSEALTEST-1QQQSYQCYQ5RQWZQFPG9SCRGWPUGPZYSNZS23V9CCRYDPK8QARC0SKDWFAJ";
+    let parsed = Recipient::parse("hardware", recipient).expect("a plugin recipient parses");
+    assert_eq!(parsed.public_key(), recipient);
+    let tmp = tempfile::tempdir().expect("tmp");
+    let error = VaultWriter::create(&tmp.path().join("v"), VaultSettings::new(vec![parsed]))
+        .expect_err("no plugin binary");
+    assert!(matches!(error, Error::Plugin { .. }), "{error:?}");
+    assert!(
+        error.to_string().contains("age-plugin-polysealtest"),
+        "{error}"
+    );
+
+    let error = Identities::from_text(identity, "x", Arc::new(NoPrompt))
+        .err()
+        .expect("no plugin binary");
+    assert!(matches!(error, Error::Plugin { .. }), "{error:?}");
+}
