@@ -4,4 +4,4 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install-test-tools.sh
-cargo test --workspace --locked "$@"
+cargo test --workspace "$@"

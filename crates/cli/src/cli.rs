@@ -1,0 +1,385 @@
+//! The command line, as clap sees it. Names here are fixed: docs and scripts rely on them.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// Shown at the end of `polyseal --help`.
+const EXIT_CODES: &str = "\
+Exit codes:
+  0  success
+  1  audit found problems (with --strict)
+  2  usage: the command line is wrong
+  3  bad input: a MAC, file, tree, phones list or argument that cannot be used
+  4  integrity: a file or the vault was altered, or a key does not fit (wrong key, digest mismatch)
+  5  vault: no vault, vault locked by another process, unknown format, wrong identity
+  6  I/O: a file or directory could not be read or written";
+
+/// Encrypt Polycom phone configuration with a key per phone, keep every key in an age-sealed
+/// vault, hand each phone its key over TLS, rotate keys without bricking phones, and show
+/// auditors which MAC has which key.
+#[derive(Parser, Debug)]
+#[command(name = "polyseal", version, after_help = EXIT_CODES, max_term_width = 100)]
+pub(crate) struct Cli {
+    #[command(flatten)]
+    pub(crate) global: GlobalArgs,
+    #[command(subcommand)]
+    pub(crate) command: Command,
+}
+
+/// Options every command takes.
+#[derive(Args, Debug, Clone)]
+pub(crate) struct GlobalArgs {
+    /// The vault directory.
+    #[arg(long, global = true, env = "POLYSEAL_VAULT", default_value = "vault")]
+    pub(crate) vault: PathBuf,
+    /// An age identity file (or SSH private key) that opens the vault. Without it, the
+    /// identity comes from POLYSEAL_IDENTITY (a path) or POLYSEAL_IDENTITY_DATA (the text).
+    #[arg(long, short = 'i', global = true)]
+    pub(crate) identity: Option<PathBuf>,
+    /// Print only errors.
+    #[arg(long, short, global = true, conflicts_with = "verbose")]
+    pub(crate) quiet: bool,
+    /// Print more detail (each file written).
+    #[arg(long, short, global = true)]
+    pub(crate) verbose: bool,
+    /// Colour in output: auto (only on a terminal, and never when NO_COLOR is set), always, never.
+    #[arg(long, global = true, value_enum, default_value_t = ColorChoice::Auto)]
+    pub(crate) color: ColorChoice,
+}
+
+/// When to colour output.
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum ColorChoice {
+    /// On a terminal, unless NO_COLOR is set.
+    Auto,
+    /// Always.
+    Always,
+    /// Never.
+    Never,
+}
+
+#[derive(Subcommand, Debug)]
+pub(crate) enum Command {
+    /// Create a vault sealed to one recipient (add more with `recipients add`).
+    Init(InitArgs),
+    /// Make, list, show and change phones' keys.
+    #[command(subcommand)]
+    Keys(KeysCommand),
+    /// Write plaintext bootstrap files (`<mac>-key.cfg`) that hand phones their active key.
+    Bootstrap(BootstrapArgs),
+    /// Encrypt one configuration file with a phone's active key.
+    Encrypt(EncryptArgs),
+    /// Decrypt one configuration file; the phone is found from the header's KeyDesc.
+    Decrypt(DecryptArgs),
+    /// Show encrypted files' headers (KeyDesc, digest); needs no identity.
+    Inspect(InspectArgs),
+    /// Publish a provisioning tree: a key per phone, bootstrap files, encrypted per-phone files.
+    Publish(PublishArgs),
+    /// Rotate phones to a new key generation without bricking them.
+    #[command(subcommand)]
+    Rotate(RotateCommand),
+    /// Check a published tree against the vault and report problems for compliance.
+    Audit(AuditArgs),
+    /// List, add and remove who can open the vault.
+    #[command(subcommand)]
+    Recipients(RecipientsCommand),
+    /// Show or verify the vault's tamper-evident event log.
+    #[command(subcommand)]
+    Log(LogCommand),
+    /// Print a shell completion script.
+    Completions(CompletionsArgs),
+    /// Print the manual page (roff).
+    Man,
+}
+
+#[derive(Args, Debug)]
+pub(crate) struct InitArgs {
+    /// The first recipient: an age public key (`age1…`), an SSH public key (`ssh-ed25519 …`,
+    /// `ssh-rsa …`), or a file holding one (an identity file's public key comments count).
+    #[arg(long)]
+    pub(crate) recipient: String,
+    /// A name for the recipient, shown in listings and in errors.
+    #[arg(long, default_value = "admin")]
+    pub(crate) label: String,
+    /// KeyDesc template; must contain {mac} and {generation}.
+    #[arg(long, default_value = "{mac}-g{generation}")]
+    pub(crate) key_desc_template: String,
+    /// Cryptoperiod in days: audit reports active keys older than this.
+    #[arg(long)]
+    pub(crate) cryptoperiod_days: Option<u32>,
+}
+
+#[derive(Subcommand, Debug)]
+pub(crate) enum KeysCommand {
+    /// Make an active key for each phone that has none.
+    Add(KeysAddArgs),
+    /// List every phone's key generations, states and ages; needs no identity.
+    List(KeysListArgs),
+    /// Print a phone's key string (refuses without --reveal).
+    Show(KeysShowArgs),
+    /// Change the state of a phone's key generation.
+    State(KeysStateArgs),
+}
+
+#[derive(Args, Debug)]
+pub(crate) struct KeysAddArgs {
+    /// Phones' MACs, in any common spelling.
+    #[arg(required_unless_present = "from")]
+    pub(crate) macs: Vec<String>,
+    /// Read MACs from a file (`-` for standard input): CSV `mac[,label]` or one MAC a line.
+    #[arg(long, conflicts_with = "macs")]
+    pub(crate) from: Option<PathBuf>,
+}
+
+/// Output format of listings.
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum ListFormat {
+    /// Aligned columns for people.
+    Table,
+    /// JSON, one document.
+    Json,
+    /// CSV with a header line.
+    Csv,
+}
+
+#[derive(Args, Debug)]
+pub(crate) struct KeysListArgs {
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = ListFormat::Table)]
+    pub(crate) format: ListFormat,
+}
+
+#[derive(Args, Debug)]
+pub(crate) struct KeysShowArgs {
+    /// The phone.
+    pub(crate) mac: String,
+    /// Really print the key string (it is a secret).
+    #[arg(long)]
+    pub(crate) reveal: bool,
+    /// Which generation (default: the active one).
+    #[arg(long)]
+    pub(crate) generation: Option<u32>,
+}
+
+/// A state an operator can put a key in (pre-active is only ever made by polyseal).
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum TargetState {
+    /// Encrypts and decrypts.
+    Active,
+    /// No longer encrypts; still decrypts old files.
+    Deactivated,
+    /// Known or suspected to be exposed.
+    Compromised,
+    /// Key bytes erased; metadata kept.
+    Destroyed,
+}
+
+#[derive(Args, Debug)]
+pub(crate) struct KeysStateArgs {
+    /// The phone.
+    pub(crate) mac: String,
+    /// The new state.
+    #[arg(value_enum)]
+    pub(crate) state: TargetState,
+    /// Which generation (default: the active one, or else the newest).
+    #[arg(long)]
+    pub(crate) generation: Option<u32>,
+}
+
+#[derive(Args, Debug)]
+pub(crate) struct BootstrapArgs {
+    /// Phones' MACs.
+    #[arg(required_unless_present = "all")]
+    pub(crate) macs: Vec<String>,
+    /// Every phone with an active key.
+    #[arg(long, conflicts_with = "macs")]
+    pub(crate) all: bool,
+    /// Directory to write the files into (created if missing).
+    #[arg(long)]
+    pub(crate) out: PathBuf,
+    #[command(flatten)]
+    pub(crate) key_file: KeyFileArg,
+}
+
+/// The key file's name pattern, shared by every command that writes or finds key files.
+#[derive(Args, Debug, Clone)]
+pub(crate) struct KeyFileArg {
+    /// Name of each phone's key file; `[PHONE_MAC_ADDRESS]` stands for the MAC. The master's
+    /// CONFIG_FILES must list it.
+    #[arg(long = "key-file", default_value = "[PHONE_MAC_ADDRESS]-key.cfg")]
+    pub(crate) pattern: String,
+}
+
+#[derive(Args, Debug)]
+pub(crate) struct EncryptArgs {
+    /// The phone whose active key encrypts.
+    #[arg(long)]
+    pub(crate) mac: String,
+    /// The plaintext file, or `-` for standard input.
+    pub(crate) input: PathBuf,
+    /// Where to write (default: standard output; `-` too).
+    #[arg(long, short)]
+    pub(crate) output: Option<PathBuf>,
+}
+
+#[derive(Args, Debug)]
+pub(crate) struct DecryptArgs {
+    /// The phone (default: found from the file's KeyDesc).
+    #[arg(long)]
+    pub(crate) mac: Option<String>,
+    /// The encrypted file, or `-` for standard input.
+    pub(crate) input: PathBuf,
+    /// Where to write (default: standard output; `-` too).
+    #[arg(long, short)]
+    pub(crate) output: Option<PathBuf>,
+}
+
+#[derive(Args, Debug)]
+pub(crate) struct InspectArgs {
+    /// Files to inspect.
+    #[arg(required = true)]
+    pub(crate) files: Vec<PathBuf>,
+}
+
+#[derive(Args, Debug)]
+pub(crate) struct PublishArgs {
+    /// The source tree: masters, shared files, per-phone files named with the MAC, in plaintext.
+    #[arg(long)]
+    pub(crate) src: PathBuf,
+    /// The published tree the web server serves. Replaced as a whole, never half-written.
+    #[arg(long)]
+    pub(crate) out: PathBuf,
+    /// More phones: CSV `mac[,label]` or one MAC a line.
+    #[arg(long)]
+    pub(crate) phones: Option<PathBuf>,
+    /// Print the plan and write nothing.
+    #[arg(long)]
+    pub(crate) dry_run: bool,
+    /// Publish even if a shared or master file carries a secret (served in plaintext to all).
+    #[arg(long)]
+    pub(crate) allow_plaintext_secrets: bool,
+    #[command(flatten)]
+    pub(crate) key_file: KeyFileArg,
+}
+
+#[derive(Subcommand, Debug)]
+pub(crate) enum RotateCommand {
+    /// Make generation N+1 pre-active and publish the key-change file (N+1 sealed under N).
+    Start(RotateArgs),
+    /// Record that phones hold N+1: explicitly, or from evidence in --uploads.
+    Confirm(RotateArgs),
+    /// Re-encrypt confirmed phones' files under N+1; N+1 becomes active, N deactivated.
+    Finish(RotateArgs),
+    /// Show each phone's rotation step and since when.
+    Status(RotateStatusArgs),
+}
+
+#[derive(Args, Debug)]
+pub(crate) struct RotateArgs {
+    /// Phones' MACs.
+    #[arg(required_unless_present_any = ["all", "uploads"])]
+    pub(crate) macs: Vec<String>,
+    /// Every phone in the vault (for confirm: every phone with evidence).
+    #[arg(long, conflicts_with = "macs")]
+    pub(crate) all: bool,
+    /// The source tree to republish from (with --out).
+    #[arg(long, requires = "out")]
+    pub(crate) src: Option<PathBuf>,
+    /// The published tree to update (with --src).
+    #[arg(long, requires = "src")]
+    pub(crate) out: Option<PathBuf>,
+    /// Directory of files phones uploaded (`<mac>-phone.cfg`, `<mac>-directory.xml`): a file
+    /// whose header KeyDesc is generation N+1 confirms that phone.
+    #[arg(long)]
+    pub(crate) uploads: Option<PathBuf>,
+    /// More phones for republishing: CSV `mac[,label]` or one MAC a line.
+    #[arg(long)]
+    pub(crate) phones: Option<PathBuf>,
+    #[command(flatten)]
+    pub(crate) key_file: KeyFileArg,
+}
+
+#[derive(Args, Debug)]
+pub(crate) struct RotateStatusArgs {
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = ListFormat::Table)]
+    pub(crate) format: ListFormat,
+}
+
+/// Output format of the audit report.
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum ReportFormat {
+    /// For people.
+    Table,
+    /// The documented, stable JSON schema (docs/AUDIT.md).
+    Json,
+}
+
+#[derive(Args, Debug)]
+pub(crate) struct AuditArgs {
+    /// The published tree to audit.
+    #[arg(long)]
+    pub(crate) tree: PathBuf,
+    /// Directory of files phones uploaded, as evidence of the key each phone holds.
+    #[arg(long)]
+    pub(crate) uploads: Option<PathBuf>,
+    /// Phones that should exist: CSV `mac[,label]` or one MAC a line.
+    #[arg(long)]
+    pub(crate) phones: Option<PathBuf>,
+    /// Report format.
+    #[arg(long, value_enum, default_value_t = ReportFormat::Table)]
+    pub(crate) format: ReportFormat,
+    /// Exit with code 1 if there is any finding.
+    #[arg(long)]
+    pub(crate) strict: bool,
+    #[command(flatten)]
+    pub(crate) key_file: KeyFileArg,
+}
+
+#[derive(Subcommand, Debug)]
+pub(crate) enum RecipientsCommand {
+    /// List recipients and their labels; needs no identity.
+    List,
+    /// Add a recipient (re-seals the data key to all).
+    Add(RecipientAddArgs),
+    /// Remove a recipient (rotates the data key and re-seals every record).
+    Remove(RecipientRemoveArgs),
+}
+
+#[derive(Args, Debug)]
+pub(crate) struct RecipientAddArgs {
+    /// An age public key, an SSH public key, or a file holding one.
+    pub(crate) recipient: String,
+    /// Its label.
+    #[arg(long)]
+    pub(crate) label: String,
+}
+
+#[derive(Args, Debug)]
+pub(crate) struct RecipientRemoveArgs {
+    /// The label of the recipient to remove.
+    pub(crate) label: String,
+}
+
+#[derive(Subcommand, Debug)]
+pub(crate) enum LogCommand {
+    /// Print the event log.
+    Show(LogShowArgs),
+    /// Check the hash chain and that the records agree with it; prints the head hash.
+    Verify,
+}
+
+#[derive(Args, Debug)]
+pub(crate) struct LogShowArgs {
+    /// Print the raw JSON lines.
+    #[arg(long)]
+    pub(crate) json: bool,
+}
+
+#[derive(Args, Debug)]
+pub(crate) struct CompletionsArgs {
+    /// The shell.
+    #[arg(value_enum)]
+    pub(crate) shell: clap_complete::Shell,
+}

@@ -1,0 +1,170 @@
+//! `polyseal keys`: make, list, show and change phones' keys.
+
+use polyseal_crypto::Mac;
+use polyseal_vault::{InitialState, KeyState, Record, StateChange, Vault};
+
+use crate::cli::{
+    KeysAddArgs, KeysCommand, KeysListArgs, KeysShowArgs, KeysStateArgs, ListFormat, TargetState,
+};
+use crate::failure::Failure;
+use crate::phones::read_mac_list;
+use crate::session::{Session, parse_mac, parse_macs};
+use crate::table::{Table, emit};
+
+pub(crate) fn run(session: &Session, command: KeysCommand) -> Result<(), Failure> {
+    match command {
+        KeysCommand::Add(args) => add(session, &args),
+        KeysCommand::List(args) => list(session, &args),
+        KeysCommand::Show(args) => show(session, &args),
+        KeysCommand::State(args) => state(session, &args),
+    }
+}
+
+fn add(session: &Session, args: &KeysAddArgs) -> Result<(), Failure> {
+    let macs = match &args.from {
+        Some(path) => read_mac_list(path)?,
+        None => parse_macs(&args.macs)?,
+    };
+    let mut writer = session.writer()?;
+    let (have, need): (Vec<Mac>, Vec<Mac>) = macs.into_iter().partition(|mac| {
+        writer
+            .vault()
+            .record(mac)
+            .is_some_and(|r| r.active().is_some())
+    });
+    for mac in &have {
+        session.detail(&format!("{mac}: already has an active key"));
+    }
+    if need.is_empty() {
+        session.say(&format!(
+            "no keys made: all {} phones already have an active key",
+            have.len()
+        ));
+        return Ok(());
+    }
+    let data_key = session.unlock(writer.vault())?;
+    let added = writer.add_keys(&data_key, &need, InitialState::Active)?;
+    for key in &added {
+        session.detail(&format!("{}: made {}", key.mac, key.key));
+    }
+    session.say(&format!(
+        "made {} active keys ({} phones already had one)",
+        added.len(),
+        have.len()
+    ));
+    Ok(())
+}
+
+/// One line of the inventory.
+#[derive(serde::Serialize)]
+struct InventoryRow {
+    mac: String,
+    generation: u32,
+    key_desc: String,
+    state: String,
+    state_since: String,
+    created: String,
+    fingerprint: String,
+    confirmed: Option<String>,
+    polycom_oui: bool,
+}
+
+fn inventory(vault: &Vault) -> Vec<InventoryRow> {
+    vault
+        .records()
+        .flat_map(|record: &Record| {
+            let mac = record.mac();
+            record.generations().iter().map(move |g| InventoryRow {
+                mac: mac.to_string(),
+                generation: g.number(),
+                key_desc: g.key_desc().to_string(),
+                state: g.state().to_string(),
+                state_since: g.state_since().to_string(),
+                created: g.created().to_string(),
+                fingerprint: g.fingerprint().to_string(),
+                confirmed: g.confirmed().map(|c| format!("{} ({})", c.at, c.evidence)),
+                polycom_oui: mac.is_polycom_oui(),
+            })
+        })
+        .collect()
+}
+
+fn list(session: &Session, args: &KeysListArgs) -> Result<(), Failure> {
+    let vault = session.vault()?;
+    let rows = inventory(&vault);
+    if args.format == ListFormat::Json {
+        let json =
+            serde_json::to_string_pretty(&rows).map_err(|e| Failure::input(e.to_string()))?;
+        return emit(&format!("{json}\n"));
+    }
+    let mut table = Table::new(&[
+        "mac",
+        "gen",
+        "key_desc",
+        "state",
+        "since",
+        "created",
+        "fingerprint",
+        "confirmed",
+    ]);
+    for row in rows {
+        table.row(vec![
+            row.mac,
+            row.generation.to_string(),
+            row.key_desc,
+            row.state,
+            row.state_since,
+            row.created,
+            row.fingerprint,
+            row.confirmed.unwrap_or_default(),
+        ]);
+    }
+    match args.format {
+        ListFormat::Csv => table.print_csv(),
+        _ => table.print(),
+    }
+}
+
+fn show(session: &Session, args: &KeysShowArgs) -> Result<(), Failure> {
+    let mac = parse_mac(&args.mac)?;
+    if !args.reveal {
+        return Err(Failure::input(format!(
+            "refusing to print the key of {mac} without --reveal (it is a secret)"
+        ))
+        .with_hint("add --reveal if you really need the key string; `polyseal keys list` shows fingerprints"));
+    }
+    let vault = session.vault()?;
+    let data_key = session.unlock(&vault)?;
+    let opened = vault.open_key(&data_key, &mac, args.generation)?;
+    emit(&format!("{}\n", &*opened.key.expose()))
+}
+
+fn state(session: &Session, args: &KeysStateArgs) -> Result<(), Failure> {
+    let mac = parse_mac(&args.mac)?;
+    let to = match args.state {
+        TargetState::Active => KeyState::Active,
+        TargetState::Deactivated => KeyState::Deactivated,
+        TargetState::Compromised => KeyState::Compromised,
+        TargetState::Destroyed => KeyState::Destroyed,
+    };
+    let mut writer = session.writer()?;
+    let record = writer
+        .vault()
+        .record(&mac)
+        .ok_or_else(|| Failure::input(format!("{mac} has no keys in the vault")))?;
+    let generation = match args.generation {
+        Some(n) => n,
+        None => record
+            .active()
+            .or_else(|| record.latest())
+            .map(|g| g.number())
+            .ok_or_else(|| Failure::input(format!("{mac} has no keys in the vault")))?,
+    };
+    writer.set_states(&[StateChange {
+        mac,
+        generation,
+        to,
+    }])?;
+    session.say(&format!("{mac} generation {generation} is now {to}"));
+    Ok(())
+}

@@ -1,0 +1,35 @@
+//! One module per command; each takes the session and its arguments.
+
+mod audit;
+mod bootstrap;
+mod crypt;
+mod docs;
+mod init;
+mod keys;
+mod log;
+mod publish;
+mod recipients;
+mod rotate;
+
+use crate::cli::Command;
+use crate::failure::Failure;
+use crate::session::Session;
+
+/// Runs one command.
+pub(crate) fn run(session: &Session, command: Command) -> Result<(), Failure> {
+    match command {
+        Command::Init(args) => init::run(session, &args),
+        Command::Keys(command) => keys::run(session, command),
+        Command::Bootstrap(args) => bootstrap::run(session, &args),
+        Command::Encrypt(args) => crypt::encrypt(session, &args),
+        Command::Decrypt(args) => crypt::decrypt(session, &args),
+        Command::Inspect(args) => crypt::inspect(session, &args),
+        Command::Publish(args) => publish::run(session, &args),
+        Command::Rotate(command) => rotate::run(session, command),
+        Command::Audit(args) => audit::run(session, &args),
+        Command::Recipients(command) => recipients::run(session, command),
+        Command::Log(command) => log::run(session, command),
+        Command::Completions(args) => docs::completions(args.shell),
+        Command::Man => docs::man(),
+    }
+}

@@ -1,0 +1,158 @@
+//! What a failed command reports: one line naming the input and what is wrong, an optional
+//! hint of what to do next, and the exit code of its class.
+
+use std::fmt;
+use std::path::Path;
+
+use polyseal_vault::ErrorKind;
+
+/// The class of a failure, which decides the exit code (documented in `polyseal --help` and
+/// `docs/CLI.md`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum ExitClass {
+    /// `audit --strict` found problems.
+    Findings,
+    /// Bad input: a MAC, file, tree, phones list or argument that cannot be used.
+    Input,
+    /// A file or the vault was altered, or a key does not fit.
+    Integrity,
+    /// No vault, locked vault, unknown format, wrong identity.
+    Vault,
+    /// A read or write failed.
+    Io,
+}
+
+impl ExitClass {
+    /// The process exit code. 2 is clap's, for usage errors.
+    pub(crate) fn code(self) -> u8 {
+        match self {
+            ExitClass::Findings => 1,
+            ExitClass::Input => 3,
+            ExitClass::Integrity => 4,
+            ExitClass::Vault => 5,
+            ExitClass::Io => 6,
+        }
+    }
+}
+
+/// A command's failure.
+#[derive(Debug)]
+pub(crate) struct Failure {
+    pub(crate) class: ExitClass,
+    message: String,
+    hint: Option<String>,
+}
+
+impl Failure {
+    /// A failure of `class` with a one-line message.
+    pub(crate) fn new(class: ExitClass, message: impl Into<String>) -> Failure {
+        Failure {
+            class,
+            message: message.into(),
+            hint: None,
+        }
+    }
+
+    /// Bad input.
+    pub(crate) fn input(message: impl Into<String>) -> Failure {
+        Failure::new(ExitClass::Input, message)
+    }
+
+    /// An I/O failure on `path` while doing `what` ("read", "write", "create").
+    pub(crate) fn io(path: &Path, what: &str, error: &std::io::Error) -> Failure {
+        Failure::new(
+            ExitClass::Io,
+            format!("cannot {what} {}: {}", path.display(), error_text(error)),
+        )
+    }
+
+    /// A crypto error about the file `path`.
+    pub(crate) fn crypto(path: &Path, error: &polyseal_crypto::Error) -> Failure {
+        let class = if error.is_integrity_failure() {
+            ExitClass::Integrity
+        } else {
+            ExitClass::Input
+        };
+        Failure::new(class, format!("{}: {error}", path.display()))
+    }
+
+    /// Adds what to do next.
+    pub(crate) fn with_hint(mut self, hint: impl Into<String>) -> Failure {
+        self.hint = Some(hint.into());
+        self
+    }
+
+    /// The hint, if any.
+    pub(crate) fn hint(&self) -> Option<&str> {
+        self.hint.as_deref()
+    }
+}
+
+/// The OS error without Rust's " (os error N)" suffix.
+fn error_text(error: &std::io::Error) -> String {
+    let text = error.to_string();
+    match text.find(" (os error") {
+        Some(at) => text[..at].to_owned(),
+        None => text,
+    }
+}
+
+impl fmt::Display for Failure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // One line, whatever a library put in its message.
+        f.write_str(&self.message.replace('\n', " "))
+    }
+}
+
+impl From<polyseal_vault::Error> for Failure {
+    fn from(error: polyseal_vault::Error) -> Failure {
+        let class = match error.kind() {
+            ErrorKind::Input => ExitClass::Input,
+            ErrorKind::Integrity => ExitClass::Integrity,
+            ErrorKind::Vault => ExitClass::Vault,
+            ErrorKind::Io => ExitClass::Io,
+            _ => ExitClass::Vault,
+        };
+        let hint = vault_hint(&error);
+        let failure = Failure::new(class, error.to_string());
+        match hint {
+            Some(hint) => failure.with_hint(hint),
+            None => failure,
+        }
+    }
+}
+
+/// What to do next for the vault errors people meet most.
+fn vault_hint(error: &polyseal_vault::Error) -> Option<&'static str> {
+    use polyseal_vault::Error as E;
+    Some(match error {
+        E::NotAVault { .. } => {
+            "create one with `polyseal init --recipient age1…`, or point --vault / POLYSEAL_VAULT at it"
+        }
+        E::Locked { .. } => "wait for the other polyseal command to finish, then try again",
+        E::NoIdentity => {
+            "pass --identity FILE, or set POLYSEAL_IDENTITY (a path) or POLYSEAL_IDENTITY_DATA"
+        }
+        E::NoMatchingIdentity { .. } => {
+            "use an identity whose public key is one of the vault's recipients (`polyseal recipients list`)"
+        }
+        E::UnknownMac { .. } | E::NoActiveKey { .. } => {
+            "make one with `polyseal keys add MAC` or `polyseal publish`"
+        }
+        E::UnfinishedTransaction { .. } => "run `polyseal log verify`; the next writer recovers it",
+        _ => return None,
+    })
+}
+
+impl From<polyseal_provision::Error> for Failure {
+    fn from(error: polyseal_provision::Error) -> Failure {
+        let class = if error.is_io() {
+            ExitClass::Io
+        } else if error.is_integrity_failure() {
+            ExitClass::Integrity
+        } else {
+            ExitClass::Input
+        };
+        Failure::new(class, error.to_string())
+    }
+}

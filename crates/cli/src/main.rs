@@ -1,0 +1,48 @@
+//! `polyseal`: the command-line front end. It parses arguments, calls the libraries
+//! (`polyseal-crypto`, `polyseal-provision`, `polyseal-vault`) and renders their results;
+//! the logic lives in the libraries.
+#![forbid(unsafe_code)]
+
+mod cli;
+mod commands;
+mod failure;
+mod output_file;
+mod phones;
+mod publish;
+mod rotation;
+mod session;
+mod table;
+
+use std::io::Write;
+use std::process::ExitCode;
+
+use clap::Parser;
+
+use crate::cli::Cli;
+use crate::failure::Failure;
+use crate::session::Session;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let session = Session::new(cli.global.clone());
+    match commands::run(&session, cli.command) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(failure) => report(&session, &failure),
+    }
+}
+
+/// Prints `failure` as one line (plus a hint line) on standard error; returns its exit code.
+fn report(session: &Session, failure: &Failure) -> ExitCode {
+    let mut err = std::io::stderr().lock();
+    let (red, bold, reset) = if session.color() {
+        ("\x1b[31m", "\x1b[1m", "\x1b[0m")
+    } else {
+        ("", "", "")
+    };
+    // Findings were already reported in full by `audit`; the line only says why the code is 1.
+    let _ = writeln!(err, "{red}{bold}error:{reset} {failure}");
+    if let Some(hint) = failure.hint() {
+        let _ = writeln!(err, "  hint: {hint}");
+    }
+    ExitCode::from(failure.class.code())
+}

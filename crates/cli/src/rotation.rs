@@ -1,0 +1,106 @@
+//! Where each phone stands in its key's life, read from its vault record (DESIGN §5,
+//! docs/ROTATION.md). Publishing, `rotate status` and `audit` all use this one reading.
+
+use std::fmt;
+
+use polyseal_vault::{Generation, KeyState, Record, Timestamp};
+
+/// A phone's rotation step.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Step {
+    /// No active key: `publish` makes one and bootstraps the phone.
+    NoKey,
+    /// One active generation: the key file is the plaintext bootstrap of it, and every
+    /// per-phone file is encrypted under it.
+    Steady { active: u32 },
+    /// `rotate start` made `next` pre-active: the key file is the key-change file (`next`
+    /// sealed under `active`); every other file stays under `active`.
+    Started { active: u32, next: u32 },
+    /// Evidence (or the operator) says the phone holds `next`; `rotate finish` moves its files.
+    /// Until then it is served exactly as in `Started`.
+    Confirmed { active: u32, next: u32 },
+}
+
+impl Step {
+    /// Reads the step from a phone's record (`None`: the phone has no record).
+    pub(crate) fn of(record: Option<&Record>) -> Step {
+        let Some(record) = record else {
+            return Step::NoKey;
+        };
+        let Some(active) = record.active() else {
+            return Step::NoKey;
+        };
+        match pending(record, active) {
+            Some(next) if next.confirmed().is_some() => Step::Confirmed {
+                active: active.number(),
+                next: next.number(),
+            },
+            Some(next) => Step::Started {
+                active: active.number(),
+                next: next.number(),
+            },
+            None => Step::Steady {
+                active: active.number(),
+            },
+        }
+    }
+
+    /// The generation that encrypts this phone's files.
+    pub(crate) fn files_generation(self) -> Option<u32> {
+        match self {
+            Step::NoKey => None,
+            Step::Steady { active }
+            | Step::Started { active, .. }
+            | Step::Confirmed { active, .. } => Some(active),
+        }
+    }
+
+    /// The generation a rotation is moving to, if one is under way.
+    pub(crate) fn next_generation(self) -> Option<u32> {
+        match self {
+            Step::Started { next, .. } | Step::Confirmed { next, .. } => Some(next),
+            _ => None,
+        }
+    }
+
+    /// Since when the phone has been at this step.
+    pub(crate) fn since(self, record: Option<&Record>) -> Option<Timestamp> {
+        let record = record?;
+        match self {
+            Step::NoKey => None,
+            Step::Steady { active } => record.generation(active).map(Generation::state_since),
+            Step::Started { next, .. } => record.generation(next).map(Generation::created),
+            Step::Confirmed { next, .. } => record
+                .generation(next)
+                .and_then(Generation::confirmed)
+                .map(|c| c.at),
+        }
+    }
+}
+
+/// The newest pre-active generation after the active one: the rotation's target.
+fn pending<'r>(record: &'r Record, active: &Generation) -> Option<&'r Generation> {
+    record
+        .generations()
+        .iter()
+        .filter(|g| g.state() == KeyState::PreActive && g.number() > active.number())
+        .max_by_key(|g| g.number())
+}
+
+impl fmt::Display for Step {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Step::NoKey => f.write_str("no key"),
+            Step::Steady { active } => write!(f, "steady on g{active}"),
+            Step::Started { active, next } => {
+                write!(f, "rotating g{active} -> g{next}: key-change published")
+            }
+            Step::Confirmed { active, next } => {
+                write!(
+                    f,
+                    "rotating g{active} -> g{next}: confirmed, ready to finish"
+                )
+            }
+        }
+    }
+}

@@ -1,0 +1,115 @@
+//! What every command shares: the vault location, the identity, and how loud to be.
+
+use std::io::{IsTerminal, Write};
+use std::sync::Arc;
+
+use polyseal_crypto::Mac;
+use polyseal_vault::{DataKey, Identities, IdentitySource, Prompt, Vault, VaultWriter};
+use zeroize::Zeroizing;
+
+use crate::cli::{ColorChoice, GlobalArgs};
+use crate::failure::Failure;
+
+/// The global options, turned into the services commands use.
+pub(crate) struct Session {
+    args: GlobalArgs,
+    color: bool,
+}
+
+impl Session {
+    pub(crate) fn new(args: GlobalArgs) -> Session {
+        let color = match args.color {
+            ColorChoice::Always => true,
+            ColorChoice::Never => false,
+            ColorChoice::Auto => {
+                std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+                    && std::io::stderr().is_terminal()
+            }
+        };
+        Session { args, color }
+    }
+
+    /// Opens the vault for reading (no identity needed).
+    pub(crate) fn vault(&self) -> Result<Vault, Failure> {
+        Ok(Vault::open(&self.args.vault)?)
+    }
+
+    /// Opens the vault for writing: takes the writer's lock.
+    pub(crate) fn writer(&self) -> Result<VaultWriter, Failure> {
+        Ok(VaultWriter::open(&self.args.vault)?)
+    }
+
+    /// The vault directory.
+    pub(crate) fn vault_dir(&self) -> &std::path::Path {
+        &self.args.vault
+    }
+
+    /// Opens the vault's data key with the identity from --identity or the environment:
+    /// the one unlock of a command (one YubiKey touch, one passphrase).
+    pub(crate) fn unlock(&self, vault: &Vault) -> Result<DataKey, Failure> {
+        let source = IdentitySource::from_flag_or_env(self.args.identity.clone())?;
+        let identities = Identities::load(&source, Arc::new(TerminalPrompt))?;
+        Ok(vault.unlock(&identities)?)
+    }
+
+    /// True with --quiet.
+    pub(crate) fn quiet(&self) -> bool {
+        self.args.quiet
+    }
+
+    /// Whether to colour what goes to standard error.
+    pub(crate) fn color(&self) -> bool {
+        self.color
+    }
+
+    /// A progress or summary message on standard error, unless --quiet.
+    pub(crate) fn say(&self, message: &str) {
+        if !self.args.quiet {
+            let _ = writeln!(std::io::stderr(), "{message}");
+        }
+    }
+
+    /// A detail on standard error, with --verbose only.
+    pub(crate) fn detail(&self, message: &str) {
+        if self.args.verbose {
+            let _ = writeln!(std::io::stderr(), "{message}");
+        }
+    }
+
+    /// A warning on standard error (shown even with --quiet: it is about something wrong).
+    pub(crate) fn warn(&self, message: &str) {
+        let prefix = if self.color {
+            "\x1b[33mwarning:\x1b[0m"
+        } else {
+            "warning:"
+        };
+        let _ = writeln!(std::io::stderr(), "{prefix} {message}");
+    }
+}
+
+/// Parses a MAC given on the command line, naming it in the error.
+pub(crate) fn parse_mac(input: &str) -> Result<Mac, Failure> {
+    Mac::parse(input).map_err(|e| Failure::input(e.to_string()))
+}
+
+/// Parses every MAC, stopping at the first bad one.
+pub(crate) fn parse_macs(inputs: &[String]) -> Result<Vec<Mac>, Failure> {
+    inputs.iter().map(|m| parse_mac(m)).collect()
+}
+
+/// Asks for passphrases on the terminal (never echoed) and shows plugin messages.
+struct TerminalPrompt;
+
+impl Prompt for TerminalPrompt {
+    fn message(&self, text: &str) {
+        let _ = writeln!(std::io::stderr(), "{text}");
+    }
+
+    fn passphrase(&self, description: &str) -> Option<Zeroizing<String>> {
+        // rpassword reads from the controlling terminal, so this works even when standard
+        // input is a pipe; without a terminal (CI) there is no one to ask.
+        rpassword::prompt_password(format!("Passphrase for {description}: "))
+            .ok()
+            .map(Zeroizing::new)
+    }
+}
