@@ -42,16 +42,19 @@ pub(crate) fn report(
         ));
         return;
     }
+    let files = summary.key_files + summary.encrypted + summary.copied;
     session.say(&format!(
-        "published {}: {} phones, {} keys made, {} key files, {} files encrypted, {} copied, {} unchanged, {} removed, {} warnings",
+        "published {}: {} phones, {} keys made; {files} files ({} key files, {} encrypted, {} copied): {} written, {} unchanged, {} removed; {} warnings",
         out.display(),
         summary.phones,
         summary.keys_made,
         summary.key_files,
         summary.encrypted,
         summary.copied,
+        files - summary.reused,
         summary.reused,
         summary.removed,
         summary.warnings.len()
     ));
+}
 }
