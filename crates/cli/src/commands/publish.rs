@@ -57,4 +57,3 @@ pub(crate) fn report(
         summary.warnings.len()
     ));
 }
-}
