@@ -1,0 +1,75 @@
+//! The per-MAC rule: which phone a client certificate names, which phone a request path
+//! names, and which uploads phones make. Every regular expression of the rule is here.
+//!
+//! A phone is named by its MAC as a run of **exactly 12 hex digits**, in either case, the
+//! way `polyseal-provision` finds phones in file names: `0004f2abcdef-key.cfg`,
+//! `contacts/0004f2abcdef-directory.xml`, `0004F2ABCDEF.cfg`. `000000000000` names no phone
+//! (it is the default master's name), so files carrying it are shared.
+//!
+//! - The client's MAC is the **subject CN** of its certificate when that CN is 12 hex digits:
+//!   Polycom factory device certificates carry the phone's MAC there, uppercase
+//!   (`CN=0004F28B54F4, O=Polycom Inc.` as observed on a phone; the admin guides say only that
+//!   the certificate is "unique to a device (based on the MAC address)").
+//! - A request is allowed when every MAC its path names is the client's own (compared without
+//!   regard to case) or `000000000000`: the phone's own files, the masters and the shared files.
+//!   Anything else gets 403, and so does every request of a certificate whose subject names
+//!   no MAC.
+//!
+//! nginx does both with `map` blocks (on `$ssl_client_s_dn`, then on the client's MAC and
+//! `$uri`, the decoded and normalised path), so the rule depends on the certificate nginx
+//! verified, never on the client's address.
+
+use std::fmt::Write as _;
+
+/// The variable holding the MAC the client certificate names, empty when it names none.
+pub(crate) const CLIENT_MAC: &str = "$polyseal_client_mac";
+/// The variable that is `1` when the request path names no MAC but the client's.
+pub(crate) const PATH_ALLOWED: &str = "$polyseal_path_allowed";
+
+/// The names phones upload under, after their MAC: override file, contact directory,
+/// application log and boot log. Phones PUT them into the directories the master file names
+/// (`OVERRIDES_DIRECTORY`, `CONTACTS_DIRECTORY`, `LOG_FILE_DIRECTORY`).
+pub const UPLOAD_SUFFIXES: [&str; 4] = ["-phone.cfg", "-directory.xml", "-app.log", "-boot.log"];
+
+/// The largest upload nginx accepts: a contact directory of a few thousand entries or a
+/// phone's log fits; anything bigger is not a phone's upload.
+pub const MAX_UPLOAD_BYTES: u64 = 4 * 1024 * 1024;
+
+/// Writes the two `map` blocks of the rule (they belong in nginx's `http` context).
+pub(crate) fn write_maps(out: &mut String) {
+    // Writing into a String cannot fail.
+    let _ = write!(
+        out,
+        r#"# The phone a client certificate names: its subject CN when that is a MAC, 12 hex digits
+# in either case, as on Polycom factory device certificates ("CN=0004F28B54F4,O=Polycom Inc.").
+map $ssl_client_s_dn {CLIENT_MAC} {{
+    default "";
+    "~(?:^|,)CN=([0-9A-Fa-f]{{12}})(?:,|$)" $1;
+}}
+
+# 1 when every MAC the request path names (a run of exactly 12 hex digits, either case) is the
+# client's own or 000000000000: the phone's own files, the masters and the shared files.
+# A path naming another phone, or any path for a certificate that names no MAC, stays 0.
+map "{CLIENT_MAC}:$uri" {PATH_ALLOWED} {{
+    default 0;
+    "~*^([0-9a-f]{{12}}):(?>[^0-9a-f]+|[0-9a-f]{{1,11}}(?![0-9a-f])|[0-9a-f]{{13,}}|\1(?![0-9a-f])|0{{12}}(?![0-9a-f]))*$" 1;
+}}
+
+"#
+    );
+}
+
+/// The `location` regular expression of the uploads: a file under any directory whose name is
+/// a phone's MAC in lowercase, as phones name their files, followed by one of
+/// [`UPLOAD_SUFFIXES`]. `000000000000` is excluded: `000000000000-directory.xml` is the
+/// directory every phone starts from, and no phone may replace it.
+pub(crate) fn upload_location() -> String {
+    let suffixes: Vec<String> = UPLOAD_SUFFIXES
+        .iter()
+        .map(|suffix| suffix.replace('.', r"\."))
+        .collect();
+    format!(
+        "^/(?:[^/]+/)*(?!000000000000-)[0-9a-f]{{12}}(?:{})$",
+        suffixes.join("|")
+    )
+}

@@ -1,0 +1,129 @@
+//! A small published tree made by hand with the libraries, as `polyseal publish` will make
+//! it: a master listing `[PHONE_MAC_ADDRESS]-key.cfg, [PHONE_MAC_ADDRESS]-sip.cfg, site.cfg`,
+//! a plaintext bootstrap file (mode 0600) and an encrypted `-sip.cfg` and contact directory
+//! per phone.
+
+// Every test binary compiles this module and uses a different part of it.
+#![allow(dead_code)]
+
+use std::fs;
+use std::os::unix::fs::PermissionsExt as _;
+use std::path::Path;
+
+use polyseal_crypto::{ConfigKey, KeyDesc, KeyString, Mac, encrypt};
+use polyseal_provision::bootstrap_file;
+use tempfile::TempDir;
+
+/// The master every phone boots from.
+pub(crate) const MASTER: &str = r#"<?xml version="1.0" standalone="yes"?>
+<APPLICATION APP_FILE_PATH="sip.ld"
+             CONFIG_FILES="[PHONE_MAC_ADDRESS]-key.cfg, [PHONE_MAC_ADDRESS]-sip.cfg, site.cfg"
+             CONTACTS_DIRECTORY="contacts" OVERRIDES_DIRECTORY="overrides"
+             LOG_FILE_DIRECTORY="logs"/>
+"#;
+
+/// The shared file: no secret; its display name loses to each phone's (first occurrence wins).
+pub(crate) const SITE: &str = r#"<?xml version="1.0" standalone="yes"?>
+<polycomConfig>
+  <reg reg.1.displayName="site default" reg.1.server.1.address="pbx.example.com"/>
+  <sec sec.encryption.upload.overrides="1"/>
+</polycomConfig>
+"#;
+
+/// One phone of the tree.
+pub(crate) struct TreePhone {
+    pub(crate) mac: Mac,
+    pub(crate) key: KeyString,
+    /// `reg.1.auth.password` in its encrypted `-sip.cfg`.
+    pub(crate) password: String,
+    /// `reg.1.displayName` in its encrypted `-sip.cfg`.
+    pub(crate) display_name: String,
+}
+
+/// A published tree and an empty uploads directory.
+pub(crate) struct Tree {
+    pub(crate) dir: TempDir,
+    pub(crate) uploads: TempDir,
+    pub(crate) phones: Vec<TreePhone>,
+}
+
+impl Tree {
+    /// The tree for phones `0004f2000001`, `0004f2000002`… (`count` of them).
+    pub(crate) fn publish(count: u32) -> Tree {
+        let dir = tempfile::tempdir().expect("temporary tree");
+        let uploads = tempfile::tempdir().expect("temporary uploads directory");
+        write(dir.path(), "000000000000.cfg", MASTER.as_bytes());
+        write(dir.path(), "site.cfg", SITE.as_bytes());
+        let phones = (1..=count)
+            .map(|n| {
+                let mac = Mac::parse(&format!("0004f2{n:06x}")).expect("a Polycom MAC");
+                let phone = TreePhone {
+                    key: KeyString::new(KeyDesc::for_generation(&mac, 1), ConfigKey::generate()),
+                    password: format!("Secret-{n}-{}", 7919 * n),
+                    display_name: format!("Phone {n}"),
+                    mac,
+                };
+                publish_phone(dir.path(), &phone);
+                phone
+            })
+            .collect();
+        Tree {
+            dir,
+            uploads,
+            phones,
+        }
+    }
+
+    pub(crate) fn path(&self) -> &Path {
+        self.dir.path()
+    }
+}
+
+/// Writes `phone`'s files again, as [`Tree::publish`] wrote them.
+pub(crate) fn republish(tree: &Path, phone: &TreePhone) {
+    publish_phone(tree, phone);
+}
+
+fn publish_phone(tree: &Path, phone: &TreePhone) {
+    let mac = &phone.mac;
+    let key_file = format!("{mac}-key.cfg");
+    write(tree, &key_file, &bootstrap_file(&phone.key));
+    fs::set_permissions(tree.join(&key_file), fs::Permissions::from_mode(0o600))
+        .expect("chmod the key file");
+    let sip = format!(
+        r#"<?xml version="1.0" standalone="yes"?>
+<polycomConfig>
+  <reg reg.1.address="{mac}" reg.1.auth.userId="{mac}" reg.1.auth.password="{}"
+       reg.1.displayName="{}"/>
+</polycomConfig>
+"#,
+        phone.password, phone.display_name
+    );
+    write(
+        tree,
+        &format!("{mac}-sip.cfg"),
+        &sealed(sip.as_bytes(), &phone.key),
+    );
+    let directory = br#"<?xml version="1.0" standalone="yes"?>
+<directory><item_list><item><fn>Reception</fn><ct>1000</ct></item></item_list></directory>
+"#;
+    write(
+        tree,
+        &format!("contacts/{mac}-directory.xml"),
+        &sealed(directory, &phone.key),
+    );
+}
+
+/// `plaintext` encrypted with `key`.
+pub(crate) fn sealed(plaintext: &[u8], key: &KeyString) -> Vec<u8> {
+    encrypt(plaintext, key).expect("a small file encrypts")
+}
+
+/// Writes `contents` at `relative` under `root`, creating directories.
+pub(crate) fn write(root: &Path, relative: &str, contents: &[u8]) {
+    let path = root.join(relative);
+    if let Some(parent) = path.parent() {
+        fs::create_dir_all(parent).expect("create the tree's directories");
+    }
+    fs::write(&path, contents).expect("write a tree file");
+}
