@@ -7,52 +7,20 @@ mod common;
 
 use std::fs;
 
-use common::Tree;
+use common::{Setup, Tree};
 use polyseal_delivery::MAX_UPLOAD_BYTES;
-use polyseal_testbed::{Client, Nginx, Pki, Running, Server, plain_http_get};
+use polyseal_testbed::{Client, Nginx, Pki, plain_http_get};
 
-/// A tree of two phones served with client certificates and uploads.
-struct Setup {
-    pki: Pki,
-    tree: Tree,
-    nginx: Running,
-    server: Server,
-}
-
-impl Setup {
-    fn new() -> Setup {
-        let pki = Pki::new();
-        let tree = Tree::publish(2);
-        let mut config = pki.nginx_config(tree.path());
-        config.uploads = Some(tree.uploads.path().to_owned());
-        let nginx = Nginx::start(&config);
-        let server = nginx.server(&pki);
-        Setup {
-            pki,
-            tree,
-            nginx,
-            server,
-        }
-    }
-
-    /// A client presenting phone `index`'s factory-style certificate.
-    fn phone_client(&self, index: usize) -> Client {
-        let identity = self.pki.client_cert(&self.tree.phones[index].mac);
-        Client::new(&self.server, Some(&identity))
-    }
-
-    /// The status of a GET, failing the test with nginx's log if there was no answer.
-    fn status(&self, client: &Client, path: &str) -> u16 {
-        match client.get(path) {
-            Ok(response) => response.status,
-            Err(e) => panic!("GET {path}: {e}\n{}", self.nginx.error_log()),
-        }
+/// The status of a GET, failing the test with nginx's log if there was no answer.
+fn status(s: &Setup, client: &Client, path: &str) -> u16 {
+    match client.get(path) {
+        Ok(response) => response.status,
+        Err(e) => panic!("GET {path}: {e}\n{}", s.nginx.error_log()),
     }
 }
-
 #[test]
 fn a_phone_gets_its_own_files_the_masters_and_the_shared_files() {
-    let s = Setup::new();
+    let s = Setup::new(2);
     let a = &s.tree.phones[0].mac;
     let client = s.phone_client(0);
     for path in [
@@ -70,12 +38,12 @@ fn a_phone_gets_its_own_files_the_masters_and_the_shared_files() {
         );
     }
     // A file the phone asks for that is not there is a plain 404, not a 403.
-    assert_eq!(s.status(&client, &format!("{a}.cfg")), 404);
+    assert_eq!(status(&s, &client, &format!("{a}.cfg")), 404);
 }
 
 #[test]
 fn a_phone_gets_403_for_every_file_of_another_phone() {
-    let s = Setup::new();
+    let s = Setup::new(2);
     let b = &s.tree.phones[1].mac;
     let upper = b.to_string().to_ascii_uppercase();
     let client = s.phone_client(0);
@@ -96,23 +64,23 @@ fn a_phone_gets_403_for_every_file_of_another_phone() {
         ),
         format!("x-{b}-key.cfg"),
     ] {
-        assert_eq!(s.status(&client, &path), 403, "{path}");
+        assert_eq!(status(&s, &client, &path), 403, "{path}");
     }
     // A run of 13 hex digits is no MAC, and 000000000000 names no phone: shared names.
-    assert_eq!(s.status(&client, &format!("{b}0-key.cfg")), 404);
-    assert_eq!(s.status(&client, "000000000000-directory.xml"), 404);
+    assert_eq!(status(&s, &client, &format!("{b}0-key.cfg")), 404);
+    assert_eq!(status(&s, &client, "000000000000-directory.xml"), 404);
 }
 
 #[test]
 fn the_subject_cn_names_the_phone_in_either_case_and_nothing_else_does() {
-    let s = Setup::new();
+    let s = Setup::new(2);
     let (a, b) = (&s.tree.phones[0].mac, &s.tree.phones[1].mac);
     let key_file = format!("{a}-key.cfg");
 
     let lowercase = s.pki.client_cert_with_cn(&a.to_string());
     let client = Client::new(&s.server, Some(&lowercase));
-    assert_eq!(s.status(&client, &key_file), 200);
-    assert_eq!(s.status(&client, &format!("{b}-key.cfg")), 403);
+    assert_eq!(status(&s, &client, &key_file), 200);
+    assert_eq!(status(&s, &client, &format!("{b}-key.cfg")), 403);
 
     // A certificate of the device CA whose CN is not a MAC gets nothing, shared files included.
     for cn in [
@@ -121,14 +89,14 @@ fn the_subject_cn_names_the_phone_in_either_case_and_nothing_else_does() {
         &format!("{a}0"),
     ] {
         let client = Client::new(&s.server, Some(&s.pki.client_cert_with_cn(cn)));
-        assert_eq!(s.status(&client, &key_file), 403, "CN={cn}");
-        assert_eq!(s.status(&client, "site.cfg"), 403, "CN={cn}");
+        assert_eq!(status(&s, &client, &key_file), 403, "CN={cn}");
+        assert_eq!(status(&s, &client, "site.cfg"), 403, "CN={cn}");
     }
 }
 
 #[test]
 fn no_certificate_and_another_cas_certificate_are_refused() {
-    let s = Setup::new();
+    let s = Setup::new(2);
     let a = &s.tree.phones[0].mac;
     let key_file = format!("{a}-key.cfg");
     let foreign = s.pki.foreign_client_cert(a);
@@ -154,8 +122,16 @@ fn no_certificate_and_another_cas_certificate_are_refused() {
 }
 
 #[test]
+fn hidden_files_are_never_served() {
+    let s = Setup::new(1);
+    common::write(s.tree.path(), ".polyseal/state.toml", b"internal");
+    let client = s.phone_client(0);
+    assert_eq!(status(&s, &client, ".polyseal/state.toml"), 404);
+}
+
+#[test]
 fn plain_http_serves_no_file() {
-    let s = Setup::new();
+    let s = Setup::new(2);
     let key_file = format!("{}-key.cfg", s.tree.phones[0].mac);
     let answer = plain_http_get(s.nginx.addr(), &key_file);
     assert!(answer.starts_with("HTTP/1.1 400"), "{answer}");
@@ -164,7 +140,7 @@ fn plain_http_serves_no_file() {
 
 #[test]
 fn uploads_go_to_the_phones_own_names_only() {
-    let s = Setup::new();
+    let s = Setup::new(2);
     let (a, b) = (&s.tree.phones[0].mac, &s.tree.phones[1].mac);
     let client = s.phone_client(0);
     let put = |path: &str, body: &[u8]| match client.put(path, body) {

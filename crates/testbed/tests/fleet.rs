@@ -3,11 +3,9 @@
 
 mod common;
 
-use common::{Tree, TreePhone, sealed, write};
+use common::{Setup, TreePhone, sealed, write};
 use polyseal_crypto::{ConfigKey, KeyDesc, KeyString, inspect};
-use polyseal_testbed::{
-    BootEnd, BootReport, Got, KeyTiming, Nginx, Phone, Pki, RebootCause, Running, Server,
-};
+use polyseal_testbed::{BootEnd, BootReport, Got, KeyTiming, Phone, RebootCause};
 
 /// Reboots a factory-fresh phone makes on the way to running: [`KeyTiming::Immediate`] reads
 /// its `-sip.cfg` with the key it got two files earlier; [`KeyTiming::NextBoot`] cannot, and
@@ -19,46 +17,23 @@ fn fresh_reboots(timing: KeyTiming) -> usize {
     }
 }
 
-struct Setup {
-    pki: Pki,
-    tree: Tree,
-    nginx: Running,
-    server: Server,
+/// The tree's phone `index`, factory-fresh, with its certificate.
+fn fresh_phone(s: &Setup, index: usize, timing: KeyTiming) -> Phone {
+    let mac = s.tree.phones[index].mac;
+    Phone::new(mac, s.pki.client_cert(&mac), timing)
 }
 
-impl Setup {
-    fn new(phones: u32) -> Setup {
-        let pki = Pki::new();
-        let tree = Tree::publish(phones);
-        let mut config = pki.nginx_config(tree.path());
-        config.uploads = Some(tree.uploads.path().to_owned());
-        let nginx = Nginx::start(&config);
-        let server = nginx.server(&pki);
-        Setup {
-            pki,
-            tree,
-            nginx,
-            server,
-        }
-    }
-
-    fn phone(&self, index: usize, timing: KeyTiming) -> Phone {
-        let mac = self.tree.phones[index].mac;
-        Phone::new(mac, self.pki.client_cert(&mac), timing)
-    }
-
-    fn boot(&self, phone: &mut Phone) -> BootReport {
-        let report = phone.boot(&self.server);
-        assert!(
-            report.is_running(),
-            "{} did not come up: {report:#?}\n{}",
-            phone.mac(),
-            self.nginx.error_log()
-        );
-        report
-    }
+/// Boots `phone`, failing the test with the report and nginx's log unless it comes up.
+fn boot(s: &Setup, phone: &mut Phone) -> BootReport {
+    let report = phone.boot(&s.server);
+    assert!(
+        report.is_running(),
+        "{} did not come up: {report:#?}\n{}",
+        phone.mac(),
+        s.nginx.error_log()
+    );
+    report
 }
-
 /// The phone holds its own key and runs with the values of its encrypted file.
 fn assert_provisioned(phone: &Phone, expected: &TreePhone) {
     assert_eq!(phone.key(), Some(&expected.key), "{}", phone.mac());
@@ -83,8 +58,8 @@ fn a_fresh_fleet_is_provisioned_under_both_timings() {
     let s = Setup::new(4);
     for timing in KeyTiming::ALL {
         for (index, expected) in s.tree.phones.iter().enumerate() {
-            let mut phone = s.phone(index, timing);
-            let report = s.boot(&mut phone);
+            let mut phone = fresh_phone(&s, index, timing);
+            let report = boot(&s, &mut phone);
             assert_provisioned(&phone, expected);
             assert_eq!(
                 report.reboots(),
@@ -113,7 +88,7 @@ fn a_fresh_fleet_is_provisioned_under_both_timings() {
             assert_eq!(last.key_read.as_ref(), Some(expected.key.key_desc()));
 
             // Booting again changes nothing and costs no reboot.
-            let again = s.boot(&mut phone);
+            let again = boot(&s, &mut phone);
             assert_eq!(again.reboots(), 0, "{timing:?}: {again:#?}");
             assert_provisioned(&phone, expected);
         }
@@ -125,8 +100,8 @@ fn the_uploaded_override_shows_the_key_and_is_read_back() {
     let s = Setup::new(1);
     let expected = &s.tree.phones[0];
     for timing in KeyTiming::ALL {
-        let mut phone = s.phone(0, timing);
-        s.boot(&mut phone);
+        let mut phone = fresh_phone(&s, 0, timing);
+        boot(&s, &mut phone);
         let override_file =
             br#"<polycomConfig><reg reg.1.displayName="Set on the phone"/></polycomConfig>"#;
         let response = phone
@@ -146,7 +121,7 @@ fn the_uploaded_override_shows_the_key_and_is_read_back() {
         assert_eq!(header.key_desc(), Some(expected.key.key_desc()));
 
         // The next boot reads it back, and a setting made on the phone wins.
-        let report = s.boot(&mut phone);
+        let report = boot(&s, &mut phone);
         assert_eq!(report.reboots(), 0);
         assert_eq!(phone.param("reg.1.displayName"), Some("Set on the phone"));
         assert_eq!(
@@ -161,8 +136,8 @@ fn a_factory_reset_phone_is_bootstrapped_again() {
     let s = Setup::new(2);
     for timing in KeyTiming::ALL {
         let expected = &s.tree.phones[1];
-        let mut phone = s.phone(1, timing);
-        s.boot(&mut phone);
+        let mut phone = fresh_phone(&s, 1, timing);
+        boot(&s, &mut phone);
         // Its override is on the server, encrypted with its key, when it loses that key.
         let override_file = br#"<polycomConfig><reg reg.1.displayName="Mine"/></polycomConfig>"#;
         phone
@@ -173,7 +148,7 @@ fn a_factory_reset_phone_is_bootstrapped_again() {
         assert_eq!(phone.key(), None);
         assert!(phone.applied().is_empty());
 
-        let report = s.boot(&mut phone);
+        let report = boot(&s, &mut phone);
         assert_eq!(
             report.reboots(),
             fresh_reboots(timing),
@@ -200,7 +175,7 @@ fn a_file_no_key_opens_makes_the_phone_reboot_until_it_gives_up() {
         &sealed(b"<polycomConfig/>", &stray),
     );
     for timing in KeyTiming::ALL {
-        let mut phone = s.phone(0, timing).with_max_boots(4);
+        let mut phone = fresh_phone(&s, 0, timing).with_max_boots(4);
         let report = phone.boot(&s.server);
         assert_eq!(report.boots.len(), 4, "{timing:?}: {report:#?}");
         assert_eq!(report.reboots(), 4);
@@ -220,8 +195,8 @@ fn a_key_change_file_moves_a_phone_to_the_next_key() {
     let TreePhone { mac, key: g1, .. } = &s.tree.phones[0];
     let g2 = KeyString::new(KeyDesc::for_generation(mac, 2), ConfigKey::generate());
     for timing in KeyTiming::ALL {
-        let mut phone = s.phone(0, timing);
-        s.boot(&mut phone);
+        let mut phone = fresh_phone(&s, 0, timing);
+        boot(&s, &mut phone);
         assert_eq!(phone.key(), Some(g1));
 
         // The key-change file, with the rest still under g1, as `rotate start` leaves it.
@@ -271,7 +246,7 @@ fn a_key_change_file_moves_a_phone_to_the_next_key() {
         );
         let directory = format!("contacts/{mac}-directory.xml");
         write(s.tree.path(), &directory, &sealed(b"<directory/>", &g2));
-        let report = s.boot(&mut phone);
+        let report = boot(&s, &mut phone);
         assert_eq!(report.reboots(), 0, "{timing:?}: {report:#?}");
         assert_eq!(phone.key(), Some(&g2));
         assert_eq!(phone.param("reg.1.auth.password"), Some("rotated"));

@@ -1,6 +1,10 @@
-//! nginx itself accepts every configuration `polyseal nginx-config` can write (`nginx -t`).
+//! nginx itself accepts every configuration `polyseal nginx-config` can write (`nginx -t`),
+//! and a test's nginx never outlives it.
 
+use std::net::TcpStream;
 use std::path::PathBuf;
+use std::thread;
+use std::time::{Duration, Instant};
 
 use polyseal_testbed::{Nginx, Pki};
 
@@ -38,4 +42,30 @@ fn nginx_check_reports_a_broken_configuration() {
         .check_rendered(&config.render().expect("renders"))
         .expect_err("a missing certificate is refused");
     assert!(complaint.contains("/nonexistent/cert.pem"), "{complaint}");
+}
+
+#[test]
+fn a_server_stops_on_drop_and_when_its_lifetime_ends() {
+    let pki = Pki::new();
+    let tree = tempfile::tempdir().expect("tree");
+    let config = pki.nginx_config(tree.path());
+
+    let running = Nginx::start(&config);
+    let addr = running.addr();
+    assert!(TcpStream::connect(addr).is_ok());
+    drop(running);
+    assert!(
+        TcpStream::connect(addr).is_err(),
+        "nginx still listens after drop"
+    );
+
+    // Killed by its deadline even while its Running handle lives (as after a crashed test).
+    let running = Nginx::new()
+        .with_lifetime(Duration::from_secs(1))
+        .serve(&config);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while TcpStream::connect(running.addr()).is_ok() {
+        assert!(Instant::now() < deadline, "nginx outlived its lifetime");
+        thread::sleep(Duration::from_millis(50));
+    }
 }

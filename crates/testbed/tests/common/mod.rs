@@ -12,6 +12,7 @@ use std::path::Path;
 
 use polyseal_crypto::{ConfigKey, KeyDesc, KeyString, Mac, encrypt};
 use polyseal_provision::bootstrap_file;
+use polyseal_testbed::{Client, Nginx, Pki, Running, Server};
 use tempfile::TempDir;
 
 /// The master every phone boots from.
@@ -126,4 +127,36 @@ pub(crate) fn write(root: &Path, relative: &str, contents: &[u8]) {
         fs::create_dir_all(parent).expect("create the tree's directories");
     }
     fs::write(&path, contents).expect("write a tree file");
+}
+
+/// A tree served by a private nginx with client certificates and uploads.
+pub(crate) struct Setup {
+    pub(crate) pki: Pki,
+    pub(crate) tree: Tree,
+    pub(crate) nginx: Running,
+    pub(crate) server: Server,
+}
+
+impl Setup {
+    /// [`Tree::publish`]`(phones)`, served.
+    pub(crate) fn new(phones: u32) -> Setup {
+        let pki = Pki::new();
+        let tree = Tree::publish(phones);
+        let mut config = pki.nginx_config(tree.path());
+        config.uploads = Some(tree.uploads.path().to_owned());
+        let nginx = Nginx::start(&config);
+        let server = nginx.server(&pki);
+        Setup {
+            pki,
+            tree,
+            nginx,
+            server,
+        }
+    }
+
+    /// A client presenting phone `index`'s factory-style certificate.
+    pub(crate) fn phone_client(&self, index: usize) -> Client {
+        let identity = self.pki.client_cert(&self.tree.phones[index].mac);
+        Client::new(&self.server, Some(&identity))
+    }
 }
