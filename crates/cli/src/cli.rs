@@ -10,9 +10,10 @@ Exit codes:
   0  success
   1  audit found problems (with --strict)
   2  usage: the command line is wrong
-  3  bad input: a MAC, file, tree, phones list or argument that cannot be used
+  3  bad input: a MAC, file, tree, phones list, argument or identity that cannot be used
+     (an identity that opens none of the vault's recipients is bad input too)
   4  integrity: a file or the vault was altered, or a key does not fit (wrong key, digest mismatch)
-  5  vault: no vault, vault locked by another process, unknown format, wrong identity
+  5  vault: no vault, vault locked by another process, unknown format, unfinished transaction
   6  I/O: a file or directory could not be read or written";
 
 /// Encrypt Polycom phone configuration with a key per phone, keep every key in an age-sealed
@@ -37,6 +38,9 @@ pub(crate) struct GlobalArgs {
     /// identity comes from POLYSEAL_IDENTITY (a path) or POLYSEAL_IDENTITY_DATA (the text).
     #[arg(long, short = 'i', global = true)]
     pub(crate) identity: Option<PathBuf>,
+    /// How long to wait for another polyseal command that holds the vault's lock, in seconds.
+    #[arg(long, global = true, env = "POLYSEAL_LOCK_WAIT", default_value_t = 10)]
+    pub(crate) lock_wait: u64,
     /// Print only errors.
     #[arg(long, short, global = true, conflicts_with = "verbose")]
     pub(crate) quiet: bool,

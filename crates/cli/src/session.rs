@@ -31,12 +31,19 @@ impl Session {
 
     /// Opens the vault for reading (no identity needed).
     pub(crate) fn vault(&self) -> Result<Vault, Failure> {
-        Ok(Vault::open(&self.args.vault)?)
+        Ok(Vault::open_with_wait(&self.args.vault, self.lock_wait())?)
     }
 
     /// Opens the vault for writing: takes the writer's lock.
     pub(crate) fn writer(&self) -> Result<VaultWriter, Failure> {
-        Ok(VaultWriter::open(&self.args.vault)?)
+        Ok(VaultWriter::open_with_wait(
+            &self.args.vault,
+            self.lock_wait(),
+        )?)
+    }
+
+    fn lock_wait(&self) -> std::time::Duration {
+        std::time::Duration::from_secs(self.args.lock_wait)
     }
 
     /// The vault directory.

@@ -1,0 +1,723 @@
+//! Every command on the real binary: what it does, and what it does with bad input — exit code,
+//! a one-line message naming the input, and no partial output left behind.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // Tests: a panic is the failure report.
+
+mod support;
+
+use std::os::unix::fs::PermissionsExt;
+
+use predicates::prelude::*;
+use support::{PHONES, Workspace, assert_failure};
+
+#[test]
+fn init_creates_a_vault_that_the_age_cli_recognises_and_refuses_a_second_time() {
+    let ws = Workspace::with_vault();
+    assert!(ws.path("vault/vault.toml").is_file());
+    let again = ws
+        .polyseal()
+        .args(["init", "--recipient"])
+        .arg(ws.path("identity.txt"))
+        .output()
+        .unwrap();
+    assert_failure(&again, 5, "vault");
+}
+
+#[test]
+fn init_rejects_a_bad_recipient_and_writes_nothing() {
+    let ws = Workspace::new();
+    let out = ws
+        .polyseal()
+        .args(["init", "--recipient", "age1notakey"])
+        .output()
+        .unwrap();
+    assert_failure(&out, 3, "age1notakey");
+    assert!(!ws.path("vault/vault.toml").exists());
+}
+
+#[test]
+fn keys_add_list_show_and_state() {
+    let ws = Workspace::with_vault();
+    ws.polyseal()
+        .args(["keys", "add", "00:04:F2:A1:00:01", "0004.f2a1.0002"])
+        .assert()
+        .success()
+        .stderr(predicate::str::contains("made 2 active keys"));
+    // A second add for the same phone makes nothing.
+    ws.polyseal()
+        .args(["keys", "add", "0004f2a10001"])
+        .assert()
+        .success()
+        .stderr(predicate::str::contains("no keys made"));
+
+    let list = ws
+        .polyseal()
+        .args(["keys", "list", "--format", "csv"])
+        .env_remove("POLYSEAL_IDENTITY")
+        .output()
+        .unwrap();
+    assert!(list.status.success(), "list needs no identity");
+    let csv = String::from_utf8(list.stdout).unwrap();
+    assert!(csv.starts_with("mac,gen,key_desc,state,"));
+    assert!(csv.contains("0004f2a10001,1,0004f2a10001-g1,active,"));
+
+    let hidden = ws
+        .polyseal()
+        .args(["keys", "show", "0004f2a10001"])
+        .output()
+        .unwrap();
+    assert_failure(&hidden, 3, "--reveal");
+    assert!(hidden.stdout.is_empty());
+    ws.polyseal()
+        .args(["keys", "show", "0004f2a10001", "--reveal"])
+        .assert()
+        .success()
+        .stdout(
+            predicate::str::is_match("^Crypt=1;KeyDesc=0004f2a10001-g1;Key=[0-9a-f]{32};\n$")
+                .unwrap(),
+        );
+
+    ws.polyseal()
+        .args(["keys", "state", "0004f2a10002", "compromised"])
+        .assert()
+        .success();
+    let illegal = ws
+        .polyseal()
+        .args(["keys", "state", "0004f2a10002", "active"])
+        .output()
+        .unwrap();
+    assert_failure(&illegal, 3, "0004f2a10002");
+}
+
+#[test]
+fn keys_add_from_a_phones_file_and_stdin() {
+    let ws = Workspace::with_vault();
+    std::fs::write(
+        ws.path("phones.csv"),
+        "mac,label\n0004f2a10001,Reception\n# spare\n0004f2a10002\n",
+    )
+    .unwrap();
+    ws.polyseal()
+        .args(["keys", "add", "--from", "phones.csv"])
+        .assert()
+        .success();
+    ws.polyseal()
+        .args(["keys", "add", "--from", "-"])
+        .write_stdin("64167fa10003\n")
+        .assert()
+        .success()
+        .stderr(predicate::str::contains("made 1 active keys"));
+}
+
+#[test]
+fn malformed_mac_is_named_with_exit_3() {
+    let ws = Workspace::with_vault();
+    for (args, bad) in [
+        (vec!["keys", "add", "0004f2a1000"], "0004f2a1000"),
+        (vec!["keys", "add", "000000000000"], "000000000000"),
+        (
+            vec!["keys", "show", "01:00:5e:00:00:01", "--reveal"],
+            "010005e0000",
+        ),
+        (
+            vec!["bootstrap", "zz04f2a10001", "--out", "boot"],
+            "zz04f2a10001",
+        ),
+        (vec!["encrypt", "--mac", "0004f2", "src/site.cfg"], "0004f2"),
+    ] {
+        let out = ws.polyseal().args(&args).output().unwrap();
+        let bad = if bad == "010005e0000" {
+            "01005e000001"
+        } else {
+            bad
+        };
+        assert_failure(&out, 3, bad);
+    }
+    assert!(!ws.path("boot").exists());
+}
+
+#[test]
+fn a_bad_line_in_a_phones_file_names_file_and_line_and_adds_nothing() {
+    let ws = Workspace::with_vault();
+    std::fs::write(ws.path("phones.txt"), "0004f2a10001\nnot-a-mac\n").unwrap();
+    let out = ws
+        .polyseal()
+        .args(["keys", "add", "--from", "phones.txt"])
+        .output()
+        .unwrap();
+    assert_failure(&out, 3, "phones.txt");
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains(":2"),
+        "names the line"
+    );
+    let list = ws
+        .polyseal()
+        .args(["keys", "list", "--format", "csv"])
+        .output()
+        .unwrap();
+    assert_eq!(
+        String::from_utf8(list.stdout).unwrap().lines().count(),
+        1,
+        "nothing added"
+    );
+}
+
+#[test]
+fn missing_vault_is_exit_5_with_a_hint() {
+    let ws = Workspace::new();
+    for args in [
+        vec!["keys", "list"],
+        vec!["keys", "add", "0004f2a10001"],
+        vec!["publish", "--src", "src", "--out", "out"],
+    ] {
+        let out = ws.polyseal().args(&args).output().unwrap();
+        assert_failure(&out, 5, "vault");
+        assert!(String::from_utf8_lossy(&out.stderr).contains("polyseal init"));
+    }
+    assert!(!ws.path("out").exists());
+}
+
+#[test]
+fn wrong_identity_is_refused_naming_the_recipients_and_nothing_is_written() {
+    let ws = Workspace::with_vault();
+    std::process::Command::new("age-keygen")
+        .arg("-o")
+        .arg(ws.path("other.txt"))
+        .output()
+        .expect("age-keygen is required");
+    let out = ws
+        .polyseal()
+        .env("POLYSEAL_IDENTITY", ws.path("other.txt"))
+        .args(["publish", "--src", "src", "--out", "out"])
+        .output()
+        .unwrap();
+    assert_failure(&out, 3, "admin");
+    assert!(!ws.path("out").exists());
+    let list = ws
+        .polyseal()
+        .args(["keys", "list", "--format", "csv"])
+        .output()
+        .unwrap();
+    assert_eq!(
+        String::from_utf8(list.stdout).unwrap().lines().count(),
+        1,
+        "no key made"
+    );
+
+    let none = ws
+        .polyseal()
+        .env_remove("POLYSEAL_IDENTITY")
+        .args(["keys", "add", "0004f2a10001"])
+        .output()
+        .unwrap();
+    assert_failure(&none, 3, "identity");
+}
+
+#[test]
+fn identity_text_in_the_environment_works() {
+    let ws = Workspace::with_vault();
+    let identity = std::fs::read_to_string(ws.path("identity.txt")).unwrap();
+    ws.polyseal()
+        .env_remove("POLYSEAL_IDENTITY")
+        .env("POLYSEAL_IDENTITY_DATA", identity)
+        .args(["keys", "add", "0004f2a10001"])
+        .assert()
+        .success();
+}
+
+#[test]
+fn a_locked_vault_is_exit_5_naming_the_lock_file_and_holder() {
+    let ws = Workspace::with_vault();
+    let _writer = polyseal_vault::VaultWriter::open(&ws.path("vault")).expect("take the lock");
+    let out = ws
+        .polyseal()
+        .args(["keys", "add", "0004f2a10001"])
+        .output()
+        .unwrap();
+    assert_failure(&out, 5, "vault.lock");
+    assert!(String::from_utf8_lossy(&out.stderr).contains(&std::process::id().to_string()));
+}
+
+#[test]
+fn publish_encrypts_per_phone_files_writes_bootstrap_files_and_is_idempotent() {
+    let ws = Workspace::with_vault();
+    ws.polyseal()
+        .args(["publish", "--src", "src", "--out", "out"])
+        .assert()
+        .success()
+        .stderr(predicate::str::contains("3 phones, 3 keys made"));
+    let files = ws.files_under("out");
+    assert_eq!(files.len(), 8, "{files:?}");
+    for mac in PHONES {
+        let key_file = ws.path(&format!("out/{mac}-key.cfg"));
+        let mode = std::fs::metadata(&key_file).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600, "bootstrap file is owner-only");
+        let sip = std::fs::read(ws.path(&format!("out/{mac}-sip.cfg"))).unwrap();
+        assert!(sip.starts_with(format!("Crypt=1;KeyDesc={mac}-g1;Digest=").as_bytes()));
+        let plain = ws
+            .polyseal()
+            .args(["decrypt", &format!("out/{mac}-sip.cfg")])
+            .output()
+            .unwrap();
+        assert_eq!(
+            plain.stdout,
+            std::fs::read(ws.path(&format!("src/{mac}-sip.cfg"))).unwrap()
+        );
+    }
+    assert_eq!(
+        std::fs::read(ws.path("out/site.cfg")).unwrap(),
+        std::fs::read(ws.path("src/site.cfg")).unwrap(),
+        "shared file copied as it is"
+    );
+    let before = std::fs::metadata(ws.path("out/0004f2a10001-sip.cfg"))
+        .unwrap()
+        .modified()
+        .unwrap();
+    ws.polyseal()
+        .args(["publish", "--src", "src", "--out", "out"])
+        .assert()
+        .success()
+        .stderr(predicate::str::contains("nothing changed"));
+    let after = std::fs::metadata(ws.path("out/0004f2a10001-sip.cfg"))
+        .unwrap()
+        .modified()
+        .unwrap();
+    assert_eq!(before, after, "second run rewrote nothing");
+    assert!(
+        ws.files_under(".")
+            .iter()
+            .all(|f| !f.contains(".polyseal-")),
+        "no staging left"
+    );
+}
+
+#[test]
+fn publish_dry_run_writes_nothing_and_makes_no_key() {
+    let ws = Workspace::with_vault();
+    ws.polyseal()
+        .args(["publish", "--src", "src", "--out", "out", "--dry-run"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("0004f2a10001"));
+    assert!(!ws.path("out").exists());
+    let list = ws
+        .polyseal()
+        .args(["keys", "list", "--format", "csv"])
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8(list.stdout).unwrap().lines().count(), 1);
+}
+
+#[test]
+fn publish_refuses_a_secret_in_a_shared_file_unless_allowed() {
+    let ws = Workspace::with_vault();
+    std::fs::write(
+        ws.path("src/site.cfg"),
+        "<polycomConfig>\n<reg reg.1.auth.password=\"shared-secret-123\"/>\n</polycomConfig>\n",
+    )
+    .unwrap();
+    let out = ws
+        .polyseal()
+        .args(["publish", "--src", "src", "--out", "out"])
+        .output()
+        .unwrap();
+    assert_failure(&out, 3, "site.cfg");
+    assert!(
+        !String::from_utf8_lossy(&out.stderr).contains("shared-secret-123"),
+        "no secret printed"
+    );
+    assert!(!ws.path("out").exists());
+    ws.polyseal()
+        .args([
+            "publish",
+            "--src",
+            "src",
+            "--out",
+            "out",
+            "--allow-plaintext-secrets",
+        ])
+        .assert()
+        .success();
+}
+
+#[test]
+fn publish_refuses_malformed_xml_naming_file_line_and_column() {
+    let ws = Workspace::with_vault();
+    std::fs::write(
+        ws.path("src/0004f2a10001-sip.cfg"),
+        "<polycomConfig>\n<reg a=\"1\">\n</polycomConfig>\n",
+    )
+    .unwrap();
+    let out = ws
+        .polyseal()
+        .args(["publish", "--src", "src", "--out", "out"])
+        .output()
+        .unwrap();
+    assert_failure(&out, 3, "0004f2a10001-sip.cfg:3");
+    assert!(!ws.path("out").exists());
+}
+
+#[test]
+fn publish_refuses_an_encrypted_master() {
+    let ws = Workspace::with_vault();
+    ws.polyseal()
+        .args(["keys", "add", "0004f2a10001"])
+        .assert()
+        .success();
+    let encrypted = ws
+        .polyseal()
+        .args(["encrypt", "--mac", "0004f2a10001", "src/000000000000.cfg"])
+        .output()
+        .unwrap();
+    std::fs::write(ws.path("src/000000000000.cfg"), encrypted.stdout).unwrap();
+    let out = ws
+        .polyseal()
+        .args(["publish", "--src", "src", "--out", "out"])
+        .output()
+        .unwrap();
+    assert_failure(&out, 3, "000000000000.cfg");
+    assert!(!ws.path("out").exists());
+}
+
+#[test]
+fn publish_into_an_unwritable_directory_fails_with_exit_6_and_leaves_nothing() {
+    let ws = Workspace::with_vault();
+    // /proc refuses new directories even to root, which ignores file modes (CI runs as root).
+    let target = format!("/proc/polyseal-test-{}", std::process::id());
+    let out = ws
+        .polyseal()
+        .args(["publish", "--src", "src", "--out", &target])
+        .output()
+        .unwrap();
+    assert_failure(&out, 6, "/proc/");
+    assert!(!std::path::Path::new(&target).exists());
+    let out = ws
+        .polyseal()
+        .args(["bootstrap", "--all", "--out", &target])
+        .output()
+        .unwrap();
+    assert_failure(&out, 6, "/proc/");
+}
+
+#[test]
+fn publish_of_a_missing_source_tree_is_exit_6_or_3_naming_it() {
+    let ws = Workspace::with_vault();
+    let out = ws
+        .polyseal()
+        .args(["publish", "--src", "nosuch", "--out", "out"])
+        .output()
+        .unwrap();
+    let code = out.status.code().unwrap();
+    assert!(code == 3 || code == 6, "{out:?}");
+    assert_failure(&out, code, "nosuch");
+    assert!(!ws.path("out").exists());
+}
+
+#[test]
+fn corrupt_encrypted_file_is_exit_4_and_writes_no_output() {
+    let ws = Workspace::with_vault();
+    ws.publish();
+    let mut file = std::fs::read(ws.path("out/0004f2a10001-sip.cfg")).unwrap();
+    let last = file.len() - 20;
+    file[last] ^= 0x40;
+    std::fs::write(ws.path("corrupt.cfg"), &file).unwrap();
+    let out = ws
+        .polyseal()
+        .args(["decrypt", "corrupt.cfg", "-o", "plain.cfg"])
+        .output()
+        .unwrap();
+    assert_failure(&out, 4, "corrupt.cfg");
+    assert!(!ws.path("plain.cfg").exists(), "no partial output");
+
+    file.truncate(last);
+    std::fs::write(ws.path("short.cfg"), &file).unwrap();
+    let out = ws
+        .polyseal()
+        .args(["decrypt", "short.cfg"])
+        .output()
+        .unwrap();
+    assert_failure(&out, 4, "short.cfg");
+    assert!(out.stdout.is_empty());
+}
+
+#[test]
+fn decrypt_finds_the_phone_from_the_keydesc_and_refuses_another_phones_mac() {
+    let ws = Workspace::with_vault();
+    ws.publish();
+    ws.polyseal()
+        .args(["decrypt", "out/0004f2a10002-sip.cfg", "-o", "plain.cfg"])
+        .assert()
+        .success();
+    let mode = std::fs::metadata(ws.path("plain.cfg"))
+        .unwrap()
+        .permissions()
+        .mode()
+        & 0o777;
+    assert_eq!(mode, 0o600, "decrypted configuration is owner-only");
+    let out = ws
+        .polyseal()
+        .args([
+            "decrypt",
+            "--mac",
+            "0004f2a10001",
+            "out/0004f2a10002-sip.cfg",
+        ])
+        .output()
+        .unwrap();
+    assert_failure(&out, 4, "0004f2a10001");
+}
+
+#[test]
+fn encrypt_for_an_unknown_phone_is_exit_3() {
+    let ws = Workspace::with_vault();
+    let out = ws
+        .polyseal()
+        .args([
+            "encrypt",
+            "--mac",
+            "0004f2ffffff",
+            "src/site.cfg",
+            "-o",
+            "x.cfg",
+        ])
+        .output()
+        .unwrap();
+    assert_failure(&out, 3, "0004f2ffffff");
+    assert!(!ws.path("x.cfg").exists());
+}
+
+#[test]
+fn encrypt_and_decrypt_round_trip_through_stdin_and_stdout() {
+    let ws = Workspace::with_vault();
+    ws.polyseal()
+        .args(["keys", "add", "0004f2a10001"])
+        .assert()
+        .success();
+    let sealed = ws
+        .polyseal()
+        .args(["encrypt", "--mac", "0004f2a10001", "-"])
+        .write_stdin("<polycomConfig/>\n")
+        .output()
+        .unwrap();
+    assert!(sealed.status.success());
+    ws.polyseal()
+        .args(["decrypt", "-"])
+        .write_stdin(sealed.stdout)
+        .assert()
+        .success()
+        .stdout("<polycomConfig/>\n");
+}
+
+#[test]
+fn inspect_needs_no_identity_and_reports_plaintext_and_bad_headers() {
+    let ws = Workspace::with_vault();
+    ws.publish();
+    std::fs::write(ws.path("crypt2.cfg"), "Crypt=2;KeyDesc=x;Digest=00;\nxxxx").unwrap();
+    let out = ws
+        .polyseal()
+        .env_remove("POLYSEAL_IDENTITY")
+        .args([
+            "inspect",
+            "out/0004f2a10001-sip.cfg",
+            "out/site.cfg",
+            "crypt2.cfg",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(3));
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        text.contains(
+            "out/0004f2a10001-sip.cfg: encrypted KeyDesc=0004f2a10001-g1 digest=SHA-256:"
+        )
+    );
+    assert!(text.contains("phone=0004f2a10001 generation=1 state=active"));
+    assert!(text.contains("out/site.cfg: plaintext"));
+    assert!(text.contains("crypt2.cfg: error:") && text.contains("Crypt=2"));
+}
+
+#[test]
+fn bootstrap_writes_owner_only_files_and_refuses_a_phone_without_a_key() {
+    let ws = Workspace::with_vault();
+    ws.polyseal()
+        .args(["keys", "add", "0004f2a10001"])
+        .assert()
+        .success();
+    let out = ws
+        .polyseal()
+        .args(["bootstrap", "0004f2a10001", "0004f2a10009", "--out", "boot"])
+        .output()
+        .unwrap();
+    assert_failure(&out, 3, "0004f2a10009");
+    assert!(
+        !ws.path("boot").exists(),
+        "nothing written when one phone is bad"
+    );
+    ws.polyseal()
+        .args(["bootstrap", "--all", "--out", "boot"])
+        .assert()
+        .success();
+    let file = ws.path("boot/0004f2a10001-key.cfg");
+    assert_eq!(
+        std::fs::metadata(&file).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+    let xml = std::fs::read_to_string(&file).unwrap();
+    assert!(xml.contains("device.sec.configEncryption.key=\"Crypt=1;KeyDesc=0004f2a10001-g1;Key="));
+}
+
+#[test]
+fn recipients_add_list_remove() {
+    let ws = Workspace::with_vault();
+    ws.publish();
+    std::process::Command::new("age-keygen")
+        .arg("-o")
+        .arg(ws.path("second.txt"))
+        .output()
+        .expect("age-keygen is required");
+    ws.polyseal()
+        .args(["recipients", "add", "--label", "backup"])
+        .arg(ws.path("second.txt"))
+        .assert()
+        .success();
+    ws.polyseal()
+        .args(["recipients", "list"])
+        .env_remove("POLYSEAL_IDENTITY")
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("backup").and(predicate::str::contains("admin")));
+    // The second identity opens the vault too; after removing the first, only it does.
+    ws.polyseal()
+        .env("POLYSEAL_IDENTITY", ws.path("second.txt"))
+        .args(["recipients", "remove", "admin"])
+        .assert()
+        .success();
+    let out = ws
+        .polyseal()
+        .args(["keys", "show", "0004f2a10001", "--reveal"])
+        .output()
+        .unwrap();
+    assert_failure(&out, 3, "backup");
+    ws.polyseal()
+        .env("POLYSEAL_IDENTITY", ws.path("second.txt"))
+        .args(["keys", "show", "0004f2a10001", "--reveal"])
+        .assert()
+        .success();
+}
+
+#[test]
+fn log_show_and_verify_and_a_tampered_log_is_exit_4() {
+    let ws = Workspace::with_vault();
+    ws.publish();
+    ws.polyseal()
+        .args(["log", "verify"])
+        .env_remove("POLYSEAL_IDENTITY")
+        .assert()
+        .success()
+        .stdout(predicate::str::is_match("head [0-9]+ [0-9a-f]{64}").unwrap());
+    ws.polyseal()
+        .args(["log", "show"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("0004f2a10001"));
+    let log = std::fs::read_to_string(ws.path("vault/events.log")).unwrap();
+    std::fs::write(
+        ws.path("vault/events.log"),
+        log.replacen("0004f2a10001", "0004f2a10009", 1),
+    )
+    .unwrap();
+    let out = ws.polyseal().args(["log", "verify"]).output().unwrap();
+    assert_failure(&out, 4, "events.log");
+}
+
+#[test]
+fn rotation_moves_a_phone_to_a_new_generation_and_refuses_out_of_order_steps() {
+    let ws = Workspace::with_vault();
+    ws.publish();
+    let early = ws
+        .polyseal()
+        .args(["rotate", "finish", "0004f2a10001"])
+        .output()
+        .unwrap();
+    assert_failure(&early, 3, "0004f2a10001");
+    ws.polyseal()
+        .args([
+            "rotate",
+            "start",
+            "0004f2a10001",
+            "--src",
+            "src",
+            "--out",
+            "out",
+        ])
+        .assert()
+        .success();
+    let key_file = std::fs::read(ws.path("out/0004f2a10001-key.cfg")).unwrap();
+    assert!(
+        key_file.starts_with(b"Crypt=1;KeyDesc=0004f2a10001-g1;"),
+        "key-change sealed under g1"
+    );
+    let sip = std::fs::read(ws.path("out/0004f2a10001-sip.cfg")).unwrap();
+    assert!(
+        sip.starts_with(b"Crypt=1;KeyDesc=0004f2a10001-g1;"),
+        "files stay under g1"
+    );
+    let again = ws
+        .polyseal()
+        .args(["rotate", "start", "0004f2a10001"])
+        .output()
+        .unwrap();
+    assert_failure(&again, 3, "0004f2a10001");
+    ws.polyseal()
+        .args(["rotate", "confirm", "0004f2a10001"])
+        .assert()
+        .success();
+    ws.polyseal()
+        .args(["rotate", "status", "--format", "json"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("\"evidence\": \"operator\""));
+    ws.polyseal()
+        .args(["rotate", "finish", "--all", "--src", "src", "--out", "out"])
+        .assert()
+        .success();
+    let sip = std::fs::read(ws.path("out/0004f2a10001-sip.cfg")).unwrap();
+    assert!(
+        sip.starts_with(b"Crypt=1;KeyDesc=0004f2a10001-g2;"),
+        "files moved to g2"
+    );
+    let key_file = std::fs::read_to_string(ws.path("out/0004f2a10001-key.cfg")).unwrap();
+    assert!(
+        key_file.contains("KeyDesc=0004f2a10001-g2;"),
+        "bootstrap of g2"
+    );
+}
+
+#[test]
+fn completions_and_man_page_are_generated() {
+    let ws = Workspace::new();
+    ws.polyseal()
+        .args(["completions", "bash"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("polyseal"));
+    ws.polyseal()
+        .arg("man")
+        .assert()
+        .success()
+        .stdout(predicate::str::contains(".TH polyseal"));
+    ws.polyseal()
+        .arg("--help")
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("Exit codes"));
+}
+
+#[test]
+fn usage_errors_are_exit_2() {
+    let ws = Workspace::new();
+    ws.polyseal().args(["keys", "frobnicate"]).assert().code(2);
+    ws.polyseal()
+        .args(["publish", "--src", "src"])
+        .assert()
+        .code(2);
+}

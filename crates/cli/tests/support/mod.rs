@@ -1,0 +1,132 @@
+//! Shared set-up for the CLI's tests: a temporary workspace with a real age identity (made by
+//! the real `age-keygen`), a vault, and the example provisioning tree.
+#![allow(dead_code)] // Each test binary uses a different part of this module.
+
+use std::path::{Path, PathBuf};
+use std::process::Command as StdCommand;
+
+use assert_cmd::Command;
+
+/// The example tree's phones.
+pub(crate) const PHONES: [&str; 3] = ["0004f2a10001", "0004f2a10002", "64167fa10003"];
+
+/// A temporary directory with `identity.txt`, `vault/` (after [`Workspace::init`]) and `src/`
+/// (a copy of `examples/provisioning`).
+pub(crate) struct Workspace {
+    pub(crate) dir: tempfile::TempDir,
+}
+
+impl Workspace {
+    /// A workspace with an identity and a source tree; no vault yet.
+    pub(crate) fn new() -> Workspace {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let identity = dir.path().join("identity.txt");
+        let status = StdCommand::new("age-keygen")
+            .arg("-o")
+            .arg(&identity)
+            .output()
+            .unwrap_or_else(|e| panic!("`age-keygen` (Debian package `age`) is required: {e}"));
+        assert!(status.status.success(), "age-keygen failed");
+        copy_dir(
+            &repo_root().join("examples/provisioning"),
+            &dir.path().join("src"),
+        );
+        Workspace { dir }
+    }
+
+    /// A workspace with a vault sealed to its identity.
+    pub(crate) fn with_vault() -> Workspace {
+        let ws = Workspace::new();
+        ws.polyseal()
+            .args(["init", "--recipient"])
+            .arg(ws.path("identity.txt"))
+            .assert()
+            .success();
+        ws
+    }
+
+    pub(crate) fn path(&self, relative: &str) -> PathBuf {
+        self.dir.path().join(relative)
+    }
+
+    /// `polyseal` with this workspace's vault and identity, run in the workspace.
+    pub(crate) fn polyseal(&self) -> Command {
+        let mut cmd = Command::cargo_bin("polyseal").expect("polyseal binary");
+        cmd.current_dir(self.dir.path())
+            .env_remove("POLYSEAL_IDENTITY_DATA")
+            .env_remove("NO_COLOR")
+            .env("POLYSEAL_VAULT", self.path("vault"))
+            .env("POLYSEAL_IDENTITY", self.path("identity.txt"))
+            .env("POLYSEAL_LOCK_WAIT", "0");
+        cmd
+    }
+
+    /// Publishes `src` into `out`.
+    pub(crate) fn publish(&self) {
+        self.polyseal()
+            .args(["publish", "--src", "src", "--out", "out"])
+            .assert()
+            .success();
+    }
+
+    /// Every file under `relative`, relative to the workspace, sorted.
+    pub(crate) fn files_under(&self, relative: &str) -> Vec<String> {
+        let mut files = Vec::new();
+        list(self.dir.path(), &self.path(relative), &mut files);
+        files.sort();
+        files
+    }
+}
+
+fn list(root: &Path, dir: &Path, out: &mut Vec<String>) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            list(root, &path, out);
+        } else {
+            out.push(
+                path.strip_prefix(root)
+                    .expect("under root")
+                    .display()
+                    .to_string(),
+            );
+        }
+    }
+}
+
+/// The repository's root directory.
+pub(crate) fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+pub(crate) fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).expect("create dir");
+    for entry in std::fs::read_dir(from).expect("read dir").flatten() {
+        let target = to.join(entry.file_name());
+        if entry.path().is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), &target).expect("copy");
+        }
+    }
+}
+
+/// Asserts a failed run: exit `code`, and standard error is one `error:` line naming `names`
+/// (plus at most a `hint:` line).
+pub(crate) fn assert_failure(output: &std::process::Output, code: i32, names: &str) {
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(code), "stderr: {stderr}");
+    let lines: Vec<&str> = stderr.lines().collect();
+    assert!(
+        !lines.is_empty() && lines.len() <= 2,
+        "one error line (and a hint): {stderr}"
+    );
+    assert!(lines[0].starts_with("error: "), "{stderr}");
+    assert!(lines[0].contains(names), "error names {names:?}: {stderr}");
+    if let Some(hint) = lines.get(1) {
+        assert!(hint.starts_with("  hint: "), "{stderr}");
+    }
+}
