@@ -156,6 +156,9 @@ impl BootReport {
     }
 }
 
+/// A file a phone read: its path and its plaintext.
+type Fetched = (String, Zeroizing<Vec<u8>>);
+
 /// A simulated Polycom phone.
 ///
 /// ```no_run
@@ -424,13 +427,12 @@ impl Phone {
 
     /// Requests one file and returns its plaintext, or None when the phone goes on without
     /// it; a file it cannot decrypt ends the boot with a reboot.
-    #[allow(clippy::type_complexity)] // (path, plaintext) is read once, right at the call.
     fn fetch(
         &self,
         client: &Client,
         boot: &mut Boot,
         reference: &FileReference,
-    ) -> Result<Option<(String, Zeroizing<Vec<u8>>)>, BootEnd> {
+    ) -> Result<Option<Fetched>, BootEnd> {
         let Some(path) = reference.tree_path() else {
             boot.fetched.push(Fetch {
                 path: reference.to_string(),
