@@ -161,7 +161,8 @@ fn check(path: &Path) -> Result<u64, Error> {
 fn apply(layout: &Layout, path: &Path, log_len: u64) -> Result<(), Error> {
     let log_path = layout.events();
     let mut log = open_log_at(&log_path, log_len)?;
-    let mut dirs_to_sync = vec![layout.root().to_path_buf()];
+    // Directories whose entries changed; appending to events.log changes none.
+    let mut dirs_to_sync: Vec<PathBuf> = Vec::new();
     for entry in entries(path)? {
         match entry? {
             Entry::Event(line) => log
@@ -177,6 +178,7 @@ fn apply(layout: &Layout, path: &Path, log_len: u64) -> Result<(), Error> {
                 })?;
                 let dir = parent(&target).to_path_buf();
                 if !dirs_to_sync.contains(&dir) {
+                    // keys/ of a vault whose first transaction was cut short may not exist.
                     durable::create_private_dir(&dir)?;
                     dirs_to_sync.push(dir);
                 }

@@ -13,7 +13,7 @@ use std::collections::BTreeSet;
 use std::io::{BufRead, BufReader, Write};
 use std::path::Path;
 use std::process::{Command, Stdio};
-use std::sync::Arc;
+use std::sync::{Arc, mpsc};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -28,7 +28,7 @@ const KILLS: u64 = 50;
 /// Adds per run: 500 phones, each given generation 1 (active) and later generation 2.
 const ADDS: u32 = 1000;
 const PHONES: u32 = ADDS / 2;
-const MAX_BATCH: u64 = 25;
+const MAX_BATCH: u64 = 40;
 const CHILD_DIR: &str = "POLYSEAL_CRASH_CHILD_DIR";
 const CHILD_IDENTITY: &str = "POLYSEAL_CRASH_CHILD_IDENTITY";
 
@@ -38,7 +38,7 @@ fn phone(i: u32) -> Mac {
     Mac::from_octets([0x00, 0x04, 0xf2, 0x10, (i / 8) as u8, (i % 8) as u8]).expect("unicast MAC")
 }
 
-/// The writer's plan, the same in child and parent: batches of 1 to 25 adds, first every
+/// The writer's plan, the same in child and parent: batches of 1 to 40 adds, first every
 /// phone's generation 1 (active), then every phone's generation 2 (pre-active).
 fn plan() -> Vec<Vec<(Mac, u32)>> {
     let mut random = XorShift(0x9e37_79b9_7f4a_7c15);
@@ -80,9 +80,17 @@ fn crash_child_writer() {
     }
 }
 
-/// Runs the writer on `dir`; kills it after `kill_after` unless it finishes first. Returns
-/// the batches it reported complete and whether it was killed before finishing.
-fn run_writer(dir: &Path, identity: &str, kill_after: Duration) -> (Vec<usize>, bool) {
+/// When to kill the writer: once it has reported `after_batch` batches complete (0: right
+/// after it started), plus `delay`, which lands the kill anywhere in the next transaction.
+#[derive(Clone, Copy)]
+struct KillPoint {
+    after_batch: usize,
+    delay: Duration,
+}
+
+/// Runs the writer on `dir`, killing it with SIGKILL at `kill` unless it finishes first.
+/// Returns the batches it reported complete and whether it was killed before finishing.
+fn run_writer(dir: &Path, identity: &str, kill: Option<KillPoint>) -> (Vec<usize>, bool) {
     let mut child = Command::new(std::env::current_exe().expect("test binary"))
         .args([
             "--exact",
@@ -97,33 +105,40 @@ fn run_writer(dir: &Path, identity: &str, kill_after: Duration) -> (Vec<usize>, 
         .spawn()
         .expect("start the writer");
     let stdout = child.stdout.take().expect("stdout");
+    let (reports, received) = mpsc::channel::<usize>();
     let reader = thread::spawn(move || {
-        BufReader::new(stdout)
-            .lines()
-            .map_while(Result::ok)
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
             // libtest may print "test crash_child_writer ... " before the first report on
             // the same line.
-            .filter_map(|line| {
-                line.split("done ")
-                    .nth(1)
-                    .and_then(|n| n.trim().parse().ok())
-            })
-            .collect::<Vec<usize>>()
+            if let Some(batch) = line
+                .split("done ")
+                .nth(1)
+                .and_then(|n| n.trim().parse().ok())
+            {
+                let _ = reports.send(batch);
+            }
+        }
     });
-    let deadline = Instant::now() + kill_after;
-    let finished = loop {
-        if let Some(status) = child.try_wait().expect("wait") {
-            assert!(status.success(), "the writer failed on its own: {status}");
-            break true;
+    let mut reported = Vec::new();
+    if let Some(kill) = kill {
+        while reported.len() < kill.after_batch {
+            match received.recv_timeout(Duration::from_secs(60)) {
+                Ok(batch) => reported.push(batch),
+                Err(_) => break,
+            }
         }
-        if Instant::now() >= deadline {
-            child.kill().expect("SIGKILL");
-            child.wait().expect("reap");
-            break false;
-        }
-        thread::sleep(Duration::from_millis(1));
-    };
-    (reader.join().expect("reader"), !finished)
+        thread::sleep(kill.delay);
+        child.kill().expect("SIGKILL");
+    }
+    let status = child.wait().expect("reap");
+    reader.join().expect("reader");
+    reported.extend(received.try_iter());
+    let killed = kill.is_some() && reported.len() < plan().len();
+    assert!(
+        killed || status.success(),
+        "the writer failed on its own: {status}"
+    );
+    (reported, killed)
 }
 
 /// Everything the issue promises after a crash, checked on `dir`.
@@ -188,27 +203,30 @@ fn writer_killed_at_random_moments_never_loses_a_reported_add() {
         dir
     };
 
-    // One undisturbed run measures how long the whole batch takes.
+    // One undisturbed run measures how long a transaction takes.
     let dir = new_vault("full");
     let start = Instant::now();
-    let (reported, killed) = run_writer(&dir, &identity, Duration::from_secs(600));
-    let full_run = start.elapsed();
+    let (reported, killed) = run_writer(&dir, &identity, None);
+    let per_batch = start.elapsed() / plan.len() as u32;
     assert!(
         !killed && reported.len() == plan.len(),
-        "the full run completes: killed {killed}, {} of {} batches reported",
+        "the full run completes: {} of {} batches reported",
         reported.len(),
         plan.len()
     );
     check_after_crash(&dir, &identities, &plan, &reported);
 
-    // Kill moments spread over the run; trials go on until 50 kills landed before the writer
-    // finished (a kill after the end proves less), within a bound.
+    // Each kill lands after a random number of completed batches, at a random moment of the
+    // next one; trials go on until 50 kills landed before the writer finished, within a bound.
     let mut random = XorShift(0x2545_f491_4f6c_dd1d);
     let (mut trials, mut killed_mid_run, mut transactions_cut) = (0, 0, 0);
     while killed_mid_run < KILLS && trials < 2 * KILLS {
         let dir = new_vault(&format!("trial-{trials}"));
-        let kill_after = full_run.mul_f64(random.below(1000) as f64 / 1000.0);
-        let (reported, killed) = run_writer(&dir, &identity, kill_after);
+        let kill = KillPoint {
+            after_batch: random.below(plan.len() as u64) as usize,
+            delay: per_batch.mul_f64(random.below(1000) as f64 / 1000.0),
+        };
+        let (reported, killed) = run_writer(&dir, &identity, Some(kill));
         trials += 1;
         killed_mid_run += u64::from(killed);
         transactions_cut += u64::from(dir.join("journal").exists());
@@ -217,7 +235,7 @@ fn writer_killed_at_random_moments_never_loses_a_reported_add() {
     writeln!(
         std::io::stderr(),
         "{trials} trials, {killed_mid_run} kills before the writer finished, \
-         {transactions_cut} left a committed transaction to recover (full run {full_run:?})"
+         {transactions_cut} left a committed transaction to recover ({per_batch:?} per batch)"
     )
     .expect("report");
     assert_eq!(killed_mid_run, KILLS, "{KILLS} kills landed mid-run");
