@@ -214,3 +214,105 @@ fn parse_sealed(nonce: &str, sealed: &str) -> Result<SealedKey, String> {
         .map_err(|_| format!("has a sealed key that is not {} hex digits", SEALED_LEN * 2))?;
     Ok(key)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use polyseal_crypto::ConfigKey;
+
+    const T0: &str = "2026-11-22T05:42:00Z";
+
+    fn generation(number: u32, state: KeyState) -> Generation {
+        let mac = Mac::parse("0004f2abcdef").expect("mac");
+        let key = ConfigKey::generate();
+        let sealed = SealedKey {
+            nonce: [7; NONCE_LEN],
+            ciphertext: [9; SEALED_LEN],
+        };
+        let now = Timestamp::parse(T0).expect("time");
+        let mut g = Generation::new(
+            number,
+            KeyDesc::for_generation(&mac, number),
+            key.fingerprint(),
+            KeyState::PreActive,
+            now,
+            Some(sealed),
+        );
+        if state != KeyState::PreActive {
+            g.enter(
+                state,
+                now.saturating_add(std::time::Duration::from_secs(60)),
+            );
+        }
+        g
+    }
+
+    fn bucket_text(generations: Vec<Generation>) -> String {
+        let mac = Mac::parse("0004f2abcdef").expect("mac");
+        render([Record::new(mac, generations)].iter())
+    }
+
+    #[test]
+    fn records_round_trip_through_their_bucket_file() {
+        let mut confirmed = generation(3, KeyState::PreActive);
+        confirmed.set_confirmed(Confirmed {
+            at: Timestamp::parse(T0).expect("time"),
+            evidence: "upload 0004f2abcdef-phone.cfg".to_owned(),
+        });
+        let generations = vec![
+            generation(1, KeyState::Destroyed),
+            generation(2, KeyState::Active),
+            confirmed,
+        ];
+        let text = bucket_text(generations.clone());
+        let parsed = parse(Path::new("keys/ef.toml"), 0xef, &text).expect("parses");
+        assert_eq!(parsed.len(), 1);
+        for (back, original) in parsed[0].generations().iter().zip(&generations) {
+            assert!(back.same_metadata(original));
+            assert_eq!(back.sealed(), original.sealed());
+        }
+        assert_eq!(
+            text.matches("nonce = ").count(),
+            2,
+            "the destroyed key has none"
+        );
+    }
+
+    #[test]
+    fn inconsistent_records_are_refused() {
+        let cases = [
+            (
+                "state = \"active\"",
+                "state = \"destroyed\"",
+                "still has a sealed key",
+            ),
+            ("activated = ", "x_activated = ", "no time for entering it"),
+            ("number = 2", "number = 1", "out of order"),
+            (
+                "state = \"pre-active\"",
+                "state = \"active\"\nactivated = \"2026-11-22T05:42:00Z\"",
+                "more than one active",
+            ),
+            (
+                "mac = \"0004f2abcdef\"",
+                "mac = \"0004F2ABCDEF\"",
+                "not a canonical MAC",
+            ),
+            ("nonce = ", "x_nonce = ", "only one of nonce and sealed"),
+        ];
+        let text = bucket_text(vec![
+            generation(1, KeyState::PreActive),
+            generation(2, KeyState::Active),
+        ]);
+        // The first generation is pre-active, the second active: the edits below target the
+        // first occurrence of each field.
+        for (from, to, reason) in cases {
+            assert!(text.contains(from), "{from}");
+            let edited = text.replacen(from, to, 1);
+            let error = parse(Path::new("keys/ef.toml"), 0xef, &edited).expect_err(reason);
+            assert!(error.to_string().contains(reason), "{reason}: {error}");
+        }
+        let error = parse(Path::new("keys/ee.toml"), 0xee, &text).expect_err("wrong bucket");
+        assert!(matches!(error, Error::MisplacedRecord { .. }));
+    }
+}

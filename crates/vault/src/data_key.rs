@@ -252,3 +252,52 @@ fn random_bytes<const N: usize>() -> [u8; N] {
         .expect("operating system random number generator failed");
     bytes
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Pins the associated-data layout that docs/VAULT.md documents byte by byte.
+    #[test]
+    fn associated_data_layout_matches_the_documentation() {
+        let vault_id = VaultId([0x11; 16]);
+        let mac = Mac::parse("0004f2abcdef").expect("mac");
+        let key_desc = KeyDesc::new("0004f2abcdef-g2").expect("desc");
+        let aad = associated_data(vault_id, &mac, 2, &key_desc);
+        let mut expected = b"polyseal vault key v1\0".to_vec();
+        expected.extend_from_slice(&[0x11; 16]);
+        expected.extend_from_slice(&[0x00, 0x04, 0xf2, 0xab, 0xcd, 0xef]);
+        expected.extend_from_slice(&[0, 0, 0, 2]);
+        expected.extend_from_slice(b"0004f2abcdef-g2");
+        assert_eq!(aad, expected);
+        assert_eq!(aad.len(), 48 + key_desc.as_str().len());
+    }
+
+    #[test]
+    fn a_sealed_key_opens_only_in_its_place() {
+        let data_key = DataKey::generate(VaultId::generate());
+        let mac = Mac::parse("0004f2abcdef").expect("mac");
+        let other = Mac::parse("0004f2abcdee").expect("mac");
+        let desc = KeyDesc::new("d").expect("desc");
+        let key = ConfigKey::generate();
+        let sealed = data_key.seal(&mac, 1, &desc, &key);
+        assert_eq!(data_key.open(&sealed, &mac, 1, &desc), Some(key));
+        assert!(data_key.open(&sealed, &other, 1, &desc).is_none());
+        assert!(data_key.open(&sealed, &mac, 2, &desc).is_none());
+        let other_desc = KeyDesc::new("e").expect("desc");
+        assert!(data_key.open(&sealed, &mac, 1, &other_desc).is_none());
+        let elsewhere = DataKey::generate(data_key.vault_id());
+        assert!(elsewhere.open(&sealed, &mac, 1, &desc).is_none());
+        assert_ne!(
+            data_key.seal(&mac, 1, &desc, &ConfigKey::generate()).nonce,
+            sealed.nonce
+        );
+    }
+
+    #[test]
+    fn check_value_is_sha256_prefixed_16_hex_digits() {
+        let check = DataKey::generate(VaultId::generate()).check();
+        assert_eq!(check.len(), "sha256:".len() + 16);
+        assert!(check.starts_with("sha256:"));
+    }
+}

@@ -442,3 +442,58 @@ fn missing_or_io(path: &Path, error: io::Error) -> Error {
         Error::io(path, "read", error)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_head_is_found_past_a_line_longer_than_the_first_read() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let path = dir.path().join("events.log");
+        let mut head = LogHead::EMPTY;
+        let time = Timestamp::from_unix_seconds(1_800_000_000);
+        let key = KeyRef::new(
+            Mac::parse("0004f2abcdef").expect("mac"),
+            1,
+            KeyDesc::new("d").expect("desc"),
+            polyseal_crypto::ConfigKey::generate().fingerprint(),
+        );
+        let mut text = String::new();
+        for evidence in ["short".to_owned(), "long ".repeat(3000)] {
+            let kind = EventKind::Confirmed {
+                key: key.clone(),
+                evidence,
+            };
+            text.push_str(&head.append(time, &kind));
+            text.push('\n');
+        }
+        std::fs::write(&path, &text).expect("write");
+        let (from_tail, len) = read_head(&path).expect("head");
+        let (events, from_start) = read_log(&path).expect("log");
+        assert_eq!(from_tail, head);
+        assert_eq!(from_start, head);
+        assert_eq!(len, text.len() as u64);
+        assert_eq!(events.len(), 2);
+    }
+
+    #[test]
+    fn a_log_cut_mid_line_is_reported() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let path = dir.path().join("events.log");
+        let mut head = LogHead::EMPTY;
+        let line = head.append(
+            Timestamp::from_unix_seconds(0),
+            &EventKind::RecipientAdded {
+                label: "ops".to_owned(),
+                public_key: "age1…".to_owned(),
+            },
+        );
+        std::fs::write(&path, &line).expect("write without newline");
+        assert!(matches!(
+            read_log(&path),
+            Err(Error::EventLog { line: 1, .. })
+        ));
+        assert!(matches!(read_head(&path), Err(Error::EventLog { .. })));
+    }
+}

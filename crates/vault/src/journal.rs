@@ -237,3 +237,55 @@ fn entries(path: &Path) -> Result<impl Iterator<Item = Result<Entry, Error>> + '
 fn parent(path: &Path) -> &Path {
     path.parent().unwrap_or(Path::new("."))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn journal_with(layout: &Layout, log_len: u64) -> Vec<u8> {
+        let mut journal = JournalWriter::create(layout, log_len).expect("create");
+        journal.event("{\"seq\":2}".to_owned()).expect("event");
+        journal
+            .file("keys/ef.toml".to_owned(), "format = 1\n".to_owned())
+            .expect("file");
+        journal.commit().expect("commit");
+        std::fs::read(layout.journal()).expect("journal")
+    }
+
+    #[test]
+    fn applying_a_journal_twice_gives_the_same_vault() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let layout = Layout::new(dir.path());
+        std::fs::write(layout.events(), "{\"seq\":1}\n").expect("log");
+        let journal = journal_with(&layout, 10);
+        assert!(recover(&layout).expect("first apply"));
+        assert!(!layout.journal().exists());
+        let log = std::fs::read_to_string(layout.events()).expect("log");
+        assert_eq!(log, "{\"seq\":1}\n{\"seq\":2}\n");
+
+        // A crash after step 2 leaves the journal: applying it again changes nothing.
+        std::fs::write(layout.journal(), journal).expect("restore journal");
+        assert!(recover(&layout).expect("second apply"));
+        assert_eq!(std::fs::read_to_string(layout.events()).expect("log"), log);
+        assert_eq!(
+            std::fs::read_to_string(layout.bucket(0xef)).expect("bucket"),
+            "format = 1\n"
+        );
+        assert!(!recover(&layout).expect("nothing to do"));
+    }
+
+    #[test]
+    fn a_journal_naming_a_file_outside_the_vault_is_not_applied() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let layout = Layout::new(&dir.path().join("vault"));
+        durable::create_private_dir(layout.root()).expect("dir");
+        let mut journal = JournalWriter::create(&layout, 0).expect("create");
+        journal
+            .file("../escaped".to_owned(), "x".to_owned())
+            .expect("file");
+        journal.commit().expect("commit");
+        let error = recover(&layout).expect_err("refused");
+        assert!(error.to_string().contains("may not write"), "{error}");
+        assert!(!dir.path().join("escaped").exists());
+    }
+}

@@ -103,3 +103,47 @@ pub(crate) fn parse_bucket_file_name(name: &str) -> Option<u8> {
 fn parse_bucket_relative_path(relative: &str) -> Option<u8> {
     parse_bucket_file_name(relative.strip_prefix(KEYS_DIR)?.strip_prefix('/')?)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bucket_file_names_are_two_lowercase_hex_digits() {
+        assert_eq!(bucket_file_name(0xef), "ef.toml");
+        assert_eq!(bucket_relative_path(0x01), "keys/01.toml");
+        assert_eq!(parse_bucket_file_name("ef.toml"), Some(0xef));
+        for name in [
+            "EF.toml",
+            "e.toml",
+            "eff.toml",
+            "0g.toml",
+            "ef.toml.tmp",
+            "ef",
+        ] {
+            assert_eq!(parse_bucket_file_name(name), None, "{name}");
+        }
+        let mac = Mac::parse("0004f2abcdef").expect("mac");
+        assert_eq!(bucket_of(&mac), 0xef);
+    }
+
+    #[test]
+    fn journal_paths_cannot_leave_the_vault() {
+        let layout = Layout::new(Path::new("/v"));
+        assert_eq!(
+            layout.resolve_journal_path("keys/ef.toml"),
+            Some(PathBuf::from("/v/keys/ef.toml"))
+        );
+        assert!(layout.resolve_journal_path("vault.toml").is_some());
+        assert!(layout.resolve_journal_path("data-key.age").is_some());
+        for path in [
+            "../x",
+            "keys/../vault.toml",
+            "/etc/passwd",
+            "events.log",
+            "keys/ef.toml/..",
+        ] {
+            assert_eq!(layout.resolve_journal_path(path), None, "{path}");
+        }
+    }
+}

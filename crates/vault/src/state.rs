@@ -116,3 +116,40 @@ impl From<InitialState> for KeyState {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::KeyState::{self, *};
+
+    #[test]
+    fn transitions_are_exactly_nist_sp_800_57_table() {
+        let allowed = [
+            (PreActive, Active),
+            (PreActive, Compromised),
+            (PreActive, Destroyed),
+            (Active, Deactivated),
+            (Active, Compromised),
+            (Deactivated, Compromised),
+            (Deactivated, Destroyed),
+            (Compromised, Destroyed),
+        ];
+        for from in KeyState::ALL {
+            for to in KeyState::ALL {
+                assert_eq!(
+                    from.can_become(to),
+                    allowed.contains(&(from, to)),
+                    "{from} → {to}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn names_round_trip_and_only_destroyed_is_dead() {
+        for state in KeyState::ALL {
+            assert_eq!(KeyState::parse(state.as_str()), Some(state));
+            assert_eq!(state.is_live(), state != Destroyed);
+        }
+        assert_eq!(KeyState::parse("Active"), None);
+    }
+}

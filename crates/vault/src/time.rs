@@ -99,3 +99,31 @@ impl Cryptoperiod {
         activated.saturating_add(self.duration())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn timestamps_are_rfc3339_utc_whole_seconds() {
+        let t = Timestamp::parse("2026-11-22T05:42:00.750Z").expect("fraction accepted");
+        assert_eq!(t.to_string(), "2026-11-22T05:42:00Z");
+        assert_eq!(
+            Timestamp::from_unix_seconds(0).to_string(),
+            "1970-01-01T00:00:00Z"
+        );
+        assert_eq!(Timestamp::parse("2026-11-22 05:42"), None);
+        let later = t.saturating_add(Duration::from_secs(90));
+        assert_eq!(later.duration_since(t), Duration::from_secs(90));
+        assert_eq!(t.duration_since(later), Duration::ZERO);
+    }
+
+    #[test]
+    fn a_cryptoperiod_has_at_least_one_day() {
+        assert!(Cryptoperiod::from_days(0).is_none());
+        assert_eq!(
+            Cryptoperiod::from_days(2).map(Cryptoperiod::duration),
+            Some(Duration::from_secs(172_800))
+        );
+    }
+}

@@ -3,7 +3,10 @@
 use std::collections::BTreeMap;
 use std::fs;
 use std::io;
+use std::num::NonZeroUsize;
+use std::panic::resume_unwind;
 use std::path::{Path, PathBuf};
+use std::thread;
 use std::time::Duration;
 
 use polyseal_crypto::{KeyDesc, KeyDescTemplate, KeyString, Mac};
@@ -327,15 +330,54 @@ impl Vault {
     }
 }
 
-/// Reads every bucket file in `keys/`.
+/// At most this many threads parse bucket files.
+const MAX_LOAD_THREADS: usize = 4;
+
+/// A bucket file's path and the records it holds.
+type ParsedBucket = (PathBuf, Vec<Record>);
+
+/// Reads every bucket file in `keys/`. Parsing TOML is most of the cost of opening a large
+/// vault, and buckets are independent, so they are parsed on every core (up to 4).
 fn load_records(layout: &Layout) -> Result<BTreeMap<Mac, Record>, Error> {
+    let buckets = list_bucket_files(layout)?;
+    let threads = thread::available_parallelism()
+        .map_or(1, NonZeroUsize::get)
+        .clamp(1, MAX_LOAD_THREADS);
+    let per_thread = buckets.len().div_ceil(threads).max(1);
+    let parsed: Vec<Result<Vec<ParsedBucket>, Error>> = thread::scope(|scope| {
+        let workers: Vec<_> = buckets
+            .chunks(per_thread)
+            .map(|share| scope.spawn(move || share.iter().map(read_bucket).collect()))
+            .collect();
+        workers
+            .into_iter()
+            .map(|worker| worker.join().unwrap_or_else(|panic| resume_unwind(panic)))
+            .collect()
+    });
+    let mut records = BTreeMap::new();
+    for share in parsed {
+        for (path, bucket_records) in share? {
+            for record in bucket_records {
+                let mac = record.mac();
+                if records.insert(mac, record).is_some() {
+                    return Err(Error::DuplicateRecord { path, mac });
+                }
+            }
+        }
+    }
+    Ok(records)
+}
+
+/// The bucket files in `keys/`, with their bucket numbers. Any other file is an error, but
+/// for temporary files a crashed writer may have left.
+fn list_bucket_files(layout: &Layout) -> Result<Vec<(u8, PathBuf)>, Error> {
     let dir = layout.keys_dir();
     let entries = match fs::read_dir(&dir) {
         Ok(entries) => entries,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(BTreeMap::new()),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
         Err(e) => return Err(Error::io(&dir, "list", e)),
     };
-    let mut records = BTreeMap::new();
+    let mut buckets = Vec::new();
     for entry in entries {
         let entry = entry.map_err(|e| Error::io(&dir, "list", e))?;
         let name = entry.file_name().to_string_lossy().into_owned();
@@ -345,14 +387,14 @@ fn load_records(layout: &Layout) -> Result<BTreeMap<Mac, Record>, Error> {
         let path = entry.path();
         let bucket = parse_bucket_file_name(&name)
             .ok_or_else(|| Error::corrupt(&path, "is not a bucket file (keys/<xx>.toml)"))?;
-        let text = durable::read_optional(&path)?
-            .ok_or_else(|| Error::MissingFile { path: path.clone() })?;
-        for record in bucket::parse(&path, bucket, &text)? {
-            let mac = record.mac();
-            if records.insert(mac, record).is_some() {
-                return Err(Error::DuplicateRecord { path, mac });
-            }
-        }
+        buckets.push((bucket, path));
     }
-    Ok(records)
+    buckets.sort();
+    Ok(buckets)
+}
+
+fn read_bucket((bucket, path): &(u8, PathBuf)) -> Result<ParsedBucket, Error> {
+    let text =
+        durable::read_optional(path)?.ok_or_else(|| Error::MissingFile { path: path.clone() })?;
+    Ok((path.clone(), bucket::parse(path, *bucket, &text)?))
 }

@@ -271,10 +271,11 @@ fn compare_config(vault: &Vault, replayed: &Replayed, findings: &mut Findings) {
         config.key_desc_template.as_str().to_owned(),
         replayed.key_desc_template.clone(),
     );
+    let days = |days: Option<u32>| days.map_or_else(|| "unset".to_owned(), |d| d.to_string());
     differs(
         "cryptoperiod_days",
-        format!("{:?}", config.cryptoperiod.map(|c| c.days())),
-        Some(format!("{:?}", replayed.cryptoperiod_days)),
+        days(config.cryptoperiod.map(|c| c.days())),
+        Some(days(replayed.cryptoperiod_days)),
     );
     differs(
         "data_key_check",

@@ -239,3 +239,18 @@ fn a_rewritten_chain_verifies_but_changes_the_anchored_head() {
     assert_ne!(head.hash, anchored.hash);
     assert_eq!(head.seq, anchored.seq - 1);
 }
+
+#[test]
+fn verify_detects_a_recipient_added_behind_the_logs_back() {
+    let vault = vault_with_history();
+    let (_, intruder) = common::age_keygen(vault.tmp.path(), "intruder.key");
+    let config = vault.file("vault.toml");
+    let mut text = fs::read_to_string(&config).expect("vault.toml");
+    text.push_str(&format!(
+        "\n[[recipient]]\nlabel = \"intruder\"\npublic_key = \"{intruder}\"\n"
+    ));
+    fs::write(&config, text).expect("write");
+    let findings = verify_findings(&vault);
+    assert_eq!(findings.len(), 1, "{findings:?}");
+    assert!(findings[0].contains("intruder"), "{findings:?}");
+}
