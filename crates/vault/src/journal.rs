@@ -10,7 +10,7 @@
 //! in its state after the last complete transaction.
 //!
 //! Format: JSON lines, `{"header":{"format":1,"log_len":N}}`, then `{"event":"<log line>"}`
-//! for each new log line, then `{"file":{"path":"keys/ef.toml","contents":"…"}}` for each
+//! for each new log line, then `{"file":{"path":"keys/ef.jsonl","contents":"…"}}` for each
 //! file, then `{"end":{"events":E,"files":F}}`. A journal without its `end` line, or whose
 //! counts disagree, is never applied.
 
@@ -246,7 +246,7 @@ mod tests {
         let mut journal = JournalWriter::create(layout, log_len).expect("create");
         journal.event("{\"seq\":2}".to_owned()).expect("event");
         journal
-            .file("keys/ef.toml".to_owned(), "format = 1\n".to_owned())
+            .file("keys/ef.jsonl".to_owned(), "{\"format\":1}\n".to_owned())
             .expect("file");
         journal.commit().expect("commit");
         std::fs::read(layout.journal()).expect("journal")
@@ -269,7 +269,7 @@ mod tests {
         assert_eq!(std::fs::read_to_string(layout.events()).expect("log"), log);
         assert_eq!(
             std::fs::read_to_string(layout.bucket(0xef)).expect("bucket"),
-            "format = 1\n"
+            "{\"format\":1}\n"
         );
         assert!(!recover(&layout).expect("nothing to do"));
     }

@@ -78,19 +78,19 @@ impl Layout {
     }
 }
 
-/// `keys/<xx>.toml`, relative to the vault root: the form journals use.
+/// `keys/<xx>.jsonl`, relative to the vault root: the form journals use.
 pub(crate) fn bucket_relative_path(bucket: u8) -> String {
     format!("{KEYS_DIR}/{}", bucket_file_name(bucket))
 }
 
-/// `<xx>.toml`: two lowercase hex digits.
+/// `<xx>.jsonl`: two lowercase hex digits.
 pub(crate) fn bucket_file_name(bucket: u8) -> String {
-    format!("{bucket:02x}.toml")
+    format!("{bucket:02x}.jsonl")
 }
 
 /// The bucket number of a file name in `keys/`, if it is a bucket file's name.
 pub(crate) fn parse_bucket_file_name(name: &str) -> Option<u8> {
-    let digits = name.strip_suffix(".toml")?;
+    let digits = name.strip_suffix(".jsonl")?;
     let is_canonical = digits.len() == 2
         && digits
             .bytes()
@@ -110,15 +110,15 @@ mod tests {
 
     #[test]
     fn bucket_file_names_are_two_lowercase_hex_digits() {
-        assert_eq!(bucket_file_name(0xef), "ef.toml");
-        assert_eq!(bucket_relative_path(0x01), "keys/01.toml");
-        assert_eq!(parse_bucket_file_name("ef.toml"), Some(0xef));
+        assert_eq!(bucket_file_name(0xef), "ef.jsonl");
+        assert_eq!(bucket_relative_path(0x01), "keys/01.jsonl");
+        assert_eq!(parse_bucket_file_name("ef.jsonl"), Some(0xef));
         for name in [
-            "EF.toml",
-            "e.toml",
-            "eff.toml",
-            "0g.toml",
-            "ef.toml.tmp",
+            "EF.jsonl",
+            "e.jsonl",
+            "eff.jsonl",
+            "0g.jsonl",
+            "ef.jsonl.tmp",
             "ef",
         ] {
             assert_eq!(parse_bucket_file_name(name), None, "{name}");
@@ -131,8 +131,8 @@ mod tests {
     fn journal_paths_cannot_leave_the_vault() {
         let layout = Layout::new(Path::new("/v"));
         assert_eq!(
-            layout.resolve_journal_path("keys/ef.toml"),
-            Some(PathBuf::from("/v/keys/ef.toml"))
+            layout.resolve_journal_path("keys/ef.jsonl"),
+            Some(PathBuf::from("/v/keys/ef.jsonl"))
         );
         assert!(layout.resolve_journal_path("vault.toml").is_some());
         assert!(layout.resolve_journal_path("data-key.age").is_some());
@@ -141,7 +141,7 @@ mod tests {
             "keys/../vault.toml",
             "/etc/passwd",
             "events.log",
-            "keys/ef.toml/..",
+            "keys/ef.jsonl/..",
         ] {
             assert_eq!(layout.resolve_journal_path(path), None, "{path}");
         }

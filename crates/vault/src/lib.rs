@@ -4,14 +4,14 @@
 //! A vault is a directory (its byte-level format is in `docs/VAULT.md`):
 //!
 //! ```text
-//! vault.toml      format version, vault id, recipients with labels, KeyDesc template,
-//!                 cryptoperiod, data-key check value
-//! data-key.age    the 256-bit vault data key, a standard age file sealed to every recipient
-//! keys/<xx>.toml  the records of the phones whose MAC ends in octet xx: every generation's
-//!                 KeyDesc, state, timestamps, fingerprint, and the key sealed with
-//!                 AES-256-GCM under the data key
-//! events.log      JSON lines, each carrying the SHA-256 of the line before it
-//! vault.lock      the lock file
+//! vault.toml       format version, vault id, recipients with labels, KeyDesc template,
+//!                  cryptoperiod, data-key check value
+//! data-key.age     the 256-bit vault data key, a standard age file sealed to every recipient
+//! keys/<xx>.jsonl  the records of the phones whose MAC ends in octet xx, one per line: every
+//!                  generation's KeyDesc, state, timestamps, fingerprint, and the key sealed
+//!                  with AES-256-GCM under the data key
+//! events.log       JSON lines, each carrying the SHA-256 of the line before it
+//! vault.lock       the lock file
 //! ```
 //!
 //! - Reading needs no identity: [`Vault::open`] gives the inventory ([`Vault::records`]),

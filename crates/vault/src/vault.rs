@@ -386,7 +386,7 @@ fn list_bucket_files(layout: &Layout) -> Result<Vec<(u8, PathBuf)>, Error> {
         }
         let path = entry.path();
         let bucket = parse_bucket_file_name(&name)
-            .ok_or_else(|| Error::corrupt(&path, "is not a bucket file (keys/<xx>.toml)"))?;
+            .ok_or_else(|| Error::corrupt(&path, "is not a bucket file (keys/<xx>.jsonl)"))?;
         buckets.push((bucket, path));
     }
     buckets.sort();

@@ -15,11 +15,7 @@ use polyseal_vault::{
 /// A vault holding active keys for MACs 1..=n.
 fn vault_with_keys(n: u32) -> TestVault {
     let vault = TestVault::new();
-    let mut writer = vault.writer();
-    let data_key = writer.vault().unlock(&vault.identities()).expect("unlock");
-    writer
-        .add_keys(&data_key, &macs(n), InitialState::Active)
-        .expect("add");
+    vault.add(&macs(n), InitialState::Active);
     vault
 }
 
@@ -28,6 +24,14 @@ fn edit(vault: &TestVault, relative: &str, from: &str, to: &str) {
     let text = fs::read_to_string(&path).expect("read");
     assert!(text.contains(from), "{relative} holds {from:?}");
     fs::write(&path, text.replacen(from, to, 1)).expect("write");
+}
+
+/// The value of the first `"name":"…"` in a vault file.
+fn field(vault: &TestVault, relative: &str, name: &str) -> String {
+    let text = fs::read_to_string(vault.file(relative)).expect("read");
+    let start = text.find(&format!("\"{name}\":\"")).expect("field") + name.len() + 4;
+    let len = text[start..].find('"').expect("closing quote");
+    text[start..start + len].to_owned()
 }
 
 fn open_error(vault: &TestVault) -> Error {
@@ -65,7 +69,12 @@ fn unknown_format_version_is_refused() {
     assert!(error.to_string().contains("vault.toml"), "{error}");
 
     edit(&vault, "vault.toml", "format = 2", "format = 1");
-    edit(&vault, &bucket_file(&mac(1)), "format = 1", "format = 7");
+    edit(
+        &vault,
+        &bucket_file(&mac(1)),
+        "\"format\":1",
+        "\"format\":7",
+    );
     assert!(matches!(
         open_error(&vault),
         Error::UnsupportedFormat { found: 7, .. }
@@ -106,8 +115,8 @@ fn record_moved_to_another_mac_does_not_open_and_fails_verify() {
     edit(
         &vault,
         &bucket_file(&real),
-        &format!("mac = \"{real}\""),
-        &format!("mac = \"{claimed}\""),
+        &format!("\"mac\":\"{real}\""),
+        &format!("\"mac\":\"{claimed}\""),
     );
     let opened = Vault::open(&vault.dir).expect("metadata parses");
     let data_key = opened.unlock(&vault.identities()).expect("unlock");
@@ -128,20 +137,13 @@ fn record_moved_to_another_mac_does_not_open_and_fails_verify() {
 fn edited_sealed_key_or_key_desc_does_not_open() {
     let vault = vault_with_keys(1);
     let bucket = bucket_file(&mac(1));
-    let text = fs::read_to_string(vault.file(&bucket)).expect("read");
-    let sealed_line = text
-        .lines()
-        .find(|line| line.starts_with("sealed = "))
-        .expect("sealed line");
-    let first_digit = "sealed = \"".len();
-    let replacement = if sealed_line.as_bytes()[first_digit] == b'0' {
-        "1"
-    } else {
-        "0"
-    };
-    let mut flipped = sealed_line.to_owned();
-    flipped.replace_range(first_digit..=first_digit, replacement);
-    edit(&vault, &bucket, sealed_line, &flipped);
+    let sealed = field(&vault, &bucket, "sealed");
+    let flipped = format!(
+        "{}{}",
+        if sealed.starts_with('0') { '1' } else { '0' },
+        &sealed[1..]
+    );
+    edit(&vault, &bucket, &sealed, &flipped);
     let opened = Vault::open(&vault.dir).expect("open");
     let data_key = opened.unlock(&vault.identities()).expect("unlock");
     assert!(matches!(
@@ -164,17 +166,8 @@ fn edited_sealed_key_or_key_desc_does_not_open() {
 fn edited_fingerprint_is_caught_when_the_key_opens() {
     let vault = vault_with_keys(1);
     let bucket = bucket_file(&mac(1));
-    let text = fs::read_to_string(vault.file(&bucket)).expect("read");
-    let line = text
-        .lines()
-        .find(|line| line.starts_with("fingerprint = "))
-        .expect("fingerprint");
-    edit(
-        &vault,
-        &bucket,
-        line,
-        "fingerprint = \"sha256:0000000000000000\"",
-    );
+    let fingerprint = field(&vault, &bucket, "fingerprint");
+    edit(&vault, &bucket, &fingerprint, "sha256:0000000000000000");
     let opened = Vault::open(&vault.dir).expect("open");
     let data_key = opened.unlock(&vault.identities()).expect("unlock");
     let error = opened
@@ -192,24 +185,18 @@ fn edited_state_fails_verify_as_a_record_edit() {
     let vault = vault_with_keys(2);
     let bucket = bucket_file(&mac(2));
     // Pretend generation 1 was deactivated: the state and its timestamp, consistently.
-    let text = fs::read_to_string(vault.file(&bucket)).expect("read");
-    let activated = text
-        .lines()
-        .find(|line| line.starts_with("activated = "))
-        .expect("activated")
-        .to_owned();
-    let deactivated = activated.replace("activated", "deactivated");
+    let activated = field(&vault, &bucket, "activated");
     edit(
         &vault,
         &bucket,
-        "state = \"active\"\ncreated",
-        "state = \"deactivated\"\ncreated",
+        "\"state\":\"active\"",
+        "\"state\":\"deactivated\"",
     );
     edit(
         &vault,
         &bucket,
-        &activated,
-        &format!("{activated}\n{deactivated}"),
+        &format!("\"activated\":\"{activated}\""),
+        &format!("\"activated\":\"{activated}\",\"deactivated\":\"{activated}\""),
     );
     let opened = Vault::open(&vault.dir).expect("the record is well-formed");
     let error = opened.verify().expect_err("the log disagrees");

@@ -13,14 +13,9 @@ use sha2::{Digest, Sha256};
 /// confirmation, phone 3 compromised.
 fn vault_with_history() -> TestVault {
     let vault = TestVault::new();
+    vault.add(&macs(3), InitialState::Active);
+    vault.add(&[mac(1)], InitialState::PreActive);
     let mut writer = vault.writer();
-    let data_key = writer.vault().unlock(&vault.identities()).expect("unlock");
-    writer
-        .add_keys(&data_key, &macs(3), InitialState::Active)
-        .expect("add");
-    writer
-        .add_keys(&data_key, &[mac(1)], InitialState::PreActive)
-        .expect("rotate start");
     writer
         .confirm(&[Confirmation {
             mac: mac(1),
@@ -223,12 +218,14 @@ fn a_rewritten_chain_verifies_but_changes_the_anchored_head() {
     write_log(&vault, &lines);
     let bucket = vault.file(&common::bucket_file(&mac(3)));
     let record = fs::read_to_string(&bucket).expect("bucket");
-    let record: String = record
-        .replace("state = \"compromised\"", "state = \"active\"")
-        .lines()
-        .filter(|line| !line.starts_with("compromised = "))
-        .map(|line| format!("{line}\n"))
-        .collect();
+    let compromised_at = record
+        .split("\"compromised\":\"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .expect("compromised time");
+    let record = record
+        .replace("\"state\":\"compromised\"", "\"state\":\"active\"")
+        .replace(&format!(",\"compromised\":\"{compromised_at}\""), "");
     fs::write(&bucket, record).expect("write");
 
     let head = Vault::open(&vault.dir)

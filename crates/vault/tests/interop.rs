@@ -23,14 +23,8 @@ fn age_decrypt(identity: &std::path::Path, file: &std::path::Path) -> String {
 
 fn vault_with_keys() -> TestVault {
     let vault = TestVault::new();
-    let mut writer = vault.writer();
-    let data_key = writer.vault().unlock(&vault.identities()).expect("unlock");
-    writer
-        .add_keys(&data_key, &macs(3), InitialState::Active)
-        .expect("add");
-    writer
-        .add_keys(&data_key, &[mac(2)], InitialState::PreActive)
-        .expect("rotate");
+    vault.add(&macs(3), InitialState::Active);
+    vault.add(&[mac(2)], InitialState::PreActive);
     vault
 }
 
@@ -71,20 +65,18 @@ fn independent_aes_gcm_recovers_a_key_from_its_record() {
     let vault_id = hex::decode(config["vault_id"].as_str().expect("vault_id")).expect("hex");
 
     let target = mac(2);
-    let bucket: toml::Table = std::fs::read_to_string(vault.file(&bucket_file(&target)))
-        .expect("read")
-        .parse()
-        .expect("TOML");
-    let phone = bucket["phone"]
-        .as_array()
-        .expect("phones")
-        .iter()
+    // The bucket file: a header line, then one JSON object per phone.
+    let bucket = std::fs::read_to_string(vault.file(&bucket_file(&target))).expect("read");
+    let phone: serde_json::Value = bucket
+        .lines()
+        .skip(1)
+        .map(|line| serde_json::from_str::<serde_json::Value>(line).expect("JSON"))
         .find(|p| p["mac"].as_str() == Some(&target.to_string()))
         .expect("record");
     let opened = Vault::open(&vault.dir).expect("open");
     let polyseal_key = opened.unlock(&vault.identities()).expect("unlock");
-    for generation in phone["generation"].as_array().expect("generations") {
-        let number = generation["number"].as_integer().expect("number") as u32;
+    for generation in phone["generations"].as_array().expect("generations") {
+        let number = generation["number"].as_u64().expect("number") as u32;
         let key_desc = generation["key_desc"].as_str().expect("key_desc");
         // AAD per docs/VAULT.md.
         let mut aad = b"polyseal vault key v1\0".to_vec();
@@ -140,8 +132,7 @@ fn stock_age_with_an_ssh_key_opens_a_data_key_sealed_to_it() {
         .args(["-q", "-t", "ed25519", "-N", "", "-f"])
         .arg(&private));
     let public = std::fs::read_to_string(private.with_extension("pub")).expect("pub");
-    let mut writer = vault.writer();
-    let data_key = writer.vault().unlock(&vault.identities()).expect("unlock");
+    let (mut writer, data_key) = vault.unlocked_writer();
     let laptop = polyseal_vault::Recipient::parse("laptop", &public).expect("ssh recipient");
     writer.add_recipient(&data_key, laptop).expect("add");
     let by_ssh = age_decrypt(&private, &vault.file("data-key.age"));

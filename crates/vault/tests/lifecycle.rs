@@ -24,8 +24,7 @@ fn change(n: u32, generation: u32, to: KeyState) -> StateChange {
 #[test]
 fn inventory_lists_without_any_identity() {
     let vault = TestVault::new();
-    let mut writer = vault.writer();
-    let data_key = writer.vault().unlock(&vault.identities()).expect("unlock");
+    let (mut writer, data_key) = vault.unlocked_writer();
     let before = Timestamp::now();
     let added = writer
         .add_keys(&data_key, &macs(3), InitialState::Active)
@@ -91,8 +90,7 @@ fn generations_count_up_and_follow_the_key_desc_template() {
 #[test]
 fn batch_with_a_duplicate_mac_adds_nothing() {
     let vault = TestVault::new();
-    let mut writer = vault.writer();
-    let data_key = writer.vault().unlock(&vault.identities()).expect("unlock");
+    let (mut writer, data_key) = vault.unlocked_writer();
     let error = writer
         .add_keys(
             &data_key,
@@ -109,8 +107,7 @@ fn batch_with_a_duplicate_mac_adds_nothing() {
 #[test]
 fn adding_active_to_a_phone_that_has_an_active_key_is_refused() {
     let vault = TestVault::new();
-    let mut writer = vault.writer();
-    let data_key = writer.vault().unlock(&vault.identities()).expect("unlock");
+    let (mut writer, data_key) = vault.unlocked_writer();
     writer
         .add_keys(&data_key, &[mac(1)], InitialState::Active)
         .expect("first");
@@ -128,14 +125,9 @@ fn adding_active_to_a_phone_that_has_an_active_key_is_refused() {
 #[test]
 fn rotation_finish_deactivates_then_activates_in_one_batch() {
     let vault = TestVault::new();
-    let mut writer = vault.writer();
-    let data_key = writer.vault().unlock(&vault.identities()).expect("unlock");
-    writer
-        .add_keys(&data_key, &[mac(1)], InitialState::Active)
-        .expect("g1");
-    writer
-        .add_keys(&data_key, &[mac(1)], InitialState::PreActive)
-        .expect("g2");
+    vault.add(&[mac(1)], InitialState::Active);
+    vault.add(&[mac(1)], InitialState::PreActive);
+    let (mut writer, data_key) = vault.unlocked_writer();
 
     let wrong_order = writer
         .set_states(&[
@@ -180,8 +172,7 @@ fn rotation_finish_deactivates_then_activates_in_one_batch() {
 #[test]
 fn illegal_transitions_are_errors_that_change_nothing() {
     let vault = TestVault::new();
-    let mut writer = vault.writer();
-    let data_key = writer.vault().unlock(&vault.identities()).expect("unlock");
+    let (mut writer, data_key) = vault.unlocked_writer();
     writer
         .add_keys(&data_key, &macs(2), InitialState::PreActive)
         .expect("add");
@@ -232,8 +223,7 @@ fn illegal_transitions_are_errors_that_change_nothing() {
 #[test]
 fn destroying_erases_the_sealed_key_and_keeps_metadata() {
     let vault = TestVault::new();
-    let mut writer = vault.writer();
-    let data_key = writer.vault().unlock(&vault.identities()).expect("unlock");
+    let (mut writer, data_key) = vault.unlocked_writer();
     let added = writer
         .add_keys(&data_key, &[mac(1)], InitialState::Active)
         .expect("add");
@@ -274,14 +264,9 @@ fn destroying_erases_the_sealed_key_and_keeps_metadata() {
 #[test]
 fn confirmation_marks_a_pre_active_generation_and_is_logged() {
     let vault = TestVault::new();
+    vault.add(&[mac(1)], InitialState::Active);
+    vault.add(&[mac(1)], InitialState::PreActive);
     let mut writer = vault.writer();
-    let data_key = writer.vault().unlock(&vault.identities()).expect("unlock");
-    writer
-        .add_keys(&data_key, &[mac(1)], InitialState::Active)
-        .expect("g1");
-    writer
-        .add_keys(&data_key, &[mac(1)], InitialState::PreActive)
-        .expect("g2");
     let confirm = |generation: u32, evidence: &str| Confirmation {
         mac: mac(1),
         generation,
@@ -327,8 +312,7 @@ fn confirmation_marks_a_pre_active_generation_and_is_logged() {
 #[test]
 fn keys_are_found_by_mac_generation_and_key_desc() {
     let vault = TestVault::new();
-    let mut writer = vault.writer();
-    let data_key = writer.vault().unlock(&vault.identities()).expect("unlock");
+    let (mut writer, data_key) = vault.unlocked_writer();
     let g1 = writer
         .add_keys(&data_key, &macs(2), InitialState::Active)
         .expect("g1");
@@ -374,8 +358,7 @@ fn keys_are_found_by_mac_generation_and_key_desc() {
 fn removing_a_recipient_rotates_the_data_key_and_reseals_every_key() {
     let vault = TestVault::new();
     let (backup_identity, backup_recipient) = age_keygen(vault.tmp.path(), "backup.key");
-    let mut writer = vault.writer();
-    let data_key = writer.vault().unlock(&vault.identities()).expect("unlock");
+    let (mut writer, data_key) = vault.unlocked_writer();
     let added = writer
         .add_keys(&data_key, &macs(20), InitialState::Active)
         .expect("add");
@@ -474,8 +457,7 @@ fn opening_a_directory_that_is_no_vault_leaves_it_untouched() {
 fn every_vault_file_is_private_to_its_owner() {
     use std::os::unix::fs::PermissionsExt;
     let vault = TestVault::new();
-    let mut writer = vault.writer();
-    let data_key = writer.vault().unlock(&vault.identities()).expect("unlock");
+    let (mut writer, data_key) = vault.unlocked_writer();
     writer
         .add_keys(&data_key, &macs(3), InitialState::Active)
         .expect("add");
@@ -510,8 +492,7 @@ fn every_vault_file_is_private_to_its_owner() {
 #[test]
 fn debug_and_display_never_show_a_key() {
     let vault = TestVault::new();
-    let mut writer = vault.writer();
-    let data_key = writer.vault().unlock(&vault.identities()).expect("unlock");
+    let (mut writer, data_key) = vault.unlocked_writer();
     let added = writer
         .add_keys(&data_key, &macs(2), InitialState::Active)
         .expect("add");

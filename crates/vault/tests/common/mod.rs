@@ -10,7 +10,9 @@ use std::process::{Command, Output};
 use std::sync::Arc;
 
 use polyseal_crypto::Mac;
-use polyseal_vault::{Identities, NoPrompt, Recipient, VaultSettings, VaultWriter};
+use polyseal_vault::{
+    DataKey, Identities, InitialState, NoPrompt, OpenedKey, Recipient, VaultSettings, VaultWriter,
+};
 use tempfile::TempDir;
 
 /// Runs a real tool and returns its output, failing the test loudly if the tool is missing
@@ -79,6 +81,19 @@ impl TestVault {
         VaultWriter::open(&self.dir).expect("vault opens for writing")
     }
 
+    /// The vault open for writing and unlocked with the `ops` identity.
+    pub(crate) fn unlocked_writer(&self) -> (VaultWriter, DataKey) {
+        let writer = self.writer();
+        let data_key = writer.vault().unlock(&self.identities()).expect("unlock");
+        (writer, data_key)
+    }
+
+    /// Adds a generation for each of `macs`, in one transaction.
+    pub(crate) fn add(&self, macs: &[Mac], state: InitialState) -> Vec<OpenedKey> {
+        let (mut writer, data_key) = self.unlocked_writer();
+        writer.add_keys(&data_key, macs, state).expect("add keys")
+    }
+
     pub(crate) fn identities(&self) -> Identities {
         identities(&self.identity)
     }
@@ -102,5 +117,5 @@ pub(crate) fn macs(n: u32) -> Vec<Mac> {
 
 /// The bucket file (relative to the vault) that holds `mac`'s record.
 pub(crate) fn bucket_file(mac: &Mac) -> String {
-    format!("keys/{:02x}.toml", mac.octets()[5])
+    format!("keys/{:02x}.jsonl", mac.octets()[5])
 }
