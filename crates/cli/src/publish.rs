@@ -61,10 +61,9 @@ struct Output {
 enum Content {
     /// A master or shared file, copied as it is.
     Copy { source: PathBuf },
-    /// A per-phone file, encrypted with the phone's key.
+    /// A per-phone file, encrypted with the phone's key (copied as it is if the source is
+    /// already encrypted: `audit` reports under which key).
     Encrypt { source: PathBuf, key: KeyString },
-    /// A per-phone file that is already encrypted in the source tree: copied as it is.
-    CopyEncrypted { source: PathBuf },
     /// The phone's plaintext bootstrap file.
     Bootstrap { key: KeyString },
     /// The phone's key-change file: `new` sealed under `old`.
@@ -129,7 +128,6 @@ pub(crate) fn publish(
         match output.content {
             Content::Copy { .. } => summary.copied += 1,
             Content::Encrypt { .. } => summary.encrypted += 1,
-            Content::CopyEncrypted { .. } => summary.copied += 1,
             Content::Bootstrap { .. } | Content::KeyChange { .. } => summary.key_files += 1,
         }
     }
@@ -144,8 +142,18 @@ fn check_plans(
     key_file: &KeyFilePattern,
     summary: &mut PublishSummary,
 ) -> Result<(), Failure> {
+    // Plans read file headers from disk: make them in parallel, report in MAC order. Keep
+    // only the issues: 100,000 whole plans would hold half a million paths in memory.
+    let issues_by_phone: Vec<_> = macs
+        .par_iter()
+        .map(|mac| {
+            let plans = tree.fetch_plans(mac)?;
+            let issues: Vec<PlanIssue> = plans.into_iter().flat_map(|plan| plan.issues).collect();
+            Ok((mac, issues))
+        })
+        .collect::<Result<_, Failure>>()?;
     let mut reported = BTreeSet::new();
-    for mac in macs {
+    for (mac, issues) in issues_by_phone {
         if let Some(path) = key_file.reference(mac).tree_path() {
             if tree.contains(path) {
                 return Err(Failure::input(format!(
@@ -155,37 +163,35 @@ fn check_plans(
                 .with_hint("remove it from the source tree"));
             }
         }
-        for plan in tree.fetch_plans(mac)? {
-            for issue in &plan.issues {
-                match issue {
-                    PlanIssue::NoMaster => {
-                        return Err(Failure::input(format!(
-                            "{}: no master file (000000000000.cfg or {mac}.cfg): phones have nothing to boot from",
-                            tree.root().display()
-                        )));
-                    }
-                    PlanIssue::MasterEncrypted { path, .. } => {
-                        return Err(Failure::input(format!(
-                            "{}: master file is encrypted; phones cannot read an encrypted master and would reboot in a loop",
-                            path.display()
-                        ))
-                        .with_hint("replace it with the plaintext master"));
-                    }
-                    other => {
-                        // The same master problem repeats for every phone: say it once.
-                        let text = match other {
-                            PlanIssue::KeyFileNotListed {
-                                master, attribute, ..
-                            } => format!(
-                                "{}: {attribute} does not list the key file ({}): phones will never fetch their key",
-                                master.display(),
-                                key_file.as_str()
-                            ),
-                            other => format!("{mac}: {other}"),
-                        };
-                        if reported.insert(text.clone()) {
-                            summary.warnings.push(text);
-                        }
+        for issue in &issues {
+            match issue {
+                PlanIssue::NoMaster => {
+                    return Err(Failure::input(format!(
+                        "{}: no master file (000000000000.cfg or {mac}.cfg): phones have nothing to boot from",
+                        tree.root().display()
+                    )));
+                }
+                PlanIssue::MasterEncrypted { path, .. } => {
+                    return Err(Failure::input(format!(
+                        "{}: master file is encrypted; phones cannot read an encrypted master and would reboot in a loop",
+                        path.display()
+                    ))
+                    .with_hint("replace it with the plaintext master"));
+                }
+                other => {
+                    // The same master problem repeats for every phone: say it once.
+                    let text = match other {
+                        PlanIssue::KeyFileNotListed {
+                            master, attribute, ..
+                        } => format!(
+                            "{}: {attribute} does not list the key file ({}): phones will never fetch their key",
+                            master.display(),
+                            key_file.as_str()
+                        ),
+                        other => format!("{mac}: {other}"),
+                    };
+                    if reported.insert(text.clone()) {
+                        summary.warnings.push(text);
                     }
                 }
             }
@@ -200,7 +206,8 @@ fn check_secrets(
     allow: bool,
     summary: &mut PublishSummary,
 ) -> Result<(), Failure> {
-    let scan = tree.scan(true);
+    // Per-phone files are scanned as they are encrypted (`render`), when they are read anyway.
+    let scan = tree.scan_where(true, |exposure| exposure != Exposure::PerPhoneEncrypted);
     if let Some(error) = scan.errors.into_iter().next() {
         return Err(error.into());
     }
@@ -268,19 +275,15 @@ fn plan_outputs(
         let source = tree.path_of(relative);
         let content = match (tree.exposure(relative, true), owners.get(relative)) {
             (Exposure::PerPhoneEncrypted, Some(mac)) => {
-                if tree.file_state(relative)? != polyseal_provision::FileState::Plaintext {
-                    Content::CopyEncrypted { source }
-                } else {
-                    let generation = steps
-                        .get(mac)
-                        .and_then(|s| s.files_generation())
-                        .ok_or_else(|| {
-                            Failure::new(ExitClass::Vault, format!("{mac} has no active key"))
-                        })?;
-                    Content::Encrypt {
-                        source,
-                        key: key_of(mac, generation)?,
-                    }
+                let generation = steps
+                    .get(mac)
+                    .and_then(|s| s.files_generation())
+                    .ok_or_else(|| {
+                        Failure::new(ExitClass::Vault, format!("{mac} has no active key"))
+                    })?;
+                Content::Encrypt {
+                    source,
+                    key: key_of(mac, generation)?,
                 }
             }
             _ => Content::Copy { source },
@@ -335,12 +338,14 @@ fn up_to_date(existing: &Path, output: &Output) -> Result<bool, Failure> {
         return Ok(false);
     }
     Ok(match &output.content {
-        Content::Copy { source } | Content::CopyEncrypted { source } => {
-            *read_source(source)? == *current
-        }
+        Content::Copy { source } => *read_source(source)? == *current,
         Content::Encrypt { source, key } => {
             let plaintext = read_source(source)?;
-            same_seal(&current, key, &plaintext)
+            if polyseal_crypto::is_encrypted(&plaintext) {
+                *plaintext == *current
+            } else {
+                same_seal(&current, key, &plaintext)
+            }
         }
         Content::Bootstrap { key } => bool::from(bootstrap_file(key).ct_eq(&current)),
         Content::KeyChange { new, old } => same_seal(&current, old, &bootstrap_file(new)),
@@ -365,19 +370,32 @@ fn has_mode(_path: &Path, _mode: u32) -> bool {
     true
 }
 
-/// The bytes `output` writes.
-fn render(output: &Output) -> Result<Zeroizing<Vec<u8>>, Failure> {
+/// The bytes `output` writes, and what scanning a per-phone file's plaintext found (weak SIP
+/// passwords: the header digest is unkeyed, see docs/FORMAT.md).
+fn render(output: &Output) -> Result<(Zeroizing<Vec<u8>>, Vec<String>), Failure> {
     Ok(match &output.content {
-        Content::Copy { source } | Content::CopyEncrypted { source } => read_source(source)?,
+        Content::Copy { source } => (read_source(source)?, Vec::new()),
         Content::Encrypt { source, key } => {
             let plaintext = read_source(source)?;
-            Zeroizing::new(
-                polyseal_crypto::encrypt(&plaintext, key)
-                    .map_err(|e| Failure::crypto(source, &e))?,
-            )
+            if polyseal_crypto::is_encrypted(&plaintext) {
+                let note = format!(
+                    "{}: already encrypted in the source tree; copied as it is",
+                    source.display()
+                );
+                return Ok((plaintext, vec![note]));
+            }
+            let findings =
+                polyseal_provision::scan(source, &plaintext, Exposure::PerPhoneEncrypted)?;
+            let notes = findings
+                .iter()
+                .map(|f| format!("{f} ({})", f.hint()))
+                .collect();
+            let sealed = polyseal_crypto::encrypt(&plaintext, key)
+                .map_err(|e| Failure::crypto(source, &e))?;
+            (Zeroizing::new(sealed), notes)
         }
-        Content::Bootstrap { key } => bootstrap_file(key),
-        Content::KeyChange { new, old } => Zeroizing::new(key_change_file(new, old)),
+        Content::Bootstrap { key } => (bootstrap_file(key), Vec::new()),
+        Content::KeyChange { new, old } => (Zeroizing::new(key_change_file(new, old)), Vec::new()),
     })
 }
 
@@ -411,7 +429,15 @@ fn write_tree(
     }
 
     let staging = sibling(out, "staging")?;
-    let result = stage(session, out, &staging, outputs, &fresh).and_then(|()| swap(out, &staging));
+    let result = stage(
+        session,
+        out,
+        &staging,
+        outputs,
+        &fresh,
+        &mut summary.warnings,
+    )
+    .and_then(|()| swap(out, &staging));
     if result.is_err() {
         let _ = fs::remove_dir_all(&staging);
     }
@@ -425,6 +451,7 @@ fn stage(
     staging: &Path,
     outputs: &[Output],
     fresh: &[bool],
+    warnings: &mut Vec<String>,
 ) -> Result<(), Failure> {
     if staging.exists() {
         fs::remove_dir_all(staging).map_err(|e| Failure::io(staging, "remove", &e))?;
@@ -438,20 +465,22 @@ fn stage(
         fs::create_dir_all(&dir).map_err(|e| Failure::io(&dir, "create", &e))?;
     }
     let progress = progress_bar(session, outputs.len() as u64);
-    outputs.par_iter().zip(fresh.par_iter()).try_for_each(
-        |(output, &fresh)| -> Result<(), Failure> {
+    let notes: Vec<Vec<String>> = outputs
+        .par_iter()
+        .zip(fresh.par_iter())
+        .map(|(output, &fresh)| -> Result<Vec<String>, Failure> {
             let target = staging.join(&output.relative);
-            if fresh && fs::hard_link(out.join(&output.relative), &target).is_ok() {
-                progress.inc(1);
-                return Ok(());
-            }
-            let bytes = render(output)?;
-            write_file(&target, &bytes, output.mode())?;
             progress.inc(1);
-            Ok(())
-        },
-    )?;
+            if fresh && fs::hard_link(out.join(&output.relative), &target).is_ok() {
+                return Ok(Vec::new());
+            }
+            let (bytes, notes) = render(output)?;
+            write_file(&target, &bytes, output.mode())?;
+            Ok(notes)
+        })
+        .collect::<Result<_, _>>()?;
     progress.finish_and_clear();
+    warnings.extend(notes.into_iter().flatten());
     sync_tree(staging)
 }
 

@@ -8,6 +8,7 @@ use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use polyseal_crypto::{KeyDesc, Mac};
+use rayon::prelude::*;
 use zeroize::Zeroizing;
 
 use crate::file_kind::encrypted_header;
@@ -304,16 +305,39 @@ impl SourceTree {
     /// [`SourceTree::exposure`]. Encrypted files are listed, not scanned; files that cannot
     /// be read are listed with their error, and the scan goes on.
     pub fn scan(&self, per_phone_encrypted: bool) -> TreeScan {
-        let mut result = TreeScan::default();
+        self.scan_where(per_phone_encrypted, |_| true)
+    }
+
+    /// Like [`SourceTree::scan`], but only the files whose exposure `wanted` accepts; e.g.
+    /// `publish` checks masters and shared files before it writes anything, and per-phone files
+    /// as it encrypts them. Files are read and scanned in parallel; results are in path order.
+    pub fn scan_where(
+        &self,
+        per_phone_encrypted: bool,
+        wanted: impl Fn(Exposure) -> bool + Sync,
+    ) -> TreeScan {
         let config_like = |file: &&PathBuf| {
             file.extension()
                 .and_then(|e| e.to_str())
                 .is_some_and(|e| e.eq_ignore_ascii_case("cfg") || e.eq_ignore_ascii_case("xml"))
         };
-        for relative in self.files.iter().filter(config_like) {
-            let path = self.path_of(relative);
-            let exposure = self.exposure(relative, per_phone_encrypted);
-            match read(&path).and_then(|bytes| scan(&path, &bytes, exposure)) {
+        let candidates: Vec<(&PathBuf, Exposure)> = self
+            .files
+            .iter()
+            .filter(config_like)
+            .map(|relative| (relative, self.exposure(relative, per_phone_encrypted)))
+            .filter(|(_, exposure)| wanted(*exposure))
+            .collect();
+        let outcomes: Vec<Result<Vec<Finding>, Error>> = candidates
+            .par_iter()
+            .map(|(relative, exposure)| {
+                let path = self.path_of(relative);
+                read(&path).and_then(|bytes| scan(&path, &bytes, *exposure))
+            })
+            .collect();
+        let mut result = TreeScan::default();
+        for outcome in outcomes {
+            match outcome {
                 Ok(findings) => result.findings.extend(findings),
                 Err(Error::Encrypted { path, .. }) => result.encrypted.push(path),
                 Err(error) => result.errors.push(error),
