@@ -13,7 +13,8 @@ use std::time::Instant;
 
 use polyseal_crypto::Mac;
 use polyseal_vault::{
-    Identities, InitialState, NoPrompt, Recipient, Vault, VaultSettings, VaultWriter,
+    Identities, InitialState, KeyState, NoPrompt, Recipient, StateChange, Vault, VaultSettings,
+    VaultWriter,
 };
 
 fn main() -> Result<(), Box<dyn Error>> {
@@ -68,6 +69,21 @@ fn main() -> Result<(), Box<dyn Error>> {
     let start = Instant::now();
     vault.verify()?;
     println!("verify: {:?}", start.elapsed());
+    drop((keys, vault));
+
+    // The common small write on a big vault: one phone's state change.
+    let start = Instant::now();
+    let mut writer = VaultWriter::open(&dir)?;
+    let opened = start.elapsed();
+    writer.set_states(&[StateChange {
+        mac: macs[0],
+        generation: 1,
+        to: KeyState::Deactivated,
+    }])?;
+    println!(
+        "open for writing {opened:?}, then one state change: {:?}",
+        start.elapsed() - opened
+    );
     println!("peak RSS: {} kB", peak_rss_kb());
     Ok(())
 }
