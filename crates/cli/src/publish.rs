@@ -15,7 +15,6 @@ use indicatif::{ProgressBar, ProgressStyle};
 use polyseal_crypto::{Header, KeyString, MAX_FILE_SIZE, Mac};
 use polyseal_provision::{
     Exposure, FindingKind, KeyFilePattern, PhoneList, PlanIssue, SourceTree, bootstrap_file,
-    key_change_file,
 };
 use polyseal_vault::{InitialState, Vault, VaultWriter};
 use rayon::prelude::*;
@@ -66,14 +65,12 @@ enum Content {
     Encrypt { source: PathBuf, key: KeyString },
     /// The phone's plaintext bootstrap file.
     Bootstrap { key: KeyString },
-    /// The phone's key-change file: `new` sealed under `old`.
-    KeyChange { new: KeyString, old: KeyString },
 }
 
 impl Output {
     fn mode(&self) -> u32 {
         match self.content {
-            Content::Bootstrap { .. } | Content::KeyChange { .. } => SECRET_MODE,
+            Content::Bootstrap { .. } => SECRET_MODE,
             _ => PUBLIC_MODE,
         }
     }
@@ -128,7 +125,7 @@ pub(crate) fn publish(
         match output.content {
             Content::Copy { .. } => summary.copied += 1,
             Content::Encrypt { .. } => summary.encrypted += 1,
-            Content::Bootstrap { .. } | Content::KeyChange { .. } => summary.key_files += 1,
+            Content::Bootstrap { .. } => summary.key_files += 1,
         }
     }
     write_tree(session, request.out, &outputs, &mut summary)?;
@@ -297,17 +294,12 @@ fn plan_outputs(
         let Some(relative) = key_file.reference(mac).tree_path().map(Path::to_owned) else {
             continue;
         };
-        let content = match *step {
-            Step::NoKey => continue,
-            Step::Steady { active } => Content::Bootstrap {
-                key: key_of(mac, active)?,
-            },
-            Step::Started { active, next } | Step::Confirmed { active, next } => {
-                Content::KeyChange {
-                    new: key_of(mac, next)?,
-                    old: key_of(mac, active)?,
-                }
-            }
+        // The key file always carries the generation the phone is served (docs/ROTATION.md).
+        let Some(generation) = step.files_generation() else {
+            continue;
+        };
+        let content = Content::Bootstrap {
+            key: key_of(mac, generation)?,
         };
         outputs.push(Output { relative, content });
     }
@@ -348,7 +340,6 @@ fn up_to_date(existing: &Path, output: &Output) -> Result<bool, Failure> {
             }
         }
         Content::Bootstrap { key } => bool::from(bootstrap_file(key).ct_eq(&current)),
-        Content::KeyChange { new, old } => same_seal(&current, old, &bootstrap_file(new)),
     })
 }
 
@@ -395,7 +386,6 @@ fn render(output: &Output) -> Result<(Zeroizing<Vec<u8>>, Vec<String>), Failure>
             (Zeroizing::new(sealed), notes)
         }
         Content::Bootstrap { key } => (bootstrap_file(key), Vec::new()),
-        Content::KeyChange { new, old } => (Zeroizing::new(key_change_file(new, old)), Vec::new()),
     })
 }
 

@@ -13,11 +13,13 @@ pub(crate) enum Step {
     /// One active generation: the key file is the plaintext bootstrap of it, and every
     /// per-phone file is encrypted under it.
     Steady { active: u32 },
-    /// `rotate start` made `next` pre-active: the key file is the key-change file (`next`
-    /// sealed under `active`); every other file stays under `active`.
+    /// `rotate start` made `next` pre-active and switched the phone to it: the key file is the
+    /// plaintext bootstrap of `next` and every per-phone file is under `next`, so the phone
+    /// takes `next` at its next boot whatever its firmware's key timing (docs/ROTATION.md).
+    /// `active` still counts as the phone's key until evidence shows the phone holds `next`.
     Started { active: u32, next: u32 },
-    /// Evidence (or the operator) says the phone holds `next`; `rotate finish` moves its files.
-    /// Until then it is served exactly as in `Started`.
+    /// Evidence (or the operator) says the phone holds `next`; `rotate finish` retires
+    /// `active`. Served exactly as in `Started`.
     Confirmed { active: u32, next: u32 },
 }
 
@@ -45,8 +47,18 @@ impl Step {
         }
     }
 
-    /// The generation that encrypts this phone's files.
+    /// The generation the phone is served: its key file carries it and its per-phone files
+    /// are encrypted under it.
     pub(crate) fn files_generation(self) -> Option<u32> {
+        match self {
+            Step::NoKey => None,
+            Step::Steady { active } => Some(active),
+            Step::Started { next, .. } | Step::Confirmed { next, .. } => Some(next),
+        }
+    }
+
+    /// The generation the vault counts as active: the phone's key until a rotation finishes.
+    pub(crate) fn active_generation(self) -> Option<u32> {
         match self {
             Step::NoKey => None,
             Step::Steady { active }
@@ -93,12 +105,15 @@ impl fmt::Display for Step {
             Step::NoKey => f.write_str("no key"),
             Step::Steady { active } => write!(f, "steady on g{active}"),
             Step::Started { active, next } => {
-                write!(f, "rotating g{active} -> g{next}: key-change published")
+                write!(
+                    f,
+                    "rotating g{active} -> g{next}: serving g{next}, waiting for evidence"
+                )
             }
             Step::Confirmed { active, next } => {
                 write!(
                     f,
-                    "rotating g{active} -> g{next}: confirmed, ready to finish"
+                    "rotating g{active} -> g{next}: confirmed, ready to finish (retire g{active})"
                 )
             }
         }

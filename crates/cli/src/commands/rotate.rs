@@ -73,7 +73,7 @@ fn start(session: &Session, args: &RotateArgs) -> Result<(), Failure> {
         "started rotation of {} phones: each has a new pre-active generation",
         macs.len()
     ));
-    republish(session, &mut writer, args, "key-change files")
+    republish(session, &mut writer, args, "new keys")
 }
 
 fn confirm(session: &Session, args: &RotateArgs) -> Result<(), Failure> {
@@ -306,7 +306,7 @@ fn status(session: &Session, args: &RotateStatusArgs) -> Result<(), Failure> {
             StatusRow {
                 mac: record.mac().to_string(),
                 step: step.to_string(),
-                active: step.files_generation(),
+                active: step.active_generation(),
                 next: step.next_generation(),
                 since: step.since(Some(record)).map(|t| t.to_string()),
                 evidence: step
