@@ -132,6 +132,16 @@ impl IdentitySource {
     }
 }
 
+impl std::fmt::Debug for IdentitySource {
+    /// Names the file or the variable, never the identity text.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            IdentitySource::File(path) => write!(f, "IdentitySource::File({})", path.display()),
+            IdentitySource::Data { variable, .. } => write!(f, "IdentitySource::Data({variable})"),
+        }
+    }
+}
+
 /// Identities loaded and ready to unlock a vault.
 ///
 /// Loading decrypts passphrase-protected identities at once (asking the [`Prompt`]), so a
@@ -139,6 +149,18 @@ impl IdentitySource {
 pub struct Identities {
     origin: String,
     identities: Vec<Box<dyn age::Identity>>,
+}
+
+impl std::fmt::Debug for Identities {
+    /// Names the origin and counts the identities; never shows one.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "Identities({} from {})",
+            self.identities.len(),
+            self.origin
+        )
+    }
 }
 
 impl Identities {

@@ -127,7 +127,7 @@ fn passphrase_protected_age_identity_unlocks_with_the_prompted_passphrase() {
             "armored={armored}"
         );
         let unattended = Identities::from_file(&path, Arc::new(NoPrompt));
-        let error = unattended.err().expect("no passphrase available");
+        let error = unattended.expect_err("no passphrase available");
         assert!(matches!(error, Error::IdentityLocked { .. }), "{error:?}");
         assert_eq!(error.kind(), ErrorKind::Input);
     }
@@ -171,8 +171,7 @@ fn passphrase_protected_ssh_key_asks_the_prompt() {
 fn identity_text_that_is_no_identity_is_refused_without_echoing_it() {
     let secret_looking = "not-an-identity-but-maybe-a-secret";
     let error = Identities::from_text(secret_looking, "POLYSEAL_IDENTITY_DATA", Arc::new(NoPrompt))
-        .err()
-        .expect("refused");
+        .expect_err("refused");
     assert!(matches!(error, Error::InvalidIdentity { .. }), "{error:?}");
     let text = error.to_string();
     assert!(
@@ -213,7 +212,7 @@ fn identity_source_prefers_flag_then_path_variable_then_data_variable() {
             ..
         })
     ));
-    let none = chosen(None, None, Some("  ")).err().expect("nothing given");
+    let none = chosen(None, None, Some("  ")).expect_err("nothing given");
     assert!(matches!(none, Error::NoIdentity));
     assert!(none.to_string().contains("POLYSEAL_IDENTITY"), "{none}");
 }
@@ -269,8 +268,17 @@ fn plugin_recipient_and_identity_need_their_plugin_binary() {
         "{error}"
     );
 
-    let error = Identities::from_text(identity, "x", Arc::new(NoPrompt))
-        .err()
-        .expect("no plugin binary");
+    let error =
+        Identities::from_text(identity, "x", Arc::new(NoPrompt)).expect_err("no plugin binary");
     assert!(matches!(error, Error::Plugin { .. }), "{error:?}");
+}
+
+#[test]
+fn identities_and_their_source_never_show_the_identity_in_debug() {
+    let secret = "AGE-SECRET-KEY-1K5GLS3ZY7H4C09CZZUTUM4S5QS8DPM3KJU3DPGGWX9RJ8085M56SF6V0E2";
+    let source = IdentitySource::choose(None, None, Some(secret.to_owned())).expect("source");
+    let identities = Identities::load(&source, Arc::new(NoPrompt)).expect("loads");
+    let shown = format!("{source:?} {identities:?}");
+    assert!(!shown.contains("AGE-SECRET-KEY"), "{shown}");
+    assert!(shown.contains(IdentitySource::DATA_VARIABLE), "{shown}");
 }
