@@ -334,9 +334,13 @@ pub(crate) struct AuditArgs {
     /// Report format.
     #[arg(long, value_enum, default_value_t = ReportFormat::Table)]
     pub(crate) format: ReportFormat,
-    /// Exit with code 1 if there is any finding.
+    /// Exit with code 1 if there is a finding of severity error or warning (info does not count).
     #[arg(long)]
     pub(crate) strict: bool,
+    /// Judge cryptoperiods as of this RFC 3339 UTC time (such as the end of the audit period,
+    /// 2026-12-31T00:00:00Z) instead of now.
+    #[arg(long, value_name = "TIME")]
+    pub(crate) as_of: Option<String>,
     #[command(flatten)]
     pub(crate) key_file: KeyFileArg,
 }

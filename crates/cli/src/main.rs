@@ -3,6 +3,8 @@
 //! the logic lives in the libraries.
 #![forbid(unsafe_code)]
 
+mod audit;
+mod audit_report;
 mod cli;
 mod commands;
 mod failure;

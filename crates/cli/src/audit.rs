@@ -1,0 +1,1165 @@
+//! The audit's checks: a published tree, the vault's metadata and (optionally) files phones
+//! uploaded, compared with what each phone should be served. docs/AUDIT.md describes every
+//! finding. Without an identity the audit reads only headers, plaintext files, file modes and
+//! the vault's metadata; with one it also opens the keys and decrypts what phones decrypt.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::fs;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+use polyseal_crypto::{Error as CryptoError, Header, KeyDesc, KeyString, MAX_FILE_SIZE, Mac};
+use polyseal_provision::{
+    DEFAULT_MASTER, Exposure, FindingKind, PlanIssue, SourceTree, read_bootstrap_file,
+};
+use polyseal_vault::{DataKey, Generation, KeyState, Record, Timestamp, Vault};
+use rayon::prelude::*;
+use zeroize::Zeroizing;
+
+use crate::audit_report::{Check, Code, Finding, Report};
+use crate::failure::Failure;
+use crate::rotation::Step;
+
+/// An encrypted file's header ends within this many bytes (polyseal-crypto's limit): reading
+/// this much tells whether a file is encrypted and under which KeyDesc.
+const HEADER_WINDOW: usize = 1024;
+
+/// What to audit.
+pub(crate) struct AuditRequest<'a> {
+    pub(crate) tree: &'a SourceTree,
+    pub(crate) vault: &'a Vault,
+    /// Phones that should exist besides those the tree names (`--phones`), and its path.
+    pub(crate) listed: Option<(&'a Path, Vec<Mac>)>,
+    /// Directory of files phones uploaded (`--uploads`).
+    pub(crate) uploads: Option<&'a Path>,
+    /// The vault's data key, or why there is none (the identity checks are then skipped).
+    pub(crate) data_key: Result<DataKey, String>,
+    /// When cryptoperiods are judged (`--as-of`); now when `None`.
+    pub(crate) as_of: Option<Timestamp>,
+}
+
+/// Runs every check that can run and reports what it found.
+pub(crate) fn audit(request: AuditRequest<'_>) -> Result<Report, Failure> {
+    let AuditRequest {
+        tree,
+        vault,
+        listed,
+        uploads,
+        data_key,
+        as_of,
+    } = request;
+    let now = Timestamp::now();
+    let as_of = as_of.unwrap_or(now);
+    let mut skipped = BTreeMap::new();
+    let mut findings = Vec::new();
+    let keys = match data_key {
+        Ok(data_key) => {
+            let (ring, broken) = open_keys(vault, &data_key);
+            findings.extend(broken);
+            Some(ring)
+        }
+        Err(reason) => {
+            skipped.insert(Check::DecryptedContents, reason);
+            None
+        }
+    };
+    let audit = Audit::new(tree, vault, listed, keys.as_ref());
+
+    findings.extend(audit.phones_and_keys());
+    let files: Vec<&Path> = tree.files().collect();
+    let per_file: Vec<Vec<Finding>> = files
+        .par_iter()
+        .map(|relative| audit.check_tree_file(relative))
+        .collect::<Result<_, _>>()?;
+    findings.extend(per_file.into_iter().flatten());
+    findings.extend(audit.masters()?);
+    findings.extend(audit.missing_key_files());
+    match vault.cryptoperiod() {
+        Some(_) => findings.extend(audit.cryptoperiods(as_of)),
+        None => {
+            skipped.insert(
+                Check::Cryptoperiod,
+                "the vault sets no cryptoperiod; polyseal init --cryptoperiod-days sets one"
+                    .to_owned(),
+            );
+        }
+    }
+    findings.extend(audit.ouis());
+    if cfg!(unix) {
+        findings.extend(vault_modes(vault)?);
+    } else {
+        skipped.insert(
+            Check::Permissions,
+            "file modes are not available on this platform".to_owned(),
+        );
+    }
+    findings.extend(event_log(vault));
+    let mut uploaded_files = 0;
+    match uploads {
+        Some(dir) => {
+            let (count, found) = audit.uploads(dir)?;
+            uploaded_files = count;
+            findings.extend(found);
+        }
+        None => {
+            skipped.insert(Check::Uploads, "no --uploads given".to_owned());
+        }
+    }
+
+    let mut report = Report::new(tree.root(), vault.dir(), uploads, now, as_of, findings);
+    report.skipped = skipped;
+    report.phones = audit.all_phones().len();
+    report.files = files.len();
+    report.uploaded_files = uploaded_files;
+    Ok(report)
+}
+
+/// Every live key of the vault by KeyDesc, and a finding for each that does not open.
+fn open_keys(vault: &Vault, data_key: &DataKey) -> (HashMap<KeyDesc, KeyString>, Vec<Finding>) {
+    let generations: Vec<(Mac, u32)> = vault
+        .records()
+        .flat_map(|r| {
+            r.generations()
+                .iter()
+                .filter(|g| g.state().is_live())
+                .map(move |g| (r.mac(), g.number()))
+        })
+        .collect();
+    let opened: Vec<_> = generations
+        .par_iter()
+        .map(|(mac, number)| (mac, number, vault.open_key(data_key, mac, Some(*number))))
+        .collect();
+    let mut ring = HashMap::new();
+    let mut broken = Vec::new();
+    for (mac, number, result) in opened {
+        match result {
+            Ok(opened) => {
+                ring.insert(opened.key.key_desc().clone(), opened.key);
+            }
+            Err(error) => broken.push(
+                Finding::new(
+                    Code::VaultKeyBroken,
+                    format!("generation {number} does not open: {error}"),
+                    "restore the vault from a backup; if the key is lost, rotate the phone \
+                     (polyseal rotate start) after re-bootstrapping it",
+                )
+                .mac(*mac),
+            ),
+        }
+    }
+    (ring, broken)
+}
+
+/// What a file's first bytes say it is.
+enum Content {
+    Plaintext,
+    Encrypted(Header),
+    /// It starts like an encrypted file, but its header is refused.
+    BadHeader(CryptoError),
+}
+
+impl Content {
+    fn is_plaintext(&self) -> bool {
+        matches!(self, Content::Plaintext)
+    }
+
+    fn of(bytes: &[u8]) -> Content {
+        match Header::parse(bytes) {
+            Ok(header) => Content::Encrypted(header),
+            Err(CryptoError::NotEncrypted) => Content::Plaintext,
+            Err(error) => Content::BadHeader(error),
+        }
+    }
+}
+
+/// Whose key sealed a file, by the KeyDesc in its header.
+enum Sealer<'v> {
+    /// The header names no KeyDesc.
+    Unnamed,
+    /// The vault has no key of that KeyDesc.
+    Unknown(KeyDesc),
+    /// A generation of a phone's key.
+    Known {
+        mac: Mac,
+        generation: &'v Generation,
+    },
+}
+
+/// The state shared by the checks.
+struct Audit<'a> {
+    tree: &'a SourceTree,
+    vault: &'a Vault,
+    listed: Option<(&'a Path, Vec<Mac>)>,
+    keys: Option<&'a HashMap<KeyDesc, KeyString>>,
+    /// The phones the tree names files after, with those files.
+    tree_phones: BTreeMap<Mac, Vec<&'a Path>>,
+    /// Which phone each of those files belongs to.
+    owners: HashMap<&'a Path, Mac>,
+    /// Every KeyDesc of the vault, with its phone and generation.
+    key_descs: HashMap<&'a KeyDesc, (Mac, &'a Generation)>,
+}
+
+impl<'a> Audit<'a> {
+    fn new(
+        tree: &'a SourceTree,
+        vault: &'a Vault,
+        listed: Option<(&'a Path, Vec<Mac>)>,
+        keys: Option<&'a HashMap<KeyDesc, KeyString>>,
+    ) -> Audit<'a> {
+        let tree_phones = tree.phones();
+        let owners = tree_phones
+            .iter()
+            .flat_map(|(mac, files)| files.iter().map(move |f| (*f, *mac)))
+            .collect();
+        let key_descs = vault
+            .records()
+            .flat_map(|r| {
+                r.generations()
+                    .iter()
+                    .map(move |g| (g.key_desc(), (r.mac(), g)))
+            })
+            .collect();
+        Audit {
+            tree,
+            vault,
+            listed,
+            keys,
+            tree_phones,
+            owners,
+            key_descs,
+        }
+    }
+
+    /// Phones that boot from the tree: those it names files after and those listed.
+    fn served_phones(&self) -> BTreeSet<Mac> {
+        let listed = self
+            .listed
+            .iter()
+            .flat_map(|(_, macs)| macs.iter().copied());
+        self.tree_phones.keys().copied().chain(listed).collect()
+    }
+
+    /// Served phones and every phone of the vault.
+    fn all_phones(&self) -> BTreeSet<Mac> {
+        let mut phones = self.served_phones();
+        phones.extend(self.vault.records().map(Record::mac));
+        phones
+    }
+
+    fn step(&self, mac: &Mac) -> Step {
+        Step::of(self.vault.record(mac))
+    }
+
+    fn sealer(&self, key_desc: Option<&KeyDesc>) -> Sealer<'a> {
+        let Some(desc) = key_desc else {
+            return Sealer::Unnamed;
+        };
+        match self.key_descs.get(desc) {
+            Some(&(mac, generation)) => Sealer::Known { mac, generation },
+            None => Sealer::Unknown(desc.clone()),
+        }
+    }
+
+    /// The hint shared by every finding that republishing fixes.
+    fn republish(&self) -> String {
+        format!(
+            "republish the tree from its source: polyseal publish --src SRC --out {}",
+            self.tree.root().display()
+        )
+    }
+
+    // ---- phones and keys ---------------------------------------------------------------
+
+    fn phones_and_keys(&self) -> Vec<Finding> {
+        let served = self.served_phones();
+        let mut findings = Vec::new();
+        for mac in &served {
+            if self.step(mac) != Step::NoKey {
+                continue;
+            }
+            // Where the phone was learnt from: its first file in the tree, or the phones list.
+            let (file, known_from) = match self.tree_phones.get(mac).and_then(|f| f.first()) {
+                Some(file) => (Some(self.tree.path_of(file)), "has files in the tree"),
+                None => (
+                    self.listed.as_ref().map(|(p, _)| p.to_path_buf()),
+                    "is in the phones list",
+                ),
+            };
+            let generations = self
+                .vault
+                .record(mac)
+                .map(describe_generations)
+                .map_or_else(String::new, |g| format!(" (its keys: {g})"));
+            let mut finding = Finding::new(
+                Code::PhoneWithoutKey,
+                format!(
+                    "the phone {known_from}, but the vault has no active key for it{generations}: \
+                     it cannot read encrypted files"
+                ),
+                format!(
+                    "{} (it makes the key and the bootstrap file), or polyseal keys add {mac}",
+                    self.republish()
+                ),
+            )
+            .mac(*mac);
+            finding.file = file;
+            findings.push(finding);
+        }
+        for record in self.vault.records() {
+            let live = record.generations().iter().any(|g| g.state().is_live());
+            if live && !served.contains(&record.mac()) {
+                let mac = record.mac();
+                let listed = if self.listed.is_some() {
+                    "and not in the phones list"
+                } else {
+                    "(no phones list given with --phones)"
+                };
+                findings.push(
+                    Finding::new(
+                        Code::KeyWithoutPhone,
+                        format!(
+                            "the vault holds live keys ({}) for a phone with no files in the tree {listed}",
+                            describe_generations(record)
+                        ),
+                        format!(
+                            "if the phone is retired, polyseal keys state {mac} deactivated (then \
+                             destroyed once no file needs it); otherwise publish its files or \
+                             list it with --phones"
+                        ),
+                    )
+                    .mac(mac),
+                );
+            }
+        }
+        findings
+    }
+
+    /// Served phones with a key but no key file in the tree.
+    fn missing_key_files(&self) -> Vec<Finding> {
+        let pattern = self.tree.key_file_pattern();
+        self.served_phones()
+            .into_iter()
+            .filter(|mac| self.step(mac) != Step::NoKey)
+            .filter_map(|mac| {
+                let reference = pattern.reference(&mac);
+                let relative = reference.tree_path()?;
+                (!self.tree.contains(relative)).then(|| {
+                    Finding::new(
+                        Code::KeyFileMissing,
+                        "the phone's key file is missing: a phone that does not hold its key yet \
+                         (new or factory-reset) cannot read its encrypted files and reboots",
+                        self.republish(),
+                    )
+                    .mac(mac)
+                    .file(self.tree.path_of(relative))
+                })
+            })
+            .collect()
+    }
+
+    // ---- files of the tree -------------------------------------------------------------
+
+    /// Every check of one file of the tree.
+    fn check_tree_file(&self, relative: &Path) -> Result<Vec<Finding>, Failure> {
+        match self.tree.exposure(relative, true) {
+            Exposure::Master => self.check_master_file(relative),
+            Exposure::KeyFile => self.check_key_file(relative),
+            Exposure::PerPhoneEncrypted => self.check_per_phone_file(relative),
+            _ => self.check_shared_file(relative),
+        }
+    }
+
+    fn check_master_file(&self, relative: &Path) -> Result<Vec<Finding>, Failure> {
+        let path = self.tree.path_of(relative);
+        let (bytes, content) = read_file(&path, Content::is_plaintext)?;
+        // An encrypted master is reported by the masters check.
+        Ok(match content {
+            Content::Plaintext => self.scan(&path, &bytes, Exposure::Master, None),
+            _ => Vec::new(),
+        })
+    }
+
+    fn check_shared_file(&self, relative: &Path) -> Result<Vec<Finding>, Failure> {
+        // Firmware, images and the like are not configuration: phones never decrypt them.
+        if !is_config(relative) {
+            return Ok(Vec::new());
+        }
+        let path = self.tree.path_of(relative);
+        let (bytes, content) = read_file(&path, Content::is_plaintext)?;
+        Ok(match content {
+            Content::Plaintext => self.scan(&path, &bytes, Exposure::Shared, None),
+            Content::Encrypted(header) => vec![
+                Finding::new(
+                    Code::SharedFileEncrypted,
+                    format!(
+                        "encrypted ({}), but it names no phone, so every phone fetches it: \
+                         phones without that key cannot read it and reboot",
+                        describe_key_desc(header.key_desc())
+                    ),
+                    "serve it in plaintext and move any secret in it to per-phone files",
+                )
+                .file(path),
+            ],
+            Content::BadHeader(error) => vec![bad_header(&path, None, &error)],
+        })
+    }
+
+    fn check_per_phone_file(&self, relative: &Path) -> Result<Vec<Finding>, Failure> {
+        let path = self.tree.path_of(relative);
+        let mac = self.owners.get(relative).copied();
+        let config = is_config(relative);
+        // Without the vault's keys an encrypted file's header is all there is to check.
+        let (bytes, content) = read_file(&path, |c| {
+            config && (c.is_plaintext() || self.keys.is_some())
+        })?;
+        let mut findings = Vec::new();
+        match content {
+            Content::Plaintext => {
+                findings.push(
+                    Finding::new(
+                        Code::PerPhoneFilePlaintext,
+                        "a per-phone file served in plaintext: anyone who asks for it reads it",
+                        self.republish(),
+                    )
+                    .mac(mac)
+                    .file(&path),
+                );
+                if config {
+                    findings.extend(self.scan(&path, &bytes, Exposure::PerPhonePlaintext, mac));
+                }
+            }
+            Content::BadHeader(error) => findings.push(bad_header(&path, mac, &error)),
+            Content::Encrypted(header) => {
+                findings.extend(self.check_file_key(mac, &header, &path));
+                if config {
+                    findings.extend(self.check_decrypted(mac, &header, &path, &bytes));
+                }
+            }
+        }
+        Ok(findings)
+    }
+
+    /// Whether a per-phone file of `mac` is sealed under the generation its phone is served.
+    fn check_file_key(&self, mac: Option<Mac>, header: &Header, path: &Path) -> Option<Finding> {
+        let (code, message) = match self.sealer(header.key_desc()) {
+            Sealer::Unnamed => (
+                Code::FileUnknownKey,
+                "the header names no KeyDesc, so nothing tells which key sealed it".to_owned(),
+            ),
+            Sealer::Unknown(desc) => (
+                Code::FileUnknownKey,
+                format!("encrypted under KeyDesc {desc}, which is not in the vault"),
+            ),
+            Sealer::Known {
+                mac: sealer,
+                generation,
+            } => {
+                let mac = mac?;
+                let desc = generation.key_desc();
+                if sealer != mac {
+                    (
+                        Code::FileOtherPhonesKey,
+                        format!(
+                            "encrypted under {desc}, a key of phone {sealer}: {mac} cannot read it \
+                             and reboots"
+                        ),
+                    )
+                } else {
+                    let step = self.step(&mac);
+                    let expected = step.files_generation()?;
+                    if generation.number() == expected {
+                        return None;
+                    }
+                    (
+                        Code::FileWrongGeneration,
+                        format!(
+                            "encrypted under {desc} (generation {}, {}), but the phone's files \
+                             belong under generation {expected} ({step})",
+                            generation.number(),
+                            generation.state()
+                        ),
+                    )
+                }
+            }
+        };
+        Some(
+            Finding::new(code, message, self.republish())
+                .mac(mac)
+                .file(path),
+        )
+    }
+
+    /// With the vault's keys: decrypts an encrypted configuration file as its phone would and
+    /// scans what it says.
+    fn check_decrypted(
+        &self,
+        mac: Option<Mac>,
+        header: &Header,
+        path: &Path,
+        bytes: &[u8],
+    ) -> Vec<Finding> {
+        let Some((desc, key)) = self.key_for(header) else {
+            return Vec::new();
+        };
+        match polyseal_crypto::decrypt(bytes, key) {
+            Ok(plaintext) => self.scan(path, &plaintext, Exposure::PerPhoneEncrypted, mac),
+            Err(error) => vec![does_not_decrypt(path, mac, desc, &error, self.republish())],
+        }
+    }
+
+    /// The vault's key for the KeyDesc in `header`, if the identity checks run and the vault
+    /// has it (an unknown KeyDesc is reported on its own).
+    fn key_for<'h>(&self, header: &'h Header) -> Option<(&'h KeyDesc, &'a KeyString)> {
+        let desc = header.key_desc()?;
+        Some((desc, self.keys?.get(desc)?))
+    }
+
+    /// Scans a plaintext configuration file for secrets, given who can read it.
+    fn scan(
+        &self,
+        path: &Path,
+        bytes: &[u8],
+        exposure: Exposure,
+        mac: Option<Mac>,
+    ) -> Vec<Finding> {
+        match polyseal_provision::scan(path, bytes, exposure) {
+            Ok(found) => found
+                .iter()
+                .map(|finding| {
+                    let at = format!(
+                        "{} ({}) at {}",
+                        finding.parameter, finding.secret, finding.position
+                    );
+                    let (code, message) = match finding.kind {
+                        FindingKind::SecretInMaster => (
+                            Code::SecretInMaster,
+                            format!(
+                                "{at}: a master file is never encrypted and every phone fetches it"
+                            ),
+                        ),
+                        FindingKind::SecretInSharedFile => (
+                            Code::SecretInSharedFile,
+                            format!("{at}: a shared file is served in plaintext to every phone"),
+                        ),
+                        FindingKind::WeakSipPassword(weakness) => (
+                            Code::WeakSipPassword,
+                            format!(
+                                "{at}: {weakness}, easy to guess; an encrypted file's unkeyed \
+                                 digest lets anyone with the file test guesses offline"
+                            ),
+                        ),
+                        _ => (
+                            Code::SecretInPlaintextFile,
+                            format!("{at}: served in plaintext"),
+                        ),
+                    };
+                    Finding::new(code, message, finding.hint())
+                        .mac(mac)
+                        .file(path)
+                })
+                .collect(),
+            Err(error) => vec![
+                Finding::new(
+                    Code::FileMalformed,
+                    without_path(&error.to_string(), path),
+                    "fix the file: phones cannot read it",
+                )
+                .mac(mac)
+                .file(path),
+            ],
+        }
+    }
+
+    // ---- key files ---------------------------------------------------------------------
+
+    fn check_key_file(&self, relative: &Path) -> Result<Vec<Finding>, Failure> {
+        let path = self.tree.path_of(relative);
+        let mac = self.owners.get(relative).copied();
+        let mut findings: Vec<Finding> = loose_mode(&path)?
+            .map(|mode| {
+                Finding::new(
+                    Code::KeyFileReadable,
+                    format!("mode {mode:04o}: readable by group or others, and it carries a key"),
+                    format!(
+                        "chmod 600 {} (polyseal publish writes key files 0600)",
+                        path.display()
+                    ),
+                )
+                .mac(mac)
+                .file(&path)
+            })
+            .into_iter()
+            .collect();
+        let (bytes, content) = read_file(&path, |_| true)?;
+        if let Some(mac) = mac {
+            findings.extend(self.check_key_file_content(mac, &path, &bytes, &content));
+        }
+        if content.is_plaintext() {
+            // A key file that is not XML is reported as invalid above.
+            findings.extend(
+                self.scan(&path, &bytes, Exposure::KeyFile, mac)
+                    .into_iter()
+                    .filter(|f| f.code != Code::FileMalformed),
+            );
+        }
+        Ok(findings)
+    }
+
+    /// Whether `mac`'s key file hands it the key its rotation step calls for: its active key
+    /// in a plaintext bootstrap file, or during a rotation the next key sealed under the
+    /// active one.
+    fn check_key_file_content(
+        &self,
+        mac: Mac,
+        path: &Path,
+        bytes: &[u8],
+        content: &Content,
+    ) -> Option<Finding> {
+        let record = self.vault.record(&mac)?;
+        let step = self.step(&mac);
+        let active = record.generation(step.files_generation()?)?;
+        let wrong = |message: String| {
+            Some(
+                Finding::new(Code::KeyFileWrongKey, message, self.republish())
+                    .mac(mac)
+                    .file(path),
+            )
+        };
+        let delivered = match (step.next_generation(), content) {
+            (_, Content::BadHeader(error)) => return Some(bad_header(path, Some(mac), error)),
+            (None, Content::Plaintext) => bytes,
+            (None, Content::Encrypted(header)) => {
+                return wrong(format!(
+                    "an encrypted key-change file ({}), but no rotation is under way: the phone \
+                     should get its plaintext bootstrap file of {}",
+                    describe_key_desc(header.key_desc()),
+                    active.key_desc()
+                ));
+            }
+            (Some(next), Content::Plaintext) => {
+                return wrong(format!(
+                    "a plaintext bootstrap file, but the phone is rotating ({step}): it should get \
+                     the key-change file, generation {next} sealed under {}",
+                    active.key_desc()
+                ));
+            }
+            (Some(_), Content::Encrypted(header)) => {
+                if header.key_desc() != Some(active.key_desc()) {
+                    return wrong(format!(
+                        "a key-change file sealed under {}, not under the phone's active key {}: \
+                         the phone cannot read it",
+                        describe_key_desc(header.key_desc()),
+                        active.key_desc()
+                    ));
+                }
+                // What it carries can be read only with the active key.
+                let (desc, key) = self.key_for(header)?;
+                return match polyseal_crypto::decrypt(bytes, key) {
+                    Ok(plaintext) => self.check_delivered_key(mac, path, &plaintext, step),
+                    Err(error) => Some(does_not_decrypt(
+                        path,
+                        Some(mac),
+                        desc,
+                        &error,
+                        self.republish(),
+                    )),
+                };
+            }
+        };
+        self.check_delivered_key(mac, path, delivered, step)
+    }
+
+    /// Whether a plaintext key file (a bootstrap file, or a decrypted key-change file) carries
+    /// the generation `step` hands the phone, by KeyDesc and fingerprint: no identity needed.
+    fn check_delivered_key(
+        &self,
+        mac: Mac,
+        path: &Path,
+        plaintext: &[u8],
+        step: Step,
+    ) -> Option<Finding> {
+        let expected = self
+            .vault
+            .record(&mac)?
+            .generation(step.next_generation().or(step.files_generation())?)?;
+        let key = match read_bootstrap_file(path, plaintext) {
+            Ok(key) => key,
+            Err(error) => {
+                return Some(
+                    Finding::new(
+                        Code::KeyFileInvalid,
+                        without_path(&error.to_string(), path),
+                        self.republish(),
+                    )
+                    .mac(mac)
+                    .file(path),
+                );
+            }
+        };
+        let fingerprint = key.key().fingerprint();
+        if key.key_desc() == expected.key_desc() && fingerprint == expected.fingerprint() {
+            return None;
+        }
+        Some(
+            Finding::new(
+                Code::KeyFileWrongKey,
+                format!(
+                    "hands the phone {} (fingerprint {fingerprint}), but it should get \
+                     generation {}: {} (fingerprint {})",
+                    key.key_desc(),
+                    expected.number(),
+                    expected.key_desc(),
+                    expected.fingerprint()
+                ),
+                self.republish(),
+            )
+            .mac(mac)
+            .file(path),
+        )
+    }
+
+    // ---- master files ------------------------------------------------------------------
+
+    /// The master-file problems of every served phone's fetch plans, each said once.
+    fn masters(&self) -> Result<Vec<Finding>, Failure> {
+        let phones: Vec<Mac> = self.served_phones().into_iter().collect();
+        let issues: Vec<Vec<Finding>> = phones
+            .par_iter()
+            .map(|mac| -> Result<Vec<Finding>, Failure> {
+                let plans = self.tree.fetch_plans(mac)?;
+                Ok(plans
+                    .iter()
+                    .flat_map(|plan| &plan.issues)
+                    .filter_map(|issue| self.plan_issue(mac, issue))
+                    .collect())
+            })
+            .collect::<Result<_, _>>()?;
+        let mut findings: BTreeSet<Finding> = issues.into_iter().flatten().collect();
+        let without_own_master = phones.iter().any(|m| self.tree.phone_master(m).is_none());
+        if self.tree.default_master().is_none() && (phones.is_empty() || without_own_master) {
+            findings.insert(
+                Finding::new(
+                    Code::MasterMissing,
+                    format!(
+                        "the tree has no {DEFAULT_MASTER}: phones without a <mac>.cfg master of \
+                         their own have nothing to boot from"
+                    ),
+                    format!("add the master file {DEFAULT_MASTER} (never encrypted)"),
+                )
+                .file(self.tree.path_of(Path::new(DEFAULT_MASTER))),
+            );
+        }
+        Ok(findings.into_iter().collect())
+    }
+
+    fn plan_issue(&self, mac: &Mac, issue: &PlanIssue) -> Option<Finding> {
+        let master = || self.tree.master_for(mac).map(|m| m.path().to_owned());
+        let own_master = self.tree.phone_master(mac).map(|_| *mac);
+        Some(match issue {
+            PlanIssue::MasterEncrypted { path, key_desc } => Finding::new(
+                Code::MasterEncrypted,
+                format!(
+                    "the master file is encrypted ({}): phones cannot read an encrypted master \
+                     and reboot again and again",
+                    describe_key_desc(key_desc.as_ref())
+                ),
+                "replace it with the plaintext master file; a master is never encrypted",
+            )
+            .mac(own_master)
+            .file(path),
+            PlanIssue::KeyFileNotListed {
+                master,
+                attribute,
+                position,
+                ..
+            } => {
+                let pattern = self.tree.key_file_pattern().as_str();
+                Finding::new(
+                    Code::KeyFileNotListed,
+                    format!(
+                        "{attribute} at {position} does not list the key file {pattern}: phones \
+                         never fetch their key and cannot read their encrypted files"
+                    ),
+                    format!("add {pattern} to {attribute}, first in the list"),
+                )
+                .mac(own_master)
+                .file(master)
+            }
+            PlanIssue::PhoneFileNotMaster { path } => Finding::new(
+                Code::PhoneFileNotMaster,
+                "phones request <mac>.cfg first, as their master file, but this one is a \
+                 configuration file",
+                "rename it (for example to <mac>-sip.cfg) and list it in CONFIG_FILES",
+            )
+            .mac(*mac)
+            .file(path),
+            PlanIssue::OtherPhonesFile {
+                attribute,
+                reference,
+                owner,
+            } => Finding::new(
+                Code::ListedFileOfOtherPhone,
+                format!(
+                    "{attribute} lists {reference}, named after phone {owner}: every phone of this \
+                     master fetches it, and only {owner} can read it once encrypted"
+                ),
+                format!(
+                    "write [PHONE_MAC_ADDRESS] instead of the MAC, or give {owner} a master of its own"
+                ),
+            )
+            .mac(*owner)
+            .file(master()?),
+            PlanIssue::NotInTree {
+                attribute,
+                reference,
+            } => Finding::new(
+                Code::ListedFileNotInTree,
+                format!(
+                    "{attribute} lists {reference}, which is not in the tree: polyseal can neither \
+                     check nor encrypt it"
+                ),
+                "make sure the server it comes from protects any secret in it",
+            )
+            .file(master()?),
+            // Reported once for the whole tree by `masters`; issues added to the library later
+            // get a code of their own before they are reported.
+            _ => return None,
+        })
+    }
+
+    // ---- keys' age and phones' makers ----------------------------------------------------
+
+    fn cryptoperiods(&self, as_of: Timestamp) -> Vec<Finding> {
+        let Some(period) = self.vault.cryptoperiod() else {
+            return Vec::new();
+        };
+        self.vault
+            .records()
+            .filter_map(|record| {
+                let active = record.active()?;
+                let since = active.since(KeyState::Active).unwrap_or(active.created());
+                let end = period.end(since);
+                if as_of <= end {
+                    return None;
+                }
+                let mac = record.mac();
+                let step = self.step(&mac);
+                let rotating = step
+                    .next_generation()
+                    .map_or_else(String::new, |next| format!(" (rotation to generation {next} under way)"));
+                Some(
+                    Finding::new(
+                        Code::KeyPastCryptoperiod,
+                        format!(
+                            "generation {} ({}) active since {since}: its {}-day cryptoperiod ended \
+                             {end}{rotating}",
+                            active.number(),
+                            active.key_desc(),
+                            period.days()
+                        ),
+                        format!(
+                            "rotate it: polyseal rotate start {mac} --src SRC --out {}, then \
+                             confirm and finish",
+                            self.tree.root().display()
+                        ),
+                    )
+                    .mac(mac),
+                )
+            })
+            .collect()
+    }
+
+    fn ouis(&self) -> Vec<Finding> {
+        self.all_phones()
+            .into_iter()
+            .filter(|mac| !mac.is_polycom_oui())
+            .map(|mac| {
+                let [a, b, c] = mac.oui();
+                Finding::new(
+                    Code::NonPolycomOui,
+                    format!(
+                        "OUI {a:02X}-{b:02X}-{c:02X} is not a Polycom/Poly OUI (00-04-F2, \
+                         64-16-7F, 48-25-67)"
+                    ),
+                    "check the MAC for a typo; a phone of another maker needs nothing",
+                )
+                .mac(mac)
+            })
+            .collect()
+    }
+
+    // ---- uploads -----------------------------------------------------------------------
+
+    /// The uploaded override and directory files under `dir`: how many, and what they show.
+    fn uploads(&self, dir: &Path) -> Result<(usize, Vec<Finding>), Failure> {
+        let mut files = Vec::new();
+        list_files(dir, &mut files)?;
+        let uploads: Vec<(Mac, PathBuf)> = files
+            .into_iter()
+            .filter_map(|path| Some((uploader(&path)?, path)))
+            .collect();
+        let findings: Vec<Vec<Finding>> = uploads
+            .par_iter()
+            .map(|(mac, path)| self.check_upload(*mac, path))
+            .collect::<Result<_, _>>()?;
+        Ok((uploads.len(), findings.into_iter().flatten().collect()))
+    }
+
+    /// An uploaded file's header shows the key its phone holds: the generation its files are
+    /// under, or during a rotation the next one.
+    fn check_upload(&self, mac: Mac, path: &Path) -> Result<Vec<Finding>, Failure> {
+        let header = match read_file(path, |_| false)?.1 {
+            Content::Encrypted(header) => header,
+            Content::BadHeader(error) => return Ok(vec![bad_header(path, Some(mac), &error)]),
+            Content::Plaintext => {
+                return Ok(vec![
+                    Finding::new(
+                        Code::UploadPlaintext,
+                        "uploaded in plaintext: the phone does not encrypt what it uploads, and \
+                         overrides and directories may carry passwords",
+                        "set sec.encryption.upload.overrides=\"1\" and \
+                         sec.encryption.upload.dir=\"1\" in a file every phone fetches",
+                    )
+                    .mac(mac)
+                    .file(path),
+                ]);
+            }
+        };
+        let step = self.step(&mac);
+        let expected: Vec<u32> = step
+            .files_generation()
+            .into_iter()
+            .chain(step.next_generation())
+            .collect();
+        let message = match self.sealer(header.key_desc()) {
+            Sealer::Known {
+                mac: holder,
+                generation,
+            } if holder == mac => {
+                if expected.contains(&generation.number()) {
+                    return Ok(Vec::new());
+                }
+                format!(
+                    "uploaded under {} (generation {}, {}): the phone holds a key it is not \
+                     served under ({step})",
+                    generation.key_desc(),
+                    generation.number(),
+                    generation.state()
+                )
+            }
+            Sealer::Known {
+                mac: holder,
+                generation,
+            } => format!(
+                "uploaded under {}, a key of phone {holder}: the phone was handed another \
+                 phone's key",
+                generation.key_desc()
+            ),
+            Sealer::Unknown(desc) => {
+                format!("uploaded under KeyDesc {desc}, which is not in the vault")
+            }
+            Sealer::Unnamed => "uploaded under a key its header does not name".to_owned(),
+        };
+        Ok(vec![
+            Finding::new(
+                Code::UploadWrongKey,
+                message,
+                format!(
+                    "hand the phone its key again: serve its bootstrap file ({}) and reboot it",
+                    self.tree.key_file_pattern().file_name(&mac)
+                ),
+            )
+            .mac(mac)
+            .file(path),
+        ])
+    }
+}
+
+/// The phone that uploaded `path`, if its name is `<mac>-phone.cfg` or `<mac>-directory.xml`.
+fn uploader(path: &Path) -> Option<Mac> {
+    let name = path.file_name()?.to_str()?;
+    let mac = name
+        .strip_suffix("-phone.cfg")
+        .or_else(|| name.strip_suffix("-directory.xml"))?;
+    // Phones name their uploads with their MAC in lowercase, as they request files.
+    let canonical = mac.len() == 12 && mac.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'));
+    canonical.then(|| Mac::parse(mac).ok()).flatten()
+}
+
+/// Every file under `dir` (hidden entries skipped, as in a provisioning tree).
+fn list_files(dir: &Path, files: &mut Vec<PathBuf>) -> Result<(), Failure> {
+    let entries = fs::read_dir(dir).map_err(|e| Failure::io(dir, "read", &e))?;
+    for entry in entries {
+        let entry = entry.map_err(|e| Failure::io(dir, "read", &e))?;
+        if entry.file_name().to_string_lossy().starts_with('.') {
+            continue;
+        }
+        let path = entry.path();
+        if path.is_dir() {
+            list_files(&path, files)?;
+        } else {
+            files.push(path);
+        }
+    }
+    Ok(())
+}
+
+// ---- the vault's own files -------------------------------------------------------------
+
+/// The vault's files that hold key material (`data-key.age`, `keys/*`) readable by group or
+/// others. The identity file is the operator's, not the vault's.
+fn vault_modes(vault: &Vault) -> Result<Vec<Finding>, Failure> {
+    let mut files = vec![vault.dir().join("data-key.age")];
+    let keys = vault.dir().join("keys");
+    if keys.is_dir() {
+        list_files(&keys, &mut files)?;
+    }
+    let mut findings = Vec::new();
+    for path in files.iter().filter(|p| p.exists()) {
+        if let Some(mode) = loose_mode(path)? {
+            findings.push(
+                Finding::new(
+                    Code::VaultFileReadable,
+                    format!("mode {mode:04o}: readable by group or others, and it holds sealed key material"),
+                    format!("chmod 600 {} (and chmod 700 the vault directory)", path.display()),
+                )
+                .file(path),
+            );
+        }
+    }
+    Ok(findings)
+}
+
+/// The event log's verification, as `polyseal log verify` does it.
+fn event_log(vault: &Vault) -> Option<Finding> {
+    let error = vault.verify().err()?;
+    let message = match &error {
+        polyseal_vault::Error::VerifyFailed { findings, .. } => {
+            let first = findings.first().map_or("", String::as_str);
+            match findings.len() {
+                0 | 1 => format!("the event log does not verify: {first}"),
+                n => format!(
+                    "the event log does not verify: {first} (and {} more)",
+                    n - 1
+                ),
+            }
+        }
+        other => format!("the event log cannot be verified: {other}"),
+    };
+    Some(
+        Finding::new(
+            Code::EventLogUnverified,
+            message,
+            "run polyseal log verify for every problem; restore the vault from a backup whose \
+             log head matches the one on file, and find out who changed it",
+        )
+        .file(vault.dir().join("events.log")),
+    )
+}
+
+// ---- small helpers -----------------------------------------------------------------------
+
+/// The file's mode if group or others may read, write or run it.
+#[cfg(unix)]
+fn loose_mode(path: &Path) -> Result<Option<u32>, Failure> {
+    use std::os::unix::fs::PermissionsExt;
+    let mode = fs::metadata(path)
+        .map_err(|e| Failure::io(path, "read", &e))?
+        .permissions()
+        .mode()
+        & 0o777;
+    Ok((mode & 0o077 != 0).then_some(mode))
+}
+
+#[cfg(not(unix))]
+fn loose_mode(_path: &Path) -> Result<Option<u32>, Failure> {
+    Ok(None)
+}
+
+/// A file's first bytes and what they say it is, read on to the end (up to polyseal-crypto's
+/// size limit) when `whole` says a check needs the content.
+fn read_file(
+    path: &Path,
+    whole: impl FnOnce(&Content) -> bool,
+) -> Result<(Zeroizing<Vec<u8>>, Content), Failure> {
+    let io = |e: std::io::Error| Failure::io(path, "read", &e);
+    let mut file = fs::File::open(path).map_err(io)?;
+    // Sized up front: a buffer that grows leaves copies of secrets in freed memory.
+    let len = file
+        .metadata()
+        .map_or(0, |m| m.len())
+        .min(MAX_FILE_SIZE as u64);
+    let mut bytes = Zeroizing::new(Vec::with_capacity(len as usize + 1));
+    (&mut file)
+        .take(HEADER_WINDOW as u64)
+        .read_to_end(&mut bytes)
+        .map_err(io)?;
+    let content = Content::of(&bytes);
+    if whole(&content) {
+        file.take((MAX_FILE_SIZE - HEADER_WINDOW) as u64)
+            .read_to_end(&mut bytes)
+            .map_err(io)?;
+    }
+    Ok((bytes, content))
+}
+
+/// Configuration files (`.cfg`, `.xml`), the only ones phones parse and the scanner reads.
+fn is_config(relative: &Path) -> bool {
+    relative
+        .extension()
+        .and_then(|e| e.to_str())
+        .is_some_and(|e| e.eq_ignore_ascii_case("cfg") || e.eq_ignore_ascii_case("xml"))
+}
+
+/// A library message about `path` without the leading path: the finding names the file.
+fn without_path(message: &str, path: &Path) -> String {
+    let prefix = path.display().to_string();
+    message
+        .strip_prefix(&prefix)
+        .map(|rest| rest.trim_start_matches([':', ' ']))
+        .unwrap_or(message)
+        .to_owned()
+}
+
+fn describe_key_desc(key_desc: Option<&KeyDesc>) -> String {
+    key_desc.map_or_else(
+        || "its header names no KeyDesc".to_owned(),
+        |d| format!("KeyDesc {d}"),
+    )
+}
+
+/// `g1 deactivated, g2 active`.
+fn describe_generations(record: &Record) -> String {
+    let generations: Vec<String> = record
+        .generations()
+        .iter()
+        .map(|g| format!("g{} {}", g.number(), g.state()))
+        .collect();
+    generations.join(", ")
+}
+
+fn bad_header(path: &Path, mac: Option<Mac>, error: &CryptoError) -> Finding {
+    Finding::new(
+        Code::FileBadHeader,
+        format!("starts like an encrypted file, but its header is refused: {error}"),
+        "replace it with a file polyseal encrypted (polyseal publish or polyseal encrypt)",
+    )
+    .mac(mac)
+    .file(path)
+}
+
+fn does_not_decrypt(
+    path: &Path,
+    mac: Option<Mac>,
+    desc: &KeyDesc,
+    error: &CryptoError,
+    fix: String,
+) -> Finding {
+    Finding::new(
+        Code::FileDoesNotDecrypt,
+        format!("does not decrypt with {desc}, the key its header names: {error}; a phone holding that key reboots on it"),
+        fix,
+    )
+    .mac(mac)
+    .file(path)
+}
