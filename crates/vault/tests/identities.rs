@@ -4,9 +4,10 @@
 
 mod common;
 
+use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use common::{age_keygen, run};
 use polyseal_vault::{
@@ -217,11 +218,38 @@ fn identity_source_prefers_flag_then_path_variable_then_data_variable() {
     assert!(none.to_string().contains("POLYSEAL_IDENTITY"), "{none}");
 }
 
-/// Reads this process's environment: run as a child of the test below with the variables set.
+/// Set in the child processes that the tests below start (this test binary, re-executed),
+/// where the environment can be chosen: a test cannot change its own process's environment.
+const CHILD: &str = "POLYSEAL_TEST_CHILD";
+
+/// Runs test `name` of this binary in a child process with `env` added; fails unless it passes.
+fn run_in_child(name: &str, env: &[(&str, OsString)]) {
+    let mut command = Command::new(std::env::current_exe().expect("test binary"));
+    command
+        .args(["--exact", name, "--nocapture"])
+        .env(CHILD, "1")
+        .env_remove(IdentitySource::PATH_VARIABLE)
+        .env_remove(IdentitySource::DATA_VARIABLE);
+    for (key, value) in env {
+        command.env(key, value);
+    }
+    let output = command.output().expect("run the child");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success() && stdout.contains("1 passed"),
+        "{stdout}{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+fn in_child() -> bool {
+    std::env::var_os(CHILD).is_some()
+}
+
 #[test]
-fn identity_source_child_reads_the_environment() {
-    if std::env::var_os("POLYSEAL_TEST_ENV_CHILD").is_none() {
-        return; // Only meaningful in the child process the next test starts.
+fn child_reads_the_identity_source_from_the_environment() {
+    if !in_child() {
+        return;
     }
     let source = IdentitySource::from_flag_or_env(None).expect("from environment");
     assert!(
@@ -231,32 +259,96 @@ fn identity_source_child_reads_the_environment() {
 
 #[test]
 fn identity_source_reads_polyseal_identity_data_from_the_environment() {
-    let output = Command::new(std::env::current_exe().expect("test binary"))
-        .args([
-            "--exact",
-            "identity_source_child_reads_the_environment",
-            "--nocapture",
-        ])
-        .env("POLYSEAL_TEST_ENV_CHILD", "1")
-        .env_remove(IdentitySource::PATH_VARIABLE)
-        .env(IdentitySource::DATA_VARIABLE, "AGE-SECRET-KEY-1EXAMPLE")
-        .output()
-        .expect("run the child");
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stdout)
+    run_in_child(
+        "child_reads_the_identity_source_from_the_environment",
+        &[(
+            IdentitySource::DATA_VARIABLE,
+            "AGE-SECRET-KEY-1EXAMPLE".into(),
+        )],
     );
-    assert!(String::from_utf8_lossy(&output.stdout).contains("1 passed"));
+}
+
+const PLUGIN_RECIPIENT: &str =
+    "age1polysealtest1qqqsyqcyq5rqwzqfpg9scrgwpugpzysnzs23v9ccrydpk8qarc0jq0arevz";
+const PLUGIN_IDENTITY: &str =
+    "AGE-PLUGIN-POLYSEALTEST-1QQQSYQCYQ5RQWZQFPG9SCRGWPUGPZYSNZS23V9CCRYDPK8QARC0SKDWFAJ";
+
+/// A prompt that keeps the messages plugins show.
+#[derive(Default)]
+struct RecordingPrompt(Mutex<Vec<String>>);
+
+impl Prompt for RecordingPrompt {
+    fn message(&self, text: &str) {
+        self.0.lock().expect("lock").push(text.to_owned());
+    }
+
+    fn passphrase(&self, _description: &str) -> Option<Zeroizing<String>> {
+        None
+    }
+}
+
+#[test]
+fn child_unlocks_through_an_age_plugin() {
+    if !in_child() {
+        return;
+    }
+    let tmp = tempfile::tempdir().expect("tmp");
+    let (_, ops) = age_keygen(tmp.path(), "ops.key");
+    let recipients = vec![
+        Recipient::parse("ops", &ops).expect("age recipient"),
+        Recipient::parse("hardware", PLUGIN_RECIPIENT).expect("plugin recipient"),
+    ];
+    let dir = tmp.path().join("vault");
+    let mut writer =
+        VaultWriter::create(&dir, VaultSettings::new(recipients)).expect("sealed via plugin");
+    let prompt = Arc::new(RecordingPrompt::default());
+    let identities =
+        Identities::from_text(PLUGIN_IDENTITY, "hardware.txt", prompt.clone()).expect("loads");
+    let data_key = writer
+        .vault()
+        .unlock(&identities)
+        .expect("unlocked via plugin");
+    let mac = "0004f2abcdef".parse().expect("MAC");
+    writer
+        .add_keys(&data_key, &[mac], polyseal_vault::InitialState::Active)
+        .expect("the data key the plugin opened seals keys");
+    let messages = prompt.0.lock().expect("lock").clone();
+    assert!(
+        messages
+            .iter()
+            .any(|m| m.contains("touch the pretend hardware key")),
+        "{messages:?}"
+    );
+
+    // The stock age CLI opens the same data key through the same plugin.
+    let identity_file = tmp.path().join("hardware.txt");
+    std::fs::write(&identity_file, format!("{PLUGIN_IDENTITY}\n")).expect("identity file");
+    let output = run(Command::new("age")
+        .arg("-d")
+        .arg("-i")
+        .arg(&identity_file)
+        .arg(dir.join("data-key.age")));
+    assert_eq!(output.stdout.len(), 65, "64 hex digits and a newline");
+}
+
+/// A vault sealed to an age plugin recipient unlocks with the plugin's identity, through the
+/// age plugin protocol, showing the plugin's messages through the `Prompt`. The plugin is a
+/// stand-in (`tests/fixtures/plugin/age-plugin-polysealtest`, Python), as no real plugin or
+/// hardware key exists on the test machine.
+#[test]
+fn plugin_identity_unlocks_a_vault_sealed_to_its_plugin_recipient() {
+    let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/plugin");
+    let mut path = OsString::from(&fixtures);
+    path.push(":");
+    path.push(std::env::var_os("PATH").unwrap_or_default());
+    run_in_child("child_unlocks_through_an_age_plugin", &[("PATH", path)]);
 }
 
 /// `age1<name>1…` plugin recipients and `AGE-PLUGIN-<NAME>-1…` identities go through the age
 /// plugin protocol; with the plugin binary missing, both name it.
 #[test]
 fn plugin_recipient_and_identity_need_their_plugin_binary() {
-    let recipient = "age1polysealtest1qqqsyqcyq5rqwzqfpg9scrgwpugpzysnzs23v9ccrydpk8qarc0jq0arevz";
-    let identity =
-        "AGE-PLUGIN-POLYSEALTEST-1QQQSYQCYQ5RQWZQFPG9SCRGWPUGPZYSNZS23V9CCRYDPK8QARC0SKDWFAJ";
+    let (recipient, identity) = (PLUGIN_RECIPIENT, PLUGIN_IDENTITY);
     let parsed = Recipient::parse("hardware", recipient).expect("a plugin recipient parses");
     assert_eq!(parsed.public_key(), recipient);
     let tmp = tempfile::tempdir().expect("tmp");
