@@ -498,20 +498,28 @@ impl<'a> Audit<'a> {
         path: &Path,
         bytes: &[u8],
     ) -> Vec<Finding> {
-        let Some((desc, key)) = self.key_for(header) else {
+        // An unknown KeyDesc, or a destroyed key, is reported by the header check.
+        let Some((desc, key)) = header
+            .key_desc()
+            .and_then(|desc| Some((desc, self.keys?.get(desc)?)))
+        else {
             return Vec::new();
         };
         match polyseal_crypto::decrypt(bytes, key) {
             Ok(plaintext) => self.scan(path, &plaintext, Exposure::PerPhoneEncrypted, mac),
-            Err(error) => vec![does_not_decrypt(path, mac, desc, &error, self.republish())],
+            Err(error) => vec![
+                Finding::new(
+                    Code::FileDoesNotDecrypt,
+                    format!(
+                        "does not decrypt with {desc}, the key its header names: {error}; a phone \
+                         holding that key reboots on it"
+                    ),
+                    self.republish(),
+                )
+                .mac(mac)
+                .file(path),
+            ],
         }
-    }
-
-    /// The vault's key for the KeyDesc in `header`, if the identity checks run and the vault
-    /// has it (an unknown KeyDesc is reported on its own).
-    fn key_for<'h>(&self, header: &'h Header) -> Option<(&'h KeyDesc, &'a KeyString)> {
-        let desc = header.key_desc()?;
-        Some((desc, self.keys?.get(desc)?))
     }
 
     /// Scans a plaintext configuration file for secrets, given who can read it.
@@ -605,9 +613,9 @@ impl<'a> Audit<'a> {
         Ok(findings)
     }
 
-    /// Whether `mac`'s key file hands it the key its rotation step calls for: its active key
-    /// in a plaintext bootstrap file, or during a rotation the next key sealed under the
-    /// active one.
+    /// Whether `mac`'s key file hands it the generation it is served (docs/ROTATION.md: the
+    /// active one, or during a rotation the next one) in a plaintext bootstrap file, by
+    /// KeyDesc and fingerprint: no identity needed.
     fn check_key_file_content(
         &self,
         mac: Mac,
@@ -615,9 +623,11 @@ impl<'a> Audit<'a> {
         bytes: &[u8],
         content: &Content,
     ) -> Option<Finding> {
-        let record = self.vault.record(&mac)?;
         let step = self.step(&mac);
-        let active = record.generation(step.files_generation()?)?;
+        let expected = self
+            .vault
+            .record(&mac)?
+            .generation(step.files_generation()?)?;
         let wrong = |message: String| {
             Some(
                 Finding::new(Code::KeyFileWrongKey, message, self.republish())
@@ -625,64 +635,19 @@ impl<'a> Audit<'a> {
                     .file(path),
             )
         };
-        let delivered = match (step.next_generation(), content) {
-            (_, Content::BadHeader(error)) => return Some(bad_header(path, Some(mac), error)),
-            (None, Content::Plaintext) => bytes,
-            (None, Content::Encrypted(header)) => {
+        match content {
+            Content::Plaintext => {}
+            Content::BadHeader(error) => return Some(bad_header(path, Some(mac), error)),
+            Content::Encrypted(header) => {
                 return wrong(format!(
-                    "an encrypted key-change file ({}), but no rotation is under way: the phone \
-                     should get its plaintext bootstrap file of {}",
+                    "encrypted ({}): a phone that does not hold that key (new, factory-reset or \
+                     rotating) cannot read it; it should get the plaintext bootstrap file of {}",
                     describe_key_desc(header.key_desc()),
-                    active.key_desc()
+                    expected.key_desc()
                 ));
             }
-            (Some(next), Content::Plaintext) => {
-                return wrong(format!(
-                    "a plaintext bootstrap file, but the phone is rotating ({step}): it should get \
-                     the key-change file, generation {next} sealed under {}",
-                    active.key_desc()
-                ));
-            }
-            (Some(_), Content::Encrypted(header)) => {
-                if header.key_desc() != Some(active.key_desc()) {
-                    return wrong(format!(
-                        "a key-change file sealed under {}, not under the phone's active key {}: \
-                         the phone cannot read it",
-                        describe_key_desc(header.key_desc()),
-                        active.key_desc()
-                    ));
-                }
-                // What it carries can be read only with the active key.
-                let (desc, key) = self.key_for(header)?;
-                return match polyseal_crypto::decrypt(bytes, key) {
-                    Ok(plaintext) => self.check_delivered_key(mac, path, &plaintext, step),
-                    Err(error) => Some(does_not_decrypt(
-                        path,
-                        Some(mac),
-                        desc,
-                        &error,
-                        self.republish(),
-                    )),
-                };
-            }
-        };
-        self.check_delivered_key(mac, path, delivered, step)
-    }
-
-    /// Whether a plaintext key file (a bootstrap file, or a decrypted key-change file) carries
-    /// the generation `step` hands the phone, by KeyDesc and fingerprint: no identity needed.
-    fn check_delivered_key(
-        &self,
-        mac: Mac,
-        path: &Path,
-        plaintext: &[u8],
-        step: Step,
-    ) -> Option<Finding> {
-        let expected = self
-            .vault
-            .record(&mac)?
-            .generation(step.next_generation().or(step.files_generation())?)?;
-        let key = match read_bootstrap_file(path, plaintext) {
+        }
+        let key = match read_bootstrap_file(path, bytes) {
             Ok(key) => key,
             Err(error) => {
                 return Some(
@@ -700,22 +665,14 @@ impl<'a> Audit<'a> {
         if key.key_desc() == expected.key_desc() && fingerprint == expected.fingerprint() {
             return None;
         }
-        Some(
-            Finding::new(
-                Code::KeyFileWrongKey,
-                format!(
-                    "hands the phone {} (fingerprint {fingerprint}), but it should get \
-                     generation {}: {} (fingerprint {})",
-                    key.key_desc(),
-                    expected.number(),
-                    expected.key_desc(),
-                    expected.fingerprint()
-                ),
-                self.republish(),
-            )
-            .mac(mac)
-            .file(path),
-        )
+        wrong(format!(
+            "hands the phone {} (fingerprint {fingerprint}), but it is served generation {} \
+             ({step}): {} (fingerprint {})",
+            key.key_desc(),
+            expected.number(),
+            expected.key_desc(),
+            expected.fingerprint()
+        ))
     }
 
     // ---- master files ------------------------------------------------------------------
@@ -905,8 +862,8 @@ impl<'a> Audit<'a> {
         Ok((uploads.len(), findings.into_iter().flatten().collect()))
     }
 
-    /// An uploaded file's header shows the key its phone holds: the generation its files are
-    /// under, or during a rotation the next one.
+    /// An uploaded file's header shows the key its phone holds: its active generation, or
+    /// during a rotation either that one or the next.
     fn check_upload(&self, mac: Mac, path: &Path) -> Result<Vec<Finding>, Failure> {
         let header = match read_file(path, |_| false)?.1 {
             Content::Encrypted(header) => header,
@@ -926,8 +883,9 @@ impl<'a> Audit<'a> {
             }
         };
         let step = self.step(&mac);
+        // During a rotation the phone holds the old key until it boots with the new one.
         let expected: Vec<u32> = step
-            .files_generation()
+            .active_generation()
             .into_iter()
             .chain(step.next_generation())
             .collect();
@@ -1143,22 +1101,6 @@ fn bad_header(path: &Path, mac: Option<Mac>, error: &CryptoError) -> Finding {
         Code::FileBadHeader,
         format!("starts like an encrypted file, but its header is refused: {error}"),
         "replace it with a file polyseal encrypted (polyseal publish or polyseal encrypt)",
-    )
-    .mac(mac)
-    .file(path)
-}
-
-fn does_not_decrypt(
-    path: &Path,
-    mac: Option<Mac>,
-    desc: &KeyDesc,
-    error: &CryptoError,
-    fix: String,
-) -> Finding {
-    Finding::new(
-        Code::FileDoesNotDecrypt,
-        format!("does not decrypt with {desc}, the key its header names: {error}; a phone holding that key reboots on it"),
-        fix,
     )
     .mac(mac)
     .file(path)

@@ -460,11 +460,26 @@ fn master_file_encrypted_missing_or_not_listing_the_key_file() {
 }
 
 #[test]
-fn an_encrypted_shared_file() {
+fn an_encrypted_shared_file_or_key_file() {
     let ws = published();
     encrypt(&ws, "0004f2a10001", "out/site.cfg", "out/site.cfg");
+    encrypt(
+        &ws,
+        "0004f2a10002",
+        "out/0004f2a10002-key.cfg",
+        "out/0004f2a10002-key.cfg",
+    );
+    chmod(&ws.path("out/0004f2a10002-key.cfg"), 0o600);
     let report = report_without_identity(&ws, &[]);
     finding(&report, "shared-file-encrypted", None, Some("out/site.cfg"));
+    // A phone that lost its key could never read its key file again.
+    let found = finding(
+        &report,
+        "key-file-wrong-key",
+        Some("0004f2a10002"),
+        Some("out/0004f2a10002-key.cfg"),
+    );
+    assert_mentions(found, &["encrypted", "plaintext bootstrap"]);
 }
 
 #[test]
@@ -503,8 +518,12 @@ fn key_files_missing_invalid_or_carrying_another_phones_key() {
 }
 
 #[test]
-fn key_change_files_during_a_rotation() {
+fn a_rotating_phone_is_served_the_next_generation_and_may_upload_under_either() {
     let ws = published();
+    let g1_sip = fs::read(ws.path("out/0004f2a10001-sip.cfg")).unwrap();
+    let g1_key_file = fs::read(ws.path("out/0004f2a10001-key.cfg")).unwrap();
+    fs::create_dir_all(ws.path("uploads")).unwrap();
+    fs::write(ws.path("uploads/0004f2a10001-phone.cfg"), &g1_sip).unwrap();
     run(
         &ws,
         &[
@@ -517,43 +536,57 @@ fn key_change_files_during_a_rotation() {
             "out",
         ],
     );
-    let rotating = report(&ws, &[]);
-    assert!(serious(&rotating).is_empty(), "{:#}", rotating["findings"]);
-
-    // A key-change file sealed under the active key, but carrying another phone's key: only
-    // decrypting it shows that.
-    encrypt(
-        &ws,
-        "0004f2a10001",
-        "out/0004f2a10002-key.cfg",
-        "out/0004f2a10001-key.cfg",
-    );
-    chmod(&ws.path("out/0004f2a10001-key.cfg"), 0o600);
-    let with = report(&ws, &[]);
-    let wrong = finding(
-        &with,
-        "key-file-wrong-key",
-        Some("0004f2a10001"),
-        Some("out/0004f2a10001-key.cfg"),
-    );
-    assert_mentions(wrong, &["0004f2a10002-g1", "0004f2a10001-g2"]);
-    let without = report_without_identity(&ws, &[]);
-    assert!(serious(&without).is_empty(), "{:#}", without["findings"]);
-
-    // A plaintext bootstrap file where the key-change file is due is wrong without identity.
+    // The phone has not rebooted yet (upload under g1) or has (upload under g2): both fine.
     fs::copy(
-        ws.path("out/0004f2a10002-key.cfg"),
-        ws.path("out/0004f2a10001-key.cfg"),
+        ws.path("out/0004f2a10001-sip.cfg"),
+        ws.path("uploads/0004f2a10001-directory.xml"),
     )
     .unwrap();
-    let plaintext = report_without_identity(&ws, &[]);
-    let wrong = finding(
-        &plaintext,
+    let rotating = report(&ws, &["--uploads", "uploads"]);
+    assert!(serious(&rotating).is_empty(), "{:#}", rotating["findings"]);
+
+    // Files left under g1 while the phone is served g2.
+    fs::write(ws.path("out/0004f2a10001-sip.cfg"), &g1_sip).unwrap();
+    fs::write(ws.path("out/0004f2a10001-key.cfg"), &g1_key_file).unwrap();
+    let stale = report_without_identity(&ws, &[]);
+    let found = finding(
+        &stale,
+        "file-wrong-generation",
+        Some("0004f2a10001"),
+        Some("out/0004f2a10001-sip.cfg"),
+    );
+    assert_mentions(found, &["0004f2a10001-g1", "generation 2"]);
+    let found = finding(
+        &stale,
         "key-file-wrong-key",
         Some("0004f2a10001"),
         Some("out/0004f2a10001-key.cfg"),
     );
-    assert_mentions(wrong, &["key-change"]);
+    assert_mentions(found, &["0004f2a10001-g1", "0004f2a10001-g2"]);
+
+    // Once the rotation is finished, an upload under g1 shows a phone on a retired key.
+    run(&ws, &["rotate", "confirm", "0004f2a10001"]);
+    run(
+        &ws,
+        &[
+            "rotate",
+            "finish",
+            "0004f2a10001",
+            "--src",
+            "src",
+            "--out",
+            "out",
+        ],
+    );
+    let finished = report_without_identity(&ws, &["--uploads", "uploads"]);
+    let found = finding(
+        &finished,
+        "upload-wrong-key",
+        Some("0004f2a10001"),
+        Some("uploads/0004f2a10001-phone.cfg"),
+    );
+    assert_mentions(found, &["0004f2a10001-g1", "deactivated"]);
+    assert_eq!(serious(&finished).len(), 1, "{:#}", finished["findings"]);
 }
 
 #[test]
