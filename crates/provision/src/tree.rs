@@ -1,11 +1,12 @@
 //! A source provisioning tree: the directory an admin writes, in plaintext, that polyseal reads
 //! the way phones will.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fmt;
 use std::fs;
 use std::io::Read;
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 
 use polyseal_crypto::{KeyDesc, Mac};
 use rayon::prelude::*;
@@ -125,6 +126,9 @@ pub struct SourceTree {
     phone_masters: BTreeMap<Mac, Master>,
     phone_files_not_masters: BTreeSet<Mac>,
     key_file: KeyFilePattern,
+    /// States of files that name no phone (masters, shared files): every phone's fetch plan
+    /// asks for them, so a fleet of 100,000 would otherwise read each one 100,000 times.
+    shared_states: Arc<Mutex<HashMap<PathBuf, FileState>>>,
 }
 
 impl SourceTree {
@@ -147,6 +151,7 @@ impl SourceTree {
             phone_masters: BTreeMap::new(),
             phone_files_not_masters: BTreeSet::new(),
             key_file: KeyFilePattern::default(),
+            shared_states: Arc::default(),
         };
         if tree.contains(Path::new(DEFAULT_MASTER)) {
             let path = tree.path_of(Path::new(DEFAULT_MASTER));
@@ -265,6 +270,26 @@ impl SourceTree {
         if !self.contains(relative) {
             return Ok(FileState::Missing);
         }
+        let shared = relative
+            .to_str()
+            .is_some_and(|name| macs_in_name(name).next().is_none());
+        if !shared {
+            return self.read_file_state(relative);
+        }
+        // A poisoned lock only means another thread panicked mid-insert: the map is still valid.
+        let cached = self.shared_states.lock().map(|m| m.get(relative).cloned());
+        if let Ok(Some(state)) = cached {
+            return Ok(state);
+        }
+        let state = self.read_file_state(relative)?;
+        if let Ok(mut map) = self.shared_states.lock() {
+            map.insert(relative.to_owned(), state.clone());
+        }
+        Ok(state)
+    }
+
+    /// Reads the first kilobyte of the file at `relative` and tells its state.
+    fn read_file_state(&self, relative: &Path) -> Result<FileState, Error> {
         let path = self.path_of(relative);
         let mut head = Vec::new();
         fs::File::open(&path)
