@@ -48,6 +48,20 @@ pub(crate) fn create_private_dir(dir: &Path) -> Result<(), Error> {
         .map_err(|e| Error::io(dir, "create directory", e))
 }
 
+/// Sets an existing directory's mode to 0700 (a directory made by `create_private_dir` has
+/// it already; one that existed keeps its mode otherwise).
+pub(crate) fn restrict_dir(dir: &Path) -> Result<(), Error> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        fs::set_permissions(dir, fs::Permissions::from_mode(0o700))
+            .map_err(|e| Error::io(dir, "restrict the permissions of", e))?;
+    }
+    #[cfg(not(unix))]
+    let _ = dir;
+    Ok(())
+}
+
 /// Makes a directory's entries (new names, renames, removals) durable.
 pub(crate) fn sync_dir(dir: &Path) -> Result<(), Error> {
     // Windows cannot open a directory as a file; its rename is durable on its own (NTFS

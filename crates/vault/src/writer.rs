@@ -168,13 +168,12 @@ impl VaultWriter {
             }
         }
         ensure_empty_dir(dir)?;
-        let layout = Layout::new(dir);
-        durable::create_private_dir(dir)?;
-        durable::create_private_dir(&layout.keys_dir())?;
-        let lock = VaultLock::exclusive(&layout.lock(), Duration::ZERO)?;
-
+        // Everything that can fail for a reason other than the disk (a plugin recipient
+        // whose plugin is missing) happens before anything is written, so a refused create
+        // leaves no directory behind to refuse the next attempt.
         let vault_id = VaultId::generate();
         let data_key = DataKey::generate(vault_id);
+        let data_key_file = data_key.wrap(&settings.recipients)?;
         let config = Config {
             vault_id,
             key_desc_template: settings.key_desc_template,
@@ -193,9 +192,15 @@ impl VaultWriter {
             public_key: r.public_key(),
         }));
         let files = [
-            (DATA_KEY_FILE.to_owned(), data_key.wrap(&config.recipients)?),
+            (DATA_KEY_FILE.to_owned(), data_key_file),
             (CONFIG_FILE.to_owned(), config.render()),
         ];
+
+        let layout = Layout::new(dir);
+        durable::create_private_dir(dir)?;
+        durable::restrict_dir(dir)?;
+        durable::create_private_dir(&layout.keys_dir())?;
+        let lock = VaultLock::exclusive(&layout.lock(), Duration::ZERO)?;
         write_journal(&layout, LogHead::EMPTY, 0, Timestamp::now(), &events, files)?;
         journal::recover(&layout)?;
         VaultWriter::from_locked(layout, lock)

@@ -359,6 +359,10 @@ fn plugin_recipient_and_identity_need_their_plugin_binary() {
         error.to_string().contains("age-plugin-polysealtest"),
         "{error}"
     );
+    assert!(
+        !tmp.path().join("v").exists(),
+        "a refused create writes nothing"
+    );
 
     let error =
         Identities::from_text(identity, "x", Arc::new(NoPrompt)).expect_err("no plugin binary");

@@ -431,11 +431,24 @@ fn creating_needs_an_empty_directory_and_distinct_recipients() {
     assert!(matches!(again, Err(Error::DirectoryNotEmpty { .. })));
     let twice = VaultWriter::create(
         &vault.tmp.path().join("other"),
-        VaultSettings::new(vec![ops.clone(), ops]),
+        VaultSettings::new(vec![ops.clone(), ops.clone()]),
     );
     assert!(matches!(twice, Err(Error::DuplicateRecipient { .. })));
     let none = VaultWriter::create(&vault.tmp.path().join("none"), VaultSettings::new(vec![]));
     assert!(matches!(none, Err(Error::NoRecipients)));
+    // An existing empty directory is fine, and becomes private.
+    let empty = vault.tmp.path().join("empty");
+    std::fs::create_dir(&empty).expect("mkdir");
+    VaultWriter::create(&empty, VaultSettings::new(vec![ops])).expect("create in empty dir");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&empty)
+            .expect("stat")
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o700);
+    }
 }
 
 #[test]
