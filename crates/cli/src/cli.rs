@@ -91,6 +91,9 @@ pub(crate) enum Command {
     /// Show or verify the vault's tamper-evident event log.
     #[command(subcommand)]
     Log(LogCommand),
+    /// Print an nginx server block that serves a published tree over TLS, each phone's files
+    /// only to the client certificate of its MAC (docs/DELIVERY.md).
+    NginxConfig(NginxConfigArgs),
     /// Print a shell completion script.
     Completions(CompletionsArgs),
     /// Print the manual page (roff).
@@ -269,11 +272,11 @@ pub(crate) struct PublishArgs {
 
 #[derive(Subcommand, Debug)]
 pub(crate) enum RotateCommand {
-    /// Make generation N+1 pre-active and publish the key-change file (N+1 sealed under N).
+    /// Make generation N+1 pre-active and serve it: the bootstrap of N+1, files under N+1.
     Start(RotateArgs),
     /// Record that phones hold N+1: explicitly, or from evidence in --uploads.
     Confirm(RotateArgs),
-    /// Re-encrypt confirmed phones' files under N+1; N+1 becomes active, N deactivated.
+    /// Retire N for confirmed phones: N+1 becomes active, N deactivated.
     Finish(RotateArgs),
     /// Show each phone's rotation step and since when.
     Status(RotateStatusArgs),
@@ -383,6 +386,32 @@ pub(crate) struct LogShowArgs {
     /// Print the raw JSON lines.
     #[arg(long)]
     pub(crate) json: bool,
+}
+
+#[derive(Args, Debug)]
+pub(crate) struct NginxConfigArgs {
+    /// The published tree to serve.
+    #[arg(long)]
+    pub(crate) tree: PathBuf,
+    /// The server's name (nginx `server_name`).
+    #[arg(long)]
+    pub(crate) server_name: Option<String>,
+    /// The server's TLS certificate chain (PEM).
+    #[arg(long)]
+    pub(crate) cert: PathBuf,
+    /// The server's TLS private key (PEM); must not lie inside the served tree.
+    #[arg(long)]
+    pub(crate) key: PathBuf,
+    /// The CA that issues the phones' client certificates (the Polycom device CA): with it,
+    /// each certificate gets only its own MAC's files. Without it, anyone gets every key file.
+    #[arg(long)]
+    pub(crate) client_ca: Option<PathBuf>,
+    /// Where phones' uploads (HTTP PUT of overrides, directories, logs) are stored.
+    #[arg(long)]
+    pub(crate) uploads: Option<PathBuf>,
+    /// Address and port to listen on (default: nginx's, 443 on all addresses).
+    #[arg(long)]
+    pub(crate) listen: Option<std::net::SocketAddr>,
 }
 
 #[derive(Args, Debug)]

@@ -743,3 +743,71 @@ fn usage_errors_are_exit_2() {
         .assert()
         .code(2);
 }
+
+#[test]
+fn nginx_config_prints_a_tls_only_per_mac_server_block_and_names_bad_input() {
+    let ws = Workspace::new();
+    let out = ws
+        .polyseal()
+        .args([
+            "nginx-config",
+            "--tree",
+            "out",
+            "--cert",
+            "/etc/ssl/p.pem",
+            "--key",
+            "/etc/ssl/p.key",
+        ])
+        .args([
+            "--client-ca",
+            "/etc/polyseal/device-ca.pem",
+            "--uploads",
+            "uploads",
+        ])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(text.contains("ssl_verify_client on;"));
+    assert!(
+        text.contains(&format!("root \"{}\"", ws.path("out").display())),
+        "relative paths made absolute"
+    );
+    assert!(!text.contains("listen 80"));
+
+    let open = ws
+        .polyseal()
+        .args([
+            "nginx-config",
+            "--tree",
+            "out",
+            "--cert",
+            "/etc/ssl/p.pem",
+            "--key",
+            "/etc/ssl/p.key",
+        ])
+        .output()
+        .unwrap();
+    assert!(open.status.success());
+    assert!(
+        String::from_utf8_lossy(&open.stderr).contains("warning:"),
+        "no client CA is warned about"
+    );
+
+    let bad = ws
+        .polyseal()
+        .args([
+            "nginx-config",
+            "--tree",
+            "out",
+            "--cert",
+            "/etc/ssl/p.pem",
+            "--key",
+            "/etc/ssl/p.key",
+        ])
+        .args(["--server-name", "prov;evil"])
+        .output()
+        .unwrap();
+    assert_failure(&bad, 3, "--server-name");
+    assert!(bad.stdout.is_empty());
+}

@@ -7,6 +7,7 @@ mod docs;
 mod init;
 mod keys;
 mod log;
+mod nginx;
 mod publish;
 mod recipients;
 mod rotate;
@@ -29,6 +30,7 @@ pub(crate) fn run(session: &Session, command: Command) -> Result<(), Failure> {
         Command::Audit(args) => audit::run(session, &args),
         Command::Recipients(command) => recipients::run(session, command),
         Command::Log(command) => log::run(session, command),
+        Command::NginxConfig(args) => nginx::config(session, &args),
         Command::Completions(args) => docs::completions(args.shell),
         Command::Man => docs::man(),
     }
