@@ -114,7 +114,7 @@ impl DataKey {
     pub fn check(&self) -> String {
         let digest = Sha256::new()
             .chain_update(CHECK_DOMAIN)
-            .chain_update(*self.bytes)
+            .chain_update(&self.bytes[..])
             .finalize();
         format!("sha256:{}", hex::encode(&digest[..8]))
     }
@@ -127,7 +127,9 @@ impl DataKey {
     /// The contents of `data-key.age`: the key as 64 lowercase hex digits and a newline,
     /// sealed with age to every recipient, ASCII-armored.
     pub(crate) fn wrap(&self, recipients: &[Recipient]) -> Result<String, Error> {
-        let mut plaintext = Zeroizing::new(hex::encode(*self.bytes));
+        // Sized up front: a String that grows leaves its old buffer behind, unzeroized.
+        let mut plaintext = Zeroizing::new(String::with_capacity(2 * DATA_KEY_LEN + 1));
+        plaintext.push_str(&Zeroizing::new(hex::encode(&self.bytes[..])));
         plaintext.push('\n');
         seal_to_all(recipients, plaintext.as_bytes())
     }
@@ -143,7 +145,9 @@ impl DataKey {
         let mut reader = decryptor
             .decrypt(identities.as_age())
             .map_err(UnwrapError::Age)?;
-        let mut plaintext = Zeroizing::new(Vec::new());
+        // Room for the 65 expected bytes and more, so reading never moves (and leaves behind)
+        // a copy of the key.
+        let mut plaintext = Zeroizing::new(Vec::with_capacity(4 * DATA_KEY_LEN));
         reader
             .read_to_end(&mut plaintext)
             .map_err(|e| UnwrapError::Age(age::DecryptError::Io(e)))?;

@@ -10,6 +10,7 @@ use std::thread;
 use std::time::Duration;
 
 use polyseal_crypto::{KeyDesc, KeyDescTemplate, KeyString, Mac};
+use zeroize::Zeroizing;
 
 use crate::config::Config;
 use crate::data_key::{DataKey, UnwrapError, VaultId};
@@ -25,7 +26,9 @@ use crate::{Cryptoperiod, Error, Identities, KeyState, Recipient, VaultWriter, b
 /// that is held until the `Vault` is dropped, so every query sees one consistent state.
 ///
 /// Opening needs no identity. [`Vault::unlock`] turns an identity into the [`DataKey`] that
-/// opens keys; to change the vault, use a [`VaultWriter`].
+/// opens keys; to change the vault, use a [`VaultWriter`]. A writer waits for readers, this
+/// process's included: drop a `Vault` before opening a `VaultWriter` on the same directory,
+/// and read through [`VaultWriter::vault`] while writing.
 #[derive(Debug)]
 pub struct Vault {
     pub(crate) layout: Layout,
@@ -262,7 +265,10 @@ impl Vault {
         durable::create_private_dir(out_dir)?;
         let mut written = Vec::with_capacity(keys.len());
         for opened in keys {
-            let mut plaintext = opened.key.expose();
+            // Sized up front: a String that grows leaves its old buffer behind, unzeroized.
+            let key_string = opened.key.expose();
+            let mut plaintext = Zeroizing::new(String::with_capacity(key_string.len() + 1));
+            plaintext.push_str(&key_string);
             plaintext.push('\n');
             let sealed = seal_to_all(recipients, plaintext.as_bytes())?;
             let path = out_dir.join(format!("{}-g{}.age", opened.mac, opened.generation));
