@@ -5,8 +5,12 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 # git does not keep file modes; polyseal wants secret files readable by their owner only.
 chmod -R go-rwx keys-example/vault keys-example/identity.txt
-cargo build --release --quiet -p polyseal
-polyseal=target/release/polyseal
+# POLYSEAL_BIN lets the test that runs this script use the binary it already built.
+polyseal=${POLYSEAL_BIN:-}
+if [ -z "$polyseal" ]; then
+    cargo build --release --quiet -p polyseal
+    polyseal=target/release/polyseal
+fi
 export POLYSEAL_VAULT=keys-example/vault POLYSEAL_IDENTITY=keys-example/identity.txt
 
 echo "== polyseal publish --src examples/provisioning --out out"
