@@ -1,5 +1,7 @@
 //! `polyseal log`: the vault's event log.
 
+use polyseal_vault::{EventKind, KeyRef};
+
 use crate::cli::{LogCommand, LogShowArgs};
 use crate::failure::Failure;
 use crate::session::Session;
@@ -33,9 +35,44 @@ fn show(session: &Session, args: &LogShowArgs) -> Result<(), Failure> {
     let mut text = String::new();
     for event in vault.events()? {
         text.push_str(&format!(
-            "{:>6}  {}  {:?}\n",
-            event.seq, event.time, event.kind
+            "{:>6}  {}  {}\n",
+            event.seq,
+            event.time,
+            describe(&event.kind)
         ));
     }
     emit(&text)
+}
+
+/// One event in words.
+fn describe(kind: &EventKind) -> String {
+    let key = |k: &KeyRef| {
+        format!(
+            "{} g{} {} {}",
+            k.mac, k.generation, k.key_desc, k.fingerprint
+        )
+    };
+    match kind {
+        EventKind::Created {
+            vault_id,
+            key_desc_template,
+            cryptoperiod_days,
+            ..
+        } => format!(
+            "vault {vault_id} created, KeyDesc template {key_desc_template}, cryptoperiod {}",
+            cryptoperiod_days.map_or("none".to_owned(), |d| format!("{d} days"))
+        ),
+        EventKind::RecipientAdded { label, public_key } => {
+            format!("recipient {label:?} added ({public_key})")
+        }
+        EventKind::RecipientRemoved {
+            label, public_key, ..
+        } => {
+            format!("recipient {label:?} removed ({public_key}); data key rotated")
+        }
+        EventKind::KeyAdded { key: k, state } => format!("key added: {} ({state})", key(k)),
+        EventKind::StateChanged { key: k, from, to } => format!("{}: {from} -> {to}", key(k)),
+        EventKind::Confirmed { key: k, evidence } => format!("{}: confirmed by {evidence}", key(k)),
+        other => format!("{other:?}"),
+    }
 }
