@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # Installs the Debian packages the tests use as real counterparts: the age CLI (opens what we
-# seal), openssl (cross-checks AES-CBC), nginx (serves the published tree over TLS) and xmllint
-# (validates the XML we write). On CI it always runs apt-get; elsewhere only when one is missing.
+# seal), openssl (cross-checks AES-CBC), nginx (serves the published tree over TLS), xmllint
+# (validates the XML we write), ssh-keygen (SSH recipients and identities of the vault) and
+# python3 (a stand-in age plugin speaking the real plugin protocol). On CI it always runs
+# apt-get; elsewhere only when one is missing.
 set -euo pipefail
-packages=(age openssl nginx libxml2-utils)
-tools=(age age-keygen openssl nginx xmllint)
+packages=(age openssl nginx libxml2-utils openssh-client python3)
+tools=(age age-keygen openssl nginx xmllint ssh-keygen python3)
 missing=0
 for tool in "${tools[@]}"; do
     command -v "$tool" >/dev/null 2>&1 || [ -x "/usr/sbin/$tool" ] || missing=1
