@@ -93,16 +93,22 @@ pub(crate) fn write_atomic(path: &Path, bytes: &[u8], mode: u32) -> Result<(), F
 
 /// Creates `path` (which must not exist) with `mode`, writes `bytes`, and syncs it.
 pub(crate) fn write_new(path: &Path, bytes: &[u8], mode: u32) -> Result<(), Failure> {
+    let mut file = create_new(path, mode)?;
+    file.write_all(bytes)
+        .and_then(|()| file.sync_all())
+        .map_err(|e| Failure::io(path, "write", &e))
+}
+
+/// Creates `path`, which must not exist, with permissions `mode` from the start (a secret file
+/// is never readable by others, not even for a moment).
+pub(crate) fn create_new(path: &Path, mode: u32) -> Result<fs::File, Failure> {
     let mut options = fs::OpenOptions::new();
     options.write(true).create_new(true);
     #[cfg(unix)]
     std::os::unix::fs::OpenOptionsExt::mode(&mut options, mode);
-    let mut file = options
+    options
         .open(path)
-        .map_err(|e| Failure::io(path, "create", &e))?;
-    file.write_all(bytes)
-        .and_then(|()| file.sync_all())
-        .map_err(|e| Failure::io(path, "write", &e))
+        .map_err(|e| Failure::io(path, "create", &e))
 }
 
 /// Makes a rename in `dir` durable.

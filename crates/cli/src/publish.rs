@@ -22,7 +22,7 @@ use subtle::ConstantTimeEq;
 use zeroize::Zeroizing;
 
 use crate::failure::{ExitClass, Failure};
-use crate::output_file::{PUBLIC_MODE, SECRET_MODE, sync_dir};
+use crate::output_file::{PUBLIC_MODE, SECRET_MODE, create_new, sync_dir};
 use crate::rotation::Step;
 use crate::session::Session;
 
@@ -478,14 +478,8 @@ fn stage(
 /// the whole staging directory durable with one call before the swap.
 fn write_file(path: &Path, bytes: &[u8], mode: u32) -> Result<(), Failure> {
     use std::io::Write;
-    let mut options = fs::OpenOptions::new();
-    options.write(true).create_new(true);
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut options, mode);
-    let mut file = options
-        .open(path)
-        .map_err(|e| Failure::io(path, "create", &e))?;
-    file.write_all(bytes)
+    create_new(path, mode)?
+        .write_all(bytes)
         .map_err(|e| Failure::io(path, "write", &e))
 }
 
