@@ -3,14 +3,16 @@
 //! finding. Without an identity the audit reads only headers, plaintext files, file modes and
 //! the vault's metadata; with one it also opens the keys and decrypts what phones decrypt.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::ffi::OsStr;
 use std::fs;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use polyseal_crypto::{Error as CryptoError, Header, KeyDesc, KeyString, MAX_FILE_SIZE, Mac};
 use polyseal_provision::{
-    DEFAULT_MASTER, Exposure, FindingKind, PlanIssue, SourceTree, read_bootstrap_file,
+    DEFAULT_MASTER, Exposure, FileReference, FindingKind, PHONE_MAC_ADDRESS, PlanIssue, SourceTree,
+    bootstrap_file, read_bootstrap_file,
 };
 use polyseal_vault::{DataKey, Generation, KeyState, Record, Timestamp, Vault};
 use rayon::prelude::*;
@@ -193,8 +195,14 @@ struct Audit<'a> {
     keys: Option<&'a HashMap<KeyDesc, KeyString>>,
     /// The phones the tree names files after, with those files.
     tree_phones: BTreeMap<Mac, Vec<&'a Path>>,
-    /// Which phone each of those files belongs to.
-    owners: HashMap<&'a Path, Mac>,
+    /// Which phone each of those files belongs to. Keyed by the path's bytes: hashing and
+    /// comparing paths component by component costs more than the rest of a lookup, and the
+    /// tree spells each path one way.
+    owners: HashMap<&'a OsStr, Mac>,
+    /// Phones that boot from the tree: those it names files after and those listed.
+    served: BTreeSet<Mac>,
+    /// Every file of the tree, by its path's bytes.
+    files: HashSet<&'a OsStr>,
     /// Every KeyDesc of the vault, with its phone and generation.
     key_descs: HashMap<&'a KeyDesc, (Mac, &'a Generation)>,
 }
@@ -209,8 +217,10 @@ impl<'a> Audit<'a> {
         let tree_phones = tree.phones();
         let owners = tree_phones
             .iter()
-            .flat_map(|(mac, files)| files.iter().map(move |f| (*f, *mac)))
+            .flat_map(|(mac, files)| files.iter().map(move |f| (f.as_os_str(), *mac)))
             .collect();
+        let listed_macs = listed.iter().flat_map(|(_, macs)| macs.iter().copied());
+        let served = tree_phones.keys().copied().chain(listed_macs).collect();
         let key_descs = vault
             .records()
             .flat_map(|r| {
@@ -226,22 +236,15 @@ impl<'a> Audit<'a> {
             keys,
             tree_phones,
             owners,
+            served,
+            files: tree.files().map(Path::as_os_str).collect(),
             key_descs,
         }
     }
 
-    /// Phones that boot from the tree: those it names files after and those listed.
-    fn served_phones(&self) -> BTreeSet<Mac> {
-        let listed = self
-            .listed
-            .iter()
-            .flat_map(|(_, macs)| macs.iter().copied());
-        self.tree_phones.keys().copied().chain(listed).collect()
-    }
-
     /// Served phones and every phone of the vault.
     fn all_phones(&self) -> BTreeSet<Mac> {
-        let mut phones = self.served_phones();
+        let mut phones = self.served.clone();
         phones.extend(self.vault.records().map(Record::mac));
         phones
     }
@@ -271,9 +274,8 @@ impl<'a> Audit<'a> {
     // ---- phones and keys ---------------------------------------------------------------
 
     fn phones_and_keys(&self) -> Vec<Finding> {
-        let served = self.served_phones();
         let mut findings = Vec::new();
-        for mac in &served {
+        for mac in &self.served {
             if self.step(mac) != Step::NoKey {
                 continue;
             }
@@ -307,7 +309,7 @@ impl<'a> Audit<'a> {
         }
         for record in self.vault.records() {
             let live = record.generations().iter().any(|g| g.state().is_live());
-            if live && !served.contains(&record.mac()) {
+            if live && !self.served.contains(&record.mac()) {
                 let mac = record.mac();
                 let listed = if self.listed.is_some() {
                     "and not in the phones list"
@@ -337,13 +339,14 @@ impl<'a> Audit<'a> {
     /// Served phones with a key but no key file in the tree.
     fn missing_key_files(&self) -> Vec<Finding> {
         let pattern = self.tree.key_file_pattern();
-        self.served_phones()
-            .into_iter()
+        self.served
+            .iter()
+            .copied()
             .filter(|mac| self.step(mac) != Step::NoKey)
             .filter_map(|mac| {
                 let reference = pattern.reference(&mac);
                 let relative = reference.tree_path()?;
-                (!self.tree.contains(relative)).then(|| {
+                (!self.files.contains(relative.as_os_str())).then(|| {
                     Finding::new(
                         Code::KeyFileMissing,
                         "the phone's key file is missing: a phone that does not hold its key yet \
@@ -371,10 +374,10 @@ impl<'a> Audit<'a> {
 
     fn check_master_file(&self, relative: &Path) -> Result<Vec<Finding>, Failure> {
         let path = self.tree.path_of(relative);
-        let (bytes, content) = read_file(&path, Content::is_plaintext)?;
+        let file = read_file(&path, Content::is_plaintext)?;
         // An encrypted master is reported by the masters check.
-        Ok(match content {
-            Content::Plaintext => self.scan(&path, &bytes, Exposure::Master, None),
+        Ok(match file.content {
+            Content::Plaintext => self.scan(&path, &file.bytes, Exposure::Master, None),
             _ => Vec::new(),
         })
     }
@@ -385,9 +388,9 @@ impl<'a> Audit<'a> {
             return Ok(Vec::new());
         }
         let path = self.tree.path_of(relative);
-        let (bytes, content) = read_file(&path, Content::is_plaintext)?;
-        Ok(match content {
-            Content::Plaintext => self.scan(&path, &bytes, Exposure::Shared, None),
+        let file = read_file(&path, Content::is_plaintext)?;
+        Ok(match file.content {
+            Content::Plaintext => self.scan(&path, &file.bytes, Exposure::Shared, None),
             Content::Encrypted(header) => vec![
                 Finding::new(
                     Code::SharedFileEncrypted,
@@ -406,10 +409,10 @@ impl<'a> Audit<'a> {
 
     fn check_per_phone_file(&self, relative: &Path) -> Result<Vec<Finding>, Failure> {
         let path = self.tree.path_of(relative);
-        let mac = self.owners.get(relative).copied();
+        let mac = self.owners.get(relative.as_os_str()).copied();
         let config = is_config(relative);
         // Without the vault's keys an encrypted file's header is all there is to check.
-        let (bytes, content) = read_file(&path, |c| {
+        let FileRead { bytes, content, .. } = read_file(&path, |c| {
             config && (c.is_plaintext() || self.keys.is_some())
         })?;
         let mut findings = Vec::new();
@@ -582,9 +585,11 @@ impl<'a> Audit<'a> {
 
     fn check_key_file(&self, relative: &Path) -> Result<Vec<Finding>, Failure> {
         let path = self.tree.path_of(relative);
-        let mac = self.owners.get(relative).copied();
-        let mut findings: Vec<Finding> = loose_mode(&path)?
-            .map(|mode| {
+        let mac = self.owners.get(relative.as_os_str()).copied();
+        let file = read_file(&path, |_| true)?;
+        let mut findings = Vec::new();
+        if let Some(mode) = file.loose_mode(&path)? {
+            findings.push(
                 Finding::new(
                     Code::KeyFileReadable,
                     format!("mode {mode:04o}: readable by group or others, and it carries a key"),
@@ -594,104 +599,147 @@ impl<'a> Audit<'a> {
                     ),
                 )
                 .mac(mac)
-                .file(&path)
-            })
-            .into_iter()
-            .collect();
-        let (bytes, content) = read_file(&path, |_| true)?;
-        if let Some(mac) = mac {
-            findings.extend(self.check_key_file_content(mac, &path, &bytes, &content));
-        }
-        if content.is_plaintext() {
-            // A key file that is not XML is reported as invalid above.
-            findings.extend(
-                self.scan(&path, &bytes, Exposure::KeyFile, mac)
-                    .into_iter()
-                    .filter(|f| f.code != Code::FileMalformed),
+                .file(&path),
             );
+        }
+        match &file.content {
+            Content::Plaintext => match read_bootstrap_file(&path, &file.bytes) {
+                Ok(key) => {
+                    findings.extend(mac.and_then(|mac| self.check_delivered_key(mac, &path, &key)));
+                    // A key file exactly as polyseal writes it carries the key and nothing
+                    // else; any other is scanned for secrets besides the key.
+                    if *bootstrap_file(&key) != *file.bytes {
+                        findings.extend(self.scan(&path, &file.bytes, Exposure::KeyFile, mac));
+                    }
+                }
+                Err(error) => findings.push(
+                    Finding::new(
+                        Code::KeyFileInvalid,
+                        without_path(&error.to_string(), &path),
+                        self.republish(),
+                    )
+                    .mac(mac)
+                    .file(&path),
+                ),
+            },
+            Content::BadHeader(error) => findings.push(bad_header(&path, mac, error)),
+            Content::Encrypted(header) => {
+                findings.extend(mac.and_then(|mac| self.encrypted_key_file(mac, &path, header)));
+            }
         }
         Ok(findings)
     }
 
-    /// Whether `mac`'s key file hands it the generation it is served (docs/ROTATION.md: the
-    /// active one, or during a rotation the next one) in a plaintext bootstrap file, by
-    /// KeyDesc and fingerprint: no identity needed.
-    fn check_key_file_content(
-        &self,
-        mac: Mac,
-        path: &Path,
-        bytes: &[u8],
-        content: &Content,
-    ) -> Option<Finding> {
+    /// The generation `mac`'s key file should carry: the one it is served (docs/ROTATION.md:
+    /// the active one, or during a rotation the next one).
+    fn served_generation(&self, mac: Mac) -> Option<(Step, &'a Generation)> {
         let step = self.step(&mac);
-        let expected = self
+        let generation = self
             .vault
             .record(&mac)?
             .generation(step.files_generation()?)?;
-        let wrong = |message: String| {
-            Some(
-                Finding::new(Code::KeyFileWrongKey, message, self.republish())
-                    .mac(mac)
-                    .file(path),
-            )
-        };
-        match content {
-            Content::Plaintext => {}
-            Content::BadHeader(error) => return Some(bad_header(path, Some(mac), error)),
-            Content::Encrypted(header) => {
-                return wrong(format!(
+        Some((step, generation))
+    }
+
+    /// A key file must be a plaintext bootstrap file: a phone without the key could not read
+    /// an encrypted one.
+    fn encrypted_key_file(&self, mac: Mac, path: &Path, header: &Header) -> Option<Finding> {
+        let (_, expected) = self.served_generation(mac)?;
+        Some(
+            Finding::new(
+                Code::KeyFileWrongKey,
+                format!(
                     "encrypted ({}): a phone that does not hold that key (new, factory-reset or \
                      rotating) cannot read it; it should get the plaintext bootstrap file of {}",
                     describe_key_desc(header.key_desc()),
                     expected.key_desc()
-                ));
-            }
-        }
-        let key = match read_bootstrap_file(path, bytes) {
-            Ok(key) => key,
-            Err(error) => {
-                return Some(
-                    Finding::new(
-                        Code::KeyFileInvalid,
-                        without_path(&error.to_string(), path),
-                        self.republish(),
-                    )
-                    .mac(mac)
-                    .file(path),
-                );
-            }
-        };
+                ),
+                self.republish(),
+            )
+            .mac(mac)
+            .file(path),
+        )
+    }
+
+    /// Whether the key a bootstrap file hands `mac` is the generation it is served, by KeyDesc
+    /// and fingerprint: no identity needed.
+    fn check_delivered_key(&self, mac: Mac, path: &Path, key: &KeyString) -> Option<Finding> {
+        let (step, expected) = self.served_generation(mac)?;
         let fingerprint = key.key().fingerprint();
         if key.key_desc() == expected.key_desc() && fingerprint == expected.fingerprint() {
             return None;
         }
-        wrong(format!(
-            "hands the phone {} (fingerprint {fingerprint}), but it is served generation {} \
-             ({step}): {} (fingerprint {})",
-            key.key_desc(),
-            expected.number(),
-            expected.key_desc(),
-            expected.fingerprint()
-        ))
+        Some(
+            Finding::new(
+                Code::KeyFileWrongKey,
+                format!(
+                    "hands the phone {} (fingerprint {fingerprint}), but it is served generation \
+                     {} ({step}): {} (fingerprint {})",
+                    key.key_desc(),
+                    expected.number(),
+                    expected.key_desc(),
+                    expected.fingerprint()
+                ),
+                self.republish(),
+            )
+            .mac(mac)
+            .file(path),
+        )
     }
 
     // ---- master files ------------------------------------------------------------------
 
-    /// The master-file problems of every served phone's fetch plans, each said once.
+    /// The master-file problems of the served phones' fetch plans, each said once.
+    ///
+    /// A plan depends on its phone only through `[PHONE_MAC_ADDRESS]`, except where a
+    /// `CONFIG_FILES` entry spells a MAC out. So plans are made for two phones of each master
+    /// (an entry naming one of them is another phone's file in the other's plan) and for every
+    /// served phone an entry names, rather than for every phone: 100,000 plans would read
+    /// 200,000 files to say the same thing 100,000 times.
     fn masters(&self) -> Result<Vec<Finding>, Failure> {
-        let phones: Vec<Mac> = self.served_phones().into_iter().collect();
-        let issues: Vec<Vec<Finding>> = phones
-            .par_iter()
-            .map(|mac| -> Result<Vec<Finding>, Failure> {
-                let plans = self.tree.fetch_plans(mac)?;
-                Ok(plans
-                    .iter()
-                    .flat_map(|plan| &plan.issues)
-                    .filter_map(|issue| self.plan_issue(mac, issue))
-                    .collect())
-            })
-            .collect::<Result<_, _>>()?;
-        let mut findings: BTreeSet<Finding> = issues.into_iter().flatten().collect();
+        let phones: Vec<Mac> = self.served.iter().copied().collect();
+        let mut by_master: BTreeMap<&Path, Vec<Mac>> = BTreeMap::new();
+        for mac in &phones {
+            if let Some(master) = self.tree.master_for(mac) {
+                by_master.entry(master.path()).or_default().push(*mac);
+            }
+        }
+        let mut findings = BTreeSet::new();
+        for group in by_master.values() {
+            let mut planned = BTreeSet::new();
+            let mut pending: Vec<Mac> = group.iter().take(2).copied().collect();
+            while let Some(mac) = pending.pop() {
+                if !planned.insert(mac) {
+                    continue;
+                }
+                for plan in self.tree.fetch_plans(&mac)? {
+                    for issue in &plan.issues {
+                        if let PlanIssue::OtherPhonesFile { owner, .. } = issue {
+                            // `group` is in MAC order.
+                            if group.binary_search(owner).is_ok() {
+                                pending.push(*owner);
+                            }
+                        }
+                        findings.extend(self.plan_issue(&mac, issue));
+                    }
+                }
+            }
+        }
+        for mac in phones
+            .iter()
+            .filter(|m| self.tree.has_phone_file_not_master(m))
+        {
+            findings.insert(
+                Finding::new(
+                    Code::PhoneFileNotMaster,
+                    "phones request <mac>.cfg first, as their master file, but this one is a \
+                     configuration file",
+                    "rename it (for example to <mac>-sip.cfg) and list it in CONFIG_FILES",
+                )
+                .mac(*mac)
+                .file(self.tree.path_of(Path::new(&format!("{mac}.cfg")))),
+            );
+        }
         let without_own_master = phones.iter().any(|m| self.tree.phone_master(m).is_none());
         if self.tree.default_master().is_none() && (phones.is_empty() || without_own_master) {
             findings.insert(
@@ -709,9 +757,16 @@ impl<'a> Audit<'a> {
         Ok(findings.into_iter().collect())
     }
 
+    /// The finding for one issue of `mac`'s plan, worded for every phone of its master.
     fn plan_issue(&self, mac: &Mac, issue: &PlanIssue) -> Option<Finding> {
         let master = || self.tree.master_for(mac).map(|m| m.path().to_owned());
         let own_master = self.tree.phone_master(mac).map(|_| *mac);
+        // The entry as the master spells it, not as this phone requests it.
+        let unexpanded = |reference: &FileReference| {
+            reference
+                .to_string()
+                .replace(&mac.to_string(), PHONE_MAC_ADDRESS)
+        };
         Some(match issue {
             PlanIssue::MasterEncrypted { path, key_desc } => Finding::new(
                 Code::MasterEncrypted,
@@ -742,14 +797,6 @@ impl<'a> Audit<'a> {
                 .mac(own_master)
                 .file(master)
             }
-            PlanIssue::PhoneFileNotMaster { path } => Finding::new(
-                Code::PhoneFileNotMaster,
-                "phones request <mac>.cfg first, as their master file, but this one is a \
-                 configuration file",
-                "rename it (for example to <mac>-sip.cfg) and list it in CONFIG_FILES",
-            )
-            .mac(*mac)
-            .file(path),
             PlanIssue::OtherPhonesFile {
                 attribute,
                 reference,
@@ -757,8 +804,9 @@ impl<'a> Audit<'a> {
             } => Finding::new(
                 Code::ListedFileOfOtherPhone,
                 format!(
-                    "{attribute} lists {reference}, named after phone {owner}: every phone of this \
-                     master fetches it, and only {owner} can read it once encrypted"
+                    "{attribute} lists {}, named after phone {owner}: every phone of this master \
+                     fetches it, and only {owner} can read it once encrypted",
+                    unexpanded(reference)
                 ),
                 format!(
                     "write [PHONE_MAC_ADDRESS] instead of the MAC, or give {owner} a master of its own"
@@ -772,14 +820,15 @@ impl<'a> Audit<'a> {
             } => Finding::new(
                 Code::ListedFileNotInTree,
                 format!(
-                    "{attribute} lists {reference}, which is not in the tree: polyseal can neither \
-                     check nor encrypt it"
+                    "{attribute} lists {}, which is not in the tree: polyseal can neither check \
+                     nor encrypt it",
+                    unexpanded(reference)
                 ),
                 "make sure the server it comes from protects any secret in it",
             )
             .file(master()?),
-            // Reported once for the whole tree by `masters`; issues added to the library later
-            // get a code of their own before they are reported.
+            // `NoMaster` and `PhoneFileNotMaster` are reported by `masters` for every phone;
+            // issues added to the library later get a code of their own before they are.
             _ => return None,
         })
     }
@@ -865,7 +914,7 @@ impl<'a> Audit<'a> {
     /// An uploaded file's header shows the key its phone holds: its active generation, or
     /// during a rotation either that one or the next.
     fn check_upload(&self, mac: Mac, path: &Path) -> Result<Vec<Finding>, Failure> {
-        let header = match read_file(path, |_| false)?.1 {
+        let header = match read_file(path, |_| false)?.content {
             Content::Encrypted(header) => header,
             Content::BadHeader(error) => return Ok(vec![bad_header(path, Some(mac), &error)]),
             Content::Plaintext => {
@@ -974,7 +1023,9 @@ fn vault_modes(vault: &Vault) -> Result<Vec<Finding>, Failure> {
     }
     let mut findings = Vec::new();
     for path in files.iter().filter(|p| p.exists()) {
-        if let Some(mode) = loose_mode(path)? {
+        let metadata = fs::metadata(path).map_err(|e| Failure::io(path, "read", &e))?;
+        let mode = permission_bits(&metadata);
+        if mode & 0o077 != 0 {
             findings.push(
                 Finding::new(
                     Code::VaultFileReadable,
@@ -1017,48 +1068,76 @@ fn event_log(vault: &Vault) -> Option<Finding> {
 
 // ---- small helpers -----------------------------------------------------------------------
 
-/// The file's mode if group or others may read, write or run it.
-#[cfg(unix)]
-fn loose_mode(path: &Path) -> Result<Option<u32>, Failure> {
-    use std::os::unix::fs::PermissionsExt;
-    let mode = fs::metadata(path)
-        .map_err(|e| Failure::io(path, "read", &e))?
-        .permissions()
-        .mode()
-        & 0o777;
-    Ok((mode & 0o077 != 0).then_some(mode))
+/// A file as the checks see it.
+struct FileRead {
+    /// Its first kilobyte, or all of it.
+    bytes: Zeroizing<Vec<u8>>,
+    /// What its first bytes say it is.
+    content: Content,
+    /// The open file, for its mode.
+    file: fs::File,
 }
 
-#[cfg(not(unix))]
-fn loose_mode(_path: &Path) -> Result<Option<u32>, Failure> {
-    Ok(None)
+impl FileRead {
+    /// The mode if group or others may read, write or run the file.
+    fn loose_mode(&self, path: &Path) -> Result<Option<u32>, Failure> {
+        let metadata = self
+            .file
+            .metadata()
+            .map_err(|e| Failure::io(path, "read", &e))?;
+        let mode = permission_bits(&metadata);
+        Ok((mode & 0o077 != 0).then_some(mode))
+    }
 }
 
-/// A file's first bytes and what they say it is, read on to the end (up to polyseal-crypto's
-/// size limit) when `whole` says a check needs the content.
-fn read_file(
-    path: &Path,
-    whole: impl FnOnce(&Content) -> bool,
-) -> Result<(Zeroizing<Vec<u8>>, Content), Failure> {
+/// Reads a file's first bytes, and on to the end (up to polyseal-crypto's size limit) when
+/// `whole` says a check needs the content. Most files of a large tree need only their header:
+/// one read of a kilobyte.
+fn read_file(path: &Path, whole: impl FnOnce(&Content) -> bool) -> Result<FileRead, Failure> {
     let io = |e: std::io::Error| Failure::io(path, "read", &e);
     let mut file = fs::File::open(path).map_err(io)?;
-    // Sized up front: a buffer that grows leaves copies of secrets in freed memory.
-    let len = file
-        .metadata()
-        .map_or(0, |m| m.len())
-        .min(MAX_FILE_SIZE as u64);
-    let mut bytes = Zeroizing::new(Vec::with_capacity(len as usize + 1));
-    (&mut file)
-        .take(HEADER_WINDOW as u64)
-        .read_to_end(&mut bytes)
-        .map_err(io)?;
-    let content = Content::of(&bytes);
-    if whole(&content) {
-        file.take((MAX_FILE_SIZE - HEADER_WINDOW) as u64)
+    let mut head = Zeroizing::new([0; HEADER_WINDOW]);
+    let mut filled = 0;
+    while filled < HEADER_WINDOW {
+        match file.read(&mut head[filled..]) {
+            Ok(0) => break,
+            Ok(n) => filled += n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(io(e)),
+        }
+    }
+    let content = Content::of(&head[..filled]);
+    let bytes = if filled == HEADER_WINDOW && whole(&content) {
+        // Sized for the whole file up front: a buffer that grows leaves copies of secrets in
+        // freed memory.
+        let len = file.metadata().map_err(io)?.len().min(MAX_FILE_SIZE as u64);
+        let mut bytes = Zeroizing::new(Vec::with_capacity(len as usize + 1));
+        bytes.extend_from_slice(&head[..]);
+        (&mut file)
+            .take((MAX_FILE_SIZE - HEADER_WINDOW) as u64)
             .read_to_end(&mut bytes)
             .map_err(io)?;
-    }
-    Ok((bytes, content))
+        bytes
+    } else {
+        Zeroizing::new(head[..filled].to_vec())
+    };
+    Ok(FileRead {
+        bytes,
+        content,
+        file,
+    })
+}
+
+#[cfg(unix)]
+fn permission_bits(metadata: &fs::Metadata) -> u32 {
+    use std::os::unix::fs::PermissionsExt;
+    metadata.permissions().mode() & 0o777
+}
+
+/// Without Unix modes nothing is reported (the permissions check is listed as skipped).
+#[cfg(not(unix))]
+fn permission_bits(_metadata: &fs::Metadata) -> u32 {
+    0o600
 }
 
 /// Configuration files (`.cfg`, `.xml`), the only ones phones parse and the scanner reads.

@@ -319,6 +319,27 @@ fn a_per_phone_file_served_in_plaintext_names_its_secrets_not_their_values() {
 }
 
 #[test]
+fn a_key_file_carrying_more_than_the_key() {
+    let ws = published();
+    edit(
+        &ws.path("out/0004f2a10001-key.cfg"),
+        "<device ",
+        r#"<reg reg.1.auth.password="Extra-Passw0rd-Here"/><device "#,
+    );
+    let report = report_without_identity(&ws, &[]);
+    let secret = finding(
+        &report,
+        "secret-in-plaintext-file",
+        Some("0004f2a10001"),
+        Some("out/0004f2a10001-key.cfg"),
+    );
+    assert_mentions(secret, &["reg.1.auth.password"]);
+    // The key it hands the phone is still the right one.
+    assert!(findings(&report, "key-file-wrong-key").is_empty());
+    assert!(!report.to_string().contains("Extra-Passw0rd-Here"));
+}
+
+#[test]
 fn secrets_in_shared_and_master_files_and_weak_passwords_never_show_their_values() {
     let ws = published();
     edit(
