@@ -296,8 +296,9 @@ pub(crate) struct RotateArgs {
     /// The published tree to update (with --src).
     #[arg(long, requires = "src")]
     pub(crate) out: Option<PathBuf>,
-    /// Directory of files phones uploaded (`<mac>-phone.cfg`, `<mac>-directory.xml`): a file
-    /// whose header KeyDesc is generation N+1 confirms that phone.
+    /// Directory of files phones uploaded (`<mac>-phone.cfg`, `<mac>-directory.xml`). For
+    /// `start`: rotating phones' uploads are re-encrypted under N+1 (phones read them back).
+    /// For `confirm`: a file whose header KeyDesc is generation N+1 confirms that phone.
     #[arg(long)]
     pub(crate) uploads: Option<PathBuf>,
     /// More phones for republishing: CSV `mac[,label]` or one MAC a line.

@@ -5,12 +5,15 @@ use std::fs;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
-use polyseal_crypto::{Error as CryptoError, Header, Mac};
+use polyseal_crypto::{
+    Error as CryptoError, Header, MAX_FILE_SIZE, Mac, decrypt as open, encrypt as seal,
+};
 use polyseal_vault::{Confirmation, InitialState, KeyState, StateChange, Vault, VaultWriter};
 
 use crate::cli::{ListFormat, RotateArgs, RotateCommand, RotateStatusArgs};
 use crate::commands::publish::report;
 use crate::failure::Failure;
+use crate::output_file::{PUBLIC_MODE, read_input, write_atomic};
 use crate::phones::key_file_pattern;
 use crate::publish::{PublishRequest, publish};
 use crate::rotation::Step;
@@ -63,17 +66,72 @@ fn start(session: &Session, args: &RotateArgs) -> Result<(), Failure> {
             }
         }
     }
-    if macs.is_empty() {
+    if macs.is_empty() && args.uploads.is_none() {
         session.say("no phone to rotate: every phone is already rotating or has no key");
         return Ok(());
     }
     let data_key = session.unlock(writer.vault())?;
-    writer.add_keys(&data_key, &macs, InitialState::PreActive)?;
-    session.say(&format!(
-        "started rotation of {} phones: each has a new pre-active generation",
-        macs.len()
-    ));
+    if !macs.is_empty() {
+        writer.add_keys(&data_key, &macs, InitialState::PreActive)?;
+        session.say(&format!(
+            "started rotation of {} phones: each has a new pre-active generation",
+            macs.len()
+        ));
+    }
+    match &args.uploads {
+        Some(dir) => {
+            let resealed = reseal_uploads(writer.vault(), &data_key, dir)?;
+            session.say(&format!(
+                "re-encrypted {resealed} uploaded files of rotating phones under their new keys"
+            ));
+        }
+        None => session.warn(
+            "no --uploads given: a phone that reads back an override or directory it uploaded \
+             under its old key will fail to decrypt it (docs/ROTATION.md)",
+        ),
+    }
     republish(session, &mut writer, args, "new keys")
+}
+
+/// Re-encrypts, under the new generation, every override and directory file that a rotating
+/// phone uploaded under its old one: the phone reads them back at boot, and from `start` on it
+/// holds only the new key. Idempotent: files already under the new key are left alone, so
+/// `rotate start --all --uploads DIR` can be run again after an interruption.
+fn reseal_uploads(
+    vault: &Vault,
+    data_key: &polyseal_vault::DataKey,
+    dir: &Path,
+) -> Result<usize, Failure> {
+    let mut resealed = 0;
+    for upload in read_uploads(dir)? {
+        let Held::Desc(desc) = &upload.holds else {
+            continue;
+        };
+        let (Step::Started { active, next } | Step::Confirmed { active, next }) =
+            Step::of(vault.record(&upload.mac))
+        else {
+            continue;
+        };
+        let old = vault.open_key(data_key, &upload.mac, Some(active))?;
+        if desc != old.key.key_desc() {
+            continue;
+        }
+        let new = vault.open_key(data_key, &upload.mac, Some(next))?;
+        let path = dir.join(&upload.file);
+        let sealed = read_input(&path, MAX_FILE_SIZE)?;
+        let plaintext = open(&sealed, &old.key).map_err(|e| Failure::crypto(&path, &e))?;
+        let resealed_file = seal(&plaintext, &new.key).map_err(|e| Failure::crypto(&path, &e))?;
+        let mode = file_mode(&path);
+        write_atomic(&path, &resealed_file, mode)?;
+        resealed += 1;
+    }
+    Ok(resealed)
+}
+
+/// The permission bits of `path`, to keep them when the file is replaced.
+fn file_mode(path: &Path) -> u32 {
+    use std::os::unix::fs::PermissionsExt;
+    fs::metadata(path).map_or(PUBLIC_MODE, |m| m.permissions().mode() & 0o777)
 }
 
 fn confirm(session: &Session, args: &RotateArgs) -> Result<(), Failure> {
