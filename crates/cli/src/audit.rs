@@ -65,37 +65,33 @@ pub(crate) fn audit(request: AuditRequest<'_>) -> Result<Report, Failure> {
             None
         }
     };
-    let audit = Audit::new(tree, vault, listed, keys.as_ref());
-
-    findings.extend(audit.phones_and_keys());
-    let files: Vec<&Path> = tree.files().collect();
-    let per_file: Vec<Vec<Finding>> = files
-        .par_iter()
-        .map(|relative| audit.check_tree_file(relative))
-        .collect::<Result<_, _>>()?;
-    findings.extend(per_file.into_iter().flatten());
-    findings.extend(audit.masters()?);
-    findings.extend(audit.missing_key_files());
-    match vault.cryptoperiod() {
-        Some(_) => findings.extend(audit.cryptoperiods(as_of)),
-        None => {
-            skipped.insert(
-                Check::Cryptoperiod,
-                "the vault sets no cryptoperiod; polyseal init --cryptoperiod-days sets one"
-                    .to_owned(),
-            );
-        }
+    if vault.cryptoperiod().is_none() {
+        skipped.insert(
+            Check::Cryptoperiod,
+            "the vault sets no cryptoperiod; polyseal init --cryptoperiod-days sets one".to_owned(),
+        );
     }
-    findings.extend(audit.ouis());
-    if cfg!(unix) {
-        findings.extend(vault_modes(vault)?);
-    } else {
+    if !cfg!(unix) {
         skipped.insert(
             Check::Permissions,
             "file modes are not available on this platform".to_owned(),
         );
     }
-    findings.extend(event_log(vault));
+    let audit = Audit::new(tree, vault, listed, keys.as_ref());
+    let files: Vec<&Path> = tree.files().collect();
+    // Reading every file is most of the work; the checks of the vault and the masters run
+    // beside it.
+    let (per_file, fleet) = rayon::join(
+        || {
+            files
+                .par_iter()
+                .map(|relative| audit.check_tree_file(relative))
+                .collect::<Result<Vec<_>, _>>()
+        },
+        || audit.fleet_checks(as_of),
+    );
+    findings.extend(per_file?.into_iter().flatten());
+    findings.extend(fleet?);
     let mut uploaded_files = 0;
     match uploads {
         Some(dir) => {
@@ -242,6 +238,20 @@ impl<'a> Audit<'a> {
         }
     }
 
+    /// The checks of the phones, the vault and the masters: everything but the files.
+    fn fleet_checks(&self, as_of: Timestamp) -> Result<Vec<Finding>, Failure> {
+        let mut findings = self.phones_and_keys();
+        findings.extend(self.masters()?);
+        findings.extend(self.missing_key_files());
+        findings.extend(self.cryptoperiods(as_of));
+        findings.extend(self.ouis());
+        if cfg!(unix) {
+            findings.extend(vault_modes(self.vault)?);
+        }
+        findings.extend(event_log(self.vault));
+        Ok(findings)
+    }
+
     /// Served phones and every phone of the vault.
     fn all_phones(&self) -> BTreeSet<Mac> {
         let mut phones = self.served.clone();
@@ -320,7 +330,8 @@ impl<'a> Audit<'a> {
                     Finding::new(
                         Code::KeyWithoutPhone,
                         format!(
-                            "the vault holds live keys ({}) for a phone with no files in the tree {listed}",
+                            "the vault holds live keys ({}) for a phone with no files in the \
+                             tree {listed}",
                             describe_generations(record)
                         ),
                         format!(
@@ -809,7 +820,8 @@ impl<'a> Audit<'a> {
                     unexpanded(reference)
                 ),
                 format!(
-                    "write [PHONE_MAC_ADDRESS] instead of the MAC, or give {owner} a master of its own"
+                    "write [PHONE_MAC_ADDRESS] instead of the MAC, or give {owner} a master of \
+                     its own"
                 ),
             )
             .mac(*owner)
@@ -849,25 +861,35 @@ impl<'a> Audit<'a> {
                     return None;
                 }
                 let mac = record.mac();
-                let step = self.step(&mac);
-                let rotating = step
-                    .next_generation()
-                    .map_or_else(String::new, |next| format!(" (rotation to generation {next} under way)"));
+                let tree = self.tree.root().display();
+                let (rotating, fix) = match self.step(&mac).next_generation() {
+                    Some(next) => (
+                        format!(" (rotation to generation {next} under way)"),
+                        format!(
+                            "finish the rotation: polyseal rotate confirm {mac} once it uploads \
+                             under generation {next}, then polyseal rotate finish {mac} --src SRC \
+                             --out {tree}"
+                        ),
+                    ),
+                    None => (
+                        String::new(),
+                        format!(
+                            "rotate it: polyseal rotate start {mac} --src SRC --out {tree}, then \
+                             confirm and finish"
+                        ),
+                    ),
+                };
                 Some(
                     Finding::new(
                         Code::KeyPastCryptoperiod,
                         format!(
-                            "generation {} ({}) active since {since}: its {}-day cryptoperiod ended \
-                             {end}{rotating}",
+                            "generation {} ({}) active since {since}: its {}-day cryptoperiod \
+                             ended {end}{rotating}",
                             active.number(),
                             active.key_desc(),
                             period.days()
                         ),
-                        format!(
-                            "rotate it: polyseal rotate start {mac} --src SRC --out {}, then \
-                             confirm and finish",
-                            self.tree.root().display()
-                        ),
+                        fix,
                     )
                     .mac(mac),
                 )
@@ -1029,8 +1051,14 @@ fn vault_modes(vault: &Vault) -> Result<Vec<Finding>, Failure> {
             findings.push(
                 Finding::new(
                     Code::VaultFileReadable,
-                    format!("mode {mode:04o}: readable by group or others, and it holds sealed key material"),
-                    format!("chmod 600 {} (and chmod 700 the vault directory)", path.display()),
+                    format!(
+                        "mode {mode:04o}: readable by group or others, and it holds sealed key \
+                         material"
+                    ),
+                    format!(
+                        "chmod 600 {} (and chmod 700 the vault directory)",
+                        path.display()
+                    ),
                 )
                 .file(path),
             );

@@ -843,7 +843,10 @@ fn the_json_report_matches_the_golden_file() {
     fs::create_dir_all(ws.path("golden-src")).unwrap();
     fs::write(
         ws.path("golden-src/000000000000.cfg"),
-        r#"<APPLICATION CONFIG_FILES="[PHONE_MAC_ADDRESS]-key.cfg, [PHONE_MAC_ADDRESS]-sip.cfg, site.cfg"/>"#,
+        concat!(
+            r#"<APPLICATION CONFIG_FILES="[PHONE_MAC_ADDRESS]-key.cfg, "#,
+            r#"[PHONE_MAC_ADDRESS]-sip.cfg, site.cfg"/>"#
+        ),
     )
     .unwrap();
     fs::write(
