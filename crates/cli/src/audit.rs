@@ -3,7 +3,7 @@
 //! finding. Without an identity the audit reads only headers, plaintext files, file modes and
 //! the vault's metadata; with one it also opens the keys and decrypts what phones decrypt.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::ffi::OsStr;
 use std::fs;
 use std::io::Read;
@@ -197,8 +197,6 @@ struct Audit<'a> {
     owners: HashMap<&'a OsStr, Mac>,
     /// Phones that boot from the tree: those it names files after and those listed.
     served: BTreeSet<Mac>,
-    /// Every file of the tree, by its path's bytes.
-    files: HashSet<&'a OsStr>,
     /// Every KeyDesc of the vault, with its phone and generation.
     key_descs: HashMap<&'a KeyDesc, (Mac, &'a Generation)>,
 }
@@ -210,21 +208,28 @@ impl<'a> Audit<'a> {
         listed: Option<(&'a Path, Vec<Mac>)>,
         keys: Option<&'a HashMap<KeyDesc, KeyString>>,
     ) -> Audit<'a> {
-        let tree_phones = tree.phones();
-        let owners = tree_phones
-            .iter()
-            .flat_map(|(mac, files)| files.iter().map(move |f| (f.as_os_str(), *mac)))
-            .collect();
+        let ((tree_phones, owners), key_descs) = rayon::join(
+            || {
+                let tree_phones = tree.phones();
+                let owners = tree_phones
+                    .iter()
+                    .flat_map(|(mac, files)| files.iter().map(move |f| (f.as_os_str(), *mac)))
+                    .collect();
+                (tree_phones, owners)
+            },
+            || {
+                vault
+                    .records()
+                    .flat_map(|r| {
+                        r.generations()
+                            .iter()
+                            .map(move |g| (g.key_desc(), (r.mac(), g)))
+                    })
+                    .collect()
+            },
+        );
         let listed_macs = listed.iter().flat_map(|(_, macs)| macs.iter().copied());
         let served = tree_phones.keys().copied().chain(listed_macs).collect();
-        let key_descs = vault
-            .records()
-            .flat_map(|r| {
-                r.generations()
-                    .iter()
-                    .map(move |g| (g.key_desc(), (r.mac(), g)))
-            })
-            .collect();
         Audit {
             tree,
             vault,
@@ -233,7 +238,6 @@ impl<'a> Audit<'a> {
             tree_phones,
             owners,
             served,
-            files: tree.files().map(Path::as_os_str).collect(),
             key_descs,
         }
     }
@@ -357,7 +361,11 @@ impl<'a> Audit<'a> {
             .filter_map(|mac| {
                 let reference = pattern.reference(&mac);
                 let relative = reference.tree_path()?;
-                (!self.files.contains(relative.as_os_str())).then(|| {
+                // A key file named after its phone is one of the phone's files; only other
+                // names need the tree's slower lookup.
+                let present =
+                    self.owners.contains_key(relative.as_os_str()) || self.tree.contains(relative);
+                (!present).then(|| {
                     Finding::new(
                         Code::KeyFileMissing,
                         "the phone's key file is missing: a phone that does not hold its key yet \
@@ -385,10 +393,12 @@ impl<'a> Audit<'a> {
 
     fn check_master_file(&self, relative: &Path) -> Result<Vec<Finding>, Failure> {
         let path = self.tree.path_of(relative);
+        // A phone's own master (`<mac>.cfg`) is that phone's; 000000000000.cfg is everyone's.
+        let mac = self.owners.get(relative.as_os_str()).copied();
         let file = read_file(&path, Content::is_plaintext)?;
         // An encrypted master is reported by the masters check.
         Ok(match file.content {
-            Content::Plaintext => self.scan(&path, &file.bytes, Exposure::Master, None),
+            Content::Plaintext => self.scan(&path, &file.bytes, Exposure::Master, mac),
             _ => Vec::new(),
         })
     }
