@@ -481,6 +481,104 @@ fn master_file_encrypted_missing_or_not_listing_the_key_file() {
 }
 
 #[test]
+fn master_files_that_name_files_of_one_phone_or_outside_the_tree_said_once() {
+    let ws = published();
+    edit(
+        &ws.path("out/000000000000.cfg"),
+        "site.cfg",
+        "site.cfg, 0004f2a10002-extra.cfg, https://cfg.example.net/[PHONE_MAC_ADDRESS]-remote.cfg",
+    );
+    fs::write(ws.path("out/0004f2a10001.cfg"), "<polycomConfig/>\n").unwrap();
+    let report = report_without_identity(&ws, &[]);
+    let other = finding(
+        &report,
+        "listed-file-of-other-phone",
+        Some("0004f2a10002"),
+        Some("out/000000000000.cfg"),
+    );
+    assert_mentions(other, &["0004f2a10002-extra.cfg"]);
+    assert_eq!(findings(&report, "listed-file-of-other-phone").len(), 1);
+    let outside = finding(
+        &report,
+        "listed-file-not-in-tree",
+        None,
+        Some("out/000000000000.cfg"),
+    );
+    assert_eq!(outside["severity"], "info");
+    assert_mentions(outside, &["[PHONE_MAC_ADDRESS]-remote.cfg"]);
+    assert_eq!(findings(&report, "listed-file-not-in-tree").len(), 1);
+    finding(
+        &report,
+        "phone-file-not-master",
+        Some("0004f2a10001"),
+        Some("out/0004f2a10001.cfg"),
+    );
+}
+
+#[test]
+fn a_malformed_shared_file_and_an_unreadable_header_do_not_stop_the_audit() {
+    let ws = published();
+    fs::write(ws.path("out/extra.cfg"), "<polycomConfig>\n<reg\n").unwrap();
+    fs::write(
+        ws.path("out/0004f2a10001-sip.cfg"),
+        "Crypt=2;KeyDesc=0004f2a10001-g1;Digest=00;\nbody",
+    )
+    .unwrap();
+    let report = report_without_identity(&ws, &[]);
+    let malformed = finding(&report, "file-malformed", None, Some("out/extra.cfg"));
+    assert_mentions(malformed, &["XML"]);
+    finding(
+        &report,
+        "file-bad-header",
+        Some("0004f2a10001"),
+        Some("out/0004f2a10001-sip.cfg"),
+    );
+}
+
+#[test]
+fn a_key_in_the_vault_that_does_not_open_is_found_with_the_identity_only() {
+    let ws = published();
+    // Change one hex digit of a sealed key: the record still agrees with the event log.
+    let bucket = fs::read_dir(ws.path("vault/keys"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| fs::read_to_string(p).unwrap().contains("0004f2a10002"))
+        .unwrap();
+    let text = fs::read_to_string(&bucket).unwrap();
+    let at = text.find("\"sealed\":\"").unwrap() + "\"sealed\":\"".len();
+    let digit = if &text[at..=at] == "0" { "1" } else { "0" };
+    fs::write(
+        &bucket,
+        format!("{}{digit}{}", &text[..at], &text[at + 1..]),
+    )
+    .unwrap();
+
+    let with = report(&ws, &[]);
+    finding(&with, "vault-key-broken", Some("0004f2a10002"), None);
+    let without = report_without_identity(&ws, &[]);
+    assert!(serious(&without).is_empty(), "{:#}", without["findings"]);
+
+    // An identity that does not open the vault skips the same checks, saying why.
+    let stranger = ws.path("stranger.txt");
+    let made = std::process::Command::new("age-keygen")
+        .arg("-o")
+        .arg(&stranger)
+        .output()
+        .expect("`age-keygen` (Debian package `age`) is required");
+    assert!(made.status.success());
+    let out = ws
+        .polyseal()
+        .env("POLYSEAL_IDENTITY", &stranger)
+        .args(["audit", "--tree", "out", "--format", "json"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let skipped: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(checks(&skipped, "skipped").contains(&"decrypted-contents".to_owned()));
+    assert!(findings(&skipped, "vault-key-broken").is_empty());
+}
+
+#[test]
 fn an_encrypted_shared_file_or_key_file() {
     let ws = published();
     encrypt(&ws, "0004f2a10001", "out/site.cfg", "out/site.cfg");
