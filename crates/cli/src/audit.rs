@@ -20,6 +20,7 @@ use zeroize::Zeroizing;
 
 use crate::audit_report::{Check, Code, Finding, Report};
 use crate::failure::Failure;
+use crate::master_plans::plan_issues;
 use crate::rotation::Step;
 
 /// An encrypted file's header ends within this many bytes (polyseal-crypto's limit): reading
@@ -710,40 +711,15 @@ impl<'a> Audit<'a> {
 
     // ---- master files ------------------------------------------------------------------
 
-    /// The master-file problems of the served phones' fetch plans, each said once.
-    ///
-    /// A plan depends on its phone only through `[PHONE_MAC_ADDRESS]`, except where a
-    /// `CONFIG_FILES` entry spells a MAC out. So plans are made for two phones of each master
-    /// (an entry naming one of them is another phone's file in the other's plan) and for every
-    /// served phone an entry names, rather than for every phone: 100,000 plans would read
-    /// 200,000 files to say the same thing 100,000 times.
+    /// The master-file problems of the served phones' fetch plans, each said once
+    /// ([`plan_issues`] makes only as many plans as that takes).
     fn masters(&self) -> Result<Vec<Finding>, Failure> {
         let phones: Vec<Mac> = self.served.iter().copied().collect();
-        let mut by_master: BTreeMap<&Path, Vec<Mac>> = BTreeMap::new();
-        for mac in &phones {
-            if let Some(master) = self.tree.master_for(mac) {
-                by_master.entry(master.path()).or_default().push(*mac);
-            }
-        }
         let mut findings = BTreeSet::new();
-        for group in by_master.values() {
-            let mut planned = BTreeSet::new();
-            let mut pending: Vec<Mac> = group.iter().take(2).copied().collect();
-            while let Some(mac) = pending.pop() {
-                if !planned.insert(mac) {
-                    continue;
-                }
-                for plan in self.tree.fetch_plans(&mac)? {
-                    for issue in &plan.issues {
-                        if let PlanIssue::OtherPhonesFile { owner, .. } = issue {
-                            // `group` is in MAC order.
-                            if group.binary_search(owner).is_ok() {
-                                pending.push(*owner);
-                            }
-                        }
-                        findings.extend(self.plan_issue(&mac, issue));
-                    }
-                }
+        for (mac, issue) in plan_issues(self.tree, &phones)? {
+            // A phone without any master is reported once, below, as the missing master.
+            if !matches!(issue, PlanIssue::NoMaster) {
+                findings.extend(self.plan_issue(&mac, &issue));
             }
         }
         for mac in phones

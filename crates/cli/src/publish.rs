@@ -22,6 +22,7 @@ use subtle::ConstantTimeEq;
 use zeroize::Zeroizing;
 
 use crate::failure::{ExitClass, Failure};
+use crate::master_plans::plan_issues;
 use crate::output_file::{PUBLIC_MODE, SECRET_MODE, create_new, sync_dir};
 use crate::rotation::Step;
 use crate::session::Session;
@@ -139,18 +140,7 @@ fn check_plans(
     key_file: &KeyFilePattern,
     summary: &mut PublishSummary,
 ) -> Result<(), Failure> {
-    // Plans read file headers from disk: make them in parallel, report in MAC order. Keep
-    // only the issues: 100,000 whole plans would hold half a million paths in memory.
-    let issues_by_phone: Vec<_> = macs
-        .par_iter()
-        .map(|mac| {
-            let plans = tree.fetch_plans(mac)?;
-            let issues: Vec<PlanIssue> = plans.into_iter().flat_map(|plan| plan.issues).collect();
-            Ok((mac, issues))
-        })
-        .collect::<Result<_, Failure>>()?;
-    let mut reported = BTreeSet::new();
-    for (mac, issues) in issues_by_phone {
+    for mac in macs {
         if let Some(path) = key_file.reference(mac).tree_path() {
             if tree.contains(path) {
                 return Err(Failure::input(format!(
@@ -160,36 +150,37 @@ fn check_plans(
                 .with_hint("remove it from the source tree"));
             }
         }
-        for issue in &issues {
-            match issue {
-                PlanIssue::NoMaster => {
-                    return Err(Failure::input(format!(
-                        "{}: no master file (000000000000.cfg or {mac}.cfg): phones have nothing to boot from",
-                        tree.root().display()
-                    )));
-                }
-                PlanIssue::MasterEncrypted { path, .. } => {
-                    return Err(Failure::input(format!(
+    }
+    let mut reported = BTreeSet::new();
+    for (mac, issue) in plan_issues(tree, macs)? {
+        match &issue {
+            PlanIssue::NoMaster => {
+                return Err(Failure::input(format!(
+                    "{}: no master file (000000000000.cfg or {mac}.cfg): phones have nothing to boot from",
+                    tree.root().display()
+                )));
+            }
+            PlanIssue::MasterEncrypted { path, .. } => {
+                return Err(Failure::input(format!(
                         "{}: master file is encrypted; phones cannot read an encrypted master and would reboot in a loop",
                         path.display()
                     ))
                     .with_hint("replace it with the plaintext master"));
-                }
-                other => {
-                    // The same master problem repeats for every phone: say it once.
-                    let text = match other {
-                        PlanIssue::KeyFileNotListed {
-                            master, attribute, ..
-                        } => format!(
-                            "{}: {attribute} does not list the key file ({}): phones will never fetch their key",
-                            master.display(),
-                            key_file.as_str()
-                        ),
-                        other => format!("{mac}: {other}"),
-                    };
-                    if reported.insert(text.clone()) {
-                        summary.warnings.push(text);
-                    }
+            }
+            other => {
+                // The same master problem repeats for every phone: say it once.
+                let text = match other {
+                    PlanIssue::KeyFileNotListed {
+                        master, attribute, ..
+                    } => format!(
+                        "{}: {attribute} does not list the key file ({}): phones will never fetch their key",
+                        master.display(),
+                        key_file.as_str()
+                    ),
+                    other => format!("{mac}: {other}"),
+                };
+                if reported.insert(text.clone()) {
+                    summary.warnings.push(text);
                 }
             }
         }
@@ -361,8 +352,9 @@ fn has_mode(_path: &Path, _mode: u32) -> bool {
     true
 }
 
-/// The bytes `output` writes, and what scanning a per-phone file's plaintext found (weak SIP
-/// passwords: the header digest is unkeyed, see docs/FORMAT.md).
+/// The bytes `output` writes, and what reading a per-phone file's plaintext found: weak SIP
+/// passwords (the header digest is unkeyed, see docs/FORMAT.md). Malformed XML is an error:
+/// a phone could not read the file once decrypted.
 fn render(output: &Output) -> Result<(Zeroizing<Vec<u8>>, Vec<String>), Failure> {
     Ok(match &output.content {
         Content::Copy { source } => (read_source(source)?, Vec::new()),
