@@ -7,7 +7,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::ffi::OsStr;
 use std::fs;
 use std::io::Read;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use polyseal_crypto::{Error as CryptoError, Header, KeyDesc, KeyString, MAX_FILE_SIZE, Mac};
 use polyseal_provision::{
@@ -22,6 +22,7 @@ use crate::audit_report::{Check, Code, Finding, Report};
 use crate::failure::Failure;
 use crate::master_plans::plan_issues;
 use crate::rotation::Step;
+use crate::uploads::{files_under, uploads_in};
 
 /// An encrypted file's header ends within this many bytes (polyseal-crypto's limit): reading
 /// this much tells whether a file is encrypted and under which KeyDesc.
@@ -906,12 +907,7 @@ impl<'a> Audit<'a> {
 
     /// The uploaded override and directory files under `dir`: how many, and what they show.
     fn uploads(&self, dir: &Path) -> Result<(usize, Vec<Finding>), Failure> {
-        let mut files = Vec::new();
-        list_files(dir, &mut files)?;
-        let uploads: Vec<(Mac, PathBuf)> = files
-            .into_iter()
-            .filter_map(|path| Some((uploader(&path)?, path)))
-            .collect();
+        let uploads = uploads_in(dir)?;
         let findings: Vec<Vec<Finding>> = uploads
             .par_iter()
             .map(|(mac, path)| self.check_upload(*mac, path))
@@ -990,45 +986,13 @@ impl<'a> Audit<'a> {
     }
 }
 
-/// The phone that uploaded `path`, if its name is `<mac>-phone.cfg` or `<mac>-directory.xml`.
-fn uploader(path: &Path) -> Option<Mac> {
-    let name = path.file_name()?.to_str()?;
-    let mac = name
-        .strip_suffix("-phone.cfg")
-        .or_else(|| name.strip_suffix("-directory.xml"))?;
-    // Phones name their uploads with their MAC in lowercase, as they request files.
-    let canonical = mac.len() == 12 && mac.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'));
-    canonical.then(|| Mac::parse(mac).ok()).flatten()
-}
-
-/// Every file under `dir` (hidden entries skipped, as in a provisioning tree).
-fn list_files(dir: &Path, files: &mut Vec<PathBuf>) -> Result<(), Failure> {
-    let entries = fs::read_dir(dir).map_err(|e| Failure::io(dir, "read", &e))?;
-    for entry in entries {
-        let entry = entry.map_err(|e| Failure::io(dir, "read", &e))?;
-        if entry.file_name().to_string_lossy().starts_with('.') {
-            continue;
-        }
-        let path = entry.path();
-        if path.is_dir() {
-            list_files(&path, files)?;
-        } else {
-            files.push(path);
-        }
-    }
-    Ok(())
-}
-
 // ---- the vault's own files -------------------------------------------------------------
 
 /// The vault's files that hold key material (`data-key.age`, `keys/*`) readable by group or
 /// others. The identity file is the operator's, not the vault's.
 fn vault_modes(vault: &Vault) -> Result<Vec<Finding>, Failure> {
     let mut files = vec![vault.dir().join("data-key.age")];
-    let keys = vault.dir().join("keys");
-    if keys.is_dir() {
-        list_files(&keys, &mut files)?;
-    }
+    files.extend(files_under(&vault.dir().join("keys"))?);
     let mut findings = Vec::new();
     for path in files.iter().filter(|p| p.exists()) {
         let metadata = fs::metadata(path).map_err(|e| Failure::io(path, "read", &e))?;

@@ -15,6 +15,7 @@ mod publish;
 mod rotation;
 mod session;
 mod table;
+mod uploads;
 
 use std::io::Write;
 use std::process::ExitCode;

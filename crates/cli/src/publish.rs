@@ -26,6 +26,7 @@ use crate::master_plans::plan_issues;
 use crate::output_file::{PUBLIC_MODE, SECRET_MODE, create_new, sync_dir};
 use crate::rotation::Step;
 use crate::session::Session;
+use crate::uploads::files_under;
 
 /// What to publish.
 pub(crate) struct PublishRequest<'a> {
@@ -401,9 +402,10 @@ fn write_tree(
     progress.finish_and_clear();
     summary.reused = fresh.iter().filter(|f| **f).count();
     let wanted: BTreeSet<&Path> = outputs.iter().map(|o| o.relative.as_path()).collect();
-    summary.removed = existing_files(out)?
+    summary.removed = files_under(out)?
         .iter()
-        .filter(|f| !wanted.contains(f.as_path()))
+        .filter_map(|f| f.strip_prefix(out).ok())
+        .filter(|f| !wanted.contains(f))
         .count();
     summary.changed = summary.reused < outputs.len() || summary.removed > 0 || !out.is_dir();
     if !summary.changed {
@@ -531,29 +533,6 @@ fn sibling(out: &Path, what: &str) -> Result<PathBuf, Failure> {
         )));
     }
     Ok(parent.join(format!(".{}.polyseal-{what}", name.to_string_lossy())))
-}
-
-/// Every file under `dir`, relative to it (empty if `dir` does not exist).
-fn existing_files(dir: &Path) -> Result<Vec<PathBuf>, Failure> {
-    let mut files = Vec::new();
-    let mut pending = vec![PathBuf::new()];
-    while let Some(relative) = pending.pop() {
-        let entries = match fs::read_dir(dir.join(&relative)) {
-            Ok(entries) => entries,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
-            Err(e) => return Err(Failure::io(&dir.join(&relative), "read", &e)),
-        };
-        for entry in entries {
-            let entry = entry.map_err(|e| Failure::io(dir, "read", &e))?;
-            let path = relative.join(entry.file_name());
-            if entry.file_type().is_ok_and(|t| t.is_dir()) {
-                pending.push(path);
-            } else {
-                files.push(path);
-            }
-        }
-    }
-    Ok(files)
 }
 
 /// A progress bar on a terminal, for long runs; hidden otherwise.

@@ -19,6 +19,7 @@ use crate::publish::{PublishRequest, publish};
 use crate::rotation::Step;
 use crate::session::{Session, parse_macs};
 use crate::table::{Table, emit};
+use crate::uploads::uploads_in;
 
 pub(crate) fn run(session: &Session, command: RotateCommand) -> Result<(), Failure> {
     match command {
@@ -294,54 +295,26 @@ struct Upload {
     holds: Held,
 }
 
-/// The override and directory files phones uploaded under `dir` (`<mac>-phone.cfg`,
-/// `<mac>-directory.xml`, in any subdirectory), with what each shows.
+/// The override and directory files phones uploaded under `dir`, with what each shows.
 fn read_uploads(dir: &Path) -> Result<Vec<Upload>, Failure> {
-    if !dir.is_dir() {
-        return Err(Failure::input(format!(
-            "--uploads {}: not a directory",
-            dir.display()
-        )));
-    }
     let mut uploads = Vec::new();
-    let mut pending = vec![dir.to_owned()];
-    while let Some(current) = pending.pop() {
-        for entry in fs::read_dir(&current).map_err(|e| Failure::io(&current, "read", &e))? {
-            let path = entry.map_err(|e| Failure::io(&current, "read", &e))?.path();
-            if path.is_dir() {
-                pending.push(path);
-                continue;
-            }
-            let Some(mac) = uploaded_mac(&path) else {
-                continue;
-            };
-            let mut head = Vec::new();
-            fs::File::open(&path)
-                .and_then(|f| f.take(1024).read_to_end(&mut head))
-                .map_err(|e| Failure::io(&path, "read", &e))?;
-            let holds = match Header::parse(&head) {
-                Ok(header) => match header.key_desc() {
-                    Some(desc) => Held::Desc(desc.clone()),
-                    None => continue,
-                },
-                Err(CryptoError::NotEncrypted) => Held::Plaintext,
-                Err(_) => continue,
-            };
-            let file = path.strip_prefix(dir).unwrap_or(&path).to_owned();
-            uploads.push(Upload { mac, file, holds });
-        }
+    for (mac, path) in uploads_in(dir)? {
+        let mut head = Vec::new();
+        fs::File::open(&path)
+            .and_then(|f| f.take(1024).read_to_end(&mut head))
+            .map_err(|e| Failure::io(&path, "read", &e))?;
+        let holds = match Header::parse(&head) {
+            Ok(header) => match header.key_desc() {
+                Some(desc) => Held::Desc(desc.clone()),
+                None => continue,
+            },
+            Err(CryptoError::NotEncrypted) => Held::Plaintext,
+            Err(_) => continue,
+        };
+        let file = path.strip_prefix(dir).unwrap_or(&path).to_owned();
+        uploads.push(Upload { mac, file, holds });
     }
-    uploads.sort_by(|a, b| a.file.cmp(&b.file));
     Ok(uploads)
-}
-
-/// The MAC of an uploaded override or directory file's name.
-fn uploaded_mac(path: &Path) -> Option<Mac> {
-    let name = path.file_name()?.to_str()?;
-    let mac = name
-        .strip_suffix("-phone.cfg")
-        .or_else(|| name.strip_suffix("-directory.xml"))?;
-    (mac.len() == 12).then(|| Mac::parse(mac).ok()).flatten()
 }
 
 /// One phone's line in `rotate status`.
