@@ -111,14 +111,9 @@ fn edit(path: &Path, from: &str, to: &str) {
     fs::write(path, text.replacen(from, to, 1)).unwrap();
 }
 
-/// Runs `polyseal ARGS` in the workspace, which must succeed.
-fn run(ws: &Workspace, args: &[&str]) {
-    ws.polyseal().args(args).assert().success();
-}
-
 /// `polyseal encrypt --mac MAC IN -o OUT` in the workspace.
 fn encrypt(ws: &Workspace, mac: &str, input: &str, output: &str) {
-    run(ws, &["encrypt", "--mac", mac, input, "-o", output]);
+    ws.run(&["encrypt", "--mac", mac, input, "-o", output]);
 }
 
 /// Asserts that a finding's message mentions every one of `words`.
@@ -150,11 +145,7 @@ fn a_freshly_published_tree_has_no_error_or_warning_with_or_without_identity() {
     assert!(reason.as_str().unwrap().contains("identity"), "{reason}");
 
     // The table for people ends with the summary line.
-    let table = ws
-        .polyseal()
-        .args(["audit", "--tree", "out", "--strict"])
-        .output()
-        .unwrap();
+    let table = ws.output(&["audit", "--tree", "out", "--strict"]);
     assert!(table.status.success(), "{table:?}");
     let text = String::from_utf8(table.stdout).unwrap();
     assert!(text.contains("no findings"), "{text}");
@@ -193,7 +184,7 @@ fn a_phone_without_a_key_in_the_tree_or_in_the_phones_list() {
 #[test]
 fn a_key_without_a_phone_unless_the_phones_list_names_it() {
     let ws = published();
-    run(&ws, &["keys", "add", "0004f2a10005"]);
+    ws.run(&["keys", "add", "0004f2a10005"]);
     let report = report_without_identity(&ws, &[]);
     let found = finding(&report, "key-without-phone", Some("0004f2a10005"), None);
     assert_eq!(found["severity"], "warning");
@@ -269,8 +260,8 @@ fn files_left_under_an_old_generation_and_a_stale_bootstrap_file() {
     let ws = published();
     // Retire generation 1 and make generation 2 without republishing: the tree still serves
     // generation 1, in the sip file and in the bootstrap file.
-    run(&ws, &["keys", "state", "0004f2a10001", "deactivated"]);
-    run(&ws, &["keys", "add", "0004f2a10001"]);
+    ws.run(&["keys", "state", "0004f2a10001", "deactivated"]);
+    ws.run(&["keys", "add", "0004f2a10001"]);
     let report = report_without_identity(&ws, &[]);
     let found = finding(
         &report,
@@ -559,13 +550,7 @@ fn a_key_in_the_vault_that_does_not_open_is_found_with_the_identity_only() {
     assert!(serious(&without).is_empty(), "{:#}", without["findings"]);
 
     // An identity that does not open the vault skips the same checks, saying why.
-    let stranger = ws.path("stranger.txt");
-    let made = std::process::Command::new("age-keygen")
-        .arg("-o")
-        .arg(&stranger)
-        .output()
-        .expect("`age-keygen` (Debian package `age`) is required");
-    assert!(made.status.success());
+    let stranger = ws.keygen("stranger.txt");
     let out = ws
         .polyseal()
         .env("POLYSEAL_IDENTITY", &stranger)
@@ -643,18 +628,15 @@ fn a_rotating_phone_is_served_the_next_generation_and_may_upload_under_either() 
     let g1_key_file = fs::read(ws.path("out/0004f2a10001-key.cfg")).unwrap();
     fs::create_dir_all(ws.path("uploads")).unwrap();
     fs::write(ws.path("uploads/0004f2a10001-phone.cfg"), &g1_sip).unwrap();
-    run(
-        &ws,
-        &[
-            "rotate",
-            "start",
-            "0004f2a10001",
-            "--src",
-            "src",
-            "--out",
-            "out",
-        ],
-    );
+    ws.run(&[
+        "rotate",
+        "start",
+        "0004f2a10001",
+        "--src",
+        "src",
+        "--out",
+        "out",
+    ]);
     // The phone has not rebooted yet (upload under g1) or has (upload under g2): both fine.
     fs::copy(
         ws.path("out/0004f2a10001-sip.cfg"),
@@ -684,19 +666,16 @@ fn a_rotating_phone_is_served_the_next_generation_and_may_upload_under_either() 
     assert_mentions(found, &["0004f2a10001-g1", "0004f2a10001-g2"]);
 
     // Once the rotation is finished, an upload under g1 shows a phone on a retired key.
-    run(&ws, &["rotate", "confirm", "0004f2a10001"]);
-    run(
-        &ws,
-        &[
-            "rotate",
-            "finish",
-            "0004f2a10001",
-            "--src",
-            "src",
-            "--out",
-            "out",
-        ],
-    );
+    ws.run(&["rotate", "confirm", "0004f2a10001"]);
+    ws.run(&[
+        "rotate",
+        "finish",
+        "0004f2a10001",
+        "--src",
+        "src",
+        "--out",
+        "out",
+    ]);
     let finished = report_without_identity(&ws, &["--uploads", "uploads"]);
     let found = finding(
         &finished,
@@ -735,18 +714,15 @@ fn an_active_key_past_the_cryptoperiod() {
 fn a_mac_outside_the_polycom_ouis_is_info_and_does_not_fail_strict() {
     let ws = Workspace::with_vault();
     fs::write(ws.path("phones.txt"), "00:11:22:33:44:55\n").unwrap();
-    run(
-        &ws,
-        &[
-            "publish",
-            "--src",
-            "src",
-            "--out",
-            "out",
-            "--phones",
-            "phones.txt",
-        ],
-    );
+    ws.run(&[
+        "publish",
+        "--src",
+        "src",
+        "--out",
+        "out",
+        "--phones",
+        "phones.txt",
+    ]);
     let report = report_without_identity(&ws, &["--phones", "phones.txt", "--strict"]);
     let found = finding(&report, "non-polycom-oui", Some("001122334455"), None);
     assert_eq!(found["severity"], "info");
@@ -857,19 +833,11 @@ fn uploads_show_the_key_each_phone_really_holds() {
 #[test]
 fn strict_exits_1_on_errors_and_warnings_and_prints_the_report_first() {
     let ws = published();
-    run(&ws, &["keys", "add", "0004f2a10005"]);
-    let lenient = ws
-        .polyseal()
-        .args(["audit", "--tree", "out"])
-        .output()
-        .unwrap();
+    ws.run(&["keys", "add", "0004f2a10005"]);
+    let lenient = ws.output(&["audit", "--tree", "out"]);
     assert_eq!(lenient.status.code(), Some(0), "{lenient:?}");
 
-    let strict = ws
-        .polyseal()
-        .args(["audit", "--tree", "out", "--strict"])
-        .output()
-        .unwrap();
+    let strict = ws.output(&["audit", "--tree", "out", "--strict"]);
     assert_failure(&strict, 1, "1 finding");
     let table = String::from_utf8(strict.stdout).unwrap();
     assert!(table.contains("key-without-phone"), "{table}");
@@ -903,11 +871,7 @@ fn bad_input_is_one_line_naming_it_with_its_exit_code() {
     }
 
     fs::write(ws.path("bad-phones.txt"), "0004f2a1000g\n").unwrap();
-    let out = ws
-        .polyseal()
-        .args(["audit", "--tree", "out", "--phones", "bad-phones.txt"])
-        .output()
-        .unwrap();
+    let out = ws.output(&["audit", "--tree", "out", "--phones", "bad-phones.txt"]);
     assert_failure(&out, 3, "bad-phones.txt:1");
 
     fs::write(
@@ -915,11 +879,7 @@ fn bad_input_is_one_line_naming_it_with_its_exit_code() {
         "<APPLICATION CONFIG_FILES=\"a.cfg\"\n",
     )
     .unwrap();
-    let out = ws
-        .polyseal()
-        .args(["audit", "--tree", "out"])
-        .output()
-        .unwrap();
+    let out = ws.output(&["audit", "--tree", "out"]);
     assert_failure(&out, 3, "000000000000.cfg");
 
     let out = ws
@@ -962,7 +922,7 @@ fn the_json_report_matches_the_golden_file() {
         )
         .unwrap();
     }
-    run(&ws, &["publish", "--src", "golden-src", "--out", "out"]);
+    ws.run(&["publish", "--src", "golden-src", "--out", "out"]);
     // The problems: a file under another phone's key, a weak password in a shared file, a
     // readable key file, a key without a phone, a listed phone without a key (outside the
     // Polycom OUIs).
@@ -978,7 +938,7 @@ fn the_json_report_matches_the_golden_file() {
         r#"<reg reg.1.auth.password="1234"/><voIpProt "#,
     );
     chmod(&ws.path("out/0004f2b20002-key.cfg"), 0o644);
-    run(&ws, &["keys", "add", "0004f2b20009"]);
+    ws.run(&["keys", "add", "0004f2b20009"]);
     fs::write(ws.path("phones.txt"), "001122334455\n").unwrap();
 
     let out = ws

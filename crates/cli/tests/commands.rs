@@ -25,11 +25,7 @@ fn init_creates_a_vault_that_the_age_cli_recognises_and_refuses_a_second_time() 
 #[test]
 fn init_rejects_a_bad_recipient_and_writes_nothing() {
     let ws = Workspace::new();
-    let out = ws
-        .polyseal()
-        .args(["init", "--recipient", "age1notakey"])
-        .output()
-        .unwrap();
+    let out = ws.output(&["init", "--recipient", "age1notakey"]);
     assert_failure(&out, 3, "age1notakey");
     assert!(!ws.path("vault/vault.toml").exists());
 }
@@ -60,11 +56,7 @@ fn keys_add_list_show_and_state() {
     assert!(csv.starts_with("mac,gen,key_desc,state,"));
     assert!(csv.contains("0004f2a10001,1,0004f2a10001-g1,active,"));
 
-    let hidden = ws
-        .polyseal()
-        .args(["keys", "show", "0004f2a10001"])
-        .output()
-        .unwrap();
+    let hidden = ws.output(&["keys", "show", "0004f2a10001"]);
     assert_failure(&hidden, 3, "--reveal");
     assert!(hidden.stdout.is_empty());
     ws.polyseal()
@@ -76,15 +68,8 @@ fn keys_add_list_show_and_state() {
                 .unwrap(),
         );
 
-    ws.polyseal()
-        .args(["keys", "state", "0004f2a10002", "compromised"])
-        .assert()
-        .success();
-    let illegal = ws
-        .polyseal()
-        .args(["keys", "state", "0004f2a10002", "active"])
-        .output()
-        .unwrap();
+    ws.run(&["keys", "state", "0004f2a10002", "compromised"]);
+    let illegal = ws.output(&["keys", "state", "0004f2a10002", "active"]);
     assert_failure(&illegal, 3, "0004f2a10002");
 }
 
@@ -96,10 +81,7 @@ fn keys_add_from_a_phones_file_and_stdin() {
         "mac,label\n0004f2a10001,Reception\n# spare\n0004f2a10002\n",
     )
     .unwrap();
-    ws.polyseal()
-        .args(["keys", "add", "--from", "phones.csv"])
-        .assert()
-        .success();
+    ws.run(&["keys", "add", "--from", "phones.csv"]);
     ws.polyseal()
         .args(["keys", "add", "--from", "-"])
         .write_stdin("64167fa10003\n")
@@ -124,7 +106,7 @@ fn malformed_mac_is_named_with_exit_3() {
         ),
         (vec!["encrypt", "--mac", "0004f2", "src/site.cfg"], "0004f2"),
     ] {
-        let out = ws.polyseal().args(&args).output().unwrap();
+        let out = ws.output(&args);
         let bad = if bad == "010005e0000" {
             "01005e000001"
         } else {
@@ -139,21 +121,13 @@ fn malformed_mac_is_named_with_exit_3() {
 fn a_bad_line_in_a_phones_file_names_file_and_line_and_adds_nothing() {
     let ws = Workspace::with_vault();
     std::fs::write(ws.path("phones.txt"), "0004f2a10001\nnot-a-mac\n").unwrap();
-    let out = ws
-        .polyseal()
-        .args(["keys", "add", "--from", "phones.txt"])
-        .output()
-        .unwrap();
+    let out = ws.output(&["keys", "add", "--from", "phones.txt"]);
     assert_failure(&out, 3, "phones.txt");
     assert!(
         String::from_utf8_lossy(&out.stderr).contains(":2"),
         "names the line"
     );
-    let list = ws
-        .polyseal()
-        .args(["keys", "list", "--format", "csv"])
-        .output()
-        .unwrap();
+    let list = ws.output(&["keys", "list", "--format", "csv"]);
     assert_eq!(
         String::from_utf8(list.stdout).unwrap().lines().count(),
         1,
@@ -169,7 +143,7 @@ fn missing_vault_is_exit_5_with_a_hint() {
         vec!["keys", "add", "0004f2a10001"],
         vec!["publish", "--src", "src", "--out", "out"],
     ] {
-        let out = ws.polyseal().args(&args).output().unwrap();
+        let out = ws.output(&args);
         assert_failure(&out, 5, "vault");
         assert!(String::from_utf8_lossy(&out.stderr).contains("polyseal init"));
     }
@@ -179,11 +153,7 @@ fn missing_vault_is_exit_5_with_a_hint() {
 #[test]
 fn wrong_identity_is_refused_naming_the_recipients_and_nothing_is_written() {
     let ws = Workspace::with_vault();
-    std::process::Command::new("age-keygen")
-        .arg("-o")
-        .arg(ws.path("other.txt"))
-        .output()
-        .expect("age-keygen is required");
+    ws.keygen("other.txt");
     let out = ws
         .polyseal()
         .env("POLYSEAL_IDENTITY", ws.path("other.txt"))
@@ -192,11 +162,7 @@ fn wrong_identity_is_refused_naming_the_recipients_and_nothing_is_written() {
         .unwrap();
     assert_failure(&out, 3, "admin");
     assert!(!ws.path("out").exists());
-    let list = ws
-        .polyseal()
-        .args(["keys", "list", "--format", "csv"])
-        .output()
-        .unwrap();
+    let list = ws.output(&["keys", "list", "--format", "csv"]);
     assert_eq!(
         String::from_utf8(list.stdout).unwrap().lines().count(),
         1,
@@ -228,11 +194,7 @@ fn identity_text_in_the_environment_works() {
 fn a_locked_vault_is_exit_5_naming_the_lock_file_and_holder() {
     let ws = Workspace::with_vault();
     let _writer = polyseal_vault::VaultWriter::open(&ws.path("vault")).expect("take the lock");
-    let out = ws
-        .polyseal()
-        .args(["keys", "add", "0004f2a10001"])
-        .output()
-        .unwrap();
+    let out = ws.output(&["keys", "add", "0004f2a10001"]);
     assert_failure(&out, 5, "vault.lock");
     assert!(String::from_utf8_lossy(&out.stderr).contains(&std::process::id().to_string()));
 }
@@ -253,11 +215,7 @@ fn publish_encrypts_per_phone_files_writes_bootstrap_files_and_is_idempotent() {
         assert_eq!(mode, 0o600, "bootstrap file is owner-only");
         let sip = std::fs::read(ws.path(&format!("out/{mac}-sip.cfg"))).unwrap();
         assert!(sip.starts_with(format!("Crypt=1;KeyDesc={mac}-g1;Digest=").as_bytes()));
-        let plain = ws
-            .polyseal()
-            .args(["decrypt", &format!("out/{mac}-sip.cfg")])
-            .output()
-            .unwrap();
+        let plain = ws.output(&["decrypt", &format!("out/{mac}-sip.cfg")]);
         assert_eq!(
             plain.stdout,
             std::fs::read(ws.path(&format!("src/{mac}-sip.cfg"))).unwrap()
@@ -299,11 +257,7 @@ fn publish_dry_run_writes_nothing_and_makes_no_key() {
         .success()
         .stdout(predicate::str::contains("0004f2a10001"));
     assert!(!ws.path("out").exists());
-    let list = ws
-        .polyseal()
-        .args(["keys", "list", "--format", "csv"])
-        .output()
-        .unwrap();
+    let list = ws.output(&["keys", "list", "--format", "csv"]);
     assert_eq!(String::from_utf8(list.stdout).unwrap().lines().count(), 1);
 }
 
@@ -315,28 +269,21 @@ fn publish_refuses_a_secret_in_a_shared_file_unless_allowed() {
         "<polycomConfig>\n<reg reg.1.auth.password=\"shared-secret-123\"/>\n</polycomConfig>\n",
     )
     .unwrap();
-    let out = ws
-        .polyseal()
-        .args(["publish", "--src", "src", "--out", "out"])
-        .output()
-        .unwrap();
+    let out = ws.output(&["publish", "--src", "src", "--out", "out"]);
     assert_failure(&out, 3, "site.cfg");
     assert!(
         !String::from_utf8_lossy(&out.stderr).contains("shared-secret-123"),
         "no secret printed"
     );
     assert!(!ws.path("out").exists());
-    ws.polyseal()
-        .args([
-            "publish",
-            "--src",
-            "src",
-            "--out",
-            "out",
-            "--allow-plaintext-secrets",
-        ])
-        .assert()
-        .success();
+    ws.run(&[
+        "publish",
+        "--src",
+        "src",
+        "--out",
+        "out",
+        "--allow-plaintext-secrets",
+    ]);
 }
 
 #[test]
@@ -347,11 +294,7 @@ fn publish_refuses_malformed_xml_naming_file_line_and_column() {
         "<polycomConfig>\n<reg a=\"1\">\n</polycomConfig>\n",
     )
     .unwrap();
-    let out = ws
-        .polyseal()
-        .args(["publish", "--src", "src", "--out", "out"])
-        .output()
-        .unwrap();
+    let out = ws.output(&["publish", "--src", "src", "--out", "out"]);
     assert_failure(&out, 3, "0004f2a10001-sip.cfg:3");
     assert!(!ws.path("out").exists());
 }
@@ -359,21 +302,10 @@ fn publish_refuses_malformed_xml_naming_file_line_and_column() {
 #[test]
 fn publish_refuses_an_encrypted_master() {
     let ws = Workspace::with_vault();
-    ws.polyseal()
-        .args(["keys", "add", "0004f2a10001"])
-        .assert()
-        .success();
-    let encrypted = ws
-        .polyseal()
-        .args(["encrypt", "--mac", "0004f2a10001", "src/000000000000.cfg"])
-        .output()
-        .unwrap();
+    ws.run(&["keys", "add", "0004f2a10001"]);
+    let encrypted = ws.output(&["encrypt", "--mac", "0004f2a10001", "src/000000000000.cfg"]);
     std::fs::write(ws.path("src/000000000000.cfg"), encrypted.stdout).unwrap();
-    let out = ws
-        .polyseal()
-        .args(["publish", "--src", "src", "--out", "out"])
-        .output()
-        .unwrap();
+    let out = ws.output(&["publish", "--src", "src", "--out", "out"]);
     assert_failure(&out, 3, "000000000000.cfg");
     assert!(!ws.path("out").exists());
 }
@@ -383,29 +315,17 @@ fn publish_into_an_unwritable_directory_fails_with_exit_6_and_leaves_nothing() {
     let ws = Workspace::with_vault();
     // /proc refuses new directories even to root, which ignores file modes (CI runs as root).
     let target = format!("/proc/polyseal-test-{}", std::process::id());
-    let out = ws
-        .polyseal()
-        .args(["publish", "--src", "src", "--out", &target])
-        .output()
-        .unwrap();
+    let out = ws.output(&["publish", "--src", "src", "--out", &target]);
     assert_failure(&out, 6, "/proc/");
     assert!(!std::path::Path::new(&target).exists());
-    let out = ws
-        .polyseal()
-        .args(["bootstrap", "--all", "--out", &target])
-        .output()
-        .unwrap();
+    let out = ws.output(&["bootstrap", "--all", "--out", &target]);
     assert_failure(&out, 6, "/proc/");
 }
 
 #[test]
 fn publish_of_a_missing_source_tree_is_exit_6_or_3_naming_it() {
     let ws = Workspace::with_vault();
-    let out = ws
-        .polyseal()
-        .args(["publish", "--src", "nosuch", "--out", "out"])
-        .output()
-        .unwrap();
+    let out = ws.output(&["publish", "--src", "nosuch", "--out", "out"]);
     let code = out.status.code().unwrap();
     assert!(code == 3 || code == 6, "{out:?}");
     assert_failure(&out, code, "nosuch");
@@ -420,21 +340,13 @@ fn corrupt_encrypted_file_is_exit_4_and_writes_no_output() {
     let last = file.len() - 20;
     file[last] ^= 0x40;
     std::fs::write(ws.path("corrupt.cfg"), &file).unwrap();
-    let out = ws
-        .polyseal()
-        .args(["decrypt", "corrupt.cfg", "-o", "plain.cfg"])
-        .output()
-        .unwrap();
+    let out = ws.output(&["decrypt", "corrupt.cfg", "-o", "plain.cfg"]);
     assert_failure(&out, 4, "corrupt.cfg");
     assert!(!ws.path("plain.cfg").exists(), "no partial output");
 
     file.truncate(last);
     std::fs::write(ws.path("short.cfg"), &file).unwrap();
-    let out = ws
-        .polyseal()
-        .args(["decrypt", "short.cfg"])
-        .output()
-        .unwrap();
+    let out = ws.output(&["decrypt", "short.cfg"]);
     assert_failure(&out, 4, "short.cfg");
     assert!(out.stdout.is_empty());
 }
@@ -443,44 +355,33 @@ fn corrupt_encrypted_file_is_exit_4_and_writes_no_output() {
 fn decrypt_finds_the_phone_from_the_keydesc_and_refuses_another_phones_mac() {
     let ws = Workspace::with_vault();
     ws.publish();
-    ws.polyseal()
-        .args(["decrypt", "out/0004f2a10002-sip.cfg", "-o", "plain.cfg"])
-        .assert()
-        .success();
+    ws.run(&["decrypt", "out/0004f2a10002-sip.cfg", "-o", "plain.cfg"]);
     let mode = std::fs::metadata(ws.path("plain.cfg"))
         .unwrap()
         .permissions()
         .mode()
         & 0o777;
     assert_eq!(mode, 0o600, "decrypted configuration is owner-only");
-    let out = ws
-        .polyseal()
-        .args([
-            "decrypt",
-            "--mac",
-            "0004f2a10001",
-            "out/0004f2a10002-sip.cfg",
-        ])
-        .output()
-        .unwrap();
+    let out = ws.output(&[
+        "decrypt",
+        "--mac",
+        "0004f2a10001",
+        "out/0004f2a10002-sip.cfg",
+    ]);
     assert_failure(&out, 4, "0004f2a10001");
 }
 
 #[test]
 fn encrypt_for_an_unknown_phone_is_exit_3() {
     let ws = Workspace::with_vault();
-    let out = ws
-        .polyseal()
-        .args([
-            "encrypt",
-            "--mac",
-            "0004f2ffffff",
-            "src/site.cfg",
-            "-o",
-            "x.cfg",
-        ])
-        .output()
-        .unwrap();
+    let out = ws.output(&[
+        "encrypt",
+        "--mac",
+        "0004f2ffffff",
+        "src/site.cfg",
+        "-o",
+        "x.cfg",
+    ]);
     assert_failure(&out, 3, "0004f2ffffff");
     assert!(!ws.path("x.cfg").exists());
 }
@@ -488,10 +389,7 @@ fn encrypt_for_an_unknown_phone_is_exit_3() {
 #[test]
 fn encrypt_and_decrypt_round_trip_through_stdin_and_stdout() {
     let ws = Workspace::with_vault();
-    ws.polyseal()
-        .args(["keys", "add", "0004f2a10001"])
-        .assert()
-        .success();
+    ws.run(&["keys", "add", "0004f2a10001"]);
     let sealed = ws
         .polyseal()
         .args(["encrypt", "--mac", "0004f2a10001", "-"])
@@ -538,24 +436,14 @@ fn inspect_needs_no_identity_and_reports_plaintext_and_bad_headers() {
 #[test]
 fn bootstrap_writes_owner_only_files_and_refuses_a_phone_without_a_key() {
     let ws = Workspace::with_vault();
-    ws.polyseal()
-        .args(["keys", "add", "0004f2a10001"])
-        .assert()
-        .success();
-    let out = ws
-        .polyseal()
-        .args(["bootstrap", "0004f2a10001", "0004f2a10009", "--out", "boot"])
-        .output()
-        .unwrap();
+    ws.run(&["keys", "add", "0004f2a10001"]);
+    let out = ws.output(&["bootstrap", "0004f2a10001", "0004f2a10009", "--out", "boot"]);
     assert_failure(&out, 3, "0004f2a10009");
     assert!(
         !ws.path("boot").exists(),
         "nothing written when one phone is bad"
     );
-    ws.polyseal()
-        .args(["bootstrap", "--all", "--out", "boot"])
-        .assert()
-        .success();
+    ws.run(&["bootstrap", "--all", "--out", "boot"]);
     let file = ws.path("boot/0004f2a10001-key.cfg");
     assert_eq!(
         std::fs::metadata(&file).unwrap().permissions().mode() & 0o777,
@@ -569,11 +457,7 @@ fn bootstrap_writes_owner_only_files_and_refuses_a_phone_without_a_key() {
 fn recipients_add_list_remove() {
     let ws = Workspace::with_vault();
     ws.publish();
-    std::process::Command::new("age-keygen")
-        .arg("-o")
-        .arg(ws.path("second.txt"))
-        .output()
-        .expect("age-keygen is required");
+    ws.keygen("second.txt");
     ws.polyseal()
         .args(["recipients", "add", "--label", "backup"])
         .arg(ws.path("second.txt"))
@@ -591,11 +475,7 @@ fn recipients_add_list_remove() {
         .args(["recipients", "remove", "admin"])
         .assert()
         .success();
-    let out = ws
-        .polyseal()
-        .args(["keys", "show", "0004f2a10001", "--reveal"])
-        .output()
-        .unwrap();
+    let out = ws.output(&["keys", "show", "0004f2a10001", "--reveal"]);
     assert_failure(&out, 3, "backup");
     ws.polyseal()
         .env("POLYSEAL_IDENTITY", ws.path("second.txt"))
@@ -625,7 +505,7 @@ fn log_show_and_verify_and_a_tampered_log_is_exit_4() {
         log.replacen("0004f2a10001", "0004f2a10009", 1),
     )
     .unwrap();
-    let out = ws.polyseal().args(["log", "verify"]).output().unwrap();
+    let out = ws.output(&["log", "verify"]);
     assert_failure(&out, 4, "events.log");
 }
 
@@ -633,24 +513,17 @@ fn log_show_and_verify_and_a_tampered_log_is_exit_4() {
 fn rotation_moves_a_phone_to_a_new_generation_and_refuses_out_of_order_steps() {
     let ws = Workspace::with_vault();
     ws.publish();
-    let early = ws
-        .polyseal()
-        .args(["rotate", "finish", "0004f2a10001"])
-        .output()
-        .unwrap();
+    let early = ws.output(&["rotate", "finish", "0004f2a10001"]);
     assert_failure(&early, 3, "0004f2a10001");
-    ws.polyseal()
-        .args([
-            "rotate",
-            "start",
-            "0004f2a10001",
-            "--src",
-            "src",
-            "--out",
-            "out",
-        ])
-        .assert()
-        .success();
+    ws.run(&[
+        "rotate",
+        "start",
+        "0004f2a10001",
+        "--src",
+        "src",
+        "--out",
+        "out",
+    ]);
     // From start on, the phone is served g2 whatever its key timing: the bootstrap of g2 and
     // its files under g2 (docs/ROTATION.md); the vault keeps g1 active until finish.
     let key_file = std::fs::read_to_string(ws.path("out/0004f2a10001-key.cfg")).unwrap();
@@ -678,25 +551,15 @@ fn rotation_moves_a_phone_to_a_new_generation_and_refuses_out_of_order_steps() {
         .stdout(predicate::str::contains(
             "0004f2a10001,2,0004f2a10001-g2,pre-active,",
         ));
-    let again = ws
-        .polyseal()
-        .args(["rotate", "start", "0004f2a10001"])
-        .output()
-        .unwrap();
+    let again = ws.output(&["rotate", "start", "0004f2a10001"]);
     assert_failure(&again, 3, "0004f2a10001");
-    ws.polyseal()
-        .args(["rotate", "confirm", "0004f2a10001"])
-        .assert()
-        .success();
+    ws.run(&["rotate", "confirm", "0004f2a10001"]);
     ws.polyseal()
         .args(["rotate", "status", "--format", "json"])
         .assert()
         .success()
         .stdout(predicate::str::contains("\"evidence\": \"operator\""));
-    ws.polyseal()
-        .args(["rotate", "finish", "--all", "--src", "src", "--out", "out"])
-        .assert()
-        .success();
+    ws.run(&["rotate", "finish", "--all", "--src", "src", "--out", "out"]);
     ws.polyseal()
         .args(["keys", "list", "--format", "csv"])
         .assert()
@@ -775,19 +638,15 @@ fn nginx_config_prints_a_tls_only_per_mac_server_block_and_names_bad_input() {
     );
     assert!(!text.contains("listen 80"));
 
-    let open = ws
-        .polyseal()
-        .args([
-            "nginx-config",
-            "--tree",
-            "out",
-            "--cert",
-            "/etc/ssl/p.pem",
-            "--key",
-            "/etc/ssl/p.key",
-        ])
-        .output()
-        .unwrap();
+    let open = ws.output(&[
+        "nginx-config",
+        "--tree",
+        "out",
+        "--cert",
+        "/etc/ssl/p.pem",
+        "--key",
+        "/etc/ssl/p.key",
+    ]);
     assert!(open.status.success());
     assert!(
         String::from_utf8_lossy(&open.stderr).contains("warning:"),

@@ -49,6 +49,28 @@ impl Workspace {
         self.dir.path().join(relative)
     }
 
+    /// A new age identity at `name` in the workspace, made by the real `age-keygen`.
+    pub(crate) fn keygen(&self, name: &str) -> PathBuf {
+        let path = self.path(name);
+        let made = StdCommand::new("age-keygen")
+            .arg("-o")
+            .arg(&path)
+            .output()
+            .unwrap_or_else(|e| panic!("`age-keygen` (Debian package `age`) is required: {e}"));
+        assert!(made.status.success(), "age-keygen failed");
+        path
+    }
+
+    /// Runs `polyseal ARGS` in the workspace and returns what it did.
+    pub(crate) fn output(&self, args: &[&str]) -> std::process::Output {
+        self.polyseal().args(args).output().expect("run polyseal")
+    }
+
+    /// Runs `polyseal ARGS` in the workspace, which must succeed.
+    pub(crate) fn run(&self, args: &[&str]) {
+        self.polyseal().args(args).assert().success();
+    }
+
     /// `polyseal` with this workspace's vault and identity, run in the workspace.
     pub(crate) fn polyseal(&self) -> Command {
         let mut cmd = Command::cargo_bin("polyseal").expect("polyseal binary");
@@ -63,10 +85,7 @@ impl Workspace {
 
     /// Publishes `src` into `out`.
     pub(crate) fn publish(&self) {
-        self.polyseal()
-            .args(["publish", "--src", "src", "--out", "out"])
-            .assert()
-            .success();
+        self.run(&["publish", "--src", "src", "--out", "out"]);
     }
 
     /// Every file under `relative`, relative to the workspace, sorted.
