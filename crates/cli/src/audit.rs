@@ -992,7 +992,9 @@ impl<'a> Audit<'a> {
 /// others. The identity file is the operator's, not the vault's.
 fn vault_modes(vault: &Vault) -> Result<Vec<Finding>, Failure> {
     let mut files = vec![vault.dir().join("data-key.age")];
-    files.extend(files_under(&vault.dir().join("keys"))?);
+    let mut keys = files_under(&vault.dir().join("keys"))?;
+    keys.sort();
+    files.extend(keys);
     let mut findings = Vec::new();
     for path in files.iter().filter(|p| p.exists()) {
         let metadata = fs::metadata(path).map_err(|e| Failure::io(path, "read", &e))?;

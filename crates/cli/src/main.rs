@@ -8,6 +8,7 @@ mod audit_report;
 mod cli;
 mod commands;
 mod failure;
+mod manifest;
 mod master_plans;
 mod output_file;
 mod phones;

@@ -70,6 +70,16 @@ pub(crate) fn read_input(path: &Path, limit: usize) -> Result<Vec<u8>, Failure> 
 /// Writes `bytes` to `path` atomically: a temporary file in the same directory with `mode`,
 /// fsync, rename over `path`, fsync the directory.
 pub(crate) fn write_atomic(path: &Path, bytes: &[u8], mode: u32) -> Result<(), Failure> {
+    write_atomic_with(path, mode, |out| out.write_all(bytes))
+}
+
+/// [`write_atomic`] for content produced piece by piece by `fill` (through a buffer), so a
+/// large file is never held whole in memory.
+pub(crate) fn write_atomic_with(
+    path: &Path,
+    mode: u32,
+    fill: impl FnOnce(&mut dyn Write) -> std::io::Result<()>,
+) -> Result<(), Failure> {
     let dir = match path.parent() {
         Some(p) if !p.as_os_str().is_empty() => p,
         _ => Path::new("."),
@@ -82,7 +92,7 @@ pub(crate) fn write_atomic(path: &Path, bytes: &[u8], mode: u32) -> Result<(), F
         name.to_string_lossy(),
         std::process::id()
     ));
-    let result = write_new(&temp, bytes, mode)
+    let result = write_new_with(&temp, mode, fill)
         .and_then(|()| fs::rename(&temp, path).map_err(|e| Failure::io(path, "write", &e)))
         .and_then(|()| sync_dir(dir));
     if result.is_err() {
@@ -91,11 +101,17 @@ pub(crate) fn write_atomic(path: &Path, bytes: &[u8], mode: u32) -> Result<(), F
     result
 }
 
-/// Creates `path` (which must not exist) with `mode`, writes `bytes`, and syncs it.
-pub(crate) fn write_new(path: &Path, bytes: &[u8], mode: u32) -> Result<(), Failure> {
-    let mut file = create_new(path, mode)?;
-    file.write_all(bytes)
-        .and_then(|()| file.sync_all())
+/// Creates `path` (which must not exist) with `mode`, writes what `fill` produces, and syncs
+/// it.
+fn write_new_with(
+    path: &Path,
+    mode: u32,
+    fill: impl FnOnce(&mut dyn Write) -> std::io::Result<()>,
+) -> Result<(), Failure> {
+    let mut out = std::io::BufWriter::new(create_new(path, mode)?);
+    fill(&mut out)
+        .and_then(|()| out.into_inner().map_err(|e| e.into_error()))
+        .and_then(|file| file.sync_all())
         .map_err(|e| Failure::io(path, "write", &e))
 }
 

@@ -6,7 +6,7 @@
 //! would change nothing writes nothing. `publish`, `rotate start` and `rotate finish` all
 //! publish through here, so every one honours each phone's rotation step.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::fs;
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
@@ -22,6 +22,7 @@ use subtle::ConstantTimeEq;
 use zeroize::Zeroizing;
 
 use crate::failure::{ExitClass, Failure};
+use crate::manifest::{Entry, Kind, Manifest, Provenance, Stamp};
 use crate::master_plans::plan_issues;
 use crate::output_file::{PUBLIC_MODE, SECRET_MODE, create_new, sync_dir};
 use crate::rotation::Step;
@@ -47,6 +48,8 @@ pub(crate) struct PublishSummary {
     pub(crate) key_files: usize,
     pub(crate) copied: usize,
     pub(crate) reused: usize,
+    /// Of the reused files, those the manifest proved unchanged without reading them.
+    pub(crate) recorded: usize,
     pub(crate) removed: usize,
     pub(crate) changed: bool,
     pub(crate) warnings: Vec<String>,
@@ -75,6 +78,44 @@ impl Output {
             Content::Bootstrap { .. } => SECRET_MODE,
             _ => PUBLIC_MODE,
         }
+    }
+
+    /// What the manifest compares to know this output is already published.
+    fn provenance(&self) -> Provenance<'_> {
+        match &self.content {
+            Content::Copy { source } => Provenance {
+                kind: Kind::Copy,
+                source: Some(source),
+                key: None,
+            },
+            Content::Encrypt { source, key } => Provenance {
+                kind: Kind::Encrypt,
+                source: Some(source),
+                key: Some(key.key().fingerprint()),
+            },
+            Content::Bootstrap { key } => Provenance {
+                kind: Kind::Bootstrap,
+                source: None,
+                key: Some(key.key().fingerprint()),
+            },
+        }
+    }
+}
+
+/// What the current published tree already holds of one output.
+enum Existing {
+    /// Nothing usable: the output must be written.
+    Stale,
+    /// Up to date, as the manifest's entry proves without reading anything.
+    Recorded,
+    /// Up to date, proved by reading and comparing; with the entry that proves it next time
+    /// (none if its source changed too recently to be trusted).
+    Verified(Option<Entry>),
+}
+
+impl Existing {
+    fn is_fresh(&self) -> bool {
+        !matches!(self, Existing::Stale)
     }
 }
 
@@ -253,7 +294,7 @@ fn plan_outputs(
         .iter()
         .map(|m| (*m, Step::of(vault.record(m))))
         .collect();
-    let owners: BTreeMap<&Path, Mac> = tree
+    let owners: HashMap<&Path, Mac> = tree
         .phones()
         .into_iter()
         .flat_map(|(mac, files)| files.into_iter().map(move |f| (f, mac)))
@@ -298,110 +339,183 @@ fn plan_outputs(
     Ok(outputs)
 }
 
-/// Reads a source file (configuration files are small; the cap keeps a stray huge file out).
-fn read_source(path: &Path) -> Result<Zeroizing<Vec<u8>>, Failure> {
-    let bytes = fs::read(path).map_err(|e| Failure::io(path, "read", &e))?;
-    if bytes.len() > MAX_FILE_SIZE {
-        return Err(Failure::input(format!(
+/// Reads a file of at most [`MAX_FILE_SIZE`] bytes (configuration files are small; the cap
+/// keeps a stray huge file out), with its stamp taken before the read, so a change during or
+/// after the read shows in the next run's comparison.
+fn read_stamped(path: &Path) -> Result<(Zeroizing<Vec<u8>>, fs::Metadata), Failure> {
+    use std::io::Read;
+    let too_large = || {
+        Failure::input(format!(
             "{}: larger than the {MAX_FILE_SIZE}-byte limit",
             path.display()
-        )));
+        ))
+    };
+    let file = fs::File::open(path).map_err(|e| Failure::io(path, "read", &e))?;
+    let metadata = file.metadata().map_err(|e| Failure::io(path, "read", &e))?;
+    let size = usize::try_from(metadata.len()).map_err(|_| too_large())?;
+    if size > MAX_FILE_SIZE {
+        return Err(too_large());
     }
-    Ok(Zeroizing::new(bytes))
+    let mut bytes = Zeroizing::new(Vec::with_capacity(size + 1));
+    file.take(MAX_FILE_SIZE as u64 + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| Failure::io(path, "read", &e))?;
+    if bytes.len() > MAX_FILE_SIZE {
+        return Err(too_large());
+    }
+    Ok((bytes, metadata))
 }
 
-/// True if `existing` (a file of the current published tree) already is what `output` would
-/// write: same bytes for copies and bootstrap files, same KeyDesc and Digest for encrypted
-/// files (their IVs differ on every run, so bytes never match).
-fn up_to_date(existing: &Path, output: &Output) -> Result<bool, Failure> {
-    let Ok(current) = fs::read(existing) else {
-        return Ok(false);
-    };
-    let current = Zeroizing::new(current);
-    if !has_mode(existing, output.mode()) {
-        return Ok(false);
+/// Reads a source file and its stamp.
+fn read_source(path: &Path) -> Result<(Zeroizing<Vec<u8>>, Option<Stamp>), Failure> {
+    let (bytes, metadata) = read_stamped(path)?;
+    Ok((bytes, Stamp::of(&metadata)))
+}
+
+/// What the published tree under `out` already holds of `output`: the manifest's entry
+/// proves it by `stat` alone; otherwise the file is read and compared: same bytes for copies
+/// and bootstrap files; for encrypted files (whose IVs differ on every run, so bytes never
+/// match) a header naming the key's KeyDesc and the source's digest, and a body that the key
+/// really decrypts (another vault's key may carry the same KeyDesc).
+fn existing(out: &Path, output: &Output, manifest: &Manifest) -> Result<Existing, Failure> {
+    let published = out.join(&output.relative);
+    let provenance = output.provenance();
+    if let Some(entry) = manifest.get(&output.relative) {
+        if entry.proves(&provenance, &published) {
+            return Ok(Existing::Recorded);
+        }
     }
-    Ok(match &output.content {
-        Content::Copy { source } => *read_source(source)? == *current,
+    // A published file that cannot be read (missing, too large) is simply rewritten.
+    let Ok((current, metadata)) = read_stamped(&published) else {
+        return Ok(Existing::Stale);
+    };
+    let out_stamp = Stamp::of(&metadata);
+    if !has_mode(&metadata, output.mode()) {
+        return Ok(Existing::Stale);
+    }
+    let (fresh, source_stamp) = match &output.content {
+        Content::Copy { source } => {
+            let (bytes, stamp) = read_source(source)?;
+            (*bytes == *current, stamp)
+        }
         Content::Encrypt { source, key } => {
-            let plaintext = read_source(source)?;
-            if polyseal_crypto::is_encrypted(&plaintext) {
+            let (plaintext, stamp) = read_source(source)?;
+            let fresh = if polyseal_crypto::is_encrypted(&plaintext) {
                 *plaintext == *current
             } else {
                 same_seal(&current, key, &plaintext)
-            }
+            };
+            (fresh, stamp)
         }
-        Content::Bootstrap { key } => bool::from(bootstrap_file(key).ct_eq(&current)),
+        Content::Bootstrap { key } => (bool::from(bootstrap_file(key).ct_eq(&current)), None),
+    };
+    Ok(if fresh {
+        Existing::Verified(out_stamp.and_then(|o| Entry::new(&provenance, o, source_stamp)))
+    } else {
+        Existing::Stale
     })
 }
 
 /// True if `file` is `plaintext` sealed under `key`: its header names the key's KeyDesc and
-/// carries the plaintext's digest.
+/// carries the plaintext's digest, and the key decrypts it.
 fn same_seal(file: &[u8], key: &KeyString, plaintext: &[u8]) -> bool {
     Header::parse(file)
         .is_ok_and(|h| h.key_desc() == Some(key.key_desc()) && h.matches_plaintext(plaintext))
+        && polyseal_crypto::decrypt(file, key).is_ok()
 }
 
 #[cfg(unix)]
-fn has_mode(path: &Path, mode: u32) -> bool {
+fn has_mode(metadata: &fs::Metadata, mode: u32) -> bool {
     use std::os::unix::fs::PermissionsExt;
-    fs::metadata(path).is_ok_and(|m| m.permissions().mode() & 0o777 == mode)
+    metadata.permissions().mode() & 0o777 == mode
 }
 
 #[cfg(not(unix))]
-fn has_mode(_path: &Path, _mode: u32) -> bool {
+fn has_mode(_metadata: &fs::Metadata, _mode: u32) -> bool {
     true
 }
 
-/// The bytes `output` writes, and what reading a per-phone file's plaintext found: weak SIP
-/// passwords (the header digest is unkeyed, see docs/FORMAT.md). Malformed XML is an error:
-/// a phone could not read the file once decrypted.
-fn render(output: &Output) -> Result<(Zeroizing<Vec<u8>>, Vec<String>), Failure> {
+/// An output's bytes, what reading a per-phone file's plaintext found, and the source's stamp.
+struct Rendered {
+    bytes: Zeroizing<Vec<u8>>,
+    notes: Vec<String>,
+    source: Option<Stamp>,
+}
+
+/// What `output` writes. Reading a per-phone file's plaintext also finds weak SIP passwords
+/// (the header digest is unkeyed, see docs/FORMAT.md). Malformed XML is an error: a phone
+/// could not read the file once decrypted.
+fn render(output: &Output) -> Result<Rendered, Failure> {
     Ok(match &output.content {
-        Content::Copy { source } => (read_source(source)?, Vec::new()),
-        Content::Encrypt { source, key } => {
-            let plaintext = read_source(source)?;
+        Content::Copy { source } => {
+            let (bytes, source) = read_source(source)?;
+            Rendered {
+                bytes,
+                notes: Vec::new(),
+                source,
+            }
+        }
+        Content::Encrypt { source: path, key } => {
+            let (plaintext, source) = read_source(path)?;
             if polyseal_crypto::is_encrypted(&plaintext) {
                 let note = format!(
                     "{}: already encrypted in the source tree; copied as it is",
-                    source.display()
+                    path.display()
                 );
-                return Ok((plaintext, vec![note]));
+                return Ok(Rendered {
+                    bytes: plaintext,
+                    notes: vec![note],
+                    source,
+                });
             }
-            let findings =
-                polyseal_provision::scan(source, &plaintext, Exposure::PerPhoneEncrypted)?;
+            let findings = polyseal_provision::scan(path, &plaintext, Exposure::PerPhoneEncrypted)?;
             let notes = findings
                 .iter()
                 .map(|f| format!("{f} ({})", f.hint()))
                 .collect();
-            let sealed = polyseal_crypto::encrypt(&plaintext, key)
-                .map_err(|e| Failure::crypto(source, &e))?;
-            (Zeroizing::new(sealed), notes)
+            let sealed =
+                polyseal_crypto::encrypt(&plaintext, key).map_err(|e| Failure::crypto(path, &e))?;
+            Rendered {
+                bytes: Zeroizing::new(sealed),
+                notes,
+                source,
+            }
         }
-        Content::Bootstrap { key } => (bootstrap_file(key), Vec::new()),
+        Content::Bootstrap { key } => Rendered {
+            bytes: bootstrap_file(key),
+            notes: Vec::new(),
+            source: None,
+        },
     })
 }
 
 /// Writes the published tree: nothing if it is already up to date; otherwise a staging
-/// directory (unchanged files hard-linked from the current tree) swapped in for `out`.
+/// directory (unchanged files hard-linked from the current tree) swapped in for `out`. Either
+/// way the manifest beside the tree ends up describing it, so the next run can trust `stat`.
 fn write_tree(
     session: &Session,
     out: &Path,
     outputs: &[Output],
     summary: &mut PublishSummary,
 ) -> Result<(), Failure> {
+    let manifest_path = sibling(out, "manifest")?;
+    let manifest = Manifest::load(&manifest_path);
     let progress = progress_bar(session, outputs.len() as u64);
-    let fresh: Vec<bool> = outputs
+    let existing: Vec<Existing> = outputs
         .par_iter()
         .map(|o| {
-            let fresh = up_to_date(&out.join(&o.relative), o);
+            let existing = existing(out, o, &manifest);
             progress.inc(1);
-            fresh
+            existing
         })
         .collect::<Result<_, _>>()?;
     progress.finish_and_clear();
-    summary.reused = fresh.iter().filter(|f| **f).count();
-    let wanted: BTreeSet<&Path> = outputs.iter().map(|o| o.relative.as_path()).collect();
+    summary.reused = existing.iter().filter(|e| e.is_fresh()).count();
+    summary.recorded = existing
+        .iter()
+        .filter(|e| matches!(e, Existing::Recorded))
+        .count();
+    let wanted: HashSet<&Path> = outputs.iter().map(|o| o.relative.as_path()).collect();
     summary.removed = files_under(out)?
         .iter()
         .filter_map(|f| f.strip_prefix(out).ok())
@@ -409,6 +523,18 @@ fn write_tree(
         .count();
     summary.changed = summary.reused < outputs.len() || summary.removed > 0 || !out.is_dir();
     if !summary.changed {
+        // Files proved by reading get entries, so the next run does not read them again.
+        if existing.iter().any(|e| matches!(e, Existing::Verified(_))) {
+            let entries = outputs.iter().zip(&existing).filter_map(|(o, e)| {
+                let entry = match e {
+                    Existing::Recorded => manifest.get(&o.relative),
+                    Existing::Verified(entry) => entry.as_ref(),
+                    Existing::Stale => None,
+                };
+                Some((o.relative.as_path(), entry?))
+            });
+            save_manifest(&manifest_path, entries, summary);
+        }
         return Ok(());
     }
 
@@ -418,25 +544,76 @@ fn write_tree(
         out,
         &staging,
         outputs,
-        &fresh,
+        existing,
+        &manifest,
         &mut summary.warnings,
     )
-    .and_then(|()| swap(out, &staging));
-    if result.is_err() {
-        let _ = fs::remove_dir_all(&staging);
-    }
-    result
+    .and_then(|staged| {
+        // The old manifest must not outlive the tree it describes.
+        let _ = fs::remove_file(&manifest_path);
+        swap(out, &staging)?;
+        Ok(staged)
+    });
+    let staged = match result {
+        Ok(staged) => staged,
+        Err(failure) => {
+            let _ = fs::remove_dir_all(&staging);
+            return Err(failure);
+        }
+    };
+    // A reused file's change time moved twice, when it was linked into the staging tree and
+    // when the old tree's link was removed: stamp it now that both are done.
+    let entries: Vec<Option<Entry>> = outputs
+        .par_iter()
+        .zip(staged.into_par_iter())
+        .map(|(output, staged)| match staged {
+            Staged::Linked(entry) => entry
+                .zip(Stamp::at(&out.join(&output.relative)))
+                .map(|(e, s)| e.restamped(s)),
+            Staged::Written(entry) => entry,
+        })
+        .collect();
+    drop(manifest);
+    let entries = outputs
+        .iter()
+        .zip(&entries)
+        .filter_map(|(o, e)| Some((o.relative.as_path(), e.as_ref()?)));
+    save_manifest(&manifest_path, entries, summary);
+    Ok(())
 }
 
-/// Fills `staging` with every output.
+/// How one output got into the staging tree, with its manifest entry.
+enum Staged {
+    /// Hard-linked from the current tree; the entry's stamp is taken after the swap.
+    Linked(Option<Entry>),
+    /// Written; the entry is final.
+    Written(Option<Entry>),
+}
+
+/// Writes the manifest; failing to is a warning, not a failure: the tree is published, and
+/// the next run reads every file instead of trusting `stat`.
+fn save_manifest<'a>(
+    path: &Path,
+    entries: impl Iterator<Item = (&'a Path, &'a Entry)>,
+    summary: &mut PublishSummary,
+) {
+    if let Err(failure) = Manifest::save(path, entries) {
+        summary.warnings.push(format!(
+            "{failure}; the next publish will read every file to find what changed"
+        ));
+    }
+}
+
+/// Fills `staging` with every output; says how each got there.
 fn stage(
     session: &Session,
     out: &Path,
     staging: &Path,
     outputs: &[Output],
-    fresh: &[bool],
+    existing: Vec<Existing>,
+    manifest: &Manifest,
     warnings: &mut Vec<String>,
-) -> Result<(), Failure> {
+) -> Result<Vec<Staged>, Failure> {
     if staging.exists() {
         fs::remove_dir_all(staging).map_err(|e| Failure::io(staging, "remove", &e))?;
     }
@@ -449,31 +626,49 @@ fn stage(
         fs::create_dir_all(&dir).map_err(|e| Failure::io(&dir, "create", &e))?;
     }
     let progress = progress_bar(session, outputs.len() as u64);
-    let notes: Vec<Vec<String>> = outputs
+    let staged: Vec<(Vec<String>, Staged)> = outputs
         .par_iter()
-        .zip(fresh.par_iter())
-        .map(|(output, &fresh)| -> Result<Vec<String>, Failure> {
+        .zip(existing.into_par_iter())
+        .map(|(output, existing)| {
             let target = staging.join(&output.relative);
             progress.inc(1);
-            if fresh && fs::hard_link(out.join(&output.relative), &target).is_ok() {
-                return Ok(Vec::new());
+            let recorded = match existing {
+                Existing::Recorded => Some(manifest.get(&output.relative).cloned()),
+                Existing::Verified(entry) => Some(entry),
+                Existing::Stale => None,
+            };
+            if let Some(entry) = recorded {
+                if fs::hard_link(out.join(&output.relative), &target).is_ok() {
+                    return Ok((Vec::new(), Staged::Linked(entry)));
+                }
             }
-            let (bytes, notes) = render(output)?;
-            write_file(&target, &bytes, output.mode())?;
-            Ok(notes)
+            let rendered = render(output)?;
+            let written = write_file(&target, &rendered.bytes, output.mode())?;
+            let entry = Stamp::of(&written)
+                .and_then(|s| Entry::new(&output.provenance(), s, rendered.source));
+            Ok((rendered.notes, Staged::Written(entry)))
         })
-        .collect::<Result<_, _>>()?;
+        .collect::<Result<_, Failure>>()?;
     progress.finish_and_clear();
-    warnings.extend(notes.into_iter().flatten());
-    sync_tree(staging)
+    let staged = staged
+        .into_iter()
+        .map(|(notes, staged)| {
+            warnings.extend(notes);
+            staged
+        })
+        .collect();
+    sync_tree(staging)?;
+    Ok(staged)
 }
 
-/// Creates `path` with `mode` and writes `bytes`. Not synced one by one: [`sync_tree`] makes
-/// the whole staging directory durable with one call before the swap.
-fn write_file(path: &Path, bytes: &[u8], mode: u32) -> Result<(), Failure> {
+/// Creates `path` with `mode`, writes `bytes`, and returns the written file's metadata (its
+/// stamp for the manifest). Not synced one by one: [`sync_tree`] makes the whole staging
+/// directory durable with one call before the swap.
+fn write_file(path: &Path, bytes: &[u8], mode: u32) -> Result<fs::Metadata, Failure> {
     use std::io::Write;
-    create_new(path, mode)?
-        .write_all(bytes)
+    let mut file = create_new(path, mode)?;
+    file.write_all(bytes)
+        .and_then(|()| file.metadata())
         .map_err(|e| Failure::io(path, "write", &e))
 }
 

@@ -102,8 +102,23 @@ impl fmt::Debug for ConfigKey {
 }
 
 /// The printable identity of a [`ConfigKey`]; see [`ConfigKey::fingerprint`].
-#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Clone, Copy, Eq, PartialOrd, Ord)]
 pub struct Fingerprint([u8; 8]);
+
+// Written by hand only because `PartialEq` is: equal fingerprints hash alike.
+impl std::hash::Hash for Fingerprint {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.0.hash(state);
+    }
+}
+
+/// Constant-time, as every comparison of a digest is: a fingerprint is public, but code that
+/// checks "is this the key I expect" should not teach anyone how much of it matched.
+impl PartialEq for Fingerprint {
+    fn eq(&self, other: &Fingerprint) -> bool {
+        self.0.ct_eq(&other.0).into()
+    }
+}
 
 impl Fingerprint {
     /// Parses the form produced by `Display`: `sha256:` and 16 lowercase hex digits.

@@ -34,6 +34,12 @@ pub(crate) fn report(
     if dry_run {
         return;
     }
+    session.detail(&format!(
+        "{} files already published: {} proved unchanged by the manifest (stat only), {} by reading them",
+        summary.reused,
+        summary.recorded,
+        summary.reused - summary.recorded
+    ));
     if !summary.changed {
         session.say(&format!(
             "{} is up to date: {} phones, nothing changed, nothing written",

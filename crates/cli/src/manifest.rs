@@ -1,0 +1,280 @@
+//! The publish manifest: what each file of a published tree was made from, so that a rerun
+//! proves an unchanged tree by `stat` instead of reading every file, as rsync and make do.
+//!
+//! It lives beside the tree (`.<out>.polyseal-manifest`), never in it, so the web server does
+//! not serve it. It is a cache, not a record: a missing, unreadable or foreign manifest only
+//! makes the next run read and compare every file (the slow path, which is always correct).
+//! An entry is trusted only while both the published file and its source keep the inode,
+//! size, modification time, change time and mode they had when the entry was written. The
+//! change time cannot be set from user space, so an edit, a `touch -d`, a `chmod` or a
+//! replaced file all send that one file back to the slow path. docs/PERFORMANCE.md has the
+//! numbers this buys.
+//!
+//! Memory matters at 100,000 phones (200,000 files): an entry keeps 64-bit digests of the
+//! stamps, not the stamps, and the table is keyed by a hash of the path. Two paths with the
+//! same hash cannot mislead: an entry also names its file's inode (in the stamp), so it proves
+//! nothing about another file.
+
+use std::collections::HashMap;
+use std::fs;
+use std::hash::{DefaultHasher, Hash, Hasher};
+use std::io::BufRead;
+use std::path::Path;
+use std::time::{Duration, SystemTime};
+
+use polyseal_crypto::Fingerprint;
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
+
+use crate::failure::Failure;
+use crate::output_file::{SECRET_MODE, write_atomic_with};
+
+/// The manifest's first line; a manifest that starts otherwise is ignored. One line per
+/// published file follows: kind, stamp digest of the file, of its source (`-` for none), its
+/// key's fingerprint (`-` for none) and its path, separated by tabs.
+const FORMAT: &str = "polyseal-manifest/1";
+
+/// A source changed less than this long before its entry is written is not recorded: file
+/// times are kept at the kernel's clock tick, so a write in the same tick as our read could
+/// leave every stamp equal (git's "racy clean" problem). Such a file takes the slow path once.
+const RACY_WINDOW: Duration = Duration::from_secs(2);
+
+/// The identity of one version of a file: inode, size, modification time, change time and
+/// mode bits, reduced to a 64-bit digest; and when it last changed.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Stamp {
+    digest: u64,
+    changed: SystemTime,
+}
+
+impl Stamp {
+    /// The stamp of a file whose metadata is `metadata`.
+    #[cfg(unix)]
+    pub(crate) fn of(metadata: &fs::Metadata) -> Option<Stamp> {
+        use std::os::unix::fs::MetadataExt;
+        let mut hash = Sha256::new();
+        for field in [
+            metadata.ino(),
+            metadata.size(),
+            metadata.mtime() as u64,
+            metadata.mtime_nsec() as u64,
+            metadata.ctime() as u64,
+            metadata.ctime_nsec() as u64,
+            u64::from(metadata.mode()),
+        ] {
+            hash.update(field.to_le_bytes());
+        }
+        let digest = hash.finalize();
+        let mut first = [0u8; 8];
+        first.copy_from_slice(&digest[..8]);
+        let changed = SystemTime::UNIX_EPOCH
+            + Duration::from_secs(u64::try_from(metadata.ctime()).unwrap_or(0))
+            + Duration::from_nanos(u64::try_from(metadata.ctime_nsec()).unwrap_or(0));
+        Some(Stamp {
+            digest: u64::from_le_bytes(first),
+            changed,
+        })
+    }
+
+    /// Without inodes and change times a stamp proves nothing: every file takes the slow path.
+    #[cfg(not(unix))]
+    pub(crate) fn of(_metadata: &fs::Metadata) -> Option<Stamp> {
+        None
+    }
+
+    /// The stamp of the file at `path` (not following a symbolic link), if it exists.
+    pub(crate) fn at(path: &Path) -> Option<Stamp> {
+        Stamp::of(&fs::symlink_metadata(path).ok()?)
+    }
+
+    /// True if the file changed within [`RACY_WINDOW`] of now.
+    fn is_recent(&self) -> bool {
+        SystemTime::now()
+            .duration_since(self.changed)
+            .is_ok_and(|age| age < RACY_WINDOW)
+    }
+}
+
+/// True if `stamp` is the one whose digest was recorded.
+fn same_stamp(recorded: u64, stamp: Option<Stamp>) -> bool {
+    stamp.is_some_and(|s| bool::from(s.digest.ct_eq(&recorded)))
+}
+
+/// What a published file is made of.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Kind {
+    /// A master or shared file, copied.
+    Copy,
+    /// A per-phone file, encrypted with a phone's key.
+    Encrypt,
+    /// A phone's bootstrap file.
+    Bootstrap,
+}
+
+impl Kind {
+    fn name(self) -> &'static str {
+        match self {
+            Kind::Copy => "copy",
+            Kind::Encrypt => "encrypt",
+            Kind::Bootstrap => "bootstrap",
+        }
+    }
+
+    fn from_name(name: &str) -> Option<Kind> {
+        [Kind::Copy, Kind::Encrypt, Kind::Bootstrap]
+            .into_iter()
+            .find(|k| k.name() == name)
+    }
+}
+
+/// Where a published file comes from: what a manifest entry is compared with.
+pub(crate) struct Provenance<'a> {
+    pub(crate) kind: Kind,
+    /// The source file, for copies and encrypted files.
+    pub(crate) source: Option<&'a Path>,
+    /// The key that seals or is delivered, for encrypted and bootstrap files.
+    pub(crate) key: Option<Fingerprint>,
+}
+
+/// One published file as it was written or last proved up to date: its kind, the digests of
+/// its stamp and its source's stamp, and its key's fingerprint.
+#[derive(Clone, Debug)]
+pub(crate) struct Entry {
+    kind: Kind,
+    out: u64,
+    source: Option<u64>,
+    key: Option<Fingerprint>,
+}
+
+impl Entry {
+    /// The entry for a published file stamped `out`, made as `provenance` says from a source
+    /// stamped `source` (taken before the source was read). `None` when the source changed
+    /// too recently to be trusted.
+    pub(crate) fn new(
+        provenance: &Provenance<'_>,
+        out: Stamp,
+        source: Option<Stamp>,
+    ) -> Option<Entry> {
+        if provenance.source.is_some() && source.is_none_or(|s| s.is_recent()) {
+            return None;
+        }
+        Some(Entry {
+            kind: provenance.kind,
+            out: out.digest,
+            source: source.map(|s| s.digest),
+            key: provenance.key,
+        })
+    }
+
+    /// The same entry for the published file after it got the stamp `out` (a hard link
+    /// changes the change time).
+    pub(crate) fn restamped(&self, out: Stamp) -> Entry {
+        Entry {
+            out: out.digest,
+            ..self.clone()
+        }
+    }
+
+    /// True if the file at `published`, as it is now, is still what `provenance` makes: same
+    /// kind, same key, and neither it nor its source touched since the entry was written.
+    pub(crate) fn proves(&self, provenance: &Provenance<'_>, published: &Path) -> bool {
+        self.kind == provenance.kind
+            && self.key == provenance.key
+            && same_stamp(self.out, Stamp::at(published))
+            && match (provenance.source, self.source) {
+                (Some(source), Some(recorded)) => same_stamp(recorded, Stamp::at(source)),
+                (Some(_), None) => false,
+                (None, _) => true,
+            }
+    }
+
+    /// The entry's manifest line, without the path.
+    fn render(&self) -> String {
+        let digest = |d: Option<u64>| d.map_or("-".to_owned(), |d| format!("{d:016x}"));
+        format!(
+            "{}\t{}\t{}\t{}",
+            self.kind.name(),
+            digest(Some(self.out)),
+            digest(self.source),
+            self.key.map_or("-".to_owned(), |k| k.to_string())
+        )
+    }
+
+    /// Parses a manifest line into the entry and its path.
+    fn parse(line: &str) -> Option<(&str, Entry)> {
+        let mut fields = line.splitn(5, '\t');
+        let kind = Kind::from_name(fields.next()?)?;
+        let digest = |field: &str| u64::from_str_radix(field, 16).ok();
+        let out = digest(fields.next()?)?;
+        let source = match fields.next()? {
+            "-" => None,
+            field => Some(digest(field)?),
+        };
+        let key = match fields.next()? {
+            "-" => None,
+            field => Some(Fingerprint::parse(field)?),
+        };
+        let entry = Entry {
+            kind,
+            out,
+            source,
+            key,
+        };
+        Some((fields.next()?, entry))
+    }
+}
+
+/// Every published file's entry, by a hash of its path relative to the tree.
+pub(crate) struct Manifest {
+    files: HashMap<u64, Entry>,
+}
+
+impl Manifest {
+    /// The manifest at `path`; empty if there is none or it cannot be used.
+    pub(crate) fn load(path: &Path) -> Manifest {
+        let mut files = HashMap::new();
+        if let Ok(file) = fs::File::open(path) {
+            let mut lines = std::io::BufReader::new(file).lines();
+            if lines.next().is_some_and(|l| l.is_ok_and(|l| l == FORMAT)) {
+                for line in lines {
+                    let Ok(line) = line else { break };
+                    let Some((relative, entry)) = Entry::parse(&line) else {
+                        break;
+                    };
+                    files.insert(path_hash(relative), entry);
+                }
+            }
+        }
+        Manifest { files }
+    }
+
+    /// The entry of the published file `relative`.
+    pub(crate) fn get(&self, relative: &Path) -> Option<&Entry> {
+        self.files.get(&path_hash(relative.to_str()?))
+    }
+
+    /// Writes a manifest of `entries` to `path` whole (owner-only: it lists every phone's key
+    /// fingerprint and the tree's layout). Paths that are not UTF-8 or hold a line break are
+    /// left out, and take the slow path.
+    pub(crate) fn save<'a>(
+        path: &Path,
+        entries: impl Iterator<Item = (&'a Path, &'a Entry)>,
+    ) -> Result<(), Failure> {
+        write_atomic_with(path, SECRET_MODE, |out| {
+            writeln!(out, "{FORMAT}")?;
+            for (relative, entry) in entries {
+                if let Some(relative) = relative.to_str().filter(|r| !r.contains(['\n', '\r'])) {
+                    writeln!(out, "{}\t{relative}", entry.render())?;
+                }
+            }
+            Ok(())
+        })
+    }
+}
+
+/// The table key of a relative path (in-process only, so the std hasher does).
+fn path_hash(relative: &str) -> u64 {
+    let mut hasher = DefaultHasher::new();
+    relative.hash(&mut hasher);
+    hasher.finish()
+}
