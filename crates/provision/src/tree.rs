@@ -142,11 +142,14 @@ impl SourceTree {
     /// well-formed XML, or (for `000000000000.cfg`) not rooted in `<APPLICATION>`.
     pub fn open(root: impl Into<PathBuf>) -> Result<SourceTree, Error> {
         let root = root.into();
-        let mut files = BTreeSet::new();
-        list_files(&root, Path::new(""), &mut files)?;
+        let mut listed = Vec::new();
+        list_files(&root, Path::new(""), &mut listed)?;
+        // Sorted first with a cheap comparison, so building the set compares each path once
+        // with its neighbour instead of ~17 times, component by component.
+        listed.sort_unstable_by(|a, b| path_order(a, b));
         let mut tree = SourceTree {
             root,
-            files,
+            files: listed.into_iter().collect(),
             default_master: None,
             phone_masters: BTreeMap::new(),
             phone_files_not_masters: BTreeSet::new(),
@@ -310,6 +313,10 @@ impl SourceTree {
     pub fn exposure(&self, relative: &Path, per_phone_encrypted: bool) -> Exposure {
         let is_phone_master = || {
             let name = relative.to_str()?;
+            // `<12 hex digits>.cfg`: checked first, as most files are not masters.
+            if name.len() != 16 || !name.ends_with(".cfg") {
+                return None;
+            }
             let mac = phone_of_file_name(name)?;
             (name == format!("{mac}.cfg")).then(|| self.phone_masters.contains_key(&mac))
         };
@@ -383,7 +390,7 @@ fn read(path: &Path) -> Result<Zeroizing<Vec<u8>>, Error> {
 /// Adds every file under `root/relative` to `files`, as paths relative to `root`. Hidden
 /// entries (`.git`, editor swap files) are not served content and are skipped; symbolic links
 /// to files count, links to directories are not followed (no cycles).
-fn list_files(root: &Path, relative: &Path, files: &mut BTreeSet<PathBuf>) -> Result<(), Error> {
+fn list_files(root: &Path, relative: &Path, files: &mut Vec<PathBuf>) -> Result<(), Error> {
     // Joining an empty path would add a trailing `/` to messages about the root.
     let dir = if relative.as_os_str().is_empty() {
         root.to_owned()
@@ -402,8 +409,55 @@ fn list_files(root: &Path, relative: &Path, files: &mut BTreeSet<PathBuf>) -> Re
         if file_type.is_dir() {
             list_files(root, &child, files)?;
         } else if file_type.is_file() || entry.path().is_file() {
-            files.insert(child);
+            files.push(child);
         }
     }
     Ok(())
+}
+
+/// The order of [`Path`]'s `Ord` (component by component) for the paths [`list_files`] makes
+/// (relative, no `.` or empty components), computed on bytes: a separator sorts before any
+/// other byte, as the end of a component sorts before a longer component.
+fn path_order(a: &Path, b: &Path) -> std::cmp::Ordering {
+    fn key(path: &Path) -> impl Iterator<Item = u8> + '_ {
+        path.as_os_str().as_encoded_bytes().iter().map(|&byte| {
+            if std::path::is_separator(byte.into()) {
+                0
+            } else {
+                byte
+            }
+        })
+    }
+    key(a).cmp(key(b))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn path_order_is_the_order_of_paths() {
+        let paths = [
+            "a",
+            "a.b",
+            "a-b",
+            "a/b",
+            "a/b/c",
+            "a/b.c",
+            "ab",
+            "ab/c",
+            "b",
+            "0004f2000001-sip.cfg",
+            "0004f2000001.cfg",
+            "contacts/0004f2000001-directory.xml",
+            "contacts.xml",
+            "z/a",
+        ];
+        for a in paths {
+            for b in paths {
+                let (a, b) = (Path::new(a), Path::new(b));
+                assert_eq!(path_order(a, b), a.cmp(b), "{a:?} {b:?}");
+            }
+        }
+    }
 }
