@@ -6,7 +6,7 @@ use polyseal_crypto::KeyDescTemplate;
 use serde::{Deserialize, Serialize};
 
 use crate::data_key::VaultId;
-use crate::{Cryptoperiod, Error, FORMAT_VERSION, Recipient};
+use crate::{Cryptoperiod, Error, FORMAT_VERSION, KeyTiming, Recipient};
 
 /// The contents of `vault.toml`.
 #[derive(Clone, Debug)]
@@ -14,6 +14,8 @@ pub(crate) struct Config {
     pub(crate) vault_id: VaultId,
     pub(crate) key_desc_template: KeyDescTemplate,
     pub(crate) cryptoperiod: Option<Cryptoperiod>,
+    /// When the fleet's firmware applies a new key.
+    pub(crate) key_timing: KeyTiming,
     /// [`DataKey::check`](crate::DataKey::check) of the current data key.
     pub(crate) data_key_check: String,
     pub(crate) recipients: Vec<Recipient>,
@@ -26,6 +28,9 @@ struct ConfigFile {
     key_desc_template: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     cryptoperiod_days: Option<u32>,
+    /// Absent means `immediate`, so vaults made before the setting existed read as before.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    key_timing: Option<String>,
     data_key_check: String,
     #[serde(default)]
     recipient: Vec<RecipientEntry>,
@@ -45,6 +50,8 @@ impl Config {
             vault_id: self.vault_id.to_string(),
             key_desc_template: self.key_desc_template.as_str().to_owned(),
             cryptoperiod_days: self.cryptoperiod.map(Cryptoperiod::days),
+            key_timing: (self.key_timing != KeyTiming::Immediate)
+                .then(|| self.key_timing.to_string()),
             data_key_check: self.data_key_check.clone(),
             recipient: self
                 .recipients
@@ -84,6 +91,13 @@ impl Config {
                     .ok_or_else(|| bad("cryptoperiod_days is 0".to_owned()))
             })
             .transpose()?;
+        let key_timing = file
+            .key_timing
+            .as_deref()
+            .map(str::parse::<KeyTiming>)
+            .transpose()
+            .map_err(|e| bad(e.to_string()))?
+            .unwrap_or_default();
         let recipients = file
             .recipient
             .iter()
@@ -96,6 +110,7 @@ impl Config {
             vault_id,
             key_desc_template,
             cryptoperiod,
+            key_timing,
             data_key_check: file.data_key_check,
             recipients,
         })

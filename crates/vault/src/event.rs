@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::data_key::VaultId;
-use crate::{Error, KeyState, Timestamp};
+use crate::{Error, KeyState, KeyTiming, Timestamp, UnknownKeyTiming};
 
 /// One entry of the event log.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -57,6 +57,11 @@ pub enum EventKind {
         public_key: String,
         /// The check value of the new data key.
         data_key_check: String,
+    },
+    /// The fleet's key timing was set (absent from a log: `immediate`).
+    KeyTimingSet {
+        /// The new timing.
+        timing: KeyTiming,
     },
     /// A new key generation was made.
     KeyAdded {
@@ -185,6 +190,8 @@ struct EventLine {
     evidence: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     data_key_check: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    key_timing: Option<String>,
     prev: String,
 }
 
@@ -194,6 +201,7 @@ const RECIPIENT_REMOVE: &str = "recipient-remove";
 const ADD: &str = "add";
 const STATE: &str = "state";
 const CONFIRM: &str = "confirm";
+const KEY_TIMING: &str = "key-timing";
 
 impl EventLine {
     fn bare(seq: u64, time: Timestamp, action: &str, prev: String) -> EventLine {
@@ -214,6 +222,7 @@ impl EventLine {
             state: None,
             evidence: None,
             data_key_check: None,
+            key_timing: None,
             prev,
         }
     }
@@ -255,6 +264,10 @@ impl EventLine {
                 data_key_check: Some(data_key_check.clone()),
                 ..EventLine::bare(seq, time, RECIPIENT_REMOVE, prev)
             },
+            EventKind::KeyTimingSet { timing } => EventLine {
+                key_timing: Some(timing.to_string()),
+                ..EventLine::bare(seq, time, KEY_TIMING, prev)
+            },
             EventKind::KeyAdded { key, state } => EventLine {
                 state: Some(state.to_string()),
                 ..EventLine::bare(seq, time, ADD, prev).with_key(key)
@@ -291,6 +304,11 @@ impl EventLine {
                 label: required(self.label, "label")?,
                 public_key: required(self.recipient, "recipient")?,
                 data_key_check: required(self.data_key_check, "data_key_check")?,
+            },
+            KEY_TIMING => EventKind::KeyTimingSet {
+                timing: required(self.key_timing, "key_timing")?
+                    .parse()
+                    .map_err(|e: UnknownKeyTiming| e.to_string())?,
             },
             ADD => EventKind::KeyAdded {
                 state: parse_state(self.state.as_deref(), "state")?,

@@ -20,7 +20,9 @@ use crate::lock::{DEFAULT_LOCK_WAIT, VaultLock};
 use crate::recipient::seal_to_all;
 use crate::record::{Generation, Record};
 use crate::verify::{VerifyReport, verify};
-use crate::{Cryptoperiod, Error, Identities, KeyState, Recipient, VaultWriter, bucket, durable};
+use crate::{
+    Cryptoperiod, Error, Identities, KeyState, KeyTiming, Recipient, VaultWriter, bucket, durable,
+};
 
 /// An open vault: its policy, recipients and every phone's record, read under a shared lock
 /// that is held until the `Vault` is dropped, so every query sees one consistent state.
@@ -122,6 +124,11 @@ impl Vault {
     /// How new generations are named.
     pub fn key_desc_template(&self) -> &KeyDescTemplate {
         &self.config.key_desc_template
+    }
+
+    /// When the fleet's firmware applies a new key.
+    pub fn key_timing(&self) -> KeyTiming {
+        self.config.key_timing
     }
 
     /// The cryptoperiod policy, if the vault has one.

@@ -8,7 +8,7 @@ use polyseal_crypto::Mac;
 use crate::event::{Event, EventKind, KeyRef, LogHead, read_log};
 use crate::layout::{bucket_of, bucket_relative_path};
 use crate::record::{Confirmed, Generation};
-use crate::{Error, KeyState, Vault};
+use crate::{Error, KeyState, KeyTiming, Vault};
 
 /// At most this many findings are listed; the rest are counted.
 const MAX_FINDINGS: usize = 100;
@@ -31,6 +31,7 @@ struct Replayed {
     vault_id: Option<String>,
     key_desc_template: Option<String>,
     cryptoperiod_days: Option<u32>,
+    key_timing: KeyTiming,
     data_key_check: Option<String>,
     /// Label and public key, in the order added.
     recipients: Vec<(String, String)>,
@@ -134,6 +135,7 @@ fn replay(events: &[Event], findings: &mut Findings) -> Replayed {
                 }
                 replayed.data_key_check = Some(data_key_check.clone());
             }
+            EventKind::KeyTimingSet { timing } => replayed.key_timing = *timing,
             EventKind::KeyAdded { key, state } => {
                 let generations = replayed.keys.entry(key.mac).or_default();
                 let expected = generations
@@ -276,6 +278,11 @@ fn compare_config(vault: &Vault, replayed: &Replayed, findings: &mut Findings) {
         "cryptoperiod_days",
         days(config.cryptoperiod.map(|c| c.days())),
         Some(days(replayed.cryptoperiod_days)),
+    );
+    differs(
+        "key_timing",
+        config.key_timing.to_string(),
+        Some(replayed.key_timing.to_string()),
     );
     differs(
         "data_key_check",

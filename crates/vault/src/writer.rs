@@ -17,8 +17,8 @@ use crate::layout::{CONFIG_FILE, DATA_KEY_FILE, Layout, bucket_of, bucket_relati
 use crate::lock::{DEFAULT_LOCK_WAIT, VaultLock};
 use crate::record::{Confirmed, Generation, Record};
 use crate::{
-    Cryptoperiod, Error, InitialState, KeyState, OpenedKey, Recipient, Timestamp, Vault, bucket,
-    durable,
+    Cryptoperiod, Error, InitialState, KeyState, KeyTiming, OpenedKey, Recipient, Timestamp, Vault,
+    bucket, durable,
 };
 
 /// Longest confirmation evidence accepted, in characters.
@@ -33,6 +33,8 @@ pub struct VaultSettings {
     pub key_desc_template: KeyDescTemplate,
     /// The cryptoperiod policy, if any.
     pub cryptoperiod: Option<Cryptoperiod>,
+    /// When the fleet's firmware applies a new key.
+    pub key_timing: KeyTiming,
 }
 
 impl VaultSettings {
@@ -42,6 +44,7 @@ impl VaultSettings {
             recipients,
             key_desc_template: KeyDescTemplate::default(),
             cryptoperiod: None,
+            key_timing: KeyTiming::Immediate,
         }
     }
 }
@@ -178,6 +181,7 @@ impl VaultWriter {
             vault_id,
             key_desc_template: settings.key_desc_template,
             cryptoperiod: settings.cryptoperiod,
+            key_timing: settings.key_timing,
             data_key_check: data_key.check(),
             recipients: settings.recipients,
         };
@@ -191,6 +195,11 @@ impl VaultWriter {
             label: r.label().to_owned(),
             public_key: r.public_key(),
         }));
+        if config.key_timing != KeyTiming::default() {
+            events.push(EventKind::KeyTimingSet {
+                timing: config.key_timing,
+            });
+        }
         let files = [
             (DATA_KEY_FILE.to_owned(), data_key_file),
             (CONFIG_FILE.to_owned(), config.render()),
@@ -388,6 +397,21 @@ impl VaultWriter {
                 evidence: confirmation.evidence.clone(),
             });
         }
+        self.commit(txn)
+    }
+
+    /// Sets when the fleet's firmware applies a new key (a no-op if it already is `timing`).
+    /// It decides how `rotate start` serves phones from then on; phones already rotating
+    /// keep what they were served until the next publish.
+    pub fn set_key_timing(&mut self, timing: KeyTiming) -> Result<(), Error> {
+        if self.vault.config.key_timing == timing {
+            return Ok(());
+        }
+        let mut config = self.vault.config.clone();
+        config.key_timing = timing;
+        let mut txn = Transaction::new();
+        txn.events.push(EventKind::KeyTimingSet { timing });
+        txn.config = Some(config);
         self.commit(txn)
     }
 

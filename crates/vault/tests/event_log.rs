@@ -6,7 +6,9 @@ mod common;
 use std::fs;
 
 use common::{TestVault, mac, macs};
-use polyseal_vault::{Confirmation, Error, EventKind, InitialState, KeyState, StateChange, Vault};
+use polyseal_vault::{
+    Confirmation, Error, EventKind, InitialState, KeyState, KeyTiming, StateChange, Vault,
+};
 use sha2::{Digest, Sha256};
 
 /// A vault with a history: 3 phones added active, phone 1 rotated to generation 2 with a
@@ -250,4 +252,52 @@ fn verify_detects_a_recipient_added_behind_the_logs_back() {
     let findings = verify_findings(&vault);
     assert_eq!(findings.len(), 1, "{findings:?}");
     assert!(findings[0].contains("intruder"), "{findings:?}");
+}
+
+#[test]
+fn key_timing_is_logged_kept_in_vault_toml_and_checked_against_the_log() {
+    let vault = vault_with_history();
+    assert_eq!(vault.writer().vault().key_timing(), KeyTiming::Immediate);
+
+    vault
+        .writer()
+        .set_key_timing(KeyTiming::NextBoot)
+        .expect("set");
+    let reopened = Vault::open(&vault.dir).expect("open");
+    assert_eq!(reopened.key_timing(), KeyTiming::NextBoot);
+    let text = fs::read_to_string(vault.file("vault.toml")).expect("vault.toml");
+    assert!(text.contains("key_timing = \"next-boot\""), "{text}");
+    assert!(reopened.events().expect("events").iter().any(|e| e.kind
+        == EventKind::KeyTimingSet {
+            timing: KeyTiming::NextBoot
+        }));
+    reopened.verify().expect("the log agrees with vault.toml");
+
+    // Changed behind the log's back: verify names the field.
+    fs::write(
+        vault.file("vault.toml"),
+        text.replace("key_timing = \"next-boot\"\n", ""),
+    )
+    .expect("write");
+    let findings = verify_findings(&vault);
+    assert_eq!(findings.len(), 1, "{findings:?}");
+    assert!(findings[0].contains("key_timing"), "{findings:?}");
+}
+
+#[test]
+fn an_unknown_key_timing_in_vault_toml_is_refused_naming_it() {
+    let vault = vault_with_history();
+    let config = vault.file("vault.toml");
+    let text = fs::read_to_string(&config).expect("vault.toml");
+    fs::write(
+        &config,
+        text.replacen(
+            "data_key_check",
+            "key_timing = \"someday\"\ndata_key_check",
+            1,
+        ),
+    )
+    .expect("write");
+    let error = Vault::open(&vault.dir).expect_err("refused");
+    assert!(error.to_string().contains("someday"), "{error}");
 }
