@@ -435,11 +435,21 @@ impl<'a> Audit<'a> {
         let mac = self.owners.get(relative.as_os_str()).copied();
         let config = is_config(relative);
         // Without the vault's keys an encrypted file's header is all there is to check.
-        let FileRead { bytes, content, .. } = read_file(&path, |c| {
+        let file = read_file(&path, |c| {
             config && (c.is_plaintext() || self.keys.is_some())
         })?;
         let mut findings = Vec::new();
+        let key_change = mac.map(|m| self.step(&m)).filter(|step| {
+            step.serves_plaintext(self.vault.key_timing()) && file.loose_mode().is_none()
+        });
+        let FileRead { bytes, content, .. } = file;
         match content {
+            Content::Plaintext if key_change.is_some() => {
+                findings.extend(key_change.map(|step| key_change_finding(step, mac, &path)));
+                if config {
+                    findings.extend(self.scan(&path, &bytes, Exposure::PerPhoneEncrypted, mac));
+                }
+            }
             Content::Plaintext => {
                 findings.push(
                     Finding::new(
@@ -921,6 +931,9 @@ impl<'a> Audit<'a> {
         let header = match read_file(path, |_| false)?.content {
             Content::Encrypted(header) => header,
             Content::BadHeader(error) => return Ok(vec![bad_header(path, Some(mac), &error)]),
+            Content::Plaintext if self.step(&mac).serves_plaintext(self.vault.key_timing()) => {
+                return Ok(vec![key_change_finding(self.step(&mac), Some(mac), path)]);
+            }
             Content::Plaintext => {
                 return Ok(vec![
                     Finding::new(
@@ -1017,6 +1030,25 @@ fn vault_modes(vault: &Vault) -> Result<Vec<Finding>, Failure> {
         }
     }
     Ok(findings)
+}
+
+/// A per-phone or uploaded file of `mac` in plaintext while the phone, at `step`, takes a new
+/// key on a next-boot fleet: expected, and said so.
+fn key_change_finding(step: Step, mac: Option<Mac>, path: &Path) -> Finding {
+    let next = step.next_generation().unwrap_or_default();
+    Finding::new(
+        Code::PlaintextDuringKeyChange,
+        format!(
+            "in plaintext while the phone takes g{next}: under either key it would fail one of \
+             the phone's two boots (key timing next-boot)"
+        ),
+        format!(
+            "confirm the phone (polyseal rotate confirm --uploads DIR) and finish the rotation: \
+             its files are then encrypted under g{next}"
+        ),
+    )
+    .mac(mac)
+    .file(path)
 }
 
 /// The event log's verification, as `polyseal log verify` does it.

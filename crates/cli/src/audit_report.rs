@@ -60,6 +60,7 @@ pub(crate) enum Code {
     FileBadHeader,
     FileDoesNotDecrypt,
     PerPhoneFilePlaintext,
+    PlaintextDuringKeyChange,
     SharedFileEncrypted,
     FileMalformed,
     SecretInMaster,
@@ -88,7 +89,7 @@ pub(crate) enum Code {
 impl Code {
     /// Every code, in the order docs/AUDIT.md lists them.
     #[cfg(test)]
-    pub(crate) const ALL: [Code; 31] = [
+    pub(crate) const ALL: [Code; 32] = [
         Code::PhoneWithoutKey,
         Code::KeyWithoutPhone,
         Code::FileWrongGeneration,
@@ -97,6 +98,7 @@ impl Code {
         Code::FileBadHeader,
         Code::FileDoesNotDecrypt,
         Code::PerPhoneFilePlaintext,
+        Code::PlaintextDuringKeyChange,
         Code::SharedFileEncrypted,
         Code::FileMalformed,
         Code::SecretInMaster,
@@ -175,6 +177,11 @@ impl Code {
                 "per-phone-file-plaintext",
                 Error,
                 "per-phone file served in plaintext",
+            ),
+            Code::PlaintextDuringKeyChange => (
+                "plaintext-during-key-change",
+                Info,
+                "per-phone file in plaintext while its phone takes a new key (next-boot fleet)",
             ),
             Code::SharedFileEncrypted => (
                 "shared-file-encrypted",

@@ -94,6 +94,9 @@ pub(crate) enum Command {
     /// Print an nginx server block that serves a published tree over TLS, each phone's files
     /// only to the client certificate of its MAC (docs/DELIVERY.md).
     NginxConfig(NginxConfigArgs),
+    /// Show or set when the fleet's firmware applies a new key (immediate or next-boot),
+    /// which decides how `rotate start` serves phones (docs/ROTATION.md).
+    KeyTiming(KeyTimingArgs),
     /// Print a shell completion script.
     Completions(CompletionsArgs),
     /// Print the manual page (roff).
@@ -115,6 +118,37 @@ pub(crate) struct InitArgs {
     /// Cryptoperiod in days: audit reports active keys older than this.
     #[arg(long)]
     pub(crate) cryptoperiod_days: Option<u32>,
+    /// When the fleet's firmware applies a new key; it decides how a rotation serves phones
+    /// (docs/ROTATION.md). Change it later with `polyseal key-timing`.
+    #[arg(long, value_enum, default_value_t = KeyTimingArg::Immediate)]
+    pub(crate) key_timing: KeyTimingArg,
+}
+
+/// When the fleet's firmware applies a key it has just read.
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum KeyTimingArg {
+    /// At once: a rotating phone is served its files under the new key from `rotate start`.
+    Immediate,
+    /// At its next boot: a rotating phone is served its per-phone files in plaintext
+    /// (owner-only, behind the per-MAC TLS rule, like its key file) until it proves it holds
+    /// the new key.
+    NextBoot,
+}
+
+impl From<KeyTimingArg> for polyseal_vault::KeyTiming {
+    fn from(arg: KeyTimingArg) -> polyseal_vault::KeyTiming {
+        match arg {
+            KeyTimingArg::Immediate => polyseal_vault::KeyTiming::Immediate,
+            KeyTimingArg::NextBoot => polyseal_vault::KeyTiming::NextBoot,
+        }
+    }
+}
+
+#[derive(Args, Debug)]
+pub(crate) struct KeyTimingArgs {
+    /// The new timing; without it, the current one is printed.
+    #[arg(value_enum)]
+    pub(crate) timing: Option<KeyTimingArg>,
 }
 
 #[derive(Subcommand, Debug)]

@@ -109,6 +109,8 @@ pub(crate) enum Kind {
     Encrypt,
     /// A phone's bootstrap file.
     Bootstrap,
+    /// A per-phone file served in plaintext while its phone takes a new key.
+    Plaintext,
 }
 
 impl Kind {
@@ -117,11 +119,12 @@ impl Kind {
             Kind::Copy => "copy",
             Kind::Encrypt => "encrypt",
             Kind::Bootstrap => "bootstrap",
+            Kind::Plaintext => "plaintext",
         }
     }
 
     fn from_name(name: &str) -> Option<Kind> {
-        [Kind::Copy, Kind::Encrypt, Kind::Bootstrap]
+        [Kind::Copy, Kind::Encrypt, Kind::Bootstrap, Kind::Plaintext]
             .into_iter()
             .find(|k| k.name() == name)
     }

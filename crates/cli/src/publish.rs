@@ -48,6 +48,8 @@ pub(crate) struct PublishSummary {
     pub(crate) encrypted: usize,
     pub(crate) key_files: usize,
     pub(crate) copied: usize,
+    /// Per-phone files served in plaintext while their phones take a new key.
+    pub(crate) plaintext: usize,
     pub(crate) reused: usize,
     /// Of the reused files, those the manifest proved unchanged without reading them.
     pub(crate) recorded: usize,
@@ -72,13 +74,16 @@ enum Content<'a> {
     Encrypt { source: PathBuf, key: &'a KeyString },
     /// The phone's plaintext bootstrap file.
     Bootstrap { key: &'a KeyString },
+    /// A per-phone file served in plaintext, owner-only, while its phone takes a new key on a
+    /// next-boot fleet ([`Step::serves_plaintext`]).
+    Plaintext { source: PathBuf },
 }
 
 impl Output<'_> {
     fn mode(&self) -> u32 {
         match self.content {
-            Content::Bootstrap { .. } => SECRET_MODE,
-            _ => PUBLIC_MODE,
+            Content::Bootstrap { .. } | Content::Plaintext { .. } => SECRET_MODE,
+            Content::Copy { .. } | Content::Encrypt { .. } => PUBLIC_MODE,
         }
     }
 
@@ -99,6 +104,11 @@ impl Output<'_> {
                 kind: Kind::Bootstrap,
                 source: None,
                 key: Some(key.key().fingerprint()),
+            },
+            Content::Plaintext { source } => Provenance {
+                kind: Kind::Plaintext,
+                source: Some(source),
+                key: None,
             },
         }
     }
@@ -169,9 +179,18 @@ pub(crate) fn publish(
     for output in &outputs {
         match output.content {
             Content::Copy { .. } => summary.copied += 1,
+            Content::Plaintext { .. } => summary.plaintext += 1,
             Content::Encrypt { .. } => summary.encrypted += 1,
             Content::Bootstrap { .. } => summary.key_files += 1,
         }
+    }
+    if summary.plaintext > 0 {
+        summary.warnings.push(format!(
+            "{} per-phone files are served in plaintext (owner-only, behind the per-MAC TLS \
+             rule) while their phones take a new key on this next-boot fleet; `polyseal rotate \
+             confirm` then `finish` encrypts them again (docs/ROTATION.md)",
+            summary.plaintext
+        ));
     }
     write_tree(session, request.out, &outputs, &mut summary)?;
     Ok(summary)
@@ -306,6 +325,13 @@ fn plan_outputs<'a>(
     for relative in tree.files() {
         let source = tree.path_of(relative);
         let content = match (tree.exposure(relative, true), owners.get(relative)) {
+            (Exposure::PerPhoneEncrypted, Some(mac))
+                if steps
+                    .get(mac)
+                    .is_some_and(|s| s.serves_plaintext(vault.key_timing())) =>
+            {
+                Content::Plaintext { source }
+            }
             (Exposure::PerPhoneEncrypted, Some(mac)) => {
                 let generation = steps
                     .get(mac)
@@ -399,7 +425,7 @@ fn existing(out: &Path, output: &Output<'_>, manifest: &Manifest) -> Result<Exis
         return Ok(Existing::Stale);
     }
     let (fresh, source_stamp) = match &output.content {
-        Content::Copy { source } => {
+        Content::Copy { source } | Content::Plaintext { source } => {
             let (bytes, stamp) = read_source(source)?;
             (*bytes == *current, stamp)
         }
@@ -473,11 +499,7 @@ fn render(output: &Output<'_>) -> Result<Rendered, Failure> {
                     source,
                 });
             }
-            let findings = polyseal_provision::scan(path, &plaintext, Exposure::PerPhoneEncrypted)?;
-            let notes = findings
-                .iter()
-                .map(|f| format!("{f} ({})", f.hint()))
-                .collect();
+            let notes = per_phone_notes(path, &plaintext)?;
             let sealed =
                 polyseal_crypto::encrypt(&plaintext, key).map_err(|e| Failure::crypto(path, &e))?;
             Rendered {
@@ -491,7 +513,33 @@ fn render(output: &Output<'_>) -> Result<Rendered, Failure> {
             notes: Vec::new(),
             source: None,
         },
+        Content::Plaintext { source: path } => {
+            let (plaintext, source) = read_source(path)?;
+            // Checked as it would be encrypted: the file is per-phone content; that it is
+            // served in plaintext for now is said once, in the summary.
+            let notes = if polyseal_crypto::is_encrypted(&plaintext) {
+                Vec::new()
+            } else {
+                per_phone_notes(path, &plaintext)?
+            };
+            Rendered {
+                bytes: plaintext,
+                notes,
+                source,
+            }
+        }
     })
+}
+
+/// What reading a per-phone file's plaintext finds (weak SIP passwords), as warnings; an
+/// error for malformed XML.
+fn per_phone_notes(path: &Path, plaintext: &[u8]) -> Result<Vec<String>, Failure> {
+    Ok(
+        polyseal_provision::scan(path, plaintext, Exposure::PerPhoneEncrypted)?
+            .iter()
+            .map(|f| format!("{f} ({})", f.hint()))
+            .collect(),
+    )
 }
 
 /// Writes the published tree: nothing if it is already up to date; otherwise a staging

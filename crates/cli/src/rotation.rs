@@ -3,7 +3,7 @@
 
 use std::fmt;
 
-use polyseal_vault::{Generation, KeyState, Record, Timestamp};
+use polyseal_vault::{Generation, KeyState, KeyTiming, Record, Timestamp};
 
 /// A phone's rotation step.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -55,6 +55,14 @@ impl Step {
             Step::Steady { active } => Some(active),
             Step::Started { next, .. } | Step::Confirmed { next, .. } => Some(next),
         }
+    }
+
+    /// True if the phone's per-phone files are served in plaintext: a rotation has started on
+    /// a next-boot fleet and nothing shows yet that the phone holds `next`. Under either key a
+    /// file would fail one of the phone's two boots: the one that brings the key (the phone
+    /// still uses the old one) or the next (it uses the new one). docs/ROTATION.md.
+    pub(crate) fn serves_plaintext(self, timing: KeyTiming) -> bool {
+        matches!(self, Step::Started { .. }) && timing == KeyTiming::NextBoot
     }
 
     /// The generation the vault counts as active: the phone's key until a rotation finishes.

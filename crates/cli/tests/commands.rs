@@ -670,3 +670,39 @@ fn nginx_config_prints_a_tls_only_per_mac_server_block_and_names_bad_input() {
     assert_failure(&bad, 3, "--server-name");
     assert!(bad.stdout.is_empty());
 }
+
+#[test]
+fn key_timing_is_set_at_init_shown_changed_and_logged() {
+    let ws = Workspace::new();
+    ws.run(&[
+        "init",
+        "--recipient",
+        "identity.txt",
+        "--key-timing",
+        "next-boot",
+    ]);
+    ws.polyseal()
+        .arg("key-timing")
+        .assert()
+        .success()
+        .stdout("next-boot\n");
+    ws.polyseal()
+        .args(["key-timing", "immediate"])
+        .assert()
+        .success()
+        .stderr(predicate::str::contains("now immediate (was next-boot)"));
+    ws.polyseal()
+        .arg("key-timing")
+        .assert()
+        .success()
+        .stdout("immediate\n");
+    ws.polyseal()
+        .args(["log", "show"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("key timing set to immediate"));
+    ws.run(&["log", "verify"]);
+    let output = ws.output(&["key-timing", "someday"]);
+    assert_eq!(output.status.code(), Some(2), "{output:?}");
+    assert!(String::from_utf8_lossy(&output.stderr).contains("someday"));
+}

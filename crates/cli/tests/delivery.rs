@@ -67,9 +67,13 @@ struct Fleet {
 }
 
 impl Fleet {
-    /// `count` phones `0004f2e60001`, `0004f2e60002`…, no key yet: `publish` makes them.
-    fn published(count: u16) -> Fleet {
+    /// `count` phones `0004f2e60001`, `0004f2e60002`…, no key yet: `publish` makes them. The
+    /// vault's key timing is the phones' firmware's, as `polyseal key-timing` sets it.
+    fn published(count: u16, timing: KeyTiming) -> Fleet {
         let ws = Workspace::with_vault();
+        if timing == KeyTiming::NextBoot {
+            run_ok(&ws, &["key-timing", "next-boot"]);
+        }
         let macs: Vec<Mac> = (1..=count)
             .map(|n| Mac::parse(&format!("0004f2e6{n:04x}")).unwrap())
             .collect();
@@ -279,6 +283,43 @@ fn assert_took_key(report: &BootReport, timing: KeyTiming, key: &KeyString) {
     assert_eq!(report.reboots(), expected.len(), "{timing:?}: {report:#?}");
 }
 
+/// Boots a phone whose rotation has started (or that lost its key mid-rotation) until it
+/// holds the rotation's `key`. The tree serves it so that no file fails it under the fleet's
+/// key timing: under `Immediate` its files are under the new key, which it uses at once; under
+/// `NextBoot` they are in plaintext while it still uses the old key (or none), and it restarts
+/// to apply the new one (the one reboot a next-boot firmware takes for any new key).
+fn boot_onto_new_key(
+    fleet: &Fleet,
+    phone: &mut Phone,
+    timing: KeyTiming,
+    key: &KeyString,
+) -> BootReport {
+    let report = fleet.boot(phone);
+    let first = &report.boots[0];
+    assert_eq!(
+        first.key_read.as_ref(),
+        Some(key.key_desc()),
+        "{timing:?}: {report:#?}"
+    );
+    assert!(undecryptable(&report).is_empty(), "{timing:?}: {report:#?}");
+    match timing {
+        KeyTiming::Immediate => assert_eq!(report.reboots(), 0, "{report:#?}"),
+        KeyTiming::NextBoot => {
+            let sip = format!("{}-sip.cfg", phone.mac());
+            let fetched = first.fetched.iter().find(|f| f.path == sip).unwrap();
+            assert_eq!(fetched.got, Got::Plaintext, "{report:#?}");
+            assert_eq!(
+                first.end,
+                BootEnd::Rebooted(RebootCause::NewKey(key.key_desc().clone())),
+                "{report:#?}"
+            );
+            assert_eq!(report.reboots(), 1, "{report:#?}");
+        }
+    }
+    assert_eq!(phone.key(), Some(key), "{timing:?}");
+    report
+}
+
 /// The phone holds exactly `key` (nothing pending) and runs with the values of its own
 /// encrypted file, its display name `display` (its file's, or one set on the phone).
 fn assert_provisioned(phone: &Phone, key: &KeyString, display: &str) {
@@ -317,7 +358,7 @@ fn provision(fleet: &Fleet, timing: KeyTiming) -> Vec<Phone> {
 #[test]
 fn a_fresh_fleet_of_20_goes_from_no_key_to_its_own_keys_and_values() {
     for timing in KeyTiming::ALL {
-        let fleet = Fleet::published(20);
+        let fleet = Fleet::published(20, timing);
         let phones = provision(&fleet, timing);
         for mut phone in phones {
             let mac = *phone.mac();
@@ -342,7 +383,7 @@ fn a_fresh_fleet_of_20_goes_from_no_key_to_its_own_keys_and_values() {
 #[test]
 fn only_phone_x_gets_xs_files_from_the_tree_and_config_the_cli_made() {
     for timing in KeyTiming::ALL {
-        let fleet = Fleet::published(2);
+        let fleet = Fleet::published(2, timing);
         let (a, b) = (fleet.macs[0], fleet.macs[1]);
         let mut phones = provision(&fleet, timing);
         // B's override is on the server, so a refusal of it is a 403, not a 404.
@@ -395,19 +436,44 @@ fn only_phone_x_gets_xs_files_from_the_tree_and_config_the_cli_made() {
 #[test]
 fn the_whole_fleet_rotates_on_evidence_without_a_reboot_loop() {
     for timing in KeyTiming::ALL {
-        let fleet = Fleet::published(20);
+        let fleet = Fleet::published(20, timing);
         let mut phones = provision(&fleet, timing);
 
         fleet.rotate("start", None);
+        // The audit passes --strict mid-rotation. On a next-boot fleet it reports each phone's
+        // -sip.cfg served in plaintext, owner-only, as expected while the phone changes keys.
+        let audit: Value = serde_json::from_str(
+            &fleet.polyseal(&["audit", "--tree", "out", "--strict", "--format", "json"]),
+        )
+        .unwrap();
+        let codes: Vec<&str> = audit["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|f| f["code"].as_str().unwrap())
+            .collect();
+        let expected = match timing {
+            KeyTiming::Immediate => 0,
+            KeyTiming::NextBoot => fleet.macs.len(),
+        };
+        assert_eq!(
+            codes,
+            vec!["plaintext-during-key-change"; expected],
+            "{audit:#}"
+        );
+        for mac in &fleet.macs {
+            let sip = fs::metadata(fleet.ws.path(&format!("out/{mac}-sip.cfg"))).unwrap();
+            let mode = std::os::unix::fs::PermissionsExt::mode(&sip.permissions()) & 0o777;
+            let wanted = if expected == 0 { 0o644 } else { 0o600 };
+            assert_eq!(mode, wanted, "{timing:?} {mac}");
+        }
         // Every boot from here to the end of the rotation, per phone.
         let mut rotation_boots: Vec<Vec<BootReport>> = vec![Vec::new(); phones.len()];
         for (phone, boots) in phones.iter_mut().zip(&mut rotation_boots) {
-            let report = fleet.boot(phone);
             let g2 = fleet.vault_key(phone.mac(), 2);
             assert_eq!(g2.key_desc().as_str(), format!("{}-g2", phone.mac()));
-            assert_took_key(&report, timing, &g2);
+            boots.push(boot_onto_new_key(&fleet, phone, timing, &g2));
             assert_provisioned(phone, &g2, &display_name(phone.mac()));
-            boots.push(report);
             // The phone's upload is sealed with the key it holds: the evidence.
             fleet.upload_override(phone);
             let upload = fs::read(fleet.uploaded_override(phone.mac())).unwrap();
@@ -449,17 +515,14 @@ fn the_whole_fleet_rotates_on_evidence_without_a_reboot_loop() {
             Value::Null
         );
 
-        // The rotation cost each phone exactly the reboots of taking a key: none under
-        // Immediate, one (its -sip.cfg, in the boot that brought g2) under NextBoot; never more.
+        // No phone was ever served a file it could not decrypt, under either timing; the only
+        // reboot is the one a next-boot firmware takes to apply a new key.
         for (mac, boots) in fleet.macs.iter().zip(&rotation_boots) {
             let failed: Vec<&str> = boots.iter().flat_map(undecryptable).collect();
-            let expected: &[String] = match timing {
-                KeyTiming::Immediate => &[],
-                KeyTiming::NextBoot => &[format!("{mac}-sip.cfg")],
-            };
-            assert_eq!(failed, expected, "{timing:?} {mac}: {boots:#?}");
+            assert!(failed.is_empty(), "{timing:?} {mac}: {boots:#?}");
             let reboots: usize = boots.iter().map(BootReport::reboots).sum();
-            assert_eq!(reboots, expected.len(), "{timing:?} {mac}");
+            let expected = usize::from(timing == KeyTiming::NextBoot);
+            assert_eq!(reboots, expected, "{timing:?} {mac}");
         }
     }
 }
@@ -468,7 +531,7 @@ fn the_whole_fleet_rotates_on_evidence_without_a_reboot_loop() {
 #[test]
 fn a_factory_reset_phone_is_bootstrapped_again_steady_and_mid_rotation() {
     for timing in KeyTiming::ALL {
-        let fleet = Fleet::published(3);
+        let fleet = Fleet::published(3, timing);
         let mut phones = provision(&fleet, timing);
         let g1 = fleet.vault_key(&fleet.macs[0], 1);
 
@@ -483,16 +546,26 @@ fn a_factory_reset_phone_is_bootstrapped_again_steady_and_mid_rotation() {
         // took g2 and uploaded under it, phone 2 right after `start`, before booting on g2.
         let rotating = &fleet.macs[1..];
         fleet.rotate("start", Some(rotating));
-        let report = fleet.boot(&mut phones[1]);
         let g2 = [1, 2].map(|index| fleet.vault_key(&fleet.macs[index], 2));
-        assert_took_key(&report, timing, &g2[0]);
+        boot_onto_new_key(&fleet, &mut phones[1], timing, &g2[0]);
         fleet.upload_override(&phones[1]);
         for phone in &mut phones[1..] {
             phone.factory_reset();
         }
-        for (phone, g2) in phones[1..].iter_mut().zip(&g2) {
-            let report = fleet.boot(phone);
-            assert_took_key(&report, timing, g2);
+        // Phone 1 lost its key after uploading under g2. Under NextBoot, as in any first
+        // bootstrap, the boot that brings the key cannot read what is under it: here only its
+        // own override (its -sip.cfg is served in plaintext until it is confirmed).
+        let report = fleet.boot(&mut phones[1]);
+        let expected = match timing {
+            KeyTiming::Immediate => vec![],
+            KeyTiming::NextBoot => vec![format!("overrides/{}-phone.cfg", fleet.macs[1])],
+        };
+        assert_eq!(undecryptable(&report), expected, "{timing:?}: {report:#?}");
+        assert_eq!(report.reboots(), expected.len(), "{timing:?}: {report:#?}");
+        assert_eq!(phones[1].key(), Some(&g2[0]));
+        // Phone 2 lost its key before taking g2: nothing on the server is under a key yet.
+        boot_onto_new_key(&fleet, &mut phones[2], timing, &g2[1]);
+        for phone in &phones[1..] {
             fleet.upload_override(phone);
         }
         assert_provisioned(&phones[1], &g2[0], "Set on the phone");
@@ -517,7 +590,7 @@ fn a_factory_reset_phone_is_bootstrapped_again_steady_and_mid_rotation() {
 #[test]
 fn audit_catches_a_file_reencrypted_under_another_phones_key_before_any_phone_boots() {
     for timing in KeyTiming::ALL {
-        let fleet = Fleet::published(2);
+        let fleet = Fleet::published(2, timing);
         let (a, b) = (fleet.macs[0].to_string(), fleet.macs[1].to_string());
         let file = format!("out/{a}-sip.cfg");
         // The operator error: A's file re-encrypted by hand with B's key, over the published one.
@@ -569,26 +642,22 @@ fn audit_catches_a_file_reencrypted_under_another_phones_key_before_any_phone_bo
 
 /// Regression: a phone that uploaded its override under g1 before `rotate start` was switched
 /// to g2, read that upload back at boot, could not decrypt it, and rebooted again and again under
-/// either timing, never uploading the evidence. `rotate start --uploads` now re-encrypts it.
+/// either timing, never uploading the evidence. `rotate start --uploads` now re-encrypts it
+/// (or, on a next-boot fleet, decrypts it).
 #[test]
 fn an_override_uploaded_before_start_is_resealed_so_the_phone_never_loops() {
     for timing in KeyTiming::ALL {
-        let fleet = Fleet::published(1);
+        let fleet = Fleet::published(1, timing);
         let mut phones = provision(&fleet, timing);
         let phone = &mut phones[0];
         let mac = *phone.mac();
         fleet.upload_override(phone);
         fleet.rotate("start", None);
 
-        let report = phone.boot(&fleet.server);
-        let mut expected = Vec::new();
-        if timing == KeyTiming::NextBoot {
-            // The boot that brings g2 fails on the -sip.cfg, as in any switch; nothing else.
-            expected.push(format!("{mac}-sip.cfg"));
-        }
-        assert_eq!(undecryptable(&report), expected, "{timing:?}: {report:#?}");
-        assert!(report.is_running(), "{timing:?}: {report:#?}");
-        // Its override, uploaded under g1 and re-encrypted under g2, was read back and wins.
+        // Nothing fails, the override included: re-encrypted under g2 (Immediate), or
+        // decrypted (NextBoot: the phone reads it back under g1, then under g2).
+        boot_onto_new_key(&fleet, phone, timing, &fleet.vault_key(&mac, 2));
+        // Its override, uploaded under g1, was read back and wins.
         assert_provisioned(phone, &fleet.vault_key(&mac, 2), "Set on the phone");
         fleet.upload_override(phone);
         fleet.polyseal(&["rotate", "confirm", "--uploads", "uploads"]);

@@ -21,6 +21,7 @@ pub(crate) fn run(session: &Session, args: &InitArgs) -> Result<(), Failure> {
             })
         })
         .transpose()?;
+    settings.key_timing = args.key_timing.into();
     VaultWriter::create(session.vault_dir(), settings)?;
     session.say(&format!(
         "created vault {} sealed to {recipient}",

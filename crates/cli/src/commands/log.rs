@@ -73,6 +73,7 @@ fn describe(kind: &EventKind) -> String {
         EventKind::KeyAdded { key: k, state } => format!("key added: {} ({state})", key(k)),
         EventKind::StateChanged { key: k, from, to } => format!("{}: {from} -> {to}", key(k)),
         EventKind::Confirmed { key: k, evidence } => format!("{}: confirmed by {evidence}", key(k)),
+        EventKind::KeyTimingSet { timing } => format!("key timing set to {timing}"),
         other => format!("{other:?}"),
     }
 }

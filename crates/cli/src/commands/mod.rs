@@ -5,6 +5,7 @@ mod bootstrap;
 mod crypt;
 mod docs;
 mod init;
+mod key_timing;
 mod keys;
 mod log;
 mod nginx;
@@ -31,6 +32,7 @@ pub(crate) fn run(session: &Session, command: Command) -> Result<(), Failure> {
         Command::Recipients(command) => recipients::run(session, command),
         Command::Log(command) => log::run(session, command),
         Command::NginxConfig(args) => nginx::config(session, &args),
+        Command::KeyTiming(args) => key_timing::run(session, &args),
         Command::Completions(args) => docs::completions(args.shell),
         Command::Man => docs::man(),
     }

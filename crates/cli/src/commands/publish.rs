@@ -48,9 +48,14 @@ pub(crate) fn report(
         ));
         return;
     }
-    let files = summary.key_files + summary.encrypted + summary.copied;
+    let files = summary.key_files + summary.encrypted + summary.copied + summary.plaintext;
+    let plaintext = if summary.plaintext > 0 {
+        format!(", {} in plaintext", summary.plaintext)
+    } else {
+        String::new()
+    };
     session.say(&format!(
-        "published {}: {} phones, {} keys made; {files} files ({} key files, {} encrypted, {} copied): {} written, {} unchanged, {} removed; {} warnings",
+        "published {}: {} phones, {} keys made; {files} files ({} key files, {} encrypted, {} copied{plaintext}): {} written, {} unchanged, {} removed; {} warnings",
         out.display(),
         summary.phones,
         summary.keys_made,

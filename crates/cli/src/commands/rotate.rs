@@ -8,7 +8,9 @@ use std::path::{Path, PathBuf};
 use polyseal_crypto::{
     Error as CryptoError, Header, MAX_FILE_SIZE, Mac, decrypt as open, encrypt as seal,
 };
-use polyseal_vault::{Confirmation, InitialState, KeyState, StateChange, Vault, VaultWriter};
+use polyseal_vault::{
+    Confirmation, InitialState, KeyState, KeyTiming, StateChange, Vault, VaultWriter,
+};
 
 use crate::cli::{ListFormat, RotateArgs, RotateCommand, RotateStatusArgs};
 use crate::commands::publish::report;
@@ -82,9 +84,15 @@ fn start(session: &Session, args: &RotateArgs) -> Result<(), Failure> {
     match &args.uploads {
         Some(dir) => {
             let resealed = reseal_uploads(writer.vault(), &data_key, dir)?;
-            session.say(&format!(
-                "re-encrypted {resealed} uploaded files of rotating phones under their new keys"
-            ));
+            session.say(&match writer.vault().key_timing() {
+                KeyTiming::NextBoot => format!(
+                    "decrypted {resealed} uploaded files of rotating phones: a next-boot phone \
+                     reads them back under either key"
+                ),
+                _ => format!(
+                    "re-encrypted {resealed} uploaded files of rotating phones under their new keys"
+                ),
+            });
         }
         None => session.warn(
             "no --uploads given: a phone that reads back an override or directory it uploaded \
@@ -96,7 +104,10 @@ fn start(session: &Session, args: &RotateArgs) -> Result<(), Failure> {
 
 /// Re-encrypts, under the new generation, every override and directory file that a rotating
 /// phone uploaded under its old one: the phone reads them back at boot, and from `start` on it
-/// holds only the new key. Idempotent: files already under the new key are left alone, so
+/// holds only the new key. On a next-boot fleet a phone that has not yet proved it holds the
+/// new key reads them back under the old key in one boot and the new one in the next, so they
+/// are decrypted instead, as its per-phone files are served ([`Step::serves_plaintext`]); the
+/// file keeps its mode. Idempotent: files already as they should be are left alone, so
 /// `rotate start --all --uploads DIR` can be run again after an interruption.
 fn reseal_uploads(
     vault: &Vault,
@@ -108,22 +119,26 @@ fn reseal_uploads(
         let Held::Desc(desc) = &upload.holds else {
             continue;
         };
-        let (Step::Started { active, next } | Step::Confirmed { active, next }) =
-            Step::of(vault.record(&upload.mac))
-        else {
+        let step = Step::of(vault.record(&upload.mac));
+        let (Step::Started { active, next } | Step::Confirmed { active, next }) = step else {
             continue;
         };
         let old = vault.open_key(data_key, &upload.mac, Some(active))?;
         if desc != old.key.key_desc() {
             continue;
         }
-        let new = vault.open_key(data_key, &upload.mac, Some(next))?;
         let path = dir.join(&upload.file);
         let sealed = read_input(&path, MAX_FILE_SIZE)?;
         let plaintext = open(&sealed, &old.key).map_err(|e| Failure::crypto(&path, &e))?;
-        let resealed_file = seal(&plaintext, &new.key).map_err(|e| Failure::crypto(&path, &e))?;
         let mode = file_mode(&path);
-        write_atomic(&path, &resealed_file, mode)?;
+        if step.serves_plaintext(vault.key_timing()) {
+            write_atomic(&path, &plaintext, mode)?;
+        } else {
+            let new = vault.open_key(data_key, &upload.mac, Some(next))?;
+            let resealed_file =
+                seal(&plaintext, &new.key).map_err(|e| Failure::crypto(&path, &e))?;
+            write_atomic(&path, &resealed_file, mode)?;
+        }
         resealed += 1;
     }
     Ok(resealed)
