@@ -69,6 +69,7 @@ pub use file_kind::{FileKind, classify};
 pub use file_reference::{FileReference, split_file_list};
 pub use key_file::{
     KeyFilePattern, bootstrap_file, key_change_file, read_bootstrap_file, read_key_change_file,
+    written_bootstrap_key,
 };
 pub use mac_names::{PHONE_MAC_ADDRESS, expand_mac};
 pub use master::{
