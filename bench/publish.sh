@@ -32,7 +32,8 @@ echo "fleet: $phones phones, $(du -sh "$work/src" | cut -f1) of source"
 sync
 measure "publish, from nothing ($phones phones)" "$polyseal" -q publish --src "$work/src" --out "$work/out"
 measure "publish again, nothing changed" "$polyseal" -q publish --src "$work/src" --out "$work/out"
-measure "audit of the published tree" "$polyseal" -q audit --tree "$work/out"
+measure "audit, no identity (headers, modes)" env POLYSEAL_IDENTITY= "$polyseal" -q audit --tree "$work/out"
+measure "audit with identity (also decrypts)" "$polyseal" -q audit --tree "$work/out"
 measure "keys list (inventory, no identity)" "$polyseal" -q keys list --format csv
 
 # Today's way, on $loop_phones phones: per phone a random key with openssl, the file
