@@ -467,6 +467,12 @@ fn the_whole_fleet_rotates_on_evidence_without_a_reboot_loop() {
             let wanted = if expected == 0 { 0o644 } else { 0o600 };
             assert_eq!(mode, wanted, "{timing:?} {mac}");
         }
+        let step = fleet.rotate_status()[&fleet.macs[0].to_string()]["step"].to_string();
+        assert_eq!(
+            step.contains("plaintext until it is confirmed"),
+            timing == KeyTiming::NextBoot,
+            "{step}"
+        );
         // Every boot from here to the end of the rotation, per phone.
         let mut rotation_boots: Vec<Vec<BootReport>> = vec![Vec::new(); phones.len()];
         for (phone, boots) in phones.iter_mut().zip(&mut rotation_boots) {

@@ -349,9 +349,14 @@ fn status(session: &Session, args: &RotateStatusArgs) -> Result<(), Failure> {
         .records()
         .map(|record| {
             let step = Step::of(Some(record));
+            let plaintext = if step.serves_plaintext(vault.key_timing()) {
+                "; its per-phone files are served in plaintext until it is confirmed (key timing next-boot)"
+            } else {
+                ""
+            };
             StatusRow {
                 mac: record.mac().to_string(),
-                step: step.to_string(),
+                step: format!("{step}{plaintext}"),
                 active: step.active_generation(),
                 next: step.next_generation(),
                 since: step.since(Some(record)).map(|t| t.to_string()),
