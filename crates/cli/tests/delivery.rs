@@ -17,7 +17,7 @@ use std::path::PathBuf;
 use polyseal_crypto::{KeyString, Mac, inspect};
 use polyseal_testbed::{
     BootEnd, BootReport, Client, Got, KeyTiming, Nginx, Phone, Pki, RebootCause, Running, Server,
-    plain_http_get,
+    plain_http_get, sip_config,
 };
 use serde_json::Value;
 use support::Workspace;
@@ -84,16 +84,7 @@ impl Fleet {
         fs::write(src.join("000000000000.cfg"), MASTER).unwrap();
         fs::write(src.join("site.cfg"), SITE).unwrap();
         for mac in &macs {
-            let sip = format!(
-                r#"<?xml version="1.0" standalone="yes"?>
-<polycomConfig>
-  <reg reg.1.address="{mac}" reg.1.auth.userId="{mac}" reg.1.auth.password="{}"
-       reg.1.displayName="{}"/>
-</polycomConfig>
-"#,
-                password(mac),
-                display_name(mac)
-            );
+            let sip = sip_config(mac, &password(mac), &display_name(mac));
             fs::write(src.join(format!("{mac}-sip.cfg")), sip).unwrap();
         }
         fs::create_dir(ws.path("uploads")).unwrap();

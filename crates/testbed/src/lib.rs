@@ -39,8 +39,10 @@ mod nginx;
 mod params;
 mod phone;
 mod pki;
+mod sip_config;
 
 pub use client::{Client, ConnectionError, Response, Server, plain_http_get};
 pub use nginx::{Nginx, Running};
 pub use phone::{Boot, BootEnd, BootReport, Fetch, Got, KeyTiming, Phone, RebootCause};
 pub use pki::{Identity, Pki};
+pub use sip_config::sip_config;

@@ -91,15 +91,7 @@ fn publish_phone(tree: &Path, phone: &TreePhone) {
     write(tree, &key_file, &bootstrap_file(&phone.key));
     fs::set_permissions(tree.join(&key_file), fs::Permissions::from_mode(0o600))
         .expect("chmod the key file");
-    let sip = format!(
-        r#"<?xml version="1.0" standalone="yes"?>
-<polycomConfig>
-  <reg reg.1.address="{mac}" reg.1.auth.userId="{mac}" reg.1.auth.password="{}"
-       reg.1.displayName="{}"/>
-</polycomConfig>
-"#,
-        phone.password, phone.display_name
-    );
+    let sip = polyseal_testbed::sip_config(mac, &phone.password, &phone.display_name);
     write(
         tree,
         &format!("{mac}-sip.cfg"),
