@@ -8,6 +8,7 @@ mod audit_report;
 mod cli;
 mod commands;
 mod failure;
+mod flush;
 mod manifest;
 mod master_plans;
 mod output_file;
@@ -29,11 +30,27 @@ use crate::session::Session;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    configure_threads();
     let session = Session::new(cli.global.clone());
     match commands::run(&session, cli.command) {
         Ok(()) => ExitCode::SUCCESS,
         Err(failure) => report(&session, &failure),
     }
+}
+
+/// Sizes the thread pool that publish and audit spread file work over: two threads per core.
+/// They open, read and create hundreds of thousands of small files, and a thread waiting for
+/// the disk leaves its core idle; a second thread per core keeps it busy (docs/PERFORMANCE.md
+/// measures both). `RAYON_NUM_THREADS`, when set, decides instead.
+fn configure_threads() {
+    if std::env::var_os("RAYON_NUM_THREADS").is_some() {
+        return;
+    }
+    let cores = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
+    // Fails only if a pool was already built, and then that pool serves.
+    let _ = rayon::ThreadPoolBuilder::new()
+        .num_threads(2 * cores)
+        .build_global();
 }
 
 /// Prints `failure` as one line (plus a hint line) on standard error; returns its exit code.

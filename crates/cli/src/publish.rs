@@ -23,6 +23,7 @@ use subtle::ConstantTimeEq;
 use zeroize::Zeroizing;
 
 use crate::failure::{ExitClass, Failure};
+use crate::flush::{EarlyWriteback, sync_tree};
 use crate::manifest::{Entry, Kind, Manifest, Provenance, Stamp};
 use crate::master_plans::plan_issues;
 use crate::output_file::{PUBLIC_MODE, SECRET_MODE, create_new, sync_dir};
@@ -159,15 +160,19 @@ pub(crate) fn publish(
     }
 
     let data_key = session.unlock(writer.vault())?;
-    if !need_keys.is_empty() {
-        writer.add_keys(&data_key, &need_keys, InitialState::Active)?;
-    }
-    let vault = writer.vault();
-    let keys: HashMap<(Mac, u32), KeyString> = vault
+    // The keys already in the vault, opened, and the new ones as the transaction that adds
+    // them returns them (opening those again would cost a pass over the whole vault).
+    let mut keys: HashMap<(Mac, u32), KeyString> = writer
+        .vault()
         .open_live_keys(&data_key)?
         .into_iter()
         .map(|k| ((k.mac, k.generation), k.key))
         .collect();
+    if !need_keys.is_empty() {
+        let added = writer.add_keys(&data_key, &need_keys, InitialState::Active)?;
+        keys.extend(added.into_iter().map(|k| ((k.mac, k.generation), k.key)));
+    }
+    let vault = writer.vault();
 
     let outputs = plan_outputs(&tree, vault, &macs, &keys, &request.key_file)?;
     for output in &outputs {
@@ -565,16 +570,22 @@ fn write_tree(
 ) -> Result<(), Failure> {
     let manifest_path = sibling(out, "manifest")?;
     let manifest = Manifest::load(&manifest_path);
-    let progress = progress_bar(session, outputs.len() as u64);
-    let existing: Vec<Existing> = outputs
-        .par_iter()
-        .map(|o| {
-            let existing = existing(out, o, &manifest);
-            progress.inc(1);
-            existing
-        })
-        .collect::<Result<_, _>>()?;
-    progress.finish_and_clear();
+    let existing: Vec<Existing> = if out.is_dir() {
+        let progress = progress_bar(session, outputs.len() as u64);
+        let existing = outputs
+            .par_iter()
+            .map(|o| {
+                let existing = existing(out, o, &manifest);
+                progress.inc(1);
+                existing
+            })
+            .collect::<Result<_, _>>()?;
+        progress.finish_and_clear();
+        existing
+    } else {
+        // Publishing from nothing: 200,000 failed opens would only say so one by one.
+        outputs.iter().map(|_| Existing::Stale).collect()
+    };
     summary.reused = existing.iter().filter(|e| e.is_fresh()).count();
     summary.recorded = existing
         .iter()
@@ -691,6 +702,7 @@ fn stage(
         fs::create_dir_all(&dir).map_err(|e| Failure::io(&dir, "create", &e))?;
     }
     let progress = progress_bar(session, outputs.len() as u64);
+    let writeback = EarlyWriteback::start(staging);
     let staged: Vec<(Vec<String>, Staged)> = outputs
         .par_iter()
         .zip(existing.into_par_iter())
@@ -715,6 +727,7 @@ fn stage(
         })
         .collect::<Result<_, Failure>>()?;
     progress.finish_and_clear();
+    drop(writeback);
     let staged = staged
         .into_iter()
         .map(|(notes, staged)| {
@@ -735,18 +748,6 @@ fn write_file(path: &Path, bytes: &[u8], mode: u32) -> Result<fs::Metadata, Fail
     file.write_all(bytes)
         .and_then(|()| file.metadata())
         .map_err(|e| Failure::io(path, "write", &e))
-}
-
-/// Flushes everything written under `dir` to disk.
-#[cfg(target_os = "linux")]
-fn sync_tree(dir: &Path) -> Result<(), Failure> {
-    let handle = fs::File::open(dir).map_err(|e| Failure::io(dir, "open", &e))?;
-    rustix::fs::syncfs(&handle).map_err(|e| Failure::io(dir, "sync", &e.into()))
-}
-
-#[cfg(not(target_os = "linux"))]
-fn sync_tree(dir: &Path) -> Result<(), Failure> {
-    sync_dir(dir)
 }
 
 /// Puts `staging` in the place of `out`. Two renames: the old tree moves aside, the new one

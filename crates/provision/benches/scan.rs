@@ -23,7 +23,34 @@ fn scanner(c: &mut Criterion) {
             )
         })
     });
+    let per_phone = per_phone_config();
+    group.throughput(Throughput::Bytes(per_phone.len() as u64));
+    group.bench_function("per-phone 5 KB", |b| {
+        b.iter(|| {
+            scan(
+                Path::new("0004f2000001-sip.cfg"),
+                black_box(per_phone.as_bytes()),
+                Exposure::PerPhoneEncrypted,
+            )
+        })
+    });
     group.finish();
+}
+
+/// The per-phone file of `bench/make-fleet.py` (the publish benchmark's workload): a line
+/// registration with its password and 60 feature settings, about 5.4 KB.
+fn per_phone_config() -> String {
+    let features: String = (0..60)
+        .map(|i| {
+            format!(
+                "  <feature feature.{i}.enabled=\"1\" feature.{i}.label=\"Feature number {i} for this phone\"/>\n"
+            )
+        })
+        .collect();
+    format!(
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<polycomConfig>\n  <reg reg.1.address=\"1000\" \
+         reg.1.auth.userId=\"1000\" reg.1.auth.password=\"bench-Passw0rd-00000000\"/>\n{features}</polycomConfig>\n"
+    )
 }
 
 #[allow(clippy::expect_used)] // Set-up of a benchmark: a failure must stop it loudly.

@@ -169,17 +169,30 @@ pub fn secret_kind(parameter: &str) -> Option<SecretKind> {
         .map(|secret| secret.kind)
 }
 
-/// A necessary condition of [`matches_pattern`] that costs one comparison: the name's last
-/// byte can be the pattern's. Most attributes of a configuration file match no pattern, and
-/// this turns most of those away before the matcher walks them (the scan of every per-phone
-/// file is a large part of a publish or an audit of 100,000 phones).
+/// A necessary condition of [`matches_pattern`] that costs one short comparison: the name ends
+/// with the pattern's literal tail (what follows its last `*` or `#`), and in a digit where
+/// the pattern ends in `#`. Most attributes of a configuration file match no pattern, and
+/// this turns them away before the matcher walks them (the scan of every per-phone file is a
+/// large part of a publish or an audit of 100,000 phones).
 fn ends_alike(pattern: &[u8], name: &[u8]) -> bool {
-    match (pattern.last(), name.last()) {
-        (None | Some(b'*'), _) => true,
-        (Some(b'#'), Some(last)) => last.is_ascii_digit(),
-        (Some(expected), Some(last)) => last.eq_ignore_ascii_case(expected),
-        (Some(_), None) => false,
+    // Walked from the end, so a name that matches nothing is usually turned away at its last
+    // byte.
+    let mut name = name.iter().rev();
+    for &expected in pattern.iter().rev() {
+        match expected {
+            b'*' => return true,
+            b'#' => return name.next().is_some_and(u8::is_ascii_digit),
+            _ => {
+                if !name
+                    .next()
+                    .is_some_and(|b| b.eq_ignore_ascii_case(&expected))
+                {
+                    return false;
+                }
+            }
+        }
     }
+    true
 }
 
 /// Pattern matching for [`SecretParameter::pattern`]: `#` is one or more digits, `*` any run of
@@ -287,7 +300,7 @@ mod tests {
     }
 
     #[test]
-    fn the_last_byte_check_never_turns_away_a_match() {
+    fn the_tail_check_never_turns_away_a_match() {
         // Every pattern instantiated ('#' as digits, '*' as text or nothing), in both cases,
         // against every pattern.
         let mut names = Vec::new();

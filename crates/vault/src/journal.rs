@@ -9,28 +9,40 @@
 //! again, from the start: every step is idempotent. Without a journal on disk, every file is
 //! in its state after the last complete transaction.
 //!
-//! Format: JSON lines, `{"header":{"format":1,"log_len":N}}`, then `{"event":"<log line>"}`
-//! for each new log line, then `{"file":{"path":"keys/ef.jsonl","contents":"…"}}` for each
-//! file, then `{"end":{"events":E,"files":F}}`. A journal without its `end` line, or whose
-//! counts disagree, is never applied.
+//! Format: a JSON line per entry, `{"header":{"format":2,"log_len":N}}`, then
+//! `{"append":{"bytes":B}}` for each run of new log lines and `{"file":{"path":"keys/ef.jsonl",
+//! "bytes":B}}` for each file, each followed by its `B` bytes as they are and a newline, then
+//! `{"end":{"appends":A,"files":F}}`. Contents are framed by length rather than escaped into
+//! JSON strings: a batch of 100,000 keys writes tens of megabytes here, and escaping them and
+//! parsing them back was a third of its time. A journal without its `end` line, whose counts
+//! disagree, or whose contents are not followed by their newline, is never applied.
 
 use std::fs::{File, OpenOptions};
-use std::io::{BufRead, BufReader, BufWriter, Seek, SeekFrom, Write};
+use std::io::{BufRead, BufReader, BufWriter, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+use crate::Error;
 use crate::durable::{self, TEMP_SUFFIX};
 use crate::layout::Layout;
-use crate::{Error, FORMAT_VERSION};
 
+/// The journal's format version. Version 1 escaped contents into JSON strings; a version-1
+/// journal (left by an older polyseal that stopped mid-transaction) is refused by name, and
+/// that polyseal applies it.
+const JOURNAL_FORMAT: u32 = 2;
+
+/// New log lines are gathered into runs of about this many bytes, one `append` entry each.
+const APPEND_RUN: usize = 64 * 1024;
+
+/// One entry's line. `Append` and `File` are followed by their `bytes` of content.
 #[derive(Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 enum Entry {
     Header { format: u32, log_len: u64 },
-    Event(String),
-    File { path: String, contents: String },
-    End { events: u64, files: u64 },
+    Append { bytes: u64 },
+    File { path: String, bytes: u64 },
+    End { appends: u64, files: u64 },
 }
 
 /// Writes a journal. Nothing is committed until [`JournalWriter::commit`] returns.
@@ -38,7 +50,9 @@ pub(crate) struct JournalWriter {
     out: BufWriter<File>,
     temp: PathBuf,
     path: PathBuf,
-    events: u64,
+    /// New log lines not yet written as an `append` entry.
+    pending_lines: Vec<u8>,
+    appends: u64,
     files: u64,
 }
 
@@ -54,38 +68,51 @@ impl JournalWriter {
             out,
             temp,
             path,
-            events: 0,
+            pending_lines: Vec::new(),
+            appends: 0,
             files: 0,
         };
-        journal.entry(&Entry::Header {
-            format: FORMAT_VERSION,
-            log_len,
-        })?;
+        journal.entry(
+            &Entry::Header {
+                format: JOURNAL_FORMAT,
+                log_len,
+            },
+            None,
+        )?;
         Ok(journal)
     }
 
     /// Adds a line to append to `events.log` (without its newline).
-    pub(crate) fn event(&mut self, line: String) -> Result<(), Error> {
-        self.events += 1;
-        self.entry(&Entry::Event(line))
+    pub(crate) fn event(&mut self, line: &str) -> Result<(), Error> {
+        self.pending_lines.extend_from_slice(line.as_bytes());
+        self.pending_lines.push(b'\n');
+        if self.pending_lines.len() >= APPEND_RUN {
+            self.flush_lines()?;
+        }
+        Ok(())
     }
 
     /// Adds a file to replace; `relative` is its path from the vault root.
-    pub(crate) fn file(&mut self, relative: String, contents: String) -> Result<(), Error> {
+    pub(crate) fn file(&mut self, relative: String, contents: &[u8]) -> Result<(), Error> {
+        self.flush_lines()?;
         self.files += 1;
-        self.entry(&Entry::File {
-            path: relative,
-            contents,
-        })
+        self.entry(
+            &Entry::File {
+                path: relative,
+                bytes: contents.len() as u64,
+            },
+            Some(contents),
+        )
     }
 
     /// Makes the journal durable under its real name: the transaction is committed.
     pub(crate) fn commit(mut self) -> Result<(), Error> {
+        self.flush_lines()?;
         let end = Entry::End {
-            events: self.events,
+            appends: self.appends,
             files: self.files,
         };
-        self.entry(&end)?;
+        self.entry(&end, None)?;
         let file = self
             .out
             .into_inner()
@@ -98,10 +125,33 @@ impl JournalWriter {
         durable::sync_dir(parent(&self.path))
     }
 
-    fn entry(&mut self, entry: &Entry) -> Result<(), Error> {
+    /// Writes the gathered log lines as one `append` entry, if there are any.
+    fn flush_lines(&mut self) -> Result<(), Error> {
+        if self.pending_lines.is_empty() {
+            return Ok(());
+        }
+        let lines = std::mem::take(&mut self.pending_lines);
+        self.appends += 1;
+        self.entry(
+            &Entry::Append {
+                bytes: lines.len() as u64,
+            },
+            Some(&lines),
+        )
+    }
+
+    /// Writes an entry's line, then its contents and their newline if it has any.
+    fn entry(&mut self, entry: &Entry, contents: Option<&[u8]>) -> Result<(), Error> {
         serde_json::to_writer(&mut self.out, entry)
             .map_err(std::io::Error::from)
             .and_then(|()| self.out.write_all(b"\n"))
+            .and_then(|()| match contents {
+                Some(contents) => self
+                    .out
+                    .write_all(contents)
+                    .and_then(|()| self.out.write_all(b"\n")),
+                None => Ok(()),
+            })
             .map_err(|e| Error::io(&self.temp, "write", e))
     }
 }
@@ -123,31 +173,38 @@ pub(crate) fn recover(layout: &Layout) -> Result<bool, Error> {
 /// Reads the whole journal without acting on it: it must be complete before any of it is
 /// applied. Returns the log length it was written against.
 fn check(path: &Path) -> Result<u64, Error> {
+    let mut reader = JournalReader::open(path)?;
     let mut log_len = None;
-    let (mut events, mut files) = (0u64, 0u64);
+    let (mut appends, mut files) = (0u64, 0u64);
     let mut complete = false;
-    for entry in entries(path)? {
-        match entry? {
+    while let Some(entry) = reader.next_entry()? {
+        match entry {
             Entry::Header {
                 format,
                 log_len: len,
             } if log_len.is_none() => {
-                if format != FORMAT_VERSION {
+                if format != JOURNAL_FORMAT {
                     return Err(Error::UnsupportedFormat {
                         path: path.to_path_buf(),
                         found: i64::from(format),
-                        supported: FORMAT_VERSION,
+                        supported: JOURNAL_FORMAT,
                     });
                 }
                 log_len = Some(len);
             }
-            Entry::Event(_) if log_len.is_some() => events += 1,
-            Entry::File { .. } if log_len.is_some() => files += 1,
+            Entry::Append { bytes } if log_len.is_some() && !complete => {
+                reader.skip_contents(bytes)?;
+                appends += 1;
+            }
+            Entry::File { bytes, .. } if log_len.is_some() && !complete => {
+                reader.skip_contents(bytes)?;
+                files += 1;
+            }
             Entry::End {
-                events: e,
+                appends: a,
                 files: f,
             } if log_len.is_some() && !complete => {
-                complete = e == events && f == files;
+                complete = a == appends && f == files;
             }
             _ => return Err(Error::corrupt(path, "entries are out of order")),
         }
@@ -163,26 +220,29 @@ fn apply(layout: &Layout, path: &Path, log_len: u64) -> Result<(), Error> {
     let mut log = open_log_at(&log_path, log_len)?;
     // Directories whose entries changed; appending to events.log changes none.
     let mut dirs_to_sync: Vec<PathBuf> = Vec::new();
-    for entry in entries(path)? {
-        match entry? {
-            Entry::Event(line) => log
-                .write_all(line.as_bytes())
-                .and_then(|()| log.write_all(b"\n"))
-                .map_err(|e| Error::io(&log_path, "append to", e))?,
+    let mut reader = JournalReader::open(path)?;
+    while let Some(entry) = reader.next_entry()? {
+        match entry {
+            Entry::Append { bytes } => {
+                let lines = reader.contents(bytes)?;
+                log.write_all(&lines)
+                    .map_err(|e| Error::io(&log_path, "append to", e))?;
+            }
             Entry::File {
                 path: relative,
-                contents,
+                bytes,
             } => {
                 let target = layout.resolve_journal_path(&relative).ok_or_else(|| {
                     Error::corrupt(path, format!("names a file it may not write: {relative:?}"))
                 })?;
+                let contents = reader.contents(bytes)?;
                 let dir = parent(&target).to_path_buf();
                 if !dirs_to_sync.contains(&dir) {
                     // keys/ of a vault whose first transaction was cut short may not exist.
                     durable::create_private_dir(&dir)?;
                     dirs_to_sync.push(dir);
                 }
-                durable::replace_file(&target, contents.as_bytes())?;
+                durable::replace_file(&target, &contents)?;
             }
             Entry::Header { .. } | Entry::End { .. } => {}
         }
@@ -196,6 +256,76 @@ fn apply(layout: &Layout, path: &Path, log_len: u64) -> Result<(), Error> {
         durable::sync_dir(dir)?;
     }
     Ok(())
+}
+
+/// Reads a journal entry by entry.
+struct JournalReader<'p> {
+    input: BufReader<File>,
+    path: &'p Path,
+    line: String,
+}
+
+impl<'p> JournalReader<'p> {
+    fn open(path: &'p Path) -> Result<JournalReader<'p>, Error> {
+        let file = File::open(path).map_err(|e| Error::io(path, "read", e))?;
+        Ok(JournalReader {
+            input: BufReader::new(file),
+            path,
+            line: String::new(),
+        })
+    }
+
+    /// The next entry's line, or `None` at the end of the file.
+    fn next_entry(&mut self) -> Result<Option<Entry>, Error> {
+        self.line.clear();
+        let read = self
+            .input
+            .read_line(&mut self.line)
+            .map_err(|e| Error::io(self.path, "read", e))?;
+        if read == 0 {
+            return Ok(None);
+        }
+        serde_json::from_str(&self.line)
+            .map(Some)
+            .map_err(|e| Error::corrupt(self.path, e))
+    }
+
+    /// The `bytes` bytes of contents that follow an entry's line, checked to end where the
+    /// entry said.
+    fn contents(&mut self, bytes: u64) -> Result<Vec<u8>, Error> {
+        let mut contents = Vec::new();
+        (&mut self.input)
+            .take(bytes)
+            .read_to_end(&mut contents)
+            .map_err(|e| Error::io(self.path, "read", e))?;
+        if contents.len() as u64 != bytes {
+            return Err(Error::corrupt(self.path, "ends inside an entry's contents"));
+        }
+        self.end_of_contents()?;
+        Ok(contents)
+    }
+
+    /// Passes over an entry's contents, checked like [`JournalReader::contents`].
+    fn skip_contents(&mut self, bytes: u64) -> Result<(), Error> {
+        let skipped = std::io::copy(&mut (&mut self.input).take(bytes), &mut std::io::sink())
+            .map_err(|e| Error::io(self.path, "read", e))?;
+        if skipped != bytes {
+            return Err(Error::corrupt(self.path, "ends inside an entry's contents"));
+        }
+        self.end_of_contents()
+    }
+
+    /// The newline that closes an entry's contents: anything else means the lengths lie.
+    fn end_of_contents(&mut self) -> Result<(), Error> {
+        let mut newline = [0u8];
+        match self.input.read_exact(&mut newline) {
+            Ok(()) if newline == *b"\n" => Ok(()),
+            _ => Err(Error::corrupt(
+                self.path,
+                "an entry's contents do not end where its length says",
+            )),
+        }
+    }
 }
 
 /// Opens `events.log` for appending at `log_len`, cutting off whatever an interrupted apply
@@ -226,14 +356,6 @@ fn open_log_at(path: &Path, log_len: u64) -> Result<BufWriter<File>, Error> {
     Ok(BufWriter::new(file))
 }
 
-fn entries(path: &Path) -> Result<impl Iterator<Item = Result<Entry, Error>> + '_, Error> {
-    let file = File::open(path).map_err(|e| Error::io(path, "read", e))?;
-    Ok(BufReader::new(file).lines().map(move |line| {
-        let line = line.map_err(|e| Error::io(path, "read", e))?;
-        serde_json::from_str(&line).map_err(|e| Error::corrupt(path, e))
-    }))
-}
-
 fn parent(path: &Path) -> &Path {
     path.parent().unwrap_or(Path::new("."))
 }
@@ -244,9 +366,9 @@ mod tests {
 
     fn journal_with(layout: &Layout, log_len: u64) -> Vec<u8> {
         let mut journal = JournalWriter::create(layout, log_len).expect("create");
-        journal.event("{\"seq\":2}".to_owned()).expect("event");
+        journal.event("{\"seq\":2}").expect("event");
         journal
-            .file("keys/ef.jsonl".to_owned(), "{\"format\":1}\n".to_owned())
+            .file("keys/ef.jsonl".to_owned(), b"{\"format\":1}\n")
             .expect("file");
         journal.commit().expect("commit");
         std::fs::read(layout.journal()).expect("journal")
@@ -280,9 +402,7 @@ mod tests {
         let layout = Layout::new(&dir.path().join("vault"));
         durable::create_private_dir(layout.root()).expect("dir");
         let mut journal = JournalWriter::create(&layout, 0).expect("create");
-        journal
-            .file("../escaped".to_owned(), "x".to_owned())
-            .expect("file");
+        journal.file("../escaped".to_owned(), b"x").expect("file");
         journal.commit().expect("commit");
         let error = recover(&layout).expect_err("refused");
         assert!(error.to_string().contains("may not write"), "{error}");

@@ -349,7 +349,7 @@ const MAX_LOAD_THREADS: usize = 4;
 /// A bucket file's path and the records it holds.
 type ParsedBucket = (PathBuf, Vec<Record>);
 
-/// Reads every bucket file in `keys/`. Parsing TOML is most of the cost of opening a large
+/// Reads every bucket file in `keys/`. Parsing JSON is most of the cost of opening a large
 /// vault, and buckets are independent, so they are parsed on every core (up to 4).
 fn load_records(layout: &Layout) -> Result<BTreeMap<Mac, Record>, Error> {
     let buckets = list_bucket_files(layout)?;

@@ -590,10 +590,10 @@ fn write_journal(
     for kind in events {
         let line = head.append(time, kind);
         new_len += line.len() as u64 + 1;
-        journal.event(line)?;
+        journal.event(&line)?;
     }
     for (relative, contents) in files {
-        journal.file(relative, contents)?;
+        journal.file(relative, contents.as_bytes())?;
     }
     journal.commit()?;
     Ok((head, new_len))

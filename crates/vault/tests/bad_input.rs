@@ -300,7 +300,7 @@ fn stray_file_in_keys_directory_is_refused() {
 fn incomplete_journal_is_never_applied() {
     let vault = vault_with_keys(1);
     let journal = vault.file("journal");
-    fs::write(&journal, "{\"header\":{\"format\":1,\"log_len\":0}}\n").expect("write");
+    fs::write(&journal, "{\"header\":{\"format\":2,\"log_len\":0}}\n").expect("write");
     let error = VaultWriter::open(&vault.dir).expect_err("incomplete journal");
     assert!(
         matches!(&error, Error::CorruptFile { path, .. } if path == &journal),
@@ -314,5 +314,67 @@ fn incomplete_journal_is_never_applied() {
     assert!(
         reader_error.to_string().contains("journal"),
         "{reader_error}"
+    );
+}
+
+#[test]
+fn journal_whose_lengths_or_counts_lie_is_never_applied() {
+    let header = "{\"header\":{\"format\":2,\"log_len\":0}}\n";
+    let cases = [
+        (
+            "contents shorter than their length",
+            format!(
+                "{header}{{\"file\":{{\"path\":\"vault.toml\",\"bytes\":10}}}}\nabc\n\
+                 {{\"end\":{{\"appends\":0,\"files\":1}}}}\n"
+            ),
+        ),
+        (
+            "contents longer than their length",
+            format!(
+                "{header}{{\"file\":{{\"path\":\"vault.toml\",\"bytes\":2}}}}\nabc\n\
+                 {{\"end\":{{\"appends\":0,\"files\":1}}}}\n"
+            ),
+        ),
+        (
+            "end line counting a file that is not there",
+            format!("{header}{{\"end\":{{\"appends\":0,\"files\":1}}}}\n"),
+        ),
+        (
+            "cut inside the contents",
+            format!("{header}{{\"file\":{{\"path\":\"vault.toml\",\"bytes\":100}}}}\nabc"),
+        ),
+    ];
+    for (what, text) in cases {
+        let vault = vault_with_keys(1);
+        let config = fs::read(vault.file("vault.toml")).expect("vault.toml");
+        let journal = vault.file("journal");
+        fs::write(&journal, text).expect("write");
+        let error = VaultWriter::open(&vault.dir).expect_err(what);
+        assert!(
+            matches!(&error, Error::CorruptFile { path, .. } if path == &journal),
+            "{what}: {error:?}"
+        );
+        assert_eq!(
+            fs::read(vault.file("vault.toml")).expect("vault.toml"),
+            config,
+            "{what}: vault.toml was changed"
+        );
+    }
+}
+
+#[test]
+fn journal_of_the_first_format_is_refused_by_its_version() {
+    // Format 1 escaped contents into JSON strings; this build reads format 2 only.
+    let vault = vault_with_keys(1);
+    let journal = vault.file("journal");
+    fs::write(
+        &journal,
+        "{\"header\":{\"format\":1,\"log_len\":0}}\n{\"end\":{\"events\":0,\"files\":0}}\n",
+    )
+    .expect("write");
+    let error = VaultWriter::open(&vault.dir).expect_err("old journal");
+    assert!(
+        matches!(&error, Error::UnsupportedFormat { path, found: 1, supported: 2 } if path == &journal),
+        "{error:?}"
     );
 }
