@@ -4,6 +4,7 @@
 //! the scanner, the documentation (`docs/PROVISIONING.md`) and the tests all read it.
 
 use std::fmt;
+use std::sync::OnceLock;
 
 /// What a secret parameter protects; it decides the hint a finding gives and whether the
 /// weak-password check applies.
@@ -160,13 +161,74 @@ pub const SECRET_PARAMETERS: &[SecretParameter] = &[
 /// assert_eq!(secret_kind("feature.acme.adminPassword"), Some(SecretKind::OtherPassword));
 /// ```
 pub fn secret_kind(parameter: &str) -> Option<SecretKind> {
+    let name = parameter.as_bytes();
+    if !distinct_endings()
+        .iter()
+        .any(|ending| ends_alike(ending, name))
+    {
+        return None;
+    }
     SECRET_PARAMETERS
         .iter()
         .find(|secret| {
-            let (pattern, name) = (secret.pattern.as_bytes(), parameter.as_bytes());
+            let pattern = secret.pattern.as_bytes();
             ends_alike(pattern, name) && matches_pattern(pattern, name)
         })
         .map(|secret| secret.kind)
+}
+
+/// The ways a secret parameter's name can end, fewest first: each pattern's ending (its
+/// literal tail, with the wildcard before it) unless a shorter ending of another pattern
+/// already admits every name it admits. Sixteen patterns come down to four (`*password`,
+/// `*device.wifi.psk.key`, `*device.sec.configEncryption.key`, `#`), so most names are turned
+/// away in four short comparisons instead of sixteen.
+fn distinct_endings() -> &'static [&'static [u8]] {
+    static ENDINGS: OnceLock<Vec<&'static [u8]>> = OnceLock::new();
+    ENDINGS.get_or_init(|| {
+        let mut endings: Vec<&'static [u8]> = SECRET_PARAMETERS
+            .iter()
+            .map(|secret| ending(secret.pattern.as_bytes()))
+            .collect();
+        endings.sort_by_key(|e| e.len());
+        let mut distinct: Vec<&'static [u8]> = Vec::new();
+        for candidate in endings {
+            if !distinct.iter().any(|kept| covers(kept, candidate)) {
+                distinct.push(candidate);
+            }
+        }
+        distinct
+    })
+}
+
+/// A pattern's ending: from its last wildcard (`*`, or `#` as the whole ending when it is the
+/// last byte) to its end; the whole pattern if it has no wildcard.
+fn ending(pattern: &[u8]) -> &[u8] {
+    if pattern.last() == Some(&b'#') {
+        return &pattern[pattern.len() - 1..];
+    }
+    match pattern.iter().rposition(|&b| b == b'*' || b == b'#') {
+        Some(wildcard) => &pattern[wildcard..],
+        None => pattern,
+    }
+}
+
+/// True if every name that `candidate` admits under [`ends_alike`] is admitted by `kept`: `kept`
+/// is a wildcard followed by a literal that ends `candidate`'s literal part.
+fn covers(kept: &[u8], candidate: &[u8]) -> bool {
+    match kept.split_first() {
+        Some((b'*', literal)) => {
+            let candidate_literal = candidate
+                .strip_prefix(b"*")
+                .or_else(|| candidate.strip_prefix(b"#"))
+                .unwrap_or(candidate);
+            !candidate_literal.contains(&b'#')
+                && !candidate_literal.contains(&b'*')
+                && candidate_literal.len() >= literal.len()
+                && candidate_literal[candidate_literal.len() - literal.len()..]
+                    .eq_ignore_ascii_case(literal)
+        }
+        _ => kept == candidate,
+    }
 }
 
 /// A necessary condition of [`matches_pattern`] that costs one short comparison: the name ends
@@ -316,6 +378,25 @@ mod tests {
                 let (pattern, name) = (secret.pattern.as_bytes(), name.as_bytes());
                 if matches_pattern(pattern, name) {
                     assert!(ends_alike(pattern, name), "{}", secret.pattern);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn the_distinct_endings_admit_every_name_a_pattern_matches() {
+        assert_eq!(distinct_endings().len(), 4, "{:?}", distinct_endings());
+        for secret in SECRET_PARAMETERS {
+            for (digits, run) in [("1", ""), ("12", "x.y"), ("7", "Password")] {
+                let name = secret.pattern.replace('#', digits).replace('*', run);
+                for name in [name.to_ascii_uppercase(), name] {
+                    assert!(
+                        distinct_endings()
+                            .iter()
+                            .any(|e| ends_alike(e, name.as_bytes())),
+                        "{name} ({})",
+                        secret.pattern
+                    );
                 }
             }
         }
