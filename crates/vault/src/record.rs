@@ -49,6 +49,9 @@ impl Record {
     }
 
     pub(crate) fn push(&mut self, generation: Generation) {
+        // Exactly one more: a plain push would reserve room for four generations (768 bytes)
+        // where most phones ever hold one or two, 57 MB wasted at 100,000 phones.
+        self.generations.reserve_exact(1);
         self.generations.push(generation);
     }
 
