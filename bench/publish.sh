@@ -22,9 +22,10 @@ export POLYSEAL_VAULT=$work/vault POLYSEAL_IDENTITY=$work/identity.txt
 
 measure() { # label command...
     local label=$1; shift
-    /usr/bin/time -f "%e %M" -o "$work/time" "$@" >/dev/null
-    read -r seconds kib < "$work/time"
-    printf '%-40s %8.2f s wall %8.1f MB peak RSS\n' "$label" "$seconds" "$(echo "$kib / 1024" | bc -l)"
+    /usr/bin/time -f "%e %M %U %S" -o "$work/time" "$@" >/dev/null
+    read -r seconds kib user system < "$work/time"
+    printf '%-40s %8.2f s wall %8.1f MB peak RSS  (CPU: %.1f s user, %.1f s system)\n' \
+        "$label" "$seconds" "$(echo "$kib / 1024" | bc -l)" "$user" "$system"
 }
 
 echo "machine: $(nproc) cores, $(free -g | awk '/Mem:/{print $2}') GiB, $(uname -m), $(rustc --version)"
@@ -35,6 +36,14 @@ measure "publish again, nothing changed" "$polyseal" -q publish --src "$work/src
 measure "audit, no identity (headers, modes)" env POLYSEAL_IDENTITY= "$polyseal" -q audit --tree "$work/out"
 measure "audit with identity (also decrypts)" "$polyseal" -q audit --tree "$work/out"
 measure "keys list (inventory, no identity)" "$polyseal" -q keys list --format csv
+# Last, as it empties the page cache: the same from nothing with the sources read from the
+# disk, into a second vault and tree; only where this user may drop the cache (root).
+if [ -w /proc/sys/vm/drop_caches ]; then
+    POLYSEAL_VAULT=$work/vault-cold "$polyseal" -q init --recipient "$work/identity.txt"
+    sync && echo 1 > /proc/sys/vm/drop_caches
+    measure "publish, from nothing, cold page cache" env POLYSEAL_VAULT="$work/vault-cold" \
+        "$polyseal" -q publish --src "$work/src" --out "$work/out-cold"
+fi
 
 # Today's way, on $loop_phones phones: per phone a random key with openssl, the file
 # encrypted with `openssl enc`, and the key sealed with `age` to the same recipient.

@@ -8,7 +8,6 @@ mod audit_report;
 mod cli;
 mod commands;
 mod failure;
-mod flush;
 mod manifest;
 mod master_plans;
 mod output_file;

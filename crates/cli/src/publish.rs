@@ -23,7 +23,6 @@ use subtle::ConstantTimeEq;
 use zeroize::Zeroizing;
 
 use crate::failure::{ExitClass, Failure};
-use crate::flush::{EarlyWriteback, sync_tree};
 use crate::manifest::{Entry, Kind, Manifest, Provenance, Stamp};
 use crate::master_plans::plan_issues;
 use crate::output_file::{PUBLIC_MODE, SECRET_MODE, create_new, sync_dir};
@@ -702,7 +701,6 @@ fn stage(
         fs::create_dir_all(&dir).map_err(|e| Failure::io(&dir, "create", &e))?;
     }
     let progress = progress_bar(session, outputs.len() as u64);
-    let writeback = EarlyWriteback::start(staging);
     let stage_all = || -> Result<Vec<(Vec<String>, Staged)>, Failure> {
         outputs
             .par_iter()
@@ -733,7 +731,6 @@ fn stage(
         None => stage_all(),
     }?;
     progress.finish_and_clear();
-    drop(writeback);
     let staged = staged
         .into_iter()
         .map(|(notes, staged)| {
@@ -767,6 +764,18 @@ fn write_file(path: &Path, bytes: &[u8], mode: u32) -> Result<fs::Metadata, Fail
     file.write_all(bytes)
         .and_then(|()| file.metadata())
         .map_err(|e| Failure::io(path, "write", &e))
+}
+
+/// Flushes everything written under `dir` to disk.
+#[cfg(target_os = "linux")]
+fn sync_tree(dir: &Path) -> Result<(), Failure> {
+    let handle = fs::File::open(dir).map_err(|e| Failure::io(dir, "open", &e))?;
+    rustix::fs::syncfs(&handle).map_err(|e| Failure::io(dir, "sync", &e.into()))
+}
+
+#[cfg(not(target_os = "linux"))]
+fn sync_tree(dir: &Path) -> Result<(), Failure> {
+    sync_dir(dir)
 }
 
 /// Puts `staging` in the place of `out`. Two renames: the old tree moves aside, the new one
