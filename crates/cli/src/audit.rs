@@ -12,7 +12,7 @@ use std::path::Path;
 use polyseal_crypto::{Error as CryptoError, Header, KeyDesc, KeyString, MAX_FILE_SIZE, Mac};
 use polyseal_provision::{
     DEFAULT_MASTER, Exposure, FileReference, FindingKind, PHONE_MAC_ADDRESS, PlanIssue, SourceTree,
-    bootstrap_file, read_bootstrap_file, written_bootstrap_key,
+    read_bootstrap_file, written_bootstrap_key,
 };
 use polyseal_vault::{DataKey, Generation, KeyState, Record, Timestamp, Vault};
 use rayon::prelude::*;
@@ -637,13 +637,16 @@ impl<'a> Audit<'a> {
         }
         match &file.content {
             Content::Plaintext => match written_bootstrap_key(&file.bytes)
-                .map_or_else(|| read_bootstrap_file(&path, &file.bytes), Ok)
-            {
-                Ok(key) => {
+                .map(|key| (key, true))
+                .map_or_else(
+                    || read_bootstrap_file(&path, &file.bytes).map(|key| (key, false)),
+                    Ok,
+                ) {
+                Ok((key, as_written)) => {
                     findings.extend(mac.and_then(|mac| self.check_delivered_key(mac, &path, &key)));
                     // A key file exactly as polyseal writes it carries the key and nothing
                     // else; any other is scanned for secrets besides the key.
-                    if *bootstrap_file(&key) != *file.bytes {
+                    if !as_written {
                         findings.extend(self.scan(&path, &file.bytes, Exposure::KeyFile, mac));
                     }
                 }

@@ -8,6 +8,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use polyseal_crypto::{ConfigKey, KeyDescTemplate, KeyString, Mac};
+use rayon::prelude::*;
 
 use crate::config::Config;
 use crate::data_key::{DataKey, VaultId};
@@ -20,6 +21,9 @@ use crate::{
     Cryptoperiod, Error, InitialState, KeyState, KeyTiming, OpenedKey, Recipient, Timestamp, Vault,
     bucket, durable,
 };
+
+/// How many bucket files a transaction renders at once, in parallel.
+const RENDER_BATCH: usize = 32;
 
 /// Longest confirmation evidence accepted, in characters.
 const MAX_EVIDENCE_CHARS: usize = 256;
@@ -269,12 +273,13 @@ impl VaultWriter {
     ) -> Result<Vec<OpenedKey>, Error> {
         self.vault.ensure_current(data_key)?;
         let mut txn = Transaction::new();
-        let mut added = Vec::with_capacity(macs.len());
+        // Checked one by one, in order, so the first problem is the one reported.
+        let mut planned = Vec::with_capacity(macs.len());
         for mac in macs {
             if txn.staged.contains_key(mac) {
                 return Err(Error::DuplicateMac { mac: *mac });
             }
-            let mut record = self
+            let record = self
                 .vault
                 .record(mac)
                 .cloned()
@@ -288,29 +293,45 @@ impl VaultWriter {
                     active: active.number(),
                 });
             }
-            let key_desc = self.vault.config.key_desc_template.render(mac, number);
-            let key = ConfigKey::generate();
-            let sealed = data_key.seal(mac, number, &key_desc, &key);
-            let key_ref = KeyRef::new(*mac, number, key_desc.clone(), key.fingerprint());
-            record.push(Generation::new(
-                number,
-                key_desc.clone(),
-                key.fingerprint(),
-                state.into(),
-                txn.time,
-                Some(sealed),
-            ));
-            txn.events.push(EventKind::KeyAdded {
-                key: key_ref,
-                state: state.into(),
-            });
-            added.push(OpenedKey {
-                mac: *mac,
-                generation: number,
-                state: state.into(),
-                key: KeyString::new(key_desc, key),
-            });
+            planned.push((*mac, number));
             txn.staged.insert(*mac, record);
+        }
+        // Making and sealing the keys is the per-phone work (two reads of the OS's random
+        // source and an AES-GCM seal each): on every core. The order of `macs` is kept.
+        let template = &self.vault.config.key_desc_template;
+        let made: Vec<(Generation, OpenedKey)> = planned
+            .par_iter()
+            .map(|&(mac, number)| {
+                let key_desc = template.render(&mac, number);
+                let key = ConfigKey::generate();
+                let sealed = data_key.seal(&mac, number, &key_desc, &key);
+                let generation = Generation::new(
+                    number,
+                    key_desc.clone(),
+                    key.fingerprint(),
+                    state.into(),
+                    txn.time,
+                    Some(sealed),
+                );
+                let opened = OpenedKey {
+                    mac,
+                    generation: number,
+                    state: state.into(),
+                    key: KeyString::new(key_desc, key),
+                };
+                (generation, opened)
+            })
+            .collect();
+        let mut added = Vec::with_capacity(made.len());
+        for (generation, opened) in made {
+            txn.events.push(EventKind::KeyAdded {
+                key: key_ref(opened.mac, &generation),
+                state: state.into(),
+            });
+            if let Some(record) = txn.staged.get_mut(&opened.mac) {
+                record.push(generation);
+            }
+            added.push(opened);
         }
         self.commit(txn)?;
         Ok(added)
@@ -517,12 +538,19 @@ impl VaultWriter {
         if txn.events.is_empty() {
             return Ok(());
         }
-        let buckets = self.buckets_to_write(&txn);
-        let rendered = buckets.into_iter().map(|(bucket, records)| {
-            (
-                bucket_relative_path(bucket),
-                bucket::render(records.into_values()),
-            )
+        let buckets: Vec<_> = self.buckets_to_write(&txn).into_iter().collect();
+        // Rendered on every core, a few buckets at a time: all 256 at once would hold the
+        // whole inventory's text (25 MB at 100,000 phones) on top of the records.
+        let rendered = buckets.chunks(RENDER_BATCH).flat_map(|batch| {
+            batch
+                .par_iter()
+                .map(|(bucket, records)| {
+                    (
+                        bucket_relative_path(*bucket),
+                        bucket::render(records.values().copied()),
+                    )
+                })
+                .collect::<Vec<_>>()
         });
         let config = txn
             .config
