@@ -219,16 +219,20 @@ fn check_plans(
     key_file: &KeyFilePattern,
     summary: &mut PublishSummary,
 ) -> Result<(), Failure> {
-    for mac in macs {
-        if let Some(path) = key_file.reference(mac).tree_path() {
-            if tree.contains(path) {
-                return Err(Failure::input(format!(
-                    "{}: the source tree has a key file for {mac}; polyseal writes key files itself",
-                    tree.path_of(path).display()
-                ))
-                .with_hint("remove it from the source tree"));
-            }
-        }
+    // One lookup per phone, on every core; the first phone in MAC order is the one named.
+    let clash = macs.par_iter().find_map_first(|mac| {
+        key_file
+            .reference(mac)
+            .tree_path()
+            .filter(|path| tree.contains(path))
+            .map(|path| (*mac, tree.path_of(path)))
+    });
+    if let Some((mac, path)) = clash {
+        return Err(Failure::input(format!(
+            "{}: the source tree has a key file for {mac}; polyseal writes key files itself",
+            path.display()
+        ))
+        .with_hint("remove it from the source tree"));
     }
     let mut reported = BTreeSet::new();
     for (mac, issue) in plan_issues(tree, macs)? {
@@ -337,52 +341,55 @@ fn plan_outputs<'a>(
         .flat_map(|(mac, files)| files.into_iter().map(move |f| (f, mac)))
         .collect();
 
-    let mut outputs = Vec::new();
-    for relative in tree.files() {
-        let source = tree.path_of(relative);
-        let content = match (tree.exposure(relative, true), owners.get(relative)) {
-            (Exposure::PerPhoneEncrypted, Some(mac))
-                if steps
-                    .get(mac)
-                    .is_some_and(|s| s.serves_plaintext(vault.key_timing())) =>
-            {
-                Content::Plaintext { source }
-            }
-            (Exposure::PerPhoneEncrypted, Some(mac)) => {
-                let generation = steps
-                    .get(mac)
-                    .and_then(|s| s.files_generation())
-                    .ok_or_else(|| {
-                        Failure::new(ExitClass::Vault, format!("{mac} has no active key"))
-                    })?;
-                Content::Encrypt {
-                    source,
-                    key: key_of(mac, generation)?,
+    // Planned on every core, in the tree's order: first the tree's files, then the key files.
+    let files: Vec<&Path> = tree.files().collect();
+    let mut outputs = files
+        .par_iter()
+        .map(|&relative| {
+            let source = tree.path_of(relative);
+            let content = match (tree.exposure(relative, true), owners.get(relative)) {
+                (Exposure::PerPhoneEncrypted, Some(mac))
+                    if steps
+                        .get(mac)
+                        .is_some_and(|s| s.serves_plaintext(vault.key_timing())) =>
+                {
+                    Content::Plaintext { source }
                 }
-            }
-            _ => Content::Copy { source },
-        };
-        outputs.push(Output {
-            relative: Cow::Borrowed(relative),
-            content,
-        });
-    }
-    for (mac, step) in &steps {
-        let Some(relative) = key_file.reference(mac).tree_path().map(Path::to_owned) else {
-            continue;
-        };
-        // The key file always carries the generation the phone is served (docs/ROTATION.md).
-        let Some(generation) = step.files_generation() else {
-            continue;
-        };
-        let content = Content::Bootstrap {
-            key: key_of(mac, generation)?,
-        };
-        outputs.push(Output {
-            relative: Cow::Owned(relative),
-            content,
-        });
-    }
+                (Exposure::PerPhoneEncrypted, Some(mac)) => {
+                    let generation = steps
+                        .get(mac)
+                        .and_then(|s| s.files_generation())
+                        .ok_or_else(|| {
+                            Failure::new(ExitClass::Vault, format!("{mac} has no active key"))
+                        })?;
+                    Content::Encrypt {
+                        source,
+                        key: key_of(mac, generation)?,
+                    }
+                }
+                _ => Content::Copy { source },
+            };
+            Ok(Output {
+                relative: Cow::Borrowed(relative),
+                content,
+            })
+        })
+        .collect::<Result<Vec<_>, Failure>>()?;
+    let phones: Vec<(&Mac, &Step)> = steps.iter().collect();
+    let key_files = phones
+        .par_iter()
+        .filter_map(|&(mac, step)| {
+            let relative = key_file.reference(mac).tree_path().map(Path::to_owned)?;
+            // The key file always carries the generation the phone is served
+            // (docs/ROTATION.md).
+            let generation = step.files_generation()?;
+            Some(key_of(mac, generation).map(|key| Output {
+                relative: Cow::Owned(relative),
+                content: Content::Bootstrap { key },
+            }))
+        })
+        .collect::<Result<Vec<_>, Failure>>()?;
+    outputs.extend(key_files);
     Ok(outputs)
 }
 
