@@ -36,11 +36,20 @@ const KEY: &str = "device.sec.configEncryption.key";
 /// the key never grow (growing would leave a copy of the key in freed memory).
 const FIXED_LEN: usize = 256;
 
+/// A phone's MAC (a Polycom OUI's) that shows how a pattern's names resolve.
+const SAMPLE_MAC: &str = "0004f2000001";
+
 /// Where a phone's key file lives in the tree, such as the default
 /// `[PHONE_MAC_ADDRESS]-key.cfg`. The master's `CONFIG_FILES` must list the same name, or
 /// phones never fetch their key.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct KeyFilePattern(String);
+pub struct KeyFilePattern {
+    pattern: String,
+    /// How every phone's key file path ends: the resolved path's text after its last MAC
+    /// (`-key.cfg` for the default). Checking it first spares expanding the pattern for each
+    /// of a large tree's files ([`KeyFilePattern::is_key_file_of`]).
+    tail: String,
+}
 
 impl KeyFilePattern {
     /// The default pattern, `[PHONE_MAC_ADDRESS]-key.cfg`.
@@ -71,28 +80,59 @@ impl KeyFilePattern {
         if pattern.contains(',') {
             return invalid("contains a comma, which separates CONFIG_FILES entries");
         }
-        // Any phone's MAC shows the shape of the names; this one is a Polycom OUI's.
-        let sample_mac = "0004f2000001";
+        // Any phone's MAC shows the shape of the names.
+        let sample_mac = SAMPLE_MAC;
         match FileReference::parse(&pattern.replace(PHONE_MAC_ADDRESS, sample_mac)) {
             FileReference::InTree(path) if path.as_os_str().is_empty() => invalid("names no file"),
             FileReference::InTree(path) if path == Path::new(&format!("{sample_mac}.cfg")) => {
                 invalid("is the master file's name [PHONE_MAC_ADDRESS].cfg")
             }
-            FileReference::InTree(_) => Ok(KeyFilePattern(pattern.to_owned())),
+            FileReference::InTree(_) => Ok(KeyFilePattern::new(pattern)),
             FileReference::Url(_) | FileReference::OutsideTree(_) => {
                 invalid("is not a path inside the provisioning tree")
             }
         }
     }
 
+    /// A pattern already validated by [`KeyFilePattern::parse`] (or the default).
+    fn new(pattern: &str) -> KeyFilePattern {
+        // A MAC's digits cannot change how the path resolves, so any MAC shows the tail.
+        let resolved = FileReference::parse(&pattern.replace(PHONE_MAC_ADDRESS, SAMPLE_MAC));
+        let tail = resolved
+            .tree_path()
+            .and_then(Path::to_str)
+            .and_then(|path| path.rsplit_once(SAMPLE_MAC))
+            .map_or_else(String::new, |(_, tail)| tail.to_owned());
+        KeyFilePattern {
+            pattern: pattern.to_owned(),
+            tail,
+        }
+    }
+
     /// The pattern as given.
     pub fn as_str(&self) -> &str {
-        &self.0
+        &self.pattern
     }
 
     /// The name `mac` requests its key file by.
     pub fn file_name(&self, mac: &Mac) -> String {
-        expand_mac(&self.0, mac)
+        expand_mac(&self.pattern, mac)
+    }
+
+    /// True if `relative`, a path in the tree, is `mac`'s key file.
+    ///
+    /// ```
+    /// use polyseal_crypto::Mac;
+    /// use polyseal_provision::KeyFilePattern;
+    /// let mac: Mac = "0004f2abcdef".parse()?;
+    /// let pattern = KeyFilePattern::default();
+    /// assert!(pattern.is_key_file_of(&mac, "0004f2abcdef-key.cfg".as_ref()));
+    /// assert!(!pattern.is_key_file_of(&mac, "0004f2abcdef-sip.cfg".as_ref()));
+    /// # Ok::<(), polyseal_crypto::Error>(())
+    /// ```
+    pub fn is_key_file_of(&self, mac: &Mac, relative: &Path) -> bool {
+        relative.to_str().is_some_and(|r| r.ends_with(&self.tail))
+            && self.reference(mac).tree_path() == Some(relative)
     }
 
     /// `mac`'s key file, resolved in the tree.
@@ -103,7 +143,7 @@ impl KeyFilePattern {
 
 impl Default for KeyFilePattern {
     fn default() -> KeyFilePattern {
-        KeyFilePattern(KeyFilePattern::DEFAULT.to_owned())
+        KeyFilePattern::new(KeyFilePattern::DEFAULT)
     }
 }
 

@@ -324,9 +324,7 @@ impl SourceTree {
         let phone = relative.to_str().and_then(|name| macs_in_name(name).next());
         match phone {
             _ if is_master => Exposure::Master,
-            Some(mac) if self.key_file.reference(&mac).tree_path() == Some(relative) => {
-                Exposure::KeyFile
-            }
+            Some(mac) if self.key_file.is_key_file_of(&mac, relative) => Exposure::KeyFile,
             Some(_) if per_phone_encrypted => Exposure::PerPhoneEncrypted,
             Some(_) => Exposure::PerPhonePlaintext,
             None => Exposure::Shared,

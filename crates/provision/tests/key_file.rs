@@ -186,6 +186,43 @@ fn key_file_patterns_must_name_one_phones_file_in_the_tree() {
     );
 }
 
+#[test]
+fn a_phones_key_file_is_recognised_under_every_pattern_shape_and_no_other_file_is() {
+    let patterns = [
+        "[PHONE_MAC_ADDRESS]-key.cfg",
+        "keys/[PHONE_MAC_ADDRESS]-key.cfg",
+        "key-[PHONE_MAC_ADDRESS].cfg",
+        "./k//[PHONE_MAC_ADDRESS]/[PHONE_MAC_ADDRESS]_key.xml",
+        "[PHONE_MAC_ADDRESS]",
+    ];
+    let macs: Vec<Mac> = ["0004f2abcdef", "64167f000001", "0004f2000001"]
+        .iter()
+        .map(|m| m.parse().expect("valid"))
+        .collect();
+    for pattern in patterns {
+        let parsed = KeyFilePattern::parse(pattern).expect("valid pattern");
+        for mac in &macs {
+            let reference = parsed.reference(mac);
+            let own = reference.tree_path().expect("in the tree");
+            assert!(
+                parsed.is_key_file_of(mac, own),
+                "{pattern}: {}",
+                own.display()
+            );
+            for other in &macs {
+                assert_eq!(
+                    parsed.is_key_file_of(other, own),
+                    other == mac,
+                    "{pattern}: {} as {other}'s",
+                    own.display()
+                );
+            }
+            let config = format!("{mac}-sip.cfg");
+            assert!(!parsed.is_key_file_of(mac, Path::new(&config)), "{pattern}");
+        }
+    }
+}
+
 proptest! {
     #[test]
     fn every_valid_key_string_survives_a_bootstrap_round_trip(
