@@ -11,8 +11,8 @@ use std::path::Path;
 
 use polyseal_crypto::{Error as CryptoError, Header, KeyDesc, KeyString, MAX_FILE_SIZE, Mac};
 use polyseal_provision::{
-    DEFAULT_MASTER, Exposure, FileReference, FindingKind, PHONE_MAC_ADDRESS, PlanIssue, SourceTree,
-    read_bootstrap_file, written_bootstrap_key,
+    DEFAULT_MASTER, Error as ProvisionError, Exposure, FileReference, FindingKind,
+    PHONE_MAC_ADDRESS, PlanIssue, SourceTree, read_bootstrap_file, written_bootstrap_key,
 };
 use polyseal_vault::{DataKey, Generation, KeyState, Record, Timestamp, Vault};
 use rayon::prelude::*;
@@ -636,12 +636,7 @@ impl<'a> Audit<'a> {
             );
         }
         match &file.content {
-            Content::Plaintext => match written_bootstrap_key(&file.bytes)
-                .map(|key| (key, true))
-                .map_or_else(
-                    || read_bootstrap_file(&path, &file.bytes).map(|key| (key, false)),
-                    Ok,
-                ) {
+            Content::Plaintext => match read_key_file(&path, &file.bytes) {
                 Ok((key, as_written)) => {
                     findings.extend(mac.and_then(|mac| self.check_delivered_key(mac, &path, &key)));
                     // A key file exactly as polyseal writes it carries the key and nothing
@@ -1191,6 +1186,15 @@ fn describe_generations(record: &Record) -> String {
         .map(|g| format!("g{} {}", g.number(), g.state()))
         .collect();
     generations.join(", ")
+}
+
+/// The key a plaintext key file carries, and whether the file is exactly as polyseal writes
+/// it (recognised without the XML parser).
+fn read_key_file(path: &Path, bytes: &[u8]) -> Result<(KeyString, bool), ProvisionError> {
+    match written_bootstrap_key(bytes) {
+        Some(key) => Ok((key, true)),
+        None => read_bootstrap_file(path, bytes).map(|key| (key, false)),
+    }
 }
 
 fn bad_header(path: &Path, mac: Option<Mac>, error: &CryptoError) -> Finding {

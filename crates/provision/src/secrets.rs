@@ -212,23 +212,17 @@ fn ending(pattern: &[u8]) -> &[u8] {
     }
 }
 
-/// True if every name that `candidate` admits under [`ends_alike`] is admitted by `kept`: `kept`
-/// is a wildcard followed by a literal that ends `candidate`'s literal part.
+/// True if every name that `candidate` admits under [`ends_alike`] is admitted by `kept`: the
+/// same ending, or `kept` is a `*` and a literal that ends `candidate`'s literal part.
 fn covers(kept: &[u8], candidate: &[u8]) -> bool {
-    match kept.split_first() {
-        Some((b'*', literal)) => {
-            let candidate_literal = candidate
-                .strip_prefix(b"*")
-                .or_else(|| candidate.strip_prefix(b"#"))
-                .unwrap_or(candidate);
-            !candidate_literal.contains(&b'#')
-                && !candidate_literal.contains(&b'*')
-                && candidate_literal.len() >= literal.len()
-                && candidate_literal[candidate_literal.len() - literal.len()..]
-                    .eq_ignore_ascii_case(literal)
-        }
-        _ => kept == candidate,
-    }
+    let literal = candidate
+        .strip_prefix(b"*")
+        .or_else(|| candidate.strip_prefix(b"#"))
+        .unwrap_or(candidate);
+    kept == candidate
+        || (kept.first() == Some(&b'*')
+            && !literal.iter().any(|&b| b == b'*' || b == b'#')
+            && ends_alike(kept, literal))
 }
 
 /// A necessary condition of [`matches_pattern`] that costs one short comparison: the name ends

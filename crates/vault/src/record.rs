@@ -49,16 +49,21 @@ impl Record {
     }
 
     pub(crate) fn push(&mut self, generation: Generation) {
-        // Exactly one more: a plain push would reserve room for four generations (768 bytes)
-        // where most phones ever hold one or two, 57 MB wasted at 100,000 phones.
-        self.generations.reserve_exact(1);
-        self.generations.push(generation);
+        push_generation(&mut self.generations, generation);
     }
 
     /// The number the next generation gets; `None` past `u32::MAX`.
     pub(crate) fn next_number(&self) -> Option<u32> {
         self.latest().map_or(Some(1), |g| g.number.checked_add(1))
     }
+}
+
+/// Appends `generation` with room for exactly one more: a plain push reserves room for four
+/// (768 bytes) where most phones ever hold one or two, 57 MB wasted at 100,000 phones. Records
+/// and the event log's replay both grow their lists through here.
+pub(crate) fn push_generation(generations: &mut Vec<Generation>, generation: Generation) {
+    generations.reserve_exact(1);
+    generations.push(generation);
 }
 
 /// Evidence that a phone holds a pre-active generation (DESIGN §5): the phone uploaded a file

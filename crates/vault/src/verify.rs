@@ -7,7 +7,7 @@ use polyseal_crypto::Mac;
 
 use crate::event::{Event, EventKind, KeyRef, LogHead, read_log};
 use crate::layout::{bucket_of, bucket_relative_path};
-use crate::record::{Confirmed, Generation};
+use crate::record::{Confirmed, Generation, push_generation};
 use crate::{Error, KeyState, KeyTiming, Vault};
 
 /// At most this many findings are listed; the rest are counted.
@@ -147,17 +147,17 @@ fn replay(events: &[Event], findings: &mut Findings) -> Replayed {
                         key.generation, key.mac
                     )));
                 }
-                // Exactly one more: a plain push would reserve room for four generations
-                // (768 bytes) where most phones hold one or two, 57 MB at 100,000 phones.
-                generations.reserve_exact(1);
-                generations.push(Generation::new(
-                    key.generation,
-                    key.key_desc.clone(),
-                    key.fingerprint,
-                    *state,
-                    event.time,
-                    None,
-                ));
+                push_generation(
+                    generations,
+                    Generation::new(
+                        key.generation,
+                        key.key_desc.clone(),
+                        key.fingerprint,
+                        *state,
+                        event.time,
+                        None,
+                    ),
+                );
             }
             EventKind::StateChanged { key, from, to } => {
                 if let Err(problem) = replay_transition(&mut replayed, key, *from, *to, event) {

@@ -275,8 +275,9 @@ impl VaultWriter {
         let mut txn = Transaction::new();
         // Checked one by one, in order, so the first problem is the one reported.
         let mut planned = Vec::with_capacity(macs.len());
+        let mut seen = BTreeSet::new();
         for mac in macs {
-            if txn.staged.contains_key(mac) {
+            if !seen.insert(*mac) {
                 return Err(Error::DuplicateMac { mac: *mac });
             }
             let record = self
@@ -293,15 +294,15 @@ impl VaultWriter {
                     active: active.number(),
                 });
             }
-            planned.push((*mac, number));
-            txn.staged.insert(*mac, record);
+            planned.push((record, number));
         }
         // Making and sealing the keys is the per-phone work (two reads of the OS's random
         // source and an AES-GCM seal each): on every core. The order of `macs` is kept.
         let template = &self.vault.config.key_desc_template;
         let made: Vec<(Generation, OpenedKey)> = planned
             .par_iter()
-            .map(|&(mac, number)| {
+            .map(|(record, number)| {
+                let (mac, number) = (record.mac(), *number);
                 let key_desc = template.render(&mac, number);
                 let key = ConfigKey::generate();
                 let sealed = data_key.seal(&mac, number, &key_desc, &key);
@@ -323,14 +324,13 @@ impl VaultWriter {
             })
             .collect();
         let mut added = Vec::with_capacity(made.len());
-        for (generation, opened) in made {
+        for ((mut record, _), (generation, opened)) in planned.into_iter().zip(made) {
             txn.events.push(EventKind::KeyAdded {
                 key: key_ref(opened.mac, &generation),
                 state: state.into(),
             });
-            if let Some(record) = txn.staged.get_mut(&opened.mac) {
-                record.push(generation);
-            }
+            record.push(generation);
+            txn.staged.insert(opened.mac, record);
             added.push(opened);
         }
         self.commit(txn)?;
