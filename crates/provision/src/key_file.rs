@@ -244,7 +244,7 @@ pub fn read_bootstrap_file(path: &Path, bytes: &[u8]) -> Result<KeyString, Error
     let text = XmlText::new(path, bytes)?;
     let (mut device_set, mut key_set, mut key) = (None, None, None::<Zeroizing<String>>);
     text.for_each_element(|element| {
-        for attribute in &element.attributes {
+        for attribute in element.attributes {
             let slot = match attribute.name {
                 DEVICE_SET => &mut device_set,
                 KEY_SET => &mut key_set,

@@ -225,7 +225,7 @@ impl MasterConfig {
             return Ok(());
         };
         let suffix = format!("_{model}");
-        for attribute in &element.attributes {
+        for attribute in element.attributes {
             let foreign = MasterAttribute::ALL.iter().any(|known| {
                 attribute
                     .name
@@ -267,7 +267,7 @@ fn read_settings(
     suffix: &str,
 ) -> Result<Settings, Error> {
     let mut settings = Settings::default();
-    for attribute in &element.attributes {
+    for attribute in element.attributes {
         let known = MasterAttribute::ALL.into_iter().find(|known| {
             attribute
                 .name

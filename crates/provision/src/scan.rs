@@ -141,7 +141,7 @@ pub fn scan(path: &Path, bytes: &[u8], exposure: Exposure) -> Result<Vec<Finding
     let text = XmlText::new(path, bytes)?;
     let mut findings = Vec::new();
     text.for_each_element(|element| {
-        for attribute in &element.attributes {
+        for attribute in element.attributes {
             scan_attribute(&text, attribute, exposure, &mut findings)?;
         }
         Ok(ControlFlow::Continue(()))
