@@ -133,6 +133,10 @@ fn vault_hint(error: &polyseal_vault::Error) -> Option<&'static str> {
         E::NoIdentity => {
             "pass --identity FILE, or set POLYSEAL_IDENTITY (a path) or POLYSEAL_IDENTITY_DATA"
         }
+        E::IdentityLocked { .. } => {
+            "type the passphrase again at the prompt; unattended runs have no terminal to ask on, \
+             so give them an identity without a passphrase, readable by their user only"
+        }
         E::NoMatchingIdentity { .. } => {
             "use an identity whose public key is one of the vault's recipients (`polyseal recipients list`)"
         }

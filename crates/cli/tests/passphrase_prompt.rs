@@ -125,6 +125,7 @@ fn a_wrong_passphrase_is_one_line_naming_the_identity_and_changes_nothing() {
     let errors: Vec<&str> = shown.lines().filter(|l| l.contains("error:")).collect();
     assert_eq!(errors.len(), 1, "{shown}");
     assert!(errors[0].contains("ssh.key"), "names the identity: {shown}");
+    assert!(shown.contains("hint: type the passphrase again"), "{shown}");
     assert!(!shown.contains("not the passphrase"), "{shown}");
     assert_eq!(ws.files_under("vault"), before, "the vault is untouched");
     let listed = ws.output(&["keys", "list", "--format", "csv"]);
@@ -157,4 +158,9 @@ fn without_a_terminal_a_protected_identity_fails_at_once() {
         .output()
         .unwrap_or_else(|e| panic!("`setsid` (Debian package `util-linux`): {e}"));
     support::assert_failure(&output, 3, "ssh.key");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("an identity without a passphrase"),
+        "{stderr}"
+    );
 }
