@@ -371,6 +371,36 @@ fn decrypt_finds_the_phone_from_the_keydesc_and_refuses_another_phones_mac() {
     assert_failure(&out, 4, "0004f2a10001");
 }
 
+/// A file sealed under a key this vault does not hold (another vault's, another site's) cannot
+/// be opened by any key of ours: an integrity failure, found before any identity is asked for.
+#[test]
+fn decrypt_of_a_keydesc_the_vault_does_not_hold_is_exit_4_without_an_identity() {
+    let ws = Workspace::with_vault();
+    ws.publish();
+    // The same file, its header naming a phone this vault has never seen (same length, so
+    // only the KeyDesc differs; the body stays byte for byte).
+    let mut foreign = std::fs::read(ws.path("out/0004f2a10002-sip.cfg")).unwrap();
+    let (ours, theirs) = (b"KeyDesc=0004f2a10002-g1;", b"KeyDesc=0004f2a1ffff-g1;");
+    let at = foreign
+        .windows(ours.len())
+        .position(|w| w == ours)
+        .expect("the header names the phone's KeyDesc");
+    foreign[at..at + ours.len()].copy_from_slice(theirs);
+    std::fs::write(ws.path("foreign.cfg"), &foreign).unwrap();
+    let out = ws
+        .polyseal()
+        .env_remove("POLYSEAL_IDENTITY")
+        .args(["decrypt", "foreign.cfg", "-o", "plain.cfg"])
+        .output()
+        .unwrap();
+    assert_failure(&out, 4, "foreign.cfg");
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("0004f2a1ffff-g1"),
+        "names the KeyDesc"
+    );
+    assert!(!ws.path("plain.cfg").exists());
+}
+
 #[test]
 fn encrypt_for_an_unknown_phone_is_exit_3() {
     let ws = Workspace::with_vault();
