@@ -8,7 +8,7 @@
 
 mod support;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::Command as StdCommand;
 
 use assert_cmd::cargo::cargo_bin;
@@ -39,18 +39,21 @@ fn vault_sealed_to_ssh_key(ws: &Workspace) -> PathBuf {
     key
 }
 
-/// `polyseal --identity KEY ARGS` on a new pseudo-terminal, with the workspace's vault.
-fn on_terminal(ws: &Workspace, key: &PathBuf, args: &[&str]) -> PtySession {
-    let mut command = StdCommand::new(cargo_bin("polyseal"));
-    command
-        .current_dir(ws.path(""))
+/// `polyseal --identity KEY ARGS` as `program` runs it (polyseal itself, or a launcher given
+/// polyseal as its last argument), with the workspace's vault and no other identity.
+fn with_key(ws: &Workspace, program: &mut StdCommand, key: &Path, args: &[&str]) {
+    ws.set_up(program);
+    program
         .env_remove("POLYSEAL_IDENTITY")
-        .env_remove("POLYSEAL_IDENTITY_DATA")
-        .env("POLYSEAL_VAULT", ws.path("vault"))
-        .env("POLYSEAL_LOCK_WAIT", "0")
         .arg("--identity")
         .arg(key)
         .args(args);
+}
+
+/// `polyseal --identity KEY ARGS` on a new pseudo-terminal.
+fn on_terminal(ws: &Workspace, key: &Path, args: &[&str]) -> PtySession {
+    let mut command = StdCommand::new(cargo_bin("polyseal"));
+    with_key(ws, &mut command, key, args);
     spawn_command(command, Some(TIMEOUT_MS)).expect("start polyseal on a pseudo-terminal")
 }
 
@@ -143,17 +146,10 @@ fn without_a_terminal_a_protected_identity_fails_at_once() {
     let key = vault_sealed_to_ssh_key(&ws);
     // `setsid` starts the command in a new session, which has no controlling terminal, so the
     // test means the same when run from a developer's terminal.
-    let output = StdCommand::new("setsid")
-        .arg("-w")
-        .arg(cargo_bin("polyseal"))
-        .current_dir(ws.path(""))
-        .env_remove("POLYSEAL_IDENTITY")
-        .env_remove("POLYSEAL_IDENTITY_DATA")
-        .env("POLYSEAL_VAULT", ws.path("vault"))
-        .env("POLYSEAL_LOCK_WAIT", "0")
-        .args(["--identity"])
-        .arg(&key)
-        .args(["keys", "add", MAC])
+    let mut setsid = StdCommand::new("setsid");
+    setsid.arg("-w").arg(cargo_bin("polyseal"));
+    with_key(&ws, &mut setsid, &key, &["keys", "add", MAC]);
+    let output = setsid
         .stdin(std::process::Stdio::null())
         .output()
         .unwrap_or_else(|e| panic!("`setsid` (Debian package `util-linux`): {e}"));

@@ -73,14 +73,21 @@ impl Workspace {
 
     /// `polyseal` with this workspace's vault and identity, run in the workspace.
     pub(crate) fn polyseal(&self) -> Command {
-        let mut cmd = Command::cargo_bin("polyseal").expect("polyseal binary");
+        let mut cmd = StdCommand::new(assert_cmd::cargo::cargo_bin("polyseal"));
+        self.set_up(&mut cmd);
+        Command::from_std(cmd)
+    }
+
+    /// Runs `cmd` in the workspace with its vault and identity in the environment; for
+    /// commands that start polyseal otherwise than [`Workspace::polyseal`] does (on a terminal,
+    /// in a new session).
+    pub(crate) fn set_up(&self, cmd: &mut StdCommand) {
         cmd.current_dir(self.dir.path())
             .env_remove("POLYSEAL_IDENTITY_DATA")
             .env_remove("NO_COLOR")
             .env("POLYSEAL_VAULT", self.path("vault"))
             .env("POLYSEAL_IDENTITY", self.path("identity.txt"))
             .env("POLYSEAL_LOCK_WAIT", "0");
-        cmd
     }
 
     /// Publishes `src` into `out`.
