@@ -160,3 +160,53 @@ impl From<polyseal_provision::Error> for Failure {
         Failure::new(class, error.to_string())
     }
 }
+
+impl From<polyseal_fleet::Error> for Failure {
+    fn from(error: polyseal_fleet::Error) -> Failure {
+        use polyseal_fleet::Error as E;
+        let error = match error {
+            E::Vault(e) => return e.into(),
+            E::Provision(e) => return e.into(),
+            other => other,
+        };
+        let class = match &error {
+            E::Io { .. } => ExitClass::Io,
+            E::Crypto { source, .. } if source.is_integrity_failure() => ExitClass::Integrity,
+            E::KeyMissing { .. } | E::NoActiveKey { .. } => ExitClass::Vault,
+            _ => ExitClass::Input,
+        };
+        let hint = fleet_hint(&error);
+        let failure = Failure::new(class, error.to_string());
+        match hint {
+            Some(hint) => failure.with_hint(hint),
+            None => failure,
+        }
+    }
+}
+
+/// What to do next about a refusal of the fleet engine.
+fn fleet_hint(error: &polyseal_fleet::Error) -> Option<String> {
+    use polyseal_fleet::Error as E;
+    Some(match error {
+        E::KeyFileInSource { .. } => "remove it from the source tree".to_owned(),
+        E::MasterEncrypted { .. } => "replace it with the plaintext master".to_owned(),
+        E::PlaintextSecrets { first, .. } => format!(
+            "{}; or pass --allow-plaintext-secrets to publish it anyway",
+            first.hint()
+        ),
+        E::NothingToRotate { .. } => {
+            "publish it first: `polyseal publish` makes and bootstraps its key".to_owned()
+        }
+        E::RotationUnderWay { .. } => {
+            "confirm and finish it first (`polyseal rotate status`)".to_owned()
+        }
+        E::NothingToConfirm { .. } => {
+            "start a rotation first: `polyseal rotate start MAC`".to_owned()
+        }
+        E::CannotFinish { .. } => {
+            "a phone must be confirmed to hold the new key first: `polyseal rotate confirm`"
+                .to_owned()
+        }
+        _ => return None,
+    })
+}

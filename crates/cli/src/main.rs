@@ -1,22 +1,18 @@
 //! `polyseal`: the command-line front end. It parses arguments, calls the libraries
-//! (`polyseal-crypto`, `polyseal-provision`, `polyseal-vault`) and renders their results;
-//! the logic lives in the libraries.
+//! (`polyseal-fleet` for publish, rotate and audit; `polyseal-crypto`, `polyseal-provision`,
+//! `polyseal-vault`) and renders their results; the logic lives in the libraries
+//! (docs/ARCHITECTURE.md).
 #![forbid(unsafe_code)]
 
-mod audit;
-mod audit_report;
+mod audit_table;
 mod cli;
 mod commands;
 mod failure;
-mod manifest;
-mod master_plans;
-mod output_file;
+mod output;
 mod phones;
-mod publish;
-mod rotation;
+mod progress;
 mod session;
 mod table;
-mod uploads;
 
 use std::io::Write;
 use std::process::ExitCode;

@@ -7,7 +7,7 @@ use polyseal_provision::{KeyFilePattern, PhoneList};
 
 use crate::cli::KeyFileArg;
 use crate::failure::Failure;
-use crate::output_file::read_input;
+use crate::output::read_input;
 
 /// Largest phones file accepted (a million phones at ~40 bytes a line).
 const MAX_PHONES_FILE: usize = 64 * 1024 * 1024;

@@ -56,6 +56,7 @@ mod key_file;
 mod mac_names;
 mod master;
 mod phones;
+mod plan_issues;
 mod position;
 mod scan;
 mod secrets;

@@ -22,9 +22,12 @@ pub struct Timestamp(u64);
 impl Timestamp {
     /// The current time, truncated to the second. A clock set before 1970 reads as 1970.
     pub fn now() -> Timestamp {
-        let since_epoch = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .unwrap_or(Duration::ZERO);
+        Timestamp::from_system_time(SystemTime::now())
+    }
+
+    /// `time`, truncated to the second. A time before 1970 reads as 1970.
+    pub fn from_system_time(time: SystemTime) -> Timestamp {
+        let since_epoch = time.duration_since(UNIX_EPOCH).unwrap_or(Duration::ZERO);
         Timestamp(since_epoch.as_secs())
     }
 

@@ -2,10 +2,12 @@
 
 use std::path::Path;
 
+use polyseal_fleet::SystemClock;
+use polyseal_fleet::audit::{AuditRequest, audit};
 use polyseal_provision::SourceTree;
 use polyseal_vault::Timestamp;
 
-use crate::audit::{AuditRequest, audit};
+use crate::audit_table;
 use crate::cli::{AuditArgs, ReportFormat};
 use crate::failure::{ExitClass, Failure};
 use crate::phones::{key_file_pattern, read_mac_list};
@@ -46,16 +48,19 @@ pub(crate) fn run(session: &Session, args: &AuditArgs) -> Result<(), Failure> {
         .unlock(&vault)
         .map_err(|failure| failure.to_string());
 
-    let report = audit(AuditRequest {
-        tree: &tree,
-        vault: &vault,
-        listed,
-        uploads: args.uploads.as_deref(),
-        data_key,
-        as_of,
-    })?;
+    let report = audit(
+        AuditRequest {
+            tree: &tree,
+            vault: &vault,
+            listed,
+            uploads: args.uploads.as_deref(),
+            data_key,
+            as_of,
+        },
+        &SystemClock,
+    )?;
     emit(&match args.format {
-        ReportFormat::Table => report.to_table(),
+        ReportFormat::Table => audit_table::table(&report),
         ReportFormat::Json => report.to_json(),
     })?;
     let failing = report.strict_failures();

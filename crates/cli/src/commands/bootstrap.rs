@@ -4,9 +4,9 @@ use polyseal_provision::bootstrap_file;
 
 use crate::cli::BootstrapArgs;
 use crate::failure::Failure;
-use crate::output_file::{SECRET_MODE, write_atomic};
 use crate::phones::key_file_pattern;
 use crate::session::{Session, parse_macs};
+use polyseal_fleet::write::{SECRET_MODE, write_atomic};
 
 pub(crate) fn run(session: &Session, args: &BootstrapArgs) -> Result<(), Failure> {
     let pattern = key_file_pattern(&args.key_file)?;

@@ -10,7 +10,9 @@ use polyseal_vault::{OpenedKey, Vault};
 
 use crate::cli::{DecryptArgs, EncryptArgs, InspectArgs};
 use crate::failure::{ExitClass, Failure};
-use crate::output_file::{Destination, PUBLIC_MODE, SECRET_MODE, read_input};
+use polyseal_fleet::write::{PUBLIC_MODE, SECRET_MODE};
+
+use crate::output::{Destination, read_input};
 use crate::session::{Session, parse_mac};
 use crate::table::emit;
 

@@ -4,7 +4,7 @@ use clap::CommandFactory;
 
 use crate::cli::Cli;
 use crate::failure::Failure;
-use crate::output_file::Destination;
+use crate::output::Destination;
 
 /// Prints a completion script for `shell`.
 pub(crate) fn completions(shell: clap_complete::Shell) -> Result<(), Failure> {

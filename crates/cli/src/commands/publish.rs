@@ -1,33 +1,72 @@
 //! `polyseal publish`: the main job.
 
+use std::fmt::Write as _;
+
+use polyseal_fleet::SystemClock;
+use polyseal_fleet::publish::{self, PlannedPhone, PublishRequest, PublishSummary};
+use polyseal_vault::VaultWriter;
+
 use crate::cli::PublishArgs;
 use crate::failure::Failure;
 use crate::phones::key_file_pattern;
-use crate::publish::{PublishRequest, PublishSummary, publish};
+use crate::progress::FileProgress;
 use crate::session::Session;
+use crate::table::emit;
 
 pub(crate) fn run(session: &Session, args: &PublishArgs) -> Result<(), Failure> {
-    let request = PublishRequest {
-        src: &args.src,
-        out: &args.out,
-        phones_file: args.phones.as_deref(),
-        dry_run: args.dry_run,
-        allow_plaintext_secrets: args.allow_plaintext_secrets,
-        key_file: key_file_pattern(&args.key_file)?,
-    };
+    let key_file = key_file_pattern(&args.key_file)?;
+    let mut request = PublishRequest::new(&args.src, &args.out, key_file);
+    request.phones_file = args.phones.as_deref();
+    request.allow_plaintext_secrets = args.allow_plaintext_secrets;
     let mut writer = session.writer()?;
-    let summary = publish(session, &mut writer, &request)?;
-    report(session, &args.out, &summary, args.dry_run);
+    publish_with(session, &mut writer, &request, args.dry_run)
+}
+
+/// Checks the tree, then (unless `dry_run`) asks for the identity and publishes; reports
+/// either way. `rotate start` and `finish` republish through here too.
+pub(crate) fn publish_with(
+    session: &Session,
+    writer: &mut VaultWriter,
+    request: &PublishRequest<'_>,
+    dry_run: bool,
+) -> Result<(), Failure> {
+    let checked = publish::check(writer.vault(), request)?;
+    if dry_run {
+        let plan = checked.dry_run(writer.vault());
+        print_plan(session, &plan);
+        report(session, request.out, checked.summary(), true);
+        return Ok(());
+    }
+    let data_key = session.unlock(writer.vault())?;
+    let progress = FileProgress::new(session.quiet());
+    let summary = checked.run(writer, &data_key, &SystemClock, &progress)?;
+    report(session, request.out, &summary, false);
     Ok(())
 }
 
+/// `--dry-run`: what would be done, phone by phone.
+fn print_plan(session: &Session, plan: &[PlannedPhone]) {
+    let mut text = String::new();
+    for phone in plan {
+        let _ = if phone.new_key {
+            writeln!(text, "{}: new key (g1 or next), bootstrap file", phone.mac)
+        } else {
+            writeln!(text, "{}: {}", phone.mac, phone.step)
+        };
+        for file in &phone.files {
+            let _ = writeln!(text, "  {file}");
+        }
+    }
+    let _ = emit(&text);
+    let keys = plan.iter().filter(|p| p.new_key).count();
+    session.say(&format!(
+        "dry run: {} phones, {keys} keys would be made; nothing written",
+        plan.len()
+    ));
+}
+
 /// The closing summary of a publish.
-pub(crate) fn report(
-    session: &Session,
-    out: &std::path::Path,
-    summary: &PublishSummary,
-    dry_run: bool,
-) {
+fn report(session: &Session, out: &std::path::Path, summary: &PublishSummary, dry_run: bool) {
     for warning in &summary.warnings {
         session.warn(warning);
     }

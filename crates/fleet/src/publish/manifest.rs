@@ -26,8 +26,9 @@ use polyseal_crypto::Fingerprint;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
-use crate::failure::Failure;
-use crate::output_file::{SECRET_MODE, write_atomic_with};
+use super::OutputKind;
+use crate::Error;
+use crate::write::{SECRET_MODE, write_atomic_with};
 
 /// The manifest's first line; a manifest that starts otherwise is ignored. One line per
 /// published file follows: kind, stamp digest of the file, of its source (`-` for none), its
@@ -87,10 +88,9 @@ impl Stamp {
         Stamp::of(&fs::symlink_metadata(path).ok()?)
     }
 
-    /// True if the file changed within [`RACY_WINDOW`] of now.
-    fn is_recent(&self) -> bool {
-        SystemTime::now()
-            .duration_since(self.changed)
+    /// True if the file changed within [`RACY_WINDOW`] of `now`.
+    fn is_recent(&self, now: SystemTime) -> bool {
+        now.duration_since(self.changed)
             .is_ok_and(|age| age < RACY_WINDOW)
     }
 }
@@ -100,39 +100,9 @@ fn same_stamp(recorded: u64, stamp: Option<Stamp>) -> bool {
     stamp.is_some_and(|s| bool::from(s.digest.ct_eq(&recorded)))
 }
 
-/// What a published file is made of.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Kind {
-    /// A master or shared file, copied.
-    Copy,
-    /// A per-phone file, encrypted with a phone's key.
-    Encrypt,
-    /// A phone's bootstrap file.
-    Bootstrap,
-    /// A per-phone file served in plaintext while its phone takes a new key.
-    Plaintext,
-}
-
-impl Kind {
-    fn name(self) -> &'static str {
-        match self {
-            Kind::Copy => "copy",
-            Kind::Encrypt => "encrypt",
-            Kind::Bootstrap => "bootstrap",
-            Kind::Plaintext => "plaintext",
-        }
-    }
-
-    fn from_name(name: &str) -> Option<Kind> {
-        [Kind::Copy, Kind::Encrypt, Kind::Bootstrap, Kind::Plaintext]
-            .into_iter()
-            .find(|k| k.name() == name)
-    }
-}
-
 /// Where a published file comes from: what a manifest entry is compared with.
 pub(crate) struct Provenance<'a> {
-    pub(crate) kind: Kind,
+    pub(crate) kind: OutputKind,
     /// The source file, for copies and encrypted files.
     pub(crate) source: Option<&'a Path>,
     /// The key that seals or is delivered, for encrypted and bootstrap files.
@@ -143,7 +113,7 @@ pub(crate) struct Provenance<'a> {
 /// its stamp and its source's stamp, and its key's fingerprint.
 #[derive(Clone, Debug)]
 pub(crate) struct Entry {
-    kind: Kind,
+    kind: OutputKind,
     out: u64,
     source: Option<u64>,
     key: Option<Fingerprint>,
@@ -152,13 +122,14 @@ pub(crate) struct Entry {
 impl Entry {
     /// The entry for a published file stamped `out`, made as `provenance` says from a source
     /// stamped `source` (taken before the source was read). `None` when the source changed
-    /// too recently to be trusted.
+    /// too recently before `now` to be trusted.
     pub(crate) fn new(
         provenance: &Provenance<'_>,
         out: Stamp,
         source: Option<Stamp>,
+        now: SystemTime,
     ) -> Option<Entry> {
-        if provenance.source.is_some() && source.is_none_or(|s| s.is_recent()) {
+        if provenance.source.is_some() && source.is_none_or(|s| s.is_recent(now)) {
             return None;
         }
         Some(Entry {
@@ -206,7 +177,7 @@ impl Entry {
     /// Parses a manifest line into the entry and its path.
     fn parse(line: &str) -> Option<(&str, Entry)> {
         let mut fields = line.splitn(5, '\t');
-        let kind = Kind::from_name(fields.next()?)?;
+        let kind = OutputKind::from_name(fields.next()?)?;
         let digest = |field: &str| u64::from_str_radix(field, 16).ok();
         let out = digest(fields.next()?)?;
         let source = match fields.next()? {
@@ -262,7 +233,7 @@ impl Manifest {
     pub(crate) fn save<'a>(
         path: &Path,
         entries: impl Iterator<Item = (&'a Path, &'a Entry)>,
-    ) -> Result<(), Failure> {
+    ) -> Result<(), Error> {
         write_atomic_with(path, SECRET_MODE, |out| {
             writeln!(out, "{FORMAT}")?;
             for (relative, entry) in entries {

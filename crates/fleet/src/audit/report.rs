@@ -1,9 +1,8 @@
-//! The audit report: findings with stable codes and severities, which checks ran, and the two
-//! ways to print it (a table for people, the `polyseal-audit/1` JSON schema for tools).
+//! The audit report: findings with stable codes and severities, which checks ran, and the
+//! `polyseal-audit/1` JSON schema for tools (the binary renders the table for people).
 //! docs/AUDIT.md documents every code and the schema; a test keeps them in step.
 
 use std::collections::BTreeMap;
-use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
 use polyseal_crypto::Mac;
@@ -12,11 +11,11 @@ use serde::Serialize;
 
 /// The `schema` value of the JSON report. A change that could break a reader of the report
 /// (a field renamed, removed or changing meaning; a code renamed) needs a new number.
-pub(crate) const SCHEMA: &str = "polyseal-audit/1";
+pub const SCHEMA: &str = "polyseal-audit/1";
 
 /// How bad a finding is. `--strict` fails on errors and warnings, not on info.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub(crate) enum Severity {
+pub enum Severity {
     /// Phones will fail to boot or to get their key, or a secret is exposed.
     Error,
     /// Against policy or good practice; nothing fails yet.
@@ -27,7 +26,7 @@ pub(crate) enum Severity {
 
 impl Severity {
     /// The name in the JSON report: `error`, `warning`, `info`.
-    pub(crate) fn as_str(self) -> &'static str {
+    pub fn as_str(self) -> &'static str {
         match self {
             Severity::Error => "error",
             Severity::Warning => "warning",
@@ -36,60 +35,84 @@ impl Severity {
     }
 
     /// Whether `--strict` turns a finding of this severity into exit code 1.
-    pub(crate) fn fails_strict(self) -> bool {
+    pub fn fails_strict(self) -> bool {
         self != Severity::Info
-    }
-
-    fn heading(self) -> &'static str {
-        match self {
-            Severity::Error => "ERRORS",
-            Severity::Warning => "WARNINGS",
-            Severity::Info => "INFO",
-        }
     }
 }
 
 /// What a finding is about. Each has a stable code (the JSON `code`) and a fixed severity.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub(crate) enum Code {
+pub enum Code {
+    /// `phone-without-key`: Phone without an active key.
     PhoneWithoutKey,
+    /// `key-without-phone`: Live key for a phone that is neither in the tree nor in the phones list.
     KeyWithoutPhone,
+    /// `file-wrong-generation`: Per-phone file encrypted under a generation the phone should not be served.
     FileWrongGeneration,
+    /// `file-unknown-key`: Per-phone file encrypted under a key the vault does not know.
     FileUnknownKey,
+    /// `file-other-phones-key`: Per-phone file encrypted under another phone's key.
     FileOtherPhonesKey,
+    /// `file-bad-header`: Encrypted file whose header cannot be read.
     FileBadHeader,
+    /// `file-does-not-decrypt`: Encrypted file that does not decrypt with the key its header names.
     FileDoesNotDecrypt,
+    /// `per-phone-file-plaintext`: Per-phone file served in plaintext.
     PerPhoneFilePlaintext,
+    /// `plaintext-during-key-change`: Per-phone file in plaintext while its phone takes a new key (next-boot fleet).
     PlaintextDuringKeyChange,
+    /// `shared-file-encrypted`: Shared file served encrypted.
     SharedFileEncrypted,
+    /// `file-malformed`: Configuration file that is not well-formed XML.
     FileMalformed,
+    /// `secret-in-master`: Secret in a master file.
     SecretInMaster,
+    /// `secret-in-shared-file`: Secret in a shared file.
     SecretInSharedFile,
+    /// `secret-in-plaintext-file`: Secret in a per-phone or key file served in plaintext.
     SecretInPlaintextFile,
+    /// `weak-sip-password`: Weak SIP password.
     WeakSipPassword,
+    /// `master-missing`: No master file.
     MasterMissing,
+    /// `master-encrypted`: Encrypted master file.
     MasterEncrypted,
+    /// `key-file-not-listed`: Master file that does not list the key file.
     KeyFileNotListed,
+    /// `phone-file-not-master`: <mac>.cfg that is not a master file.
     PhoneFileNotMaster,
+    /// `listed-file-of-other-phone`: Master lists a file named after another phone.
     ListedFileOfOtherPhone,
+    /// `listed-file-not-in-tree`: Master lists a file outside the tree.
     ListedFileNotInTree,
+    /// `key-file-missing`: Phone without a key file.
     KeyFileMissing,
+    /// `key-file-wrong-key`: Key file that does not carry the key the phone should get.
     KeyFileWrongKey,
+    /// `key-file-invalid`: Key file a phone cannot apply.
     KeyFileInvalid,
+    /// `key-file-readable`: Key file readable by group or others.
     KeyFileReadable,
+    /// `vault-file-readable`: Vault key material readable by group or others.
     VaultFileReadable,
+    /// `vault-key-broken`: Key in the vault that does not open.
     VaultKeyBroken,
+    /// `key-past-cryptoperiod`: Active key past the vault's cryptoperiod.
     KeyPastCryptoperiod,
+    /// `non-polycom-oui`: MAC outside the Polycom OUIs.
     NonPolycomOui,
+    /// `event-log-unverified`: Vault event log that does not verify.
     EventLogUnverified,
+    /// `upload-wrong-key`: Phone uploads under a key other than the expected one.
     UploadWrongKey,
+    /// `upload-plaintext`: Phone uploads in plaintext.
     UploadPlaintext,
 }
 
 impl Code {
     /// Every code, in the order docs/AUDIT.md lists them.
     #[cfg(test)]
-    pub(crate) const ALL: [Code; 32] = [
+    pub const ALL: [Code; 32] = [
         Code::PhoneWithoutKey,
         Code::KeyWithoutPhone,
         Code::FileWrongGeneration,
@@ -125,17 +148,17 @@ impl Code {
     ];
 
     /// The stable code.
-    pub(crate) fn as_str(self) -> &'static str {
+    pub fn as_str(self) -> &'static str {
         self.describe().0
     }
 
     /// The severity every finding of this code has.
-    pub(crate) fn severity(self) -> Severity {
+    pub fn severity(self) -> Severity {
         self.describe().1
     }
 
     /// What the code means, in a few words (the table's group heading).
-    pub(crate) fn title(self) -> &'static str {
+    pub fn title(self) -> &'static str {
         self.describe().2
     }
 
@@ -268,18 +291,22 @@ impl Code {
 
 /// One finding: what, about which phone and file, and what to do.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
-pub(crate) struct Finding {
-    pub(crate) code: Code,
-    pub(crate) mac: Option<Mac>,
-    pub(crate) file: Option<PathBuf>,
+pub struct Finding {
+    /// What was found.
+    pub code: Code,
+    /// The phone it is about.
+    pub mac: Option<Mac>,
+    /// The file it is about.
+    pub file: Option<PathBuf>,
     /// One line; names parameters and KeyDescs, never a key or a secret's value.
-    pub(crate) message: String,
+    pub message: String,
     /// One line: what to do about it.
-    pub(crate) fix: String,
+    pub fix: String,
 }
 
 impl Finding {
-    pub(crate) fn new(code: Code, message: impl Into<String>, fix: impl Into<String>) -> Finding {
+    /// A finding of `code` with its message and fix, about no phone or file yet.
+    pub fn new(code: Code, message: impl Into<String>, fix: impl Into<String>) -> Finding {
         Finding {
             code,
             mac: None,
@@ -289,17 +316,20 @@ impl Finding {
         }
     }
 
-    pub(crate) fn mac(mut self, mac: impl Into<Option<Mac>>) -> Finding {
+    /// The phone it is about.
+    pub fn mac(mut self, mac: impl Into<Option<Mac>>) -> Finding {
         self.mac = mac.into();
         self
     }
 
-    pub(crate) fn file(mut self, file: impl Into<PathBuf>) -> Finding {
+    /// The file it is about.
+    pub fn file(mut self, file: impl Into<PathBuf>) -> Finding {
         self.file = Some(file.into());
         self
     }
 
-    pub(crate) fn severity(&self) -> Severity {
+    /// Its code's severity.
+    pub fn severity(&self) -> Severity {
         self.code.severity()
     }
 
@@ -317,23 +347,34 @@ impl Finding {
 
 /// A group of checks, named in the report's `checks` lists.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
-pub(crate) enum Check {
+pub enum Check {
+    /// Every served phone has a key; every live key a phone.
     PhonesAndKeys,
+    /// Per-phone files encrypted under the generation their phone is served.
     FileEncryption,
+    /// No secret in a plaintext file.
     Secrets,
+    /// Masters and the fetch plans they give.
     Masters,
+    /// Each phone's key file.
     KeyFiles,
+    /// File modes of the tree and the vault.
     Permissions,
+    /// Keys' age against the cryptoperiod.
     Cryptoperiod,
+    /// Phones' makers by OUI.
     Oui,
+    /// The event log verifies.
     EventLog,
+    /// Files phones uploaded.
     Uploads,
+    /// What encrypted files decrypt to (needs the identity).
     DecryptedContents,
 }
 
 impl Check {
     /// Every check, in report order.
-    pub(crate) const ALL: [Check; 11] = [
+    pub const ALL: [Check; 11] = [
         Check::PhonesAndKeys,
         Check::FileEncryption,
         Check::Secrets,
@@ -347,7 +388,8 @@ impl Check {
         Check::DecryptedContents,
     ];
 
-    pub(crate) fn as_str(self) -> &'static str {
+    /// The name in the report.
+    pub fn as_str(self) -> &'static str {
         match self {
             Check::PhonesAndKeys => "phones-and-keys",
             Check::FileEncryption => "file-encryption",
@@ -365,27 +407,31 @@ impl Check {
 }
 
 /// Everything an audit found, and what it looked at.
-pub(crate) struct Report {
-    pub(crate) tree: PathBuf,
-    pub(crate) vault: PathBuf,
-    pub(crate) uploads: Option<PathBuf>,
-    pub(crate) generated_at: Timestamp,
+pub struct Report {
+    /// The published tree audited.
+    pub tree: PathBuf,
+    /// The vault.
+    pub vault: PathBuf,
+    /// The uploads directory, if one was audited.
+    pub uploads: Option<PathBuf>,
+    /// When the audit ran.
+    pub generated_at: Timestamp,
     /// The instant cryptoperiods are judged at (`--as-of`, or `generated_at`).
-    pub(crate) as_of: Timestamp,
+    pub as_of: Timestamp,
     /// Checks that did not run, each with why.
-    pub(crate) skipped: BTreeMap<Check, String>,
+    pub skipped: BTreeMap<Check, String>,
     /// Phones known from the tree, the phones list and the vault.
-    pub(crate) phones: usize,
+    pub phones: usize,
     /// Files of the tree looked at.
-    pub(crate) files: usize,
+    pub files: usize,
     /// Uploaded files looked at.
-    pub(crate) uploaded_files: usize,
+    pub uploaded_files: usize,
     findings: Vec<Finding>,
 }
 
 impl Report {
     /// A report of `findings` (put in report order here).
-    pub(crate) fn new(
+    pub fn new(
         tree: &Path,
         vault: &Path,
         uploads: Option<&Path>,
@@ -410,13 +456,19 @@ impl Report {
     }
 
     /// The checks that ran, in report order.
-    pub(crate) fn checks_run(&self) -> impl Iterator<Item = Check> + '_ {
+    pub fn checks_run(&self) -> impl Iterator<Item = Check> + '_ {
         Check::ALL
             .into_iter()
             .filter(|c| !self.skipped.contains_key(c))
     }
 
-    pub(crate) fn count(&self, severity: Severity) -> usize {
+    /// The findings, in report order: by severity, code, phone and file.
+    pub fn findings(&self) -> &[Finding] {
+        &self.findings
+    }
+
+    /// How many findings have `severity`.
+    pub fn count(&self, severity: Severity) -> usize {
         self.findings
             .iter()
             .filter(|f| f.severity() == severity)
@@ -424,7 +476,7 @@ impl Report {
     }
 
     /// How many findings make `--strict` fail.
-    pub(crate) fn strict_failures(&self) -> usize {
+    pub fn strict_failures(&self) -> usize {
         self.findings
             .iter()
             .filter(|f| f.severity().fails_strict())
@@ -432,7 +484,7 @@ impl Report {
     }
 
     /// The `polyseal-audit/1` JSON document, pretty-printed, with a final newline.
-    pub(crate) fn to_json(&self) -> String {
+    pub fn to_json(&self) -> String {
         let report = JsonReport {
             schema: SCHEMA,
             tree: self.tree.display().to_string(),
@@ -478,77 +530,6 @@ impl Report {
         let mut text = serde_json::to_string_pretty(&report).unwrap_or_default();
         text.push('\n');
         text
-    }
-
-    /// The report for people: what was audited, findings grouped by severity and code, and a
-    /// summary line.
-    pub(crate) fn to_table(&self) -> String {
-        let mut text = String::new();
-        let _ = writeln!(
-            text,
-            "audit of {} against vault {} at {}",
-            self.tree.display(),
-            self.vault.display(),
-            self.generated_at
-        );
-        if self.as_of != self.generated_at {
-            let _ = writeln!(text, "cryptoperiods judged as of {}", self.as_of);
-        }
-        let run: Vec<&str> = self.checks_run().map(Check::as_str).collect();
-        let _ = writeln!(text, "checks run: {}", run.join(", "));
-        for (check, reason) in &self.skipped {
-            let _ = writeln!(text, "skipped: {}: {reason}", check.as_str());
-        }
-        let mut severity = None;
-        let mut code = None;
-        for finding in &self.findings {
-            if severity != Some(finding.severity()) {
-                severity = Some(finding.severity());
-                let count = self.count(finding.severity());
-                let _ = writeln!(text, "\n{} ({count})", finding.severity().heading());
-            }
-            if code != Some(finding.code) {
-                code = Some(finding.code);
-                let _ = writeln!(
-                    text,
-                    "\n  {}: {}",
-                    finding.code.as_str(),
-                    finding.code.title()
-                );
-            }
-            let place: Vec<String> = finding
-                .mac
-                .map(|m| m.to_string())
-                .into_iter()
-                .chain(finding.file.as_ref().map(|f| f.display().to_string()))
-                .collect();
-            if !place.is_empty() {
-                let _ = writeln!(text, "    {}", place.join("  "));
-            }
-            let _ = writeln!(text, "      {}", finding.message);
-            let _ = writeln!(text, "      fix: {}", finding.fix);
-        }
-        if self.findings.is_empty() {
-            text.push_str("\nno findings\n");
-        }
-        let _ = writeln!(text, "\n{}", self.summary_line());
-        text
-    }
-
-    /// `3 phones, 8 files checked: 1 error, 0 warnings, 2 info`.
-    pub(crate) fn summary_line(&self) -> String {
-        let plural = |n: usize, word: &str| format!("{n} {word}{}", if n == 1 { "" } else { "s" });
-        let mut files = plural(self.files, "file");
-        if self.uploads.is_some() {
-            files.push_str(&format!(" and {}", plural(self.uploaded_files, "upload")));
-        }
-        format!(
-            "{}, {files} checked: {}, {}, {} info",
-            plural(self.phones, "phone"),
-            plural(self.count(Severity::Error), "error"),
-            plural(self.count(Severity::Warning), "warning"),
-            self.count(Severity::Info)
-        )
     }
 }
 
@@ -612,7 +593,7 @@ mod tests {
     /// severity and every check must be in it.
     #[test]
     fn every_code_and_check_is_documented() {
-        let doc = include_str!("../../../docs/AUDIT.md");
+        let doc = include_str!("../../../../docs/AUDIT.md");
         for code in Code::ALL {
             let row = format!("| `{}` | {} |", code.as_str(), code.severity().as_str());
             assert!(doc.contains(&row), "docs/AUDIT.md lacks the row {row:?}");

@@ -1,0 +1,48 @@
+//! The progress bar of long runs, drawn for the engine's [`Progress`] reports.
+
+use std::io::IsTerminal;
+
+use indicatif::{ProgressBar, ProgressStyle};
+use polyseal_fleet::Progress;
+
+/// A progress bar on standard error, for runs of at least 1,000 files on a terminal, unless
+/// `--quiet`; hidden otherwise.
+pub(crate) struct FileProgress {
+    bar: ProgressBar,
+    quiet: bool,
+}
+
+impl FileProgress {
+    /// A bar for a command run with `--quiet` or not.
+    pub(crate) fn new(quiet: bool) -> FileProgress {
+        FileProgress {
+            bar: ProgressBar::hidden(),
+            quiet,
+        }
+    }
+}
+
+impl Progress for FileProgress {
+    fn start(&self, total: u64) {
+        if self.quiet || total < 1000 || !std::io::stderr().is_terminal() {
+            return;
+        }
+        self.bar.set_length(total);
+        self.bar.set_position(0);
+        if let Ok(style) = ProgressStyle::with_template("{bar:40} {pos}/{len} files ({eta} left)") {
+            self.bar.set_style(style);
+        }
+        self.bar
+            .set_draw_target(indicatif::ProgressDrawTarget::stderr());
+    }
+
+    fn advance(&self) {
+        self.bar.inc(1);
+    }
+
+    fn finish(&self) {
+        self.bar.finish_and_clear();
+        self.bar
+            .set_draw_target(indicatif::ProgressDrawTarget::hidden());
+    }
+}

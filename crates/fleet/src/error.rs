@@ -1,0 +1,189 @@
+//! What can go wrong in the fleet engine. Each variant names what it is about; the binary
+//! decides exit codes and hints (crates/cli/src/failure.rs).
+
+use std::path::PathBuf;
+
+use polyseal_crypto::Mac;
+use polyseal_vault::RotationStep;
+
+/// A failure of publish, rotate, audit or the files they write.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// A read, write, create, sync, rename or removal of `path` failed.
+    #[error("cannot {action} {}: {}", path.display(), os_text(source))]
+    Io {
+        /// The file or directory.
+        path: PathBuf,
+        /// What was being done: "read", "write", "create", "remove", "sync", "move aside".
+        action: &'static str,
+        /// What the operating system said.
+        source: std::io::Error,
+    },
+    /// A file is larger than its limit.
+    #[error("{}: larger than the {limit}-byte limit", path.display())]
+    TooLarge {
+        /// The file.
+        path: PathBuf,
+        /// The limit in bytes.
+        limit: usize,
+    },
+    /// A file could not be encrypted or decrypted.
+    #[error("{}: {source}", path.display())]
+    Crypto {
+        /// The file.
+        path: PathBuf,
+        /// What the crypto crate said.
+        source: polyseal_crypto::Error,
+    },
+    /// The source tree, a phones list or a file in it could not be used.
+    #[error(transparent)]
+    Provision(#[from] polyseal_provision::Error),
+    /// The vault refused or failed.
+    #[error(transparent)]
+    Vault(#[from] polyseal_vault::Error),
+    /// The source tree holds a phone's key file, which polyseal writes itself.
+    #[error("{}: the source tree has a key file for {mac}; polyseal writes key files itself", path.display())]
+    KeyFileInSource {
+        /// The key file in the source tree.
+        path: PathBuf,
+        /// Its phone.
+        mac: Mac,
+    },
+    /// No master file: phones have nothing to boot from.
+    #[error("{}: no master file (000000000000.cfg or {mac}.cfg): phones have nothing to boot from", root.display())]
+    NoMaster {
+        /// The source tree.
+        root: PathBuf,
+        /// A phone without one.
+        mac: Mac,
+    },
+    /// A master file is encrypted: phones cannot read it.
+    #[error("{}: master file is encrypted; phones cannot read an encrypted master and would reboot in a loop", path.display())]
+    MasterEncrypted {
+        /// The master.
+        path: PathBuf,
+    },
+    /// Secrets would be served in plaintext to every phone.
+    #[error("{first}{}", and_more(*more))]
+    PlaintextSecrets {
+        /// The first secret found.
+        first: polyseal_provision::Finding,
+        /// How many more were found.
+        more: usize,
+    },
+    /// A generation the phone is served has no key in the vault.
+    #[error("{mac}: generation {generation} has no key in the vault (destroyed?)")]
+    KeyMissing {
+        /// The phone.
+        mac: Mac,
+        /// The generation.
+        generation: u32,
+    },
+    /// A phone that should be served has no active key.
+    #[error("{mac} has no active key")]
+    NoActiveKey {
+        /// The phone.
+        mac: Mac,
+    },
+    /// `--out` does not end in a directory name.
+    #[error("--out {}: not a directory name", out.display())]
+    OutNotADirectoryName {
+        /// The path given.
+        out: PathBuf,
+    },
+    /// The directory that should hold `--out` does not exist.
+    #[error("--out {}: parent directory {} does not exist", out.display(), parent.display())]
+    OutParentMissing {
+        /// The path given.
+        out: PathBuf,
+        /// Its parent.
+        parent: PathBuf,
+    },
+    /// A path that must name a file does not.
+    #[error("{}: not a file name", path.display())]
+    NotAFileName {
+        /// The path.
+        path: PathBuf,
+    },
+    /// The uploads directory is not a directory.
+    #[error("--uploads {}: not a directory", dir.display())]
+    UploadsNotADirectory {
+        /// The path given.
+        dir: PathBuf,
+    },
+    /// `rotate start` for a phone with no active key.
+    #[error("{mac} has no active key to rotate from")]
+    NothingToRotate {
+        /// The phone.
+        mac: Mac,
+    },
+    /// `rotate start` for a phone already rotating.
+    #[error("{mac}: a rotation is already under way ({step})")]
+    RotationUnderWay {
+        /// The phone.
+        mac: Mac,
+        /// Where it stands.
+        step: RotationStep,
+    },
+    /// `rotate confirm` named no phone and gave no uploads.
+    #[error("name the phones to confirm, or give --uploads DIR")]
+    NothingNamedToConfirm,
+    /// `rotate confirm` for a phone that is not rotating.
+    #[error("{mac}: nothing to confirm ({step})")]
+    NothingToConfirm {
+        /// The phone.
+        mac: Mac,
+        /// Where it stands.
+        step: RotationStep,
+    },
+    /// `rotate finish` for a phone not confirmed.
+    #[error("{mac}: cannot finish ({step})")]
+    CannotFinish {
+        /// The phone.
+        mac: Mac,
+        /// Where it stands.
+        step: RotationStep,
+    },
+}
+
+impl Error {
+    /// An I/O failure on `path` while doing `action`.
+    pub(crate) fn io(
+        path: &std::path::Path,
+        action: &'static str,
+        source: std::io::Error,
+    ) -> Error {
+        Error::Io {
+            path: path.to_owned(),
+            action,
+            source,
+        }
+    }
+
+    /// A crypto failure about `path`.
+    pub(crate) fn crypto(path: &std::path::Path, source: polyseal_crypto::Error) -> Error {
+        Error::Crypto {
+            path: path.to_owned(),
+            source,
+        }
+    }
+}
+
+/// " (and N more)" after the first of several.
+fn and_more(more: usize) -> String {
+    if more > 0 {
+        format!(" (and {more} more)")
+    } else {
+        String::new()
+    }
+}
+
+/// The OS error without Rust's " (os error N)" suffix.
+fn os_text(error: &std::io::Error) -> String {
+    let text = error.to_string();
+    match text.find(" (os error") {
+        Some(at) => text[..at].to_owned(),
+        None => text,
+    }
+}

@@ -1,0 +1,31 @@
+//! The polyseal fleet engine: what `polyseal publish`, `rotate`, `audit` and the commands
+//! that follow them decide about phones, keys and files, as a library. The binary parses
+//! arguments, asks for the identity, calls in here and renders what comes back
+//! (docs/ARCHITECTURE.md).
+//!
+//! - [`publish`]: a source tree and the vault's keys to the tree the web server serves, built
+//!   in a staging directory and swapped in whole; a manifest beside it lets a rerun prove
+//!   unchanged files by `stat`.
+//! - [`rotate`]: the steps of moving phones to a new key, and the evidence of their uploads.
+//! - [`audit`]: a published tree and the vault checked against what every phone should be
+//!   served; the report's JSON schema.
+//! - [`write`]: files written whole or not at all, with their modes from the start.
+//!
+//! Time is read through a [`Clock`] and progress reported through a [`Progress`], so both
+//! can be set by the caller.
+#![forbid(unsafe_code)]
+
+pub mod audit;
+mod clock;
+mod error;
+mod files;
+mod progress;
+pub mod publish;
+pub mod rotate;
+pub mod uploads;
+pub mod write;
+
+pub use clock::{Clock, FixedClock, SystemClock};
+pub use error::Error;
+pub use files::files_under;
+pub use progress::{NoProgress, Progress};

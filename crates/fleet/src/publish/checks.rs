@@ -1,0 +1,95 @@
+//! What publish refuses before it touches the vault or the tree: trees that would brick
+//! phones, and secrets that would be served in plaintext to every phone.
+
+use std::collections::BTreeSet;
+
+use polyseal_crypto::Mac;
+use polyseal_provision::{Exposure, FindingKind, KeyFilePattern, PlanIssue, SourceTree};
+use rayon::prelude::*;
+
+use super::PublishSummary;
+use crate::Error;
+
+/// Refuses trees that would brick phones; collects the warnings that would not.
+pub(super) fn check_plans(
+    tree: &SourceTree,
+    macs: &[Mac],
+    key_file: &KeyFilePattern,
+    summary: &mut PublishSummary,
+) -> Result<(), Error> {
+    // One lookup per phone, on every core; the first phone in MAC order is the one named.
+    let clash = macs.par_iter().find_map_first(|mac| {
+        key_file
+            .reference(mac)
+            .tree_path()
+            .filter(|path| tree.contains(path))
+            .map(|path| (*mac, tree.path_of(path)))
+    });
+    if let Some((mac, path)) = clash {
+        return Err(Error::KeyFileInSource { path, mac });
+    }
+    let mut reported = BTreeSet::new();
+    for (mac, issue) in tree.plan_issues(macs)? {
+        match &issue {
+            PlanIssue::NoMaster => {
+                return Err(Error::NoMaster {
+                    root: tree.root().to_owned(),
+                    mac,
+                });
+            }
+            PlanIssue::MasterEncrypted { path, .. } => {
+                return Err(Error::MasterEncrypted { path: path.clone() });
+            }
+            other => {
+                // The same master problem repeats for every phone: say it once.
+                let text = match other {
+                    PlanIssue::KeyFileNotListed {
+                        master, attribute, ..
+                    } => format!(
+                        "{}: {attribute} does not list the key file ({}): phones will never fetch their key",
+                        master.display(),
+                        key_file.as_str()
+                    ),
+                    other => format!("{mac}: {other}"),
+                };
+                if reported.insert(text.clone()) {
+                    summary.warnings.push(text);
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Refuses secrets that would be served in plaintext to every phone, unless allowed.
+pub(super) fn check_secrets(
+    tree: &SourceTree,
+    allow: bool,
+    summary: &mut PublishSummary,
+) -> Result<(), Error> {
+    // Per-phone files are scanned as they are encrypted (`render`), when they are read anyway.
+    let scan = tree.scan_where(true, |exposure| exposure != Exposure::PerPhoneEncrypted);
+    if let Some(error) = scan.errors.into_iter().next() {
+        return Err(error.into());
+    }
+    let mut exposed = Vec::new();
+    for finding in scan.findings {
+        match finding.kind {
+            FindingKind::SecretInMaster | FindingKind::SecretInSharedFile => exposed.push(finding),
+            _ => summary
+                .warnings
+                .push(format!("{finding} ({})", finding.hint())),
+        }
+    }
+    if !allow && !exposed.is_empty() {
+        let more = exposed.len() - 1;
+        let first = exposed.swap_remove(0);
+        return Err(Error::PlaintextSecrets { first, more });
+    }
+    summary.warnings.extend(
+        exposed
+            .iter()
+            .map(|f| format!("{f} (allowed by --allow-plaintext-secrets)")),
+    );
+    Ok(())
+}

@@ -1,0 +1,40 @@
+//! `--dry-run`: what a publish would do, phone by phone, without doing it.
+
+use polyseal_crypto::Mac;
+use polyseal_provision::PlannedFile;
+use polyseal_vault::{RotationStep, Vault};
+
+use super::CheckedPublish;
+
+/// One phone of a dry run.
+#[derive(Debug)]
+#[non_exhaustive]
+pub struct PlannedPhone {
+    /// The phone.
+    pub mac: Mac,
+    /// Where it stands now.
+    pub step: RotationStep,
+    /// True if publish would make its first key (and bootstrap file).
+    pub new_key: bool,
+    /// What it would fetch, in order (empty if its plan cannot be made).
+    pub files: Vec<PlannedFile>,
+}
+
+impl CheckedPublish {
+    /// What would be done for every phone, in MAC order.
+    pub fn dry_run(&self, vault: &Vault) -> Vec<PlannedPhone> {
+        self.macs
+            .iter()
+            .map(|mac| PlannedPhone {
+                mac: *mac,
+                step: RotationStep::of(vault.record(mac)),
+                new_key: self.need_keys.contains(mac),
+                files: self
+                    .tree
+                    .fetch_plan(mac, None)
+                    .map(|plan| plan.files)
+                    .unwrap_or_default(),
+            })
+            .collect()
+    }
+}

@@ -1,0 +1,207 @@
+//! Publishing: from a plaintext source tree and the vault to the tree the web server serves.
+//!
+//! The published tree is built whole in a staging directory beside `--out`, then swapped in,
+//! so the web server never serves a half-published tree. Output that already matches (same
+//! KeyDesc and Digest for encrypted files, same bytes otherwise) is reused, and a run that
+//! would change nothing writes nothing. `publish`, `rotate start` and `rotate finish` all
+//! publish through here, so every one honours each phone's rotation step.
+//!
+//! A publish runs in two steps: [`check`] validates the tree against the vault and needs no
+//! identity; [`CheckedPublish::run`] makes the keys and writes the tree. A refused tree never
+//! reaches the second step, so it makes no key and writes no file.
+
+mod checks;
+mod dry_run;
+mod existing;
+mod manifest;
+mod output;
+mod render;
+mod stage;
+mod swap;
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use polyseal_crypto::{KeyString, Mac};
+use polyseal_provision::{KeyFilePattern, PhoneList, SourceTree};
+use polyseal_vault::{DataKey, InitialState, RotationStep, Vault, VaultWriter};
+
+use crate::{Clock, Error, Progress};
+
+pub use dry_run::PlannedPhone;
+pub use output::OutputKind;
+
+/// What to publish.
+#[derive(Debug)]
+#[non_exhaustive]
+pub struct PublishRequest<'a> {
+    /// The plaintext source tree.
+    pub src: &'a Path,
+    /// The published tree, replaced whole.
+    pub out: &'a Path,
+    /// A list of phones to provision besides those the tree and the vault name.
+    pub phones_file: Option<&'a Path>,
+    /// Publish secrets found in shared files and masters (served to every phone) anyway.
+    pub allow_plaintext_secrets: bool,
+    /// Where each phone's key file is.
+    pub key_file: KeyFilePattern,
+}
+
+impl<'a> PublishRequest<'a> {
+    /// A request to publish `src` into `out`, with the default key file and no exceptions.
+    pub fn new(src: &'a Path, out: &'a Path, key_file: KeyFilePattern) -> PublishRequest<'a> {
+        PublishRequest {
+            src,
+            out,
+            phones_file: None,
+            allow_plaintext_secrets: false,
+            key_file,
+        }
+    }
+}
+
+/// What a publish did, for the closing summary.
+#[derive(Debug, Default)]
+#[non_exhaustive]
+pub struct PublishSummary {
+    /// Phones published.
+    pub phones: usize,
+    /// Keys made for phones that had none.
+    pub keys_made: usize,
+    /// Per-phone files encrypted.
+    pub encrypted: usize,
+    /// Key (bootstrap) files.
+    pub key_files: usize,
+    /// Masters and shared files copied.
+    pub copied: usize,
+    /// Per-phone files served in plaintext while their phones take a new key.
+    pub plaintext: usize,
+    /// Files already published and kept.
+    pub reused: usize,
+    /// Of the reused files, those the manifest proved unchanged without reading them.
+    pub recorded: usize,
+    /// Files of the old tree that the new one no longer has.
+    pub removed: usize,
+    /// False if the published tree was already up to date and nothing was written.
+    pub changed: bool,
+    /// What the operator should know, one line each.
+    pub warnings: Vec<String>,
+}
+
+/// A source tree checked against the vault, ready to publish.
+#[derive(Debug)]
+pub struct CheckedPublish {
+    tree: SourceTree,
+    out: PathBuf,
+    key_file: KeyFilePattern,
+    macs: Vec<Mac>,
+    need_keys: Vec<Mac>,
+    summary: PublishSummary,
+}
+
+/// Checks `request` against `vault` without changing anything: refuses trees that would brick
+/// phones or serve secrets in plaintext, and collects the warnings that would not.
+pub fn check(vault: &Vault, request: &PublishRequest<'_>) -> Result<CheckedPublish, Error> {
+    let tree = SourceTree::open(request.src)?.with_key_file_pattern(request.key_file.clone());
+    let mut summary = PublishSummary::default();
+
+    let macs = phone_macs(&tree, vault, request.phones_file)?;
+    summary.phones = macs.len();
+
+    checks::check_plans(&tree, &macs, &request.key_file, &mut summary)?;
+    checks::check_secrets(&tree, request.allow_plaintext_secrets, &mut summary)?;
+
+    let need_keys: Vec<Mac> = macs
+        .iter()
+        .copied()
+        .filter(|mac| RotationStep::of(vault.record(mac)) == RotationStep::NoKey)
+        .collect();
+    summary.keys_made = need_keys.len();
+    Ok(CheckedPublish {
+        tree,
+        out: request.out.to_owned(),
+        key_file: request.key_file.clone(),
+        macs,
+        need_keys,
+        summary,
+    })
+}
+
+impl CheckedPublish {
+    /// What was found so far: phone and key counts, warnings.
+    pub fn summary(&self) -> &PublishSummary {
+        &self.summary
+    }
+
+    /// Makes the keys phones lack and publishes the tree. `writer` holds the vault's lock
+    /// for the whole run, so no other command changes keys under it; it must be the vault the
+    /// tree was checked against.
+    pub fn run(
+        self,
+        writer: &mut VaultWriter,
+        data_key: &DataKey,
+        clock: &dyn Clock,
+        progress: &dyn Progress,
+    ) -> Result<PublishSummary, Error> {
+        let CheckedPublish {
+            tree,
+            out,
+            key_file,
+            macs,
+            need_keys,
+            mut summary,
+        } = self;
+        // The keys already in the vault, opened, and the new ones as the transaction that adds
+        // them returns them (opening those again would cost a pass over the whole vault).
+        let mut keys: HashMap<(Mac, u32), KeyString> = writer
+            .vault()
+            .open_live_keys(data_key)?
+            .into_iter()
+            .map(|k| ((k.mac, k.generation), k.key))
+            .collect();
+        if !need_keys.is_empty() {
+            let added = writer.add_keys(data_key, &need_keys, InitialState::Active)?;
+            keys.extend(added.into_iter().map(|k| ((k.mac, k.generation), k.key)));
+        }
+        let vault = writer.vault();
+
+        let outputs = output::plan_outputs(&tree, vault, &macs, &keys, &key_file)?;
+        for output in &outputs {
+            match output.content.kind() {
+                OutputKind::Copy => summary.copied += 1,
+                OutputKind::Plaintext => summary.plaintext += 1,
+                OutputKind::Encrypt => summary.encrypted += 1,
+                OutputKind::Bootstrap => summary.key_files += 1,
+            }
+        }
+        if summary.plaintext > 0 {
+            summary.warnings.push(format!(
+                "{} per-phone files are served in plaintext (owner-only, behind the per-MAC TLS \
+                 rule) while their phones take a new key on this next-boot fleet; `polyseal rotate \
+                 confirm` then `finish` encrypts them again (docs/ROTATION.md)",
+                summary.plaintext
+            ));
+        }
+        let context = stage::RunContext { clock, progress };
+        stage::write_tree(&out, &outputs, &mut summary, context)?;
+        Ok(summary)
+    }
+}
+
+/// Every phone to publish: those the tree names files after, those of the phones file and
+/// those of the vault's inventory, in MAC order. The list itself (every phone's sources, a
+/// copy of each file path) is dropped here: at 100,000 phones it holds 25 MB that the rest of
+/// the run does not need.
+fn phone_macs(
+    tree: &SourceTree,
+    vault: &Vault,
+    phones_file: Option<&Path>,
+) -> Result<Vec<Mac>, Error> {
+    let mut phones = PhoneList::new();
+    phones.add_tree(tree);
+    if let Some(path) = phones_file {
+        phones.read_phones_file(path)?;
+    }
+    phones.add_inventory(vault.records().map(|r| r.mac()));
+    Ok(phones.iter().map(|p| p.mac).collect())
+}

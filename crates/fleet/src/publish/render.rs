@@ -1,0 +1,88 @@
+//! The bytes of each published file: copied, encrypted, or the bootstrap file; reading a
+//! per-phone file's plaintext also scans it.
+
+use std::path::Path;
+
+use polyseal_provision::{Exposure, bootstrap_file};
+use zeroize::Zeroizing;
+
+use super::existing::read_source;
+use super::manifest::Stamp;
+use super::output::{Content, Output};
+use crate::Error;
+
+/// An output's bytes, what reading a per-phone file's plaintext found, and the source's stamp.
+pub(super) struct Rendered {
+    pub(super) bytes: Zeroizing<Vec<u8>>,
+    pub(super) notes: Vec<String>,
+    pub(super) source: Option<Stamp>,
+}
+
+/// What `output` writes. Reading a per-phone file's plaintext also finds weak SIP passwords
+/// (the header digest is unkeyed, see docs/FORMAT.md). Malformed XML is an error: a phone
+/// could not read the file once decrypted.
+pub(super) fn render(output: &Output<'_>) -> Result<Rendered, Error> {
+    Ok(match &output.content {
+        Content::Copy { source } => {
+            let (bytes, source) = read_source(source)?;
+            Rendered {
+                bytes,
+                notes: Vec::new(),
+                source,
+            }
+        }
+        Content::Encrypt { source: path, key } => {
+            let (plaintext, source) = read_source(path)?;
+            if polyseal_crypto::is_encrypted(&plaintext) {
+                let note = format!(
+                    "{}: already encrypted in the source tree; copied as it is",
+                    path.display()
+                );
+                return Ok(Rendered {
+                    bytes: plaintext,
+                    notes: vec![note],
+                    source,
+                });
+            }
+            let notes = per_phone_notes(path, &plaintext)?;
+            let sealed =
+                polyseal_crypto::encrypt(&plaintext, key).map_err(|e| Error::crypto(path, e))?;
+            Rendered {
+                bytes: Zeroizing::new(sealed),
+                notes,
+                source,
+            }
+        }
+        Content::Bootstrap { key } => Rendered {
+            bytes: bootstrap_file(key),
+            notes: Vec::new(),
+            source: None,
+        },
+        Content::Plaintext { source: path } => {
+            let (plaintext, source) = read_source(path)?;
+            // Checked as it would be encrypted: the file is per-phone content; that it is
+            // served in plaintext for now is said once, in the summary.
+            let notes = if polyseal_crypto::is_encrypted(&plaintext) {
+                Vec::new()
+            } else {
+                per_phone_notes(path, &plaintext)?
+            };
+            Rendered {
+                bytes: plaintext,
+                notes,
+                source,
+            }
+        }
+    })
+}
+
+/// What reading a per-phone file's plaintext finds (weak SIP passwords), as warnings; an
+/// error for malformed XML.
+fn per_phone_notes(path: &Path, plaintext: &[u8]) -> Result<Vec<String>, Error> {
+    Ok(
+        polyseal_provision::scan(path, plaintext, Exposure::PerPhoneEncrypted)?
+            .iter()
+            .map(|f| format!("{f} ({})", f.hint()))
+            .collect(),
+    )
+}

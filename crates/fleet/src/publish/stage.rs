@@ -1,0 +1,248 @@
+//! Writing the published tree: reuse what is up to date, stage the rest beside `--out`, swap
+//! it in, and record what was written in the manifest.
+
+use std::collections::{BTreeSet, HashSet};
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use rayon::prelude::*;
+
+use super::PublishSummary;
+use super::existing::{Existing, existing};
+use super::manifest::{Entry, Manifest, Stamp};
+use super::output::Output;
+use super::render::render;
+use super::swap::{sibling, swap};
+use crate::files::files_under;
+use crate::write::create_new;
+use crate::{Clock, Error, Progress};
+
+/// Writes the published tree: nothing if it is already up to date; otherwise a staging
+/// directory (unchanged files hard-linked from the current tree) swapped in for `out`. Either
+/// way the manifest beside the tree ends up describing it, so the next run can trust `stat`.
+/// The time and the progress reports of a run.
+#[derive(Clone, Copy)]
+pub(super) struct RunContext<'a> {
+    pub(super) clock: &'a dyn Clock,
+    pub(super) progress: &'a dyn Progress,
+}
+
+pub(super) fn write_tree(
+    out: &Path,
+    outputs: &[Output<'_>],
+    summary: &mut PublishSummary,
+    context: RunContext<'_>,
+) -> Result<(), Error> {
+    let RunContext { clock, progress } = context;
+    let manifest_path = sibling(out, "manifest")?;
+    let manifest = Manifest::load(&manifest_path);
+    let existing: Vec<Existing> = if out.is_dir() {
+        progress.start(outputs.len() as u64);
+        let existing = outputs
+            .par_iter()
+            .map(|o| {
+                let existing = existing(out, o, &manifest, clock.now());
+                progress.advance();
+                existing
+            })
+            .collect::<Result<_, _>>()?;
+        progress.finish();
+        existing
+    } else {
+        // Publishing from nothing: 200,000 failed opens would only say so one by one.
+        outputs.iter().map(|_| Existing::Stale).collect()
+    };
+    summary.reused = existing.iter().filter(|e| e.is_fresh()).count();
+    summary.recorded = existing
+        .iter()
+        .filter(|e| matches!(e, Existing::Recorded))
+        .count();
+    let wanted: HashSet<&Path> = outputs.iter().map(|o| o.relative.as_ref()).collect();
+    summary.removed = files_under(out)?
+        .iter()
+        .filter_map(|f| f.strip_prefix(out).ok())
+        .filter(|f| !wanted.contains(f))
+        .count();
+    summary.changed = summary.reused < outputs.len() || summary.removed > 0 || !out.is_dir();
+    if !summary.changed {
+        // Files proved by reading get entries, so the next run does not read them again.
+        if existing.iter().any(|e| matches!(e, Existing::Verified(_))) {
+            let entries = outputs.iter().zip(&existing).filter_map(|(o, e)| {
+                let entry = match e {
+                    Existing::Recorded => manifest.get(&o.relative),
+                    Existing::Verified(entry) => entry.as_ref(),
+                    Existing::Stale => None,
+                };
+                Some((o.relative.as_ref(), entry?))
+            });
+            save_manifest(&manifest_path, entries, summary);
+        }
+        return Ok(());
+    }
+
+    let staging = sibling(out, "staging")?;
+    let result = stage(
+        out,
+        &staging,
+        outputs,
+        existing,
+        &manifest,
+        &mut summary.warnings,
+        context,
+    )
+    .and_then(|staged| {
+        // The old manifest must not outlive the tree it describes.
+        let _ = fs::remove_file(&manifest_path);
+        swap(out, &staging)?;
+        Ok(staged)
+    });
+    let staged = match result {
+        Ok(staged) => staged,
+        Err(failure) => {
+            let _ = fs::remove_dir_all(&staging);
+            return Err(failure);
+        }
+    };
+    // A reused file's change time moved twice, when it was linked into the staging tree and
+    // when the old tree's link was removed: stamp it now that both are done.
+    let entries: Vec<Option<Entry>> = outputs
+        .par_iter()
+        .zip(staged.into_par_iter())
+        .map(|(output, staged)| match staged {
+            Staged::Linked(entry) => entry
+                .zip(Stamp::at(&out.join(&output.relative)))
+                .map(|(e, s)| e.restamped(s)),
+            Staged::Written(entry) => entry,
+        })
+        .collect();
+    drop(manifest);
+    let entries = outputs
+        .iter()
+        .zip(&entries)
+        .filter_map(|(o, e)| Some((o.relative.as_ref(), e.as_ref()?)));
+    save_manifest(&manifest_path, entries, summary);
+    Ok(())
+}
+
+/// How one output got into the staging tree, with its manifest entry.
+enum Staged {
+    /// Hard-linked from the current tree; the entry's stamp is taken after the swap.
+    Linked(Option<Entry>),
+    /// Written; the entry is final.
+    Written(Option<Entry>),
+}
+
+/// Writes the manifest; failing to is a warning, not a failure: the tree is published, and
+/// the next run reads every file instead of trusting `stat`.
+fn save_manifest<'a>(
+    path: &Path,
+    entries: impl Iterator<Item = (&'a Path, &'a Entry)>,
+    summary: &mut PublishSummary,
+) {
+    if let Err(failure) = Manifest::save(path, entries) {
+        summary.warnings.push(format!(
+            "{failure}; the next publish will read every file to find what changed"
+        ));
+    }
+}
+
+/// Fills `staging` with every output; says how each got there.
+fn stage(
+    out: &Path,
+    staging: &Path,
+    outputs: &[Output<'_>],
+    existing: Vec<Existing>,
+    manifest: &Manifest,
+    warnings: &mut Vec<String>,
+    context: RunContext<'_>,
+) -> Result<Vec<Staged>, Error> {
+    let RunContext { clock, progress } = context;
+    if staging.exists() {
+        fs::remove_dir_all(staging).map_err(|e| Error::io(staging, "remove", e))?;
+    }
+    fs::create_dir_all(staging).map_err(|e| Error::io(staging, "create", e))?;
+    let dirs: BTreeSet<PathBuf> = outputs
+        .iter()
+        .filter_map(|o| o.relative.parent().map(|p| staging.join(p)))
+        .collect();
+    for dir in dirs {
+        fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, "create", e))?;
+    }
+    progress.start(outputs.len() as u64);
+    let stage_all = || -> Result<Vec<(Vec<String>, Staged)>, Error> {
+        outputs
+            .par_iter()
+            .zip(existing.into_par_iter())
+            .map(|(output, existing)| {
+                let target = staging.join(&output.relative);
+                progress.advance();
+                let recorded = match existing {
+                    Existing::Recorded => Some(manifest.get(&output.relative).cloned()),
+                    Existing::Verified(entry) => Some(entry),
+                    Existing::Stale => None,
+                };
+                if let Some(entry) = recorded {
+                    if fs::hard_link(out.join(&output.relative), &target).is_ok() {
+                        return Ok((Vec::new(), Staged::Linked(entry)));
+                    }
+                }
+                let rendered = render(output)?;
+                let written = write_file(&target, &rendered.bytes, output.mode())?;
+                let entry = Stamp::of(&written).and_then(|s| {
+                    Entry::new(&output.provenance(), s, rendered.source, clock.now())
+                });
+                Ok((rendered.notes, Staged::Written(entry)))
+            })
+            .collect()
+    };
+    let staged = match staging_pool() {
+        Some(pool) => pool.install(stage_all),
+        None => stage_all(),
+    }?;
+    progress.finish();
+    let staged = staged
+        .into_iter()
+        .map(|(notes, staged)| {
+            warnings.extend(notes);
+            staged
+        })
+        .collect();
+    sync_tree(staging)?;
+    Ok(staged)
+}
+
+/// The threads that fill the staging tree: twice as many as the rest of the run uses (four
+/// per core). Reading a source that is not in the page cache blocks its thread on the disk,
+/// and creating files in one directory takes turns on its lock; more threads in flight keep
+/// the disk's queue full and the cores busy (docs/PERFORMANCE.md: from nothing with a cold
+/// page cache, 8.3-9.0 s with 8 threads against 9.7-10.8 s with 4). `None` if the threads
+/// cannot be started: the shared pool serves then.
+fn staging_pool() -> Option<rayon::ThreadPool> {
+    rayon::ThreadPoolBuilder::new()
+        .num_threads(2 * rayon::current_num_threads())
+        .build()
+        .ok()
+}
+
+/// Creates `path` with `mode`, writes `bytes`, and returns the written file's metadata (its
+/// stamp for the manifest). Not synced one by one: [`sync_tree`] makes the whole staging
+/// directory durable with one call before the swap.
+fn write_file(path: &Path, bytes: &[u8], mode: u32) -> Result<fs::Metadata, Error> {
+    use std::io::Write;
+    let mut file = create_new(path, mode)?;
+    file.write_all(bytes)
+        .and_then(|()| file.metadata())
+        .map_err(|e| Error::io(path, "write", e))
+}
+
+/// Flushes everything written under `dir` to disk.
+#[cfg(target_os = "linux")]
+fn sync_tree(dir: &Path) -> Result<(), Error> {
+    let handle = fs::File::open(dir).map_err(|e| Error::io(dir, "open", e))?;
+    rustix::fs::syncfs(&handle).map_err(|e| Error::io(dir, "sync", e.into()))
+}
+
+#[cfg(not(target_os = "linux"))]
+fn sync_tree(dir: &Path) -> Result<(), Error> {
+    crate::write::sync_dir(dir)
+}

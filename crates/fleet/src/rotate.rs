@@ -1,0 +1,245 @@
+//! The steps of a key rotation (docs/ROTATION.md): which phones each step applies to, what
+//! it changes in the vault, and what phones' uploads prove. [`RotationStep`] reads where each
+//! phone stands; the binary asks for the identity, commits the changes and republishes.
+
+use std::fs;
+use std::path::Path;
+
+use polyseal_crypto::{MAX_FILE_SIZE, Mac, decrypt as open, encrypt as seal};
+use polyseal_vault::{Confirmation, DataKey, KeyState, RotationStep, StateChange, Vault};
+
+use crate::Error;
+use crate::uploads::{Held, read_uploads};
+use crate::write::{PUBLIC_MODE, read_capped, write_atomic};
+
+/// Which phones a step applies to.
+#[derive(Clone, Copy, Debug)]
+pub enum Targets<'a> {
+    /// Every phone of the vault at the step the command acts on.
+    All,
+    /// These phones, each of which must be at that step.
+    Named(&'a [Mac]),
+}
+
+/// The phones `rotate start` moves to a new key: every steady phone for [`Targets::All`];
+/// refuses a named phone with no key or already rotating.
+pub fn start_targets(vault: &Vault, targets: Targets<'_>) -> Result<Vec<Mac>, Error> {
+    let macs = select(vault, targets, |s| matches!(s, RotationStep::Steady { .. }));
+    for mac in &macs {
+        match RotationStep::of(vault.record(mac)) {
+            RotationStep::Steady { .. } => {}
+            RotationStep::NoKey => return Err(Error::NothingToRotate { mac: *mac }),
+            step => return Err(Error::RotationUnderWay { mac: *mac, step }),
+        }
+    }
+    Ok(macs)
+}
+
+/// The state changes of `rotate finish`: for each confirmed phone the old generation is
+/// deactivated and the new one activated; refuses a named phone that is not confirmed.
+pub fn finish_changes(vault: &Vault, targets: Targets<'_>) -> Result<Vec<StateChange>, Error> {
+    let macs = select(vault, targets, |s| {
+        matches!(s, RotationStep::Confirmed { .. })
+    });
+    let mut changes = Vec::new();
+    for mac in &macs {
+        match RotationStep::of(vault.record(mac)) {
+            RotationStep::Confirmed { active, next } => changes.extend([
+                StateChange {
+                    mac: *mac,
+                    generation: active,
+                    to: KeyState::Deactivated,
+                },
+                StateChange {
+                    mac: *mac,
+                    generation: next,
+                    to: KeyState::Active,
+                },
+            ]),
+            step => return Err(Error::CannotFinish { mac: *mac, step }),
+        }
+    }
+    Ok(changes)
+}
+
+/// The phones named, or for [`Targets::All`] every phone whose step `wanted` accepts.
+fn select(vault: &Vault, targets: Targets<'_>, wanted: fn(RotationStep) -> bool) -> Vec<Mac> {
+    match targets {
+        Targets::Named(macs) => macs.to_vec(),
+        Targets::All => vault
+            .records()
+            .filter(|r| wanted(RotationStep::of(Some(r))))
+            .map(|r| r.mac())
+            .collect(),
+    }
+}
+
+/// What `rotate confirm` found: the confirmations to commit, and what the operator should
+/// know about the rest.
+#[derive(Debug, Default)]
+#[non_exhaustive]
+pub struct ConfirmPlan {
+    /// Phones shown (or said) to hold their new key.
+    pub confirmations: Vec<Confirmation>,
+    /// Uploads or phones that prove nothing, one line each.
+    pub notes: Vec<Note>,
+}
+
+/// A line about evidence that does not confirm a phone.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Note {
+    /// Nothing wrong, nothing proved yet (shown with `-v`).
+    Detail(String),
+    /// Something the operator should look at.
+    Warning(String),
+}
+
+/// The confirmations an uploads directory proves: a rotating phone whose upload is sealed
+/// under its new generation holds that key. `named`, when given, limits them to those phones.
+fn confirm_from_uploads(
+    vault: &Vault,
+    dir: &Path,
+    named: Option<&[Mac]>,
+) -> Result<ConfirmPlan, Error> {
+    let mut plan = ConfirmPlan::default();
+    for evidence in read_uploads(dir)? {
+        if named.is_some_and(|n| !n.contains(&evidence.mac)) {
+            continue;
+        }
+        let step = RotationStep::of(vault.record(&evidence.mac));
+        match (&evidence.holds, step) {
+            (Held::Desc(desc), RotationStep::Started { next, .. }) => {
+                let shown = vault
+                    .find_key_desc(desc)
+                    .filter(|(r, _)| r.mac() == evidence.mac);
+                match shown {
+                    Some((_, g)) if g.number() == next => {
+                        if !plan
+                            .confirmations
+                            .iter()
+                            .any(|c: &Confirmation| c.mac == evidence.mac)
+                        {
+                            plan.confirmations.push(Confirmation {
+                                mac: evidence.mac,
+                                generation: next,
+                                evidence: format!("upload {}", evidence.file.display()),
+                            });
+                        }
+                    }
+                    Some((_, g)) => plan.notes.push(Note::Detail(format!(
+                        "{}: {} shows generation {} (not yet g{next})",
+                        evidence.mac,
+                        evidence.file.display(),
+                        g.number()
+                    ))),
+                    None => plan.notes.push(Note::Warning(format!(
+                        "{}: encrypted under {desc}, which is not one of this phone's keys",
+                        evidence.file.display()
+                    ))),
+                }
+            }
+            (
+                Held::Plaintext,
+                RotationStep::Started { .. } | RotationStep::Confirmed { .. },
+            ) => plan.notes.push(Note::Warning(format!(
+                "{}: uploaded in plaintext: the phone holds no key (factory reset?); see docs/ROTATION.md",
+                evidence.file.display()
+            ))),
+            _ => {}
+        }
+    }
+    Ok(plan)
+}
+
+/// The confirmations the operator gives for `macs`: each must be rotating.
+fn confirm_named(vault: &Vault, macs: &[Mac]) -> Result<ConfirmPlan, Error> {
+    let mut plan = ConfirmPlan::default();
+    for mac in macs {
+        match RotationStep::of(vault.record(mac)) {
+            RotationStep::Started { next, .. } => plan.confirmations.push(Confirmation {
+                mac: *mac,
+                generation: next,
+                evidence: "operator".to_owned(),
+            }),
+            RotationStep::Confirmed { .. } => plan
+                .notes
+                .push(Note::Detail(format!("{mac}: already confirmed"))),
+            step => return Err(Error::NothingToConfirm { mac: *mac, step }),
+        }
+    }
+    Ok(plan)
+}
+
+/// Phones still waiting for evidence that they hold their new key.
+pub fn waiting(vault: &Vault) -> usize {
+    vault
+        .records()
+        .filter(|r| matches!(RotationStep::of(Some(r)), RotationStep::Started { .. }))
+        .count()
+}
+
+/// Re-encrypts, under the new generation, every override and directory file that a rotating
+/// phone uploaded under its old one: the phone reads them back at boot, and from `start` on it
+/// holds only the new key. On a next-boot fleet a phone that has not yet proved it holds the
+/// new key reads them back under the old key in one boot and the new one in the next, so they
+/// are decrypted instead, as its per-phone files are served
+/// ([`RotationStep::serves_plaintext`]); the file keeps its mode. Idempotent: files already as
+/// they should be are left alone, so `rotate start --all --uploads DIR` can be run again after
+/// an interruption. Returns how many files it rewrote.
+pub fn reseal_uploads(vault: &Vault, data_key: &DataKey, dir: &Path) -> Result<usize, Error> {
+    let mut resealed = 0;
+    for upload in read_uploads(dir)? {
+        let Held::Desc(desc) = &upload.holds else {
+            continue;
+        };
+        let step = RotationStep::of(vault.record(&upload.mac));
+        let (RotationStep::Started { active, next } | RotationStep::Confirmed { active, next }) =
+            step
+        else {
+            continue;
+        };
+        let old = vault.open_key(data_key, &upload.mac, Some(active))?;
+        if desc != old.key.key_desc() {
+            continue;
+        }
+        let path = dir.join(&upload.file);
+        let sealed = read_capped(&path, MAX_FILE_SIZE)?;
+        let plaintext = open(&sealed, &old.key).map_err(|e| Error::crypto(&path, e))?;
+        let mode = file_mode(&path);
+        if step.serves_plaintext(vault.key_timing()) {
+            write_atomic(&path, &plaintext, mode)?;
+        } else {
+            let new = vault.open_key(data_key, &upload.mac, Some(next))?;
+            let resealed_file = seal(&plaintext, &new.key).map_err(|e| Error::crypto(&path, e))?;
+            write_atomic(&path, &resealed_file, mode)?;
+        }
+        resealed += 1;
+    }
+    Ok(resealed)
+}
+
+/// The permission bits of `path`, to keep them when the file is replaced.
+#[cfg(unix)]
+fn file_mode(path: &Path) -> u32 {
+    use std::os::unix::fs::PermissionsExt;
+    fs::metadata(path).map_or(PUBLIC_MODE, |m| m.permissions().mode() & 0o777)
+}
+
+#[cfg(not(unix))]
+fn file_mode(_path: &Path) -> u32 {
+    PUBLIC_MODE
+}
+
+/// What `rotate confirm` commits: the evidence of `uploads` when given (for the `named`
+/// phones only, if some are named), otherwise the operator's word for the `named` phones.
+pub fn confirm(
+    vault: &Vault,
+    named: Option<&[Mac]>,
+    uploads: Option<&Path>,
+) -> Result<ConfirmPlan, Error> {
+    match (uploads, named) {
+        (Some(dir), named) => confirm_from_uploads(vault, dir, named),
+        (None, Some(macs)) => confirm_named(vault, macs),
+        (None, None) => Err(Error::NothingNamedToConfirm),
+    }
+}

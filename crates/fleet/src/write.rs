@@ -1,0 +1,99 @@
+//! Writing results so that nothing half-written is ever left behind.
+
+use std::fs;
+use std::io::{Read, Write};
+use std::path::Path;
+
+use crate::Error;
+
+/// File mode of files that carry a key or plaintext secrets: owner only.
+pub const SECRET_MODE: u32 = 0o600;
+/// File mode of files anyone may read (encrypted files, masters, shared files).
+pub const PUBLIC_MODE: u32 = 0o644;
+
+/// Reads the file at `path`, refusing more than `limit` bytes.
+pub fn read_capped(path: &Path, limit: usize) -> Result<Vec<u8>, Error> {
+    let file = fs::File::open(path).map_err(|e| Error::io(path, "read", e))?;
+    read_capped_from(path, file, limit)
+}
+
+/// Reads what `reader` (named `name` in errors) gives, refusing more than `limit` bytes.
+pub fn read_capped_from(name: &Path, reader: impl Read, limit: usize) -> Result<Vec<u8>, Error> {
+    let mut bytes = Vec::new();
+    reader
+        .take(limit as u64 + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| Error::io(name, "read", e))?;
+    if bytes.len() > limit {
+        return Err(Error::TooLarge {
+            path: name.to_owned(),
+            limit,
+        });
+    }
+    Ok(bytes)
+}
+
+/// Writes `bytes` to `path` atomically: a temporary file in the same directory with `mode`,
+/// fsync, rename over `path`, fsync the directory.
+pub fn write_atomic(path: &Path, bytes: &[u8], mode: u32) -> Result<(), Error> {
+    write_atomic_with(path, mode, |out| out.write_all(bytes))
+}
+
+/// [`write_atomic`] for content produced piece by piece by `fill` (through a buffer), so a
+/// large file is never held whole in memory.
+pub fn write_atomic_with(
+    path: &Path,
+    mode: u32,
+    fill: impl FnOnce(&mut dyn Write) -> std::io::Result<()>,
+) -> Result<(), Error> {
+    let dir = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    let name = path.file_name().ok_or_else(|| Error::NotAFileName {
+        path: path.to_owned(),
+    })?;
+    let temp = dir.join(format!(
+        ".{}.polyseal-{}.tmp",
+        name.to_string_lossy(),
+        std::process::id()
+    ));
+    let result = write_new_with(&temp, mode, fill)
+        .and_then(|()| fs::rename(&temp, path).map_err(|e| Error::io(path, "write", e)))
+        .and_then(|()| sync_dir(dir));
+    if result.is_err() {
+        let _ = fs::remove_file(&temp);
+    }
+    result
+}
+
+/// Creates `path` (which must not exist) with `mode`, writes what `fill` produces, and syncs
+/// it.
+fn write_new_with(
+    path: &Path,
+    mode: u32,
+    fill: impl FnOnce(&mut dyn Write) -> std::io::Result<()>,
+) -> Result<(), Error> {
+    let mut out = std::io::BufWriter::new(create_new(path, mode)?);
+    fill(&mut out)
+        .and_then(|()| out.into_inner().map_err(|e| e.into_error()))
+        .and_then(|file| file.sync_all())
+        .map_err(|e| Error::io(path, "write", e))
+}
+
+/// Creates `path`, which must not exist, with permissions `mode` from the start (a secret file
+/// is never readable by others, not even for a moment).
+pub fn create_new(path: &Path, mode: u32) -> Result<fs::File, Error> {
+    let mut options = fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, mode);
+    options.open(path).map_err(|e| Error::io(path, "create", e))
+}
+
+/// Makes a rename in `dir` durable.
+pub fn sync_dir(dir: &Path) -> Result<(), Error> {
+    fs::File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(|e| Error::io(dir, "sync", e))
+}
