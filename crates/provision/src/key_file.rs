@@ -1,5 +1,5 @@
 //! The file that hands a phone its key: the bootstrap file (plaintext, first key) and the
-//! key-change file (the next key, encrypted with the current one). DESIGN §3.4:
+//! key-change file (the next key, encrypted with the current one). docs/PROVISIONING.md §5:
 //!
 //! ```xml
 //! <?xml version="1.0" encoding="UTF-8" standalone="yes"?>
@@ -147,7 +147,7 @@ impl Default for KeyFilePattern {
     }
 }
 
-/// The bootstrap file that gives a phone `key`: DESIGN §3.4's XML, plaintext, in a buffer
+/// The bootstrap file that gives a phone `key`: the XML of docs/PROVISIONING.md §5, plaintext, in a buffer
 /// zeroized on drop. The key string is escaped as an XML attribute value by quick-xml.
 /// Serve it only over HTTPS, and store it with mode 0600.
 ///

@@ -71,37 +71,37 @@ pub const SECRET_PARAMETERS: &[SecretParameter] = &[
     secret(
         "reg.#.auth.password",
         SecretKind::SipPassword,
-        "Polycom admin guides (line registration); DESIGN §3.5",
+        "Polycom admin guides (line registration)",
     ),
     secret(
         "voIpProt.SIP.*password",
         SecretKind::SipPassword,
-        "DESIGN §3.5",
+        "polyseal's starting list",
     ),
     secret(
         "device.auth.localAdminPassword",
         SecretKind::DevicePassword,
-        "Polycom admin guides; DESIGN §3.5",
+        "Polycom admin guides; polyseal's starting list",
     ),
     secret(
         "device.auth.localUserPassword",
         SecretKind::DevicePassword,
-        "Polycom admin guides; DESIGN §3.5",
+        "Polycom admin guides; polyseal's starting list",
     ),
     secret(
         "device.prov.password",
         SecretKind::ServicePassword,
-        "Polycom admin guides (provisioning server); DESIGN §3.5",
+        "Polycom admin guides (provisioning server); polyseal's starting list",
     ),
     secret(
         "device.logincred.password",
         SecretKind::ServicePassword,
-        "corpus features.cfg; DESIGN §3.5",
+        "corpus features.cfg; polyseal's starting list",
     ),
     secret(
         "dir.corp.password",
         SecretKind::ServicePassword,
-        "corpus features.cfg and sip-3.2.7.cfg; DESIGN §3.5",
+        "corpus features.cfg and sip-3.2.7.cfg; polyseal's starting list",
     ),
     secret(
         "apps.push.password",
@@ -141,7 +141,7 @@ pub const SECRET_PARAMETERS: &[SecretParameter] = &[
     secret(
         "device.sec.configEncryption.key",
         SecretKind::ConfigurationKey,
-        "DESIGN §2",
+        "SoundPoint IP Admin Guide SIP 2.2/3.1, appendix C",
     ),
     secret(
         "*password",

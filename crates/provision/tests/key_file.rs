@@ -1,4 +1,4 @@
-//! Bootstrap and key-change files: byte-exact DESIGN §3.4 XML, accepted by xmllint, and read
+//! Bootstrap and key-change files: byte-exact XML of docs/PROVISIONING.md §5, accepted by xmllint, and read
 //! back to the exact key string.
 
 use std::path::Path;

@@ -66,7 +66,7 @@ pub(crate) fn push_generation(generations: &mut Vec<Generation>, generation: Gen
     generations.push(generation);
 }
 
-/// Evidence that a phone holds a pre-active generation (DESIGN §5): the phone uploaded a file
+/// Evidence that a phone holds a pre-active generation (docs/ROTATION.md): the phone uploaded a file
 /// under it, or an operator said so.
 #[derive(Clone, PartialEq, Eq, Debug)]
 pub struct Confirmed {

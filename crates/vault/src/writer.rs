@@ -382,7 +382,7 @@ impl VaultWriter {
     }
 
     /// Records, in one transaction, that phones hold their pre-active generations
-    /// (DESIGN §5: the evidence that lets a rotation finish).
+    /// (docs/ROTATION.md: the evidence that lets a rotation finish).
     pub fn confirm(&mut self, confirmations: &[Confirmation]) -> Result<(), Error> {
         let mut txn = Transaction::new();
         for confirmation in confirmations {
