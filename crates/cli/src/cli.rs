@@ -4,23 +4,11 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
-/// Shown at the end of `polyseal --help`.
-const EXIT_CODES: &str = "\
-Exit codes:
-  0  success
-  1  audit found problems (with --strict)
-  2  usage: the command line is wrong
-  3  bad input: a MAC, file, tree, phones list, argument or identity that cannot be used
-     (an identity that opens none of the vault's recipients is bad input too)
-  4  integrity: a file or the vault was altered, or a key does not fit (wrong key, digest mismatch)
-  5  vault: no vault, vault locked by another process, unknown format, unfinished transaction
-  6  I/O: a file or directory could not be read or written";
-
 /// Encrypt Polycom phone configuration with a key per phone, keep every key in an age-sealed
 /// vault, hand each phone its key over TLS, rotate keys without bricking phones, and show
 /// auditors which MAC has which key.
 #[derive(Parser, Debug)]
-#[command(name = "polyseal", version, after_help = EXIT_CODES, max_term_width = 100)]
+#[command(name = "polyseal", version, after_help = crate::exit_code::help_text(), max_term_width = 100)]
 pub(crate) struct Cli {
     #[command(flatten)]
     pub(crate) global: GlobalArgs,

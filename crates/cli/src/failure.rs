@@ -6,34 +6,7 @@ use std::path::Path;
 
 use polyseal_vault::ErrorKind;
 
-/// The class of a failure, which decides the exit code (documented in `polyseal --help` and
-/// `docs/CLI.md`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum ExitClass {
-    /// `audit --strict` found problems.
-    Findings,
-    /// Bad input: a MAC, file, tree, phones list or argument that cannot be used.
-    Input,
-    /// A file or the vault was altered, or a key does not fit.
-    Integrity,
-    /// No vault, locked vault, unknown format, wrong identity.
-    Vault,
-    /// A read or write failed.
-    Io,
-}
-
-impl ExitClass {
-    /// The process exit code. 2 is clap's, for usage errors.
-    pub(crate) fn code(self) -> u8 {
-        match self {
-            ExitClass::Findings => 1,
-            ExitClass::Input => 3,
-            ExitClass::Integrity => 4,
-            ExitClass::Vault => 5,
-            ExitClass::Io => 6,
-        }
-    }
-}
+pub(crate) use crate::exit_code::ExitClass;
 
 /// A command's failure.
 #[derive(Debug)]

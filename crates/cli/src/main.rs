@@ -7,6 +7,7 @@
 mod audit_table;
 mod cli;
 mod commands;
+mod exit_code;
 mod failure;
 mod output;
 mod phones;
