@@ -23,24 +23,11 @@ const ENCRYPT_OVERRIDES: &str = "sec.encryption.upload.overrides";
 /// The default master file, requested when `<mac>.cfg` is not served.
 const DEFAULT_MASTER: &str = "000000000000.cfg";
 
-/// When a phone starts using a key it has just read. Polycom documents that a phone holding
-/// a key can get a new one in a file encrypted with the old one, and that the key is a
-/// `device.*` (flash) parameter, which a phone applies by rebooting; whether a phone also uses
-/// a new key for the rest of the boot that read it is not documented. Both readings are
-/// modelled, and tests run under both.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum KeyTiming {
-    /// The key is used from the next file on, in the boot that read it.
-    Immediate,
-    /// The key is stored; the boot goes on with the key it started with, and the phone
-    /// reboots at its end (or at the first file it cannot decrypt) to use the new key.
-    NextBoot,
-}
-
-impl KeyTiming {
-    /// Both variants, to run a scenario under each.
-    pub const ALL: [KeyTiming; 2] = [KeyTiming::Immediate, KeyTiming::NextBoot];
-}
+/// When a simulated phone starts using a key it has just read: the vault's [`KeyTiming`]
+/// policy, one definition for both. Whether a real phone also uses a new key for the rest of
+/// the boot that read it is not documented (docs/ROTATION.md); the simulator models both, and
+/// tests run under both (`KeyTiming::ALL`).
+pub use polyseal_vault::KeyTiming;
 
 /// What a phone got for one file it requested.
 #[derive(Clone, Debug, PartialEq, Eq)]

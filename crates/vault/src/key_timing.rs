@@ -12,8 +12,10 @@ use std::str::FromStr;
 /// assert_eq!("next-boot".parse::<KeyTiming>(), Ok(KeyTiming::NextBoot));
 /// assert_eq!(KeyTiming::default().to_string(), "immediate");
 /// ```
+///
+/// Exhaustive on purpose: a new timing must make every match on it (publish's plaintext
+/// window, the phone simulator) fail to compile until it is handled.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
-#[non_exhaustive]
 pub enum KeyTiming {
     /// At once, for the files it fetches after the key file in the same boot. A rotating
     /// phone is served its files under the new key from `rotate start`.
