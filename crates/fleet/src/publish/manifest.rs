@@ -252,3 +252,67 @@ fn path_hash(relative: &str) -> u64 {
     relative.hash(&mut hasher);
     hasher.finish()
 }
+
+#[cfg(all(test, unix))]
+mod tests {
+    use super::*;
+
+    fn provenance(source: &Path) -> Provenance<'_> {
+        Provenance {
+            kind: OutputKind::Copy,
+            source: Some(source),
+            key: None,
+        }
+    }
+
+    #[test]
+    fn a_source_changed_within_the_racy_window_of_now_gets_no_entry() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("site.cfg");
+        fs::write(&path, "<x/>").expect("write");
+        let stamp = Stamp::at(&path).expect("stamp");
+        let provenance = provenance(&path);
+        let inside = stamp.changed + RACY_WINDOW - Duration::from_millis(1);
+        assert!(Entry::new(&provenance, stamp, Some(stamp), inside).is_none());
+        let outside = stamp.changed + RACY_WINDOW;
+        let entry = Entry::new(&provenance, stamp, Some(stamp), outside).expect("an entry");
+        assert!(
+            entry.proves(&provenance, &path),
+            "an untouched file is proved"
+        );
+    }
+
+    #[test]
+    fn an_entry_does_not_prove_a_file_changed_after_it() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("site.cfg");
+        fs::write(&path, "<x/>").expect("write");
+        let stamp = Stamp::at(&path).expect("stamp");
+        let provenance = provenance(&path);
+        let later = stamp.changed + Duration::from_secs(60);
+        let entry = Entry::new(&provenance, stamp, Some(stamp), later).expect("an entry");
+        fs::write(&path, "<y/>").expect("rewrite");
+        assert!(!entry.proves(&provenance, &path));
+    }
+
+    #[test]
+    fn a_saved_manifest_loads_with_the_same_entries() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("site.cfg");
+        fs::write(&path, "<x/>").expect("write");
+        let stamp = Stamp::at(&path).expect("stamp");
+        let provenance = provenance(&path);
+        let later = stamp.changed + Duration::from_secs(60);
+        let entry = Entry::new(&provenance, stamp, Some(stamp), later).expect("an entry");
+        let manifest_path = dir.path().join("manifest");
+        Manifest::save(
+            &manifest_path,
+            [(Path::new("site.cfg"), &entry)].into_iter(),
+        )
+        .expect("save");
+        let loaded = Manifest::load(&manifest_path);
+        let got = loaded.get(Path::new("site.cfg")).expect("entry loaded");
+        assert!(got.proves(&provenance, &path));
+        assert!(loaded.get(Path::new("other.cfg")).is_none());
+    }
+}
