@@ -5,6 +5,10 @@ use std::fmt::Write as _;
 
 use polyseal_fleet::audit::{Check, Report, Severity};
 
+use crate::cli::ListFormat;
+use crate::failure::Failure;
+use crate::table::print_listing;
+
 /// The report for people: what was audited, findings grouped by severity and code, and a
 /// summary line.
 pub(crate) fn table(report: &Report) -> String {
@@ -83,4 +87,50 @@ fn heading(severity: Severity) -> &'static str {
         Severity::Warning => "WARNINGS",
         Severity::Info => "INFO",
     }
+}
+
+/// One finding of the CSV report.
+#[derive(serde::Serialize)]
+struct CsvFinding<'a> {
+    severity: &'static str,
+    code: &'static str,
+    mac: String,
+    file: String,
+    message: &'a str,
+    fix: &'a str,
+}
+
+/// The findings as CSV, one a line under a header (docs/AUDIT.md): for a spreadsheet.
+pub(crate) fn csv(report: &Report) -> Result<(), Failure> {
+    let rows: Vec<CsvFinding<'_>> = report
+        .findings()
+        .iter()
+        .map(|f| CsvFinding {
+            severity: f.severity().as_str(),
+            code: f.code.as_str(),
+            mac: f.mac.map(|m| m.to_string()).unwrap_or_default(),
+            file: f
+                .file
+                .as_ref()
+                .map(|p| p.display().to_string())
+                .unwrap_or_default(),
+            message: &f.message,
+            fix: &f.fix,
+        })
+        .collect();
+    print_listing(
+        &rows,
+        ListFormat::Csv,
+        &["severity", "code", "mac", "file", "message", "fix"],
+        |row| {
+            vec![
+                row.severity.to_owned(),
+                row.code.to_owned(),
+                row.mac.clone(),
+                row.file.clone(),
+                row.message.to_owned(),
+                row.fix.to_owned(),
+            ]
+        },
+    )
 }

@@ -4,11 +4,21 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+/// The end of `polyseal --help`: the exit codes, then examples.
+fn top_level_help() -> String {
+    format!(
+        "{}\n\nExamples:\n  polyseal init --recipient ~/.config/polyseal/identity.txt --label ops\n  \
+         polyseal publish --src provisioning/ --out /srv/polycom\n  \
+         polyseal audit --tree /srv/polycom --strict",
+        crate::exit_code::help_text()
+    )
+}
+
 /// Encrypt Polycom phone configuration with a key per phone, keep every key in an age-sealed
 /// vault, hand each phone its key over TLS, rotate keys without bricking phones, and show
 /// auditors which MAC has which key.
 #[derive(Parser, Debug)]
-#[command(name = "polyseal", version, after_help = crate::exit_code::help_text(), max_term_width = 100)]
+#[command(name = "polyseal", version, after_help = top_level_help(), max_term_width = 100)]
 pub(crate) struct Cli {
     #[command(flatten)]
     pub(crate) global: GlobalArgs,
@@ -54,41 +64,82 @@ pub(crate) enum ColorChoice {
 #[derive(Subcommand, Debug)]
 pub(crate) enum Command {
     /// Create a vault sealed to one recipient (add more with `recipients add`).
+    #[command(
+        after_help = "Examples:\n  polyseal init --recipient ~/.config/polyseal/identity.txt --label ops\n  polyseal init --recipient age1… --cryptoperiod-days 365 --key-timing next-boot"
+    )]
     Init(InitArgs),
     /// Make, list, show and change phones' keys.
     #[command(subcommand)]
+    #[command(
+        after_help = "Examples:\n  polyseal keys add 0004f2a10001\n  polyseal keys list --format csv > inventory.csv\n  polyseal keys state 0004f2a10001 compromised"
+    )]
     Keys(KeysCommand),
     /// Write plaintext bootstrap files (`<mac>-key.cfg`) that hand phones their active key.
+    #[command(
+        after_help = "Examples:\n  polyseal bootstrap 0004f2a10001 --out /srv/polycom\n  polyseal bootstrap --all --out staging/"
+    )]
     Bootstrap(BootstrapArgs),
     /// Encrypt one configuration file with a phone's active key.
+    #[command(
+        after_help = "Examples:\n  polyseal encrypt --mac 0004f2a10001 0004f2a10001-sip.cfg -o out/0004f2a10001-sip.cfg"
+    )]
     Encrypt(EncryptArgs),
     /// Decrypt one configuration file; the phone is found from the header's KeyDesc.
+    #[command(
+        after_help = "Examples:\n  polyseal decrypt out/0004f2a10001-sip.cfg\n  polyseal decrypt uploads/0004f2a10001-phone.cfg -o phone.cfg"
+    )]
     Decrypt(DecryptArgs),
     /// Show encrypted files' headers (KeyDesc, digest); needs no identity.
+    #[command(
+        after_help = "Examples:\n  polyseal inspect out/*.cfg\n  polyseal inspect --format json out/0004f2a10001-sip.cfg"
+    )]
     Inspect(InspectArgs),
     /// Publish a provisioning tree: a key per phone, bootstrap files, encrypted per-phone files.
+    #[command(
+        after_help = "Examples:\n  polyseal publish --src provisioning/ --out /srv/polycom\n  polyseal publish --src provisioning/ --out /srv/polycom --dry-run\n  polyseal -v publish --src provisioning/ --out /srv/polycom --phones phones.csv"
+    )]
     Publish(PublishArgs),
     /// Rotate phones to a new key generation without bricking them.
     #[command(subcommand)]
+    #[command(
+        after_help = "Examples:\n  polyseal rotate start --all --uploads /srv/polycom-uploads --src provisioning/ --out /srv/polycom\n  polyseal rotate confirm --all --uploads /srv/polycom-uploads\n  polyseal rotate finish --all --src provisioning/ --out /srv/polycom"
+    )]
     Rotate(RotateCommand),
     /// Check a published tree against the vault and report problems for compliance.
+    #[command(
+        after_help = "Examples:\n  polyseal audit --tree /srv/polycom\n  polyseal audit --tree /srv/polycom --strict --format json > audit.json\n  polyseal audit --tree /srv/polycom --uploads /srv/polycom-uploads --as-of 2026-12-31T00:00:00Z"
+    )]
     Audit(AuditArgs),
     /// List, add and remove who can open the vault.
     #[command(subcommand)]
+    #[command(
+        after_help = "Examples:\n  polyseal recipients list\n  polyseal recipients add age1… --label backup\n  polyseal recipients remove backup"
+    )]
     Recipients(RecipientsCommand),
     /// Show or verify the vault's tamper-evident event log.
     #[command(subcommand)]
+    #[command(after_help = "Examples:\n  polyseal log show\n  polyseal log verify")]
     Log(LogCommand),
     /// Print an nginx server block that serves a published tree over TLS, each phone's files
     /// only to the client certificate of its MAC (docs/DELIVERY.md).
+    #[command(
+        after_help = "Examples:\n  polyseal nginx-config --tree /srv/polycom --cert server.pem --key server.key --client-ca ca.pem"
+    )]
     NginxConfig(NginxConfigArgs),
     /// Show or set when the fleet's firmware applies a new key (immediate or next-boot),
     /// which decides how `rotate start` serves phones (docs/ROTATION.md).
+    #[command(after_help = "Examples:\n  polyseal key-timing\n  polyseal key-timing next-boot")]
     KeyTiming(KeyTimingArgs),
     /// Print a shell completion script.
+    #[command(
+        after_help = "Examples:\n  polyseal completions bash > /etc/bash_completion.d/polyseal"
+    )]
     Completions(CompletionsArgs),
-    /// Print the manual page (roff).
-    Man,
+    /// Print the manual page (roff), or write one per command with --out.
+    #[command(
+        after_help = "Examples:\n  polyseal man | man -l -\n  polyseal man --out /usr/local/share/man/man1"
+    )]
+    Man(ManArgs),
 }
 
 #[derive(Args, Debug)]
@@ -142,12 +193,20 @@ pub(crate) struct KeyTimingArgs {
 #[derive(Subcommand, Debug)]
 pub(crate) enum KeysCommand {
     /// Make an active key for each phone that has none.
+    #[command(
+        after_help = "Examples:\n  polyseal keys add 0004f2a10001 0004F2-A1-00-02\n  polyseal keys add --from phones.csv"
+    )]
     Add(KeysAddArgs),
     /// List every phone's key generations, states and ages; needs no identity.
+    #[command(after_help = "Examples:\n  polyseal keys list\n  polyseal keys list --format json")]
     List(KeysListArgs),
     /// Print a phone's key string (refuses without --reveal).
+    #[command(after_help = "Examples:\n  polyseal keys show 0004f2a10001 --reveal")]
     Show(KeysShowArgs),
     /// Change the state of a phone's key generation.
+    #[command(
+        after_help = "Examples:\n  polyseal keys state 0004f2a10001 compromised\n  polyseal keys state 0004f2a10001 destroyed --generation 1"
+    )]
     State(KeysStateArgs),
 }
 
@@ -170,6 +229,24 @@ pub(crate) enum ListFormat {
     Json,
     /// CSV with a header line.
     Csv,
+}
+
+/// Output format of listings that have no CSV form.
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum TableFormat {
+    /// Aligned columns for people.
+    Table,
+    /// JSON, one document.
+    Json,
+}
+
+impl From<TableFormat> for ListFormat {
+    fn from(format: TableFormat) -> ListFormat {
+        match format {
+            TableFormat::Table => ListFormat::Table,
+            TableFormat::Json => ListFormat::Json,
+        }
+    }
 }
 
 #[derive(Args, Debug)]
@@ -269,6 +346,9 @@ pub(crate) struct InspectArgs {
     /// Files to inspect.
     #[arg(required = true)]
     pub(crate) files: Vec<PathBuf>,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = TableFormat::Table)]
+    pub(crate) format: TableFormat,
 }
 
 #[derive(Args, Debug)]
@@ -295,36 +375,80 @@ pub(crate) struct PublishArgs {
 #[derive(Subcommand, Debug)]
 pub(crate) enum RotateCommand {
     /// Make generation N+1 pre-active and serve it: the bootstrap of N+1, files under N+1.
-    Start(RotateArgs),
+    #[command(
+        after_help = "Examples:\n  polyseal rotate start 0004f2a10001 --src provisioning/ --out /srv/polycom\n  polyseal rotate start --all --uploads /srv/polycom-uploads --src provisioning/ --out /srv/polycom"
+    )]
+    Start(RotateStartArgs),
     /// Record that phones hold N+1: explicitly, or from evidence in --uploads.
-    Confirm(RotateArgs),
+    #[command(
+        after_help = "Examples:\n  polyseal rotate confirm --all --uploads /srv/polycom-uploads\n  polyseal rotate confirm 0004f2a10001"
+    )]
+    Confirm(RotateConfirmArgs),
     /// Retire N for confirmed phones: N+1 becomes active, N deactivated.
-    Finish(RotateArgs),
+    #[command(
+        after_help = "Examples:\n  polyseal rotate finish --all --src provisioning/ --out /srv/polycom"
+    )]
+    Finish(RotateFinishArgs),
     /// Show each phone's rotation step and since when.
+    #[command(
+        after_help = "Examples:\n  polyseal rotate status\n  polyseal rotate status --format csv"
+    )]
     Status(RotateStatusArgs),
 }
 
 #[derive(Args, Debug)]
-pub(crate) struct RotateArgs {
+pub(crate) struct RotateStartArgs {
     /// Phones' MACs.
     #[arg(required_unless_present_any = ["all", "uploads"])]
     pub(crate) macs: Vec<String>,
-    /// Every phone in the vault (for confirm: every phone with evidence).
+    /// Every phone in the vault with one active key.
     #[arg(long, conflicts_with = "macs")]
     pub(crate) all: bool,
+    /// Directory of files phones uploaded (`<mac>-phone.cfg`, `<mac>-directory.xml`):
+    /// rotating phones' uploads are re-encrypted under N+1 (phones read them back).
+    #[arg(long)]
+    pub(crate) uploads: Option<PathBuf>,
+    #[command(flatten)]
+    pub(crate) republish: RepublishArgs,
+}
+
+#[derive(Args, Debug)]
+pub(crate) struct RotateConfirmArgs {
+    /// Phones' MACs: confirmed on the operator's word, or (with --uploads) only these.
+    #[arg(required_unless_present_any = ["all", "uploads"])]
+    pub(crate) macs: Vec<String>,
+    /// Every phone with evidence in --uploads.
+    #[arg(long, conflicts_with = "macs", requires = "uploads")]
+    pub(crate) all: bool,
+    /// Directory of files phones uploaded: a file whose header KeyDesc is generation N+1
+    /// confirms that phone.
+    #[arg(long)]
+    pub(crate) uploads: Option<PathBuf>,
+}
+
+#[derive(Args, Debug)]
+pub(crate) struct RotateFinishArgs {
+    /// Phones' MACs.
+    #[arg(required_unless_present = "all")]
+    pub(crate) macs: Vec<String>,
+    /// Every confirmed phone.
+    #[arg(long, conflicts_with = "macs")]
+    pub(crate) all: bool,
+    #[command(flatten)]
+    pub(crate) republish: RepublishArgs,
+}
+
+/// Where `rotate start` and `finish` republish the tree.
+#[derive(Args, Debug)]
+pub(crate) struct RepublishArgs {
     /// The source tree to republish from (with --out).
     #[arg(long, requires = "out")]
     pub(crate) src: Option<PathBuf>,
     /// The published tree to update (with --src).
     #[arg(long, requires = "src")]
     pub(crate) out: Option<PathBuf>,
-    /// Directory of files phones uploaded (`<mac>-phone.cfg`, `<mac>-directory.xml`). For
-    /// `start`: rotating phones' uploads are re-encrypted under N+1 (phones read them back).
-    /// For `confirm`: a file whose header KeyDesc is generation N+1 confirms that phone.
-    #[arg(long)]
-    pub(crate) uploads: Option<PathBuf>,
     /// More phones for republishing: CSV `mac[,label]` or one MAC a line.
-    #[arg(long)]
+    #[arg(long, requires = "src")]
     pub(crate) phones: Option<PathBuf>,
     #[command(flatten)]
     pub(crate) key_file: KeyFileArg,
@@ -344,6 +468,8 @@ pub(crate) enum ReportFormat {
     Table,
     /// The documented, stable JSON schema (docs/AUDIT.md).
     Json,
+    /// One finding a line: severity, code, mac, file, message, fix (docs/AUDIT.md).
+    Csv,
 }
 
 #[derive(Args, Debug)]
@@ -374,11 +500,25 @@ pub(crate) struct AuditArgs {
 #[derive(Subcommand, Debug)]
 pub(crate) enum RecipientsCommand {
     /// List recipients and their labels; needs no identity.
-    List,
+    #[command(
+        after_help = "Examples:\n  polyseal recipients list\n  polyseal recipients list --format json"
+    )]
+    List(RecipientsListArgs),
     /// Add a recipient (re-seals the data key to all).
+    #[command(
+        after_help = "Examples:\n  polyseal recipients add age1… --label backup\n  polyseal recipients add ~/.ssh/id_ed25519.pub --label alice"
+    )]
     Add(RecipientAddArgs),
     /// Remove a recipient (rotates the data key and re-seals every record).
+    #[command(after_help = "Examples:\n  polyseal recipients remove backup")]
     Remove(RecipientRemoveArgs),
+}
+
+#[derive(Args, Debug)]
+pub(crate) struct RecipientsListArgs {
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = TableFormat::Table)]
+    pub(crate) format: TableFormat,
 }
 
 #[derive(Args, Debug)]
@@ -399,15 +539,21 @@ pub(crate) struct RecipientRemoveArgs {
 #[derive(Subcommand, Debug)]
 pub(crate) enum LogCommand {
     /// Print the event log.
+    #[command(after_help = "Examples:\n  polyseal log show\n  polyseal log show --format json")]
     Show(LogShowArgs),
     /// Check the hash chain and that the records agree with it; prints the head hash.
+    #[command(after_help = "Examples:\n  polyseal log verify")]
     Verify,
 }
 
 #[derive(Args, Debug)]
 pub(crate) struct LogShowArgs {
-    /// Print the raw JSON lines.
-    #[arg(long)]
+    /// Output format: `json` prints the log's own lines, one JSON event a line, as they are
+    /// hash-chained (docs/VAULT.md).
+    #[arg(long, value_enum, default_value_t = TableFormat::Table)]
+    pub(crate) format: TableFormat,
+    /// The same as `--format json` (kept for scripts written before `--format`).
+    #[arg(long, hide = true, conflicts_with = "format")]
     pub(crate) json: bool,
 }
 
@@ -438,8 +584,58 @@ pub(crate) struct NginxConfigArgs {
 }
 
 #[derive(Args, Debug)]
+pub(crate) struct ManArgs {
+    /// Write one page per command (`polyseal.1`, `polyseal-keys-add.1`, …) into this
+    /// directory instead of printing the main page.
+    #[arg(long, value_name = "DIR")]
+    pub(crate) out: Option<PathBuf>,
+}
+
+#[derive(Args, Debug)]
 pub(crate) struct CompletionsArgs {
     /// The shell.
     #[arg(value_enum)]
     pub(crate) shell: clap_complete::Shell,
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    use super::Cli;
+
+    /// Every command and subcommand (clap's own `help` aside), with its full name.
+    fn commands(command: &clap::Command, prefix: &str, all: &mut Vec<(String, clap::Command)>) {
+        for sub in command.get_subcommands().filter(|s| s.get_name() != "help") {
+            let name = format!("{prefix} {}", sub.get_name());
+            commands(sub, &name, all);
+            all.push((name, sub.clone()));
+        }
+    }
+
+    #[test]
+    fn every_commands_help_ends_with_examples_of_itself() {
+        let mut all = vec![("polyseal".to_owned(), Cli::command())];
+        commands(&Cli::command(), "polyseal", &mut all);
+        assert!(all.len() > 25, "found {} commands", all.len());
+        for (name, mut command) in all {
+            let help = command.render_long_help().to_string();
+            let examples = help
+                .rsplit_once("Examples:\n")
+                .unwrap_or_else(|| panic!("`{name} --help` has no examples:\n{help}"))
+                .1;
+            for line in examples.lines().filter(|l| !l.trim().is_empty()) {
+                assert!(
+                    line.starts_with("  polyseal "),
+                    "`{name} --help` ends with something other than examples: {line:?}"
+                );
+            }
+            // A group's examples may show its subcommands; a leaf's show the leaf itself.
+            let leaf = name.trim_start_matches("polyseal").trim();
+            assert!(
+                examples.contains(&format!("polyseal {leaf}")) || name == "polyseal",
+                "`{name} --help`'s examples do not use it:\n{examples}"
+            );
+        }
+    }
 }

@@ -25,16 +25,19 @@ impl Destination {
         }
     }
 
+    /// The file written to, if not standard output.
+    pub(crate) fn file(&self) -> Option<&Path> {
+        match self {
+            Destination::Stdout => None,
+            Destination::File(path) => Some(path),
+        }
+    }
+
     /// Writes `bytes` whole: to a file through a temporary file and a rename, so the file
     /// either keeps its old content or has the new content, never a part.
     pub(crate) fn write(&self, bytes: &[u8], mode: u32) -> Result<(), Failure> {
         match self {
-            Destination::Stdout => {
-                let mut out = std::io::stdout().lock();
-                out.write_all(bytes)
-                    .and_then(|()| out.flush())
-                    .map_err(|e| Failure::io(Path::new("standard output"), "write", &e))
-            }
+            Destination::Stdout => write_stdout(bytes),
             Destination::File(path) => Ok(write_atomic(path, bytes, mode)?),
         }
     }
@@ -47,4 +50,16 @@ pub(crate) fn read_input(path: &Path, limit: usize) -> Result<Vec<u8>, Failure> 
     } else {
         read_capped(path, limit)?
     })
+}
+
+/// Writes `bytes` to standard output. A reader that went away (`polyseal keys list | head -1`)
+/// is not an error: the command ends quietly, as `cat` and `ripgrep` do.
+pub(crate) fn write_stdout(bytes: &[u8]) -> Result<(), Failure> {
+    let mut out = std::io::stdout().lock();
+    out.write_all(bytes)
+        .and_then(|()| out.flush())
+        .map_err(|e| match e.kind() {
+            std::io::ErrorKind::BrokenPipe => Failure::closed_pipe(),
+            _ => Failure::io(Path::new("standard output"), "write", &e),
+        })
 }

@@ -1,23 +1,36 @@
 //! The progress bar of long runs, drawn for the engine's [`Progress`] reports.
 
-use std::io::IsTerminal;
+use std::io::{IsTerminal, Write};
+use std::path::Path;
 
 use indicatif::{ProgressBar, ProgressStyle};
 use polyseal_fleet::Progress;
 
 /// A progress bar on standard error, for runs of at least 1,000 files on a terminal, unless
 /// `--quiet`; hidden otherwise.
+/// With `--verbose`, each file written and removed is listed too.
 pub(crate) struct FileProgress {
     bar: ProgressBar,
     quiet: bool,
+    verbose: bool,
 }
 
 impl FileProgress {
-    /// A bar for a command run with `--quiet` or not.
-    pub(crate) fn new(quiet: bool) -> FileProgress {
+    /// A bar for a command run with `--quiet`, `--verbose` or neither.
+    pub(crate) fn new(quiet: bool, verbose: bool) -> FileProgress {
         FileProgress {
             bar: ProgressBar::hidden(),
             quiet,
+            verbose,
+        }
+    }
+
+    /// One `-v` line, above the bar if one is drawn.
+    fn detail(&self, what: &str, path: &Path) {
+        if self.verbose {
+            self.bar.suspend(|| {
+                let _ = writeln!(std::io::stderr(), "{what} {}", path.display());
+            });
         }
     }
 }
@@ -38,6 +51,14 @@ impl Progress for FileProgress {
 
     fn advance(&self) {
         self.bar.inc(1);
+    }
+
+    fn wrote(&self, path: &Path) {
+        self.detail("wrote", path);
+    }
+
+    fn removed(&self, path: &Path) {
+        self.detail("removed", path);
     }
 
     fn finish(&self) {

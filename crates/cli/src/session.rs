@@ -59,9 +59,9 @@ impl Session {
         Ok(vault.unlock(&identities)?)
     }
 
-    /// True with --quiet.
-    pub(crate) fn quiet(&self) -> bool {
-        self.args.quiet
+    /// The progress bar and `-v` file lines of a long run.
+    pub(crate) fn progress(&self) -> crate::progress::FileProgress {
+        crate::progress::FileProgress::new(self.args.quiet, self.args.verbose)
     }
 
     /// Whether to colour what goes to standard error.

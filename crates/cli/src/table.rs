@@ -1,7 +1,6 @@
 //! Aligned text tables and CSV for listings.
 
-use std::io::Write;
-
+use crate::cli::ListFormat;
 use crate::failure::Failure;
 
 /// Rows of text under a header, printed aligned or as CSV.
@@ -65,8 +64,28 @@ fn csv_cell(cell: &str) -> String {
 
 /// Writes `text` to standard output.
 pub(crate) fn emit(text: &str) -> Result<(), Failure> {
-    let mut out = std::io::stdout().lock();
-    out.write_all(text.as_bytes())
-        .and_then(|()| out.flush())
-        .map_err(|e| Failure::io(std::path::Path::new("standard output"), "write", &e))
+    crate::output::write_stdout(text.as_bytes())
+}
+
+/// Prints `rows` as `format`: one pretty JSON document of their serde form, or aligned
+/// columns or CSV of `cells` under `header`. Every listing prints through here.
+pub(crate) fn print_listing<R: serde::Serialize>(
+    rows: &[R],
+    format: ListFormat,
+    header: &[&str],
+    cells: impl Fn(&R) -> Vec<String>,
+) -> Result<(), Failure> {
+    if format == ListFormat::Json {
+        let json = serde_json::to_string_pretty(rows)
+            .map_err(|e| Failure::new(crate::failure::ExitClass::Io, e.to_string()))?;
+        return emit(&format!("{json}\n"));
+    }
+    let mut table = Table::new(header);
+    for row in rows {
+        table.row(cells(row));
+    }
+    match format {
+        ListFormat::Csv => table.print_csv(),
+        _ => table.print(),
+    }
 }

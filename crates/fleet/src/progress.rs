@@ -1,5 +1,7 @@
-//! How long runs report their progress: the engine counts, the caller draws (the binary's
-//! progress bar, or nothing).
+//! How long runs report their progress: the engine counts and names the files it writes and
+//! removes; the caller draws (the binary's progress bar and `-v` lines, or nothing).
+
+use std::path::Path;
 
 /// Receives a long step's progress. Called from many threads at once.
 pub trait Progress: Sync {
@@ -9,6 +11,11 @@ pub trait Progress: Sync {
     fn advance(&self);
     /// The step is over.
     fn finish(&self);
+    /// The file at `path` (in the published tree, as it is served once the run ends) was
+    /// written.
+    fn wrote(&self, _path: &Path) {}
+    /// The file at `path` (in the published tree) was removed: the new tree has none there.
+    fn removed(&self, _path: &Path) {}
 }
 
 /// Progress that goes nowhere.

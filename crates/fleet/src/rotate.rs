@@ -3,7 +3,7 @@
 //! phone stands; the binary asks for the identity, commits the changes and republishes.
 
 use std::fs;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use polyseal_crypto::{MAX_FILE_SIZE, Mac, decrypt as open, encrypt as seal};
 use polyseal_vault::{Confirmation, DataKey, KeyState, RotationStep, StateChange, Vault};
@@ -185,9 +185,13 @@ pub fn waiting(vault: &Vault) -> usize {
 /// are decrypted instead, as its per-phone files are served
 /// ([`RotationStep::serves_plaintext`]); the file keeps its mode. Idempotent: files already as
 /// they should be are left alone, so `rotate start --all --uploads DIR` can be run again after
-/// an interruption. Returns how many files it rewrote.
-pub fn reseal_uploads(vault: &Vault, data_key: &DataKey, dir: &Path) -> Result<usize, Error> {
-    let mut resealed = 0;
+/// an interruption. Returns the files it rewrote.
+pub fn reseal_uploads(
+    vault: &Vault,
+    data_key: &DataKey,
+    dir: &Path,
+) -> Result<Vec<PathBuf>, Error> {
+    let mut resealed = Vec::new();
     for upload in read_uploads(dir)? {
         let Held::Desc(desc) = &upload.holds else {
             continue;
@@ -213,7 +217,7 @@ pub fn reseal_uploads(vault: &Vault, data_key: &DataKey, dir: &Path) -> Result<u
             let resealed_file = seal(&plaintext, &new.key).map_err(|e| Error::crypto(&path, e))?;
             write_atomic(&path, &resealed_file, mode)?;
         }
-        resealed += 1;
+        resealed.push(path);
     }
     Ok(resealed)
 }

@@ -385,6 +385,13 @@ impl Error {
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
+            Error::NotAVault { dir } if !dir.exists() => {
+                write!(
+                    f,
+                    "{}: no vault here (the directory does not exist)",
+                    dir.display()
+                )
+            }
             Error::NotAVault { dir } => {
                 write!(
                     f,

@@ -59,10 +59,11 @@ pub(crate) fn run(session: &Session, args: &AuditArgs) -> Result<(), Failure> {
         },
         &SystemClock,
     )?;
-    emit(&match args.format {
-        ReportFormat::Table => audit_table::table(&report),
-        ReportFormat::Json => report.to_json(),
-    })?;
+    match args.format {
+        ReportFormat::Table => emit(&audit_table::table(&report))?,
+        ReportFormat::Json => emit(&report.to_json())?,
+        ReportFormat::Csv => audit_table::csv(&report)?,
+    }
     let failing = report.strict_failures();
     if args.strict && failing > 0 {
         return Err(Failure::new(

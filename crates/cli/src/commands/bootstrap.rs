@@ -2,11 +2,13 @@
 
 use polyseal_provision::bootstrap_file;
 
+use polyseal_fleet::write::{SECRET_MODE, write_atomic};
+
 use crate::cli::BootstrapArgs;
+use crate::count::count;
 use crate::failure::Failure;
 use crate::phones::key_file_pattern;
 use crate::session::{Session, parse_macs};
-use polyseal_fleet::write::{SECRET_MODE, write_atomic};
 
 pub(crate) fn run(session: &Session, args: &BootstrapArgs) -> Result<(), Failure> {
     let pattern = key_file_pattern(&args.key_file)?;
@@ -36,8 +38,8 @@ pub(crate) fn run(session: &Session, args: &BootstrapArgs) -> Result<(), Failure
         session.detail(&format!("wrote {}", path.display()));
     }
     session.say(&format!(
-        "wrote {} bootstrap files to {} (mode 0600: serve them over HTTPS only)",
-        macs.len(),
+        "wrote {} to {} (mode 0600: serve them over HTTPS only)",
+        count(macs.len(), "bootstrap file"),
         args.out.display()
     ));
     Ok(())

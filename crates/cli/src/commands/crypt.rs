@@ -6,15 +6,14 @@ use polyseal_crypto::{
     DigestAlgorithm, Error as CryptoError, MAX_FILE_SIZE, decrypt as open, encrypt as seal,
     inspect as read_header,
 };
+use polyseal_fleet::write::{PUBLIC_MODE, SECRET_MODE};
 use polyseal_vault::{OpenedKey, Vault};
 
-use crate::cli::{DecryptArgs, EncryptArgs, InspectArgs};
+use crate::cli::{DecryptArgs, EncryptArgs, InspectArgs, ListFormat, TableFormat};
 use crate::failure::{ExitClass, Failure};
-use polyseal_fleet::write::{PUBLIC_MODE, SECRET_MODE};
-
 use crate::output::{Destination, read_input};
 use crate::session::{Session, parse_mac};
-use crate::table::emit;
+use crate::table::{emit, print_listing};
 
 /// The name of an input for messages.
 fn input_name(path: &Path) -> &Path {
@@ -43,7 +42,11 @@ pub(crate) fn encrypt(session: &Session, args: &EncryptArgs) -> Result<(), Failu
     let opened = vault.open_key(&data_key, &mac, None)?;
     let file =
         seal(&plaintext, &opened.key).map_err(|e| Failure::crypto(input_name(&args.input), &e))?;
-    Destination::from_arg(args.output.as_deref()).write(&file, PUBLIC_MODE)?;
+    let destination = Destination::from_arg(args.output.as_deref());
+    destination.write(&file, PUBLIC_MODE)?;
+    if let Some(path) = destination.file() {
+        session.detail(&format!("wrote {}", path.display()));
+    }
     session.detail(&format!("encrypted under {}", opened.key.key_desc()));
     Ok(())
 }
@@ -61,7 +64,7 @@ pub(crate) fn decrypt(session: &Session, args: &DecryptArgs) -> Result<(), Failu
                 Failure::new(
                     ExitClass::Integrity,
                     format!(
-                        "{}: encrypted under KeyDesc {desc:?}, which is not in the vault",
+                        "{}: encrypted under KeyDesc {desc}, which is not in the vault",
                         name.display()
                     ),
                 )
@@ -89,7 +92,11 @@ pub(crate) fn decrypt(session: &Session, args: &DecryptArgs) -> Result<(), Failu
     let data_key = session.unlock(&vault)?;
     let opened: OpenedKey = vault.open_key(&data_key, &generation.0, generation.1)?;
     let plaintext = open(&file, &opened.key).map_err(|e| Failure::crypto(name, &e))?;
-    Destination::from_arg(args.output.as_deref()).write(&plaintext, SECRET_MODE)?;
+    let destination = Destination::from_arg(args.output.as_deref());
+    destination.write(&plaintext, SECRET_MODE)?;
+    if let Some(path) = destination.file() {
+        session.detail(&format!("wrote {}", path.display()));
+    }
     session.detail(&format!("decrypted with {}", opened.key.key_desc()));
     Ok(())
 }
@@ -97,52 +104,111 @@ pub(crate) fn decrypt(session: &Session, args: &DecryptArgs) -> Result<(), Failu
 pub(crate) fn inspect(session: &Session, args: &InspectArgs) -> Result<(), Failure> {
     // The vault is optional here: it only adds which phone and state a KeyDesc belongs to.
     let vault = Vault::open(session.vault_dir()).ok();
-    let mut text = String::new();
+    let mut rows = Vec::new();
     let mut first_failure = None;
     for path in &args.files {
-        match inspect_one(path, vault.as_ref()) {
-            Ok(line) => text.push_str(&line),
-            Err(failure) => {
-                text.push_str(&format!("{}: error: {failure}\n", path.display()));
-                first_failure.get_or_insert(failure);
-            }
-        }
+        let row = inspect_one(path, vault.as_ref()).unwrap_or_else(|failure| {
+            let row = Inspected::failed(path, &failure);
+            first_failure.get_or_insert(failure);
+            row
+        });
+        rows.push(row);
     }
-    emit(&text)?;
+    match args.format {
+        TableFormat::Json => print_listing(&rows, ListFormat::Json, &[], |_| Vec::new())?,
+        TableFormat::Table => emit(&rows.iter().map(Inspected::line).collect::<String>())?,
+    }
     first_failure.map_or(Ok(()), Err)
 }
 
-/// One line describing `path`'s header.
-fn inspect_one(path: &Path, vault: Option<&Vault>) -> Result<String, Failure> {
+/// What `inspect` found of one file.
+#[derive(serde::Serialize)]
+struct Inspected {
+    file: String,
+    encrypted: bool,
+    key_desc: Option<String>,
+    digest_algorithm: Option<String>,
+    digest: Option<String>,
+    /// polyseal verifies SHA-256 digests only.
+    digest_supported: Option<bool>,
+    phone: Option<String>,
+    generation: Option<u32>,
+    state: Option<String>,
+    error: Option<String>,
+}
+
+impl Inspected {
+    fn failed(path: &Path, failure: &Failure) -> Inspected {
+        Inspected {
+            error: Some(failure.to_string()),
+            ..Inspected::plaintext(path)
+        }
+    }
+
+    fn plaintext(path: &Path) -> Inspected {
+        Inspected {
+            file: path.display().to_string(),
+            encrypted: false,
+            key_desc: None,
+            digest_algorithm: None,
+            digest: None,
+            digest_supported: None,
+            phone: None,
+            generation: None,
+            state: None,
+            error: None,
+        }
+    }
+
+    /// The table form: one line.
+    fn line(&self) -> String {
+        if let Some(error) = &self.error {
+            return format!("{}: error: {error}\n", self.file);
+        }
+        if !self.encrypted {
+            return format!("{}: plaintext\n", self.file);
+        }
+        let owner = match (&self.phone, self.generation, &self.state) {
+            (Some(phone), Some(generation), Some(state)) => {
+                format!(" phone={phone} generation={generation} state={state}")
+            }
+            _ => String::new(),
+        };
+        let verified = if self.digest_supported == Some(false) {
+            " (unsupported: polyseal verifies SHA-256 only)"
+        } else {
+            ""
+        };
+        format!(
+            "{}: encrypted KeyDesc={} digest={}:{}{verified}{owner}\n",
+            self.file,
+            self.key_desc.as_deref().unwrap_or("(none)"),
+            self.digest_algorithm.as_deref().unwrap_or_default(),
+            self.digest.as_deref().unwrap_or_default(),
+        )
+    }
+}
+
+/// What `path`'s header says.
+fn inspect_one(path: &Path, vault: Option<&Vault>) -> Result<Inspected, Failure> {
     let bytes = read_input(path, MAX_FILE_SIZE)?;
     let header = match read_header(&bytes) {
         Ok(header) => header,
-        Err(CryptoError::NotEncrypted) => return Ok(format!("{}: plaintext\n", path.display())),
+        Err(CryptoError::NotEncrypted) => return Ok(Inspected::plaintext(path)),
         Err(e) => return Err(Failure::crypto(path, &e)),
     };
-    let key_desc = header
-        .key_desc()
-        .map_or("(none)".to_owned(), |d| d.to_string());
     let owner = header
         .key_desc()
-        .and_then(|desc| vault?.find_key_desc(desc))
-        .map(|(record, g)| {
-            format!(
-                " phone={} generation={} state={}",
-                record.mac(),
-                g.number(),
-                g.state()
-            )
-        })
-        .unwrap_or_default();
-    let verified = match header.digest_algorithm() {
-        DigestAlgorithm::Sha256 => "",
-        _ => " (unsupported: polyseal verifies SHA-256 only)",
-    };
-    Ok(format!(
-        "{}: encrypted KeyDesc={key_desc} digest={}:{}{verified}{owner}\n",
-        path.display(),
-        header.digest_algorithm(),
-        header.digest_hex()
-    ))
+        .and_then(|desc| vault?.find_key_desc(desc));
+    Ok(Inspected {
+        encrypted: true,
+        key_desc: header.key_desc().map(ToString::to_string),
+        digest_algorithm: Some(header.digest_algorithm().to_string()),
+        digest: Some(header.digest_hex()),
+        digest_supported: Some(matches!(header.digest_algorithm(), DigestAlgorithm::Sha256)),
+        phone: owner.map(|(record, _)| record.mac().to_string()),
+        generation: owner.map(|(_, g)| g.number()),
+        state: owner.map(|(_, g)| g.state().to_string()),
+        ..Inspected::plaintext(path)
+    })
 }

@@ -1,10 +1,15 @@
 //! Shell completions and the manual page, generated from the clap definitions.
 
+use std::path::Path;
+
 use clap::CommandFactory;
+use polyseal_fleet::write::{PUBLIC_MODE, write_atomic};
 
 use crate::cli::Cli;
+use crate::count::count;
 use crate::failure::Failure;
 use crate::output::Destination;
+use crate::session::Session;
 
 /// Prints a completion script for `shell`.
 pub(crate) fn completions(shell: clap_complete::Shell) -> Result<(), Failure> {
@@ -13,11 +18,47 @@ pub(crate) fn completions(shell: clap_complete::Shell) -> Result<(), Failure> {
     Destination::Stdout.write(&script, 0)
 }
 
-/// Prints the manual page in roff.
-pub(crate) fn man() -> Result<(), Failure> {
+/// Prints the main manual page in roff, or with `out` writes one page per command there.
+pub(crate) fn man(session: &Session, out: Option<&Path>) -> Result<(), Failure> {
+    let Some(dir) = out else {
+        return Destination::Stdout.write(&render(Cli::command())?, 0);
+    };
+    std::fs::create_dir_all(dir).map_err(|e| Failure::io(dir, "create", &e))?;
+    let mut command = Cli::command().disable_help_subcommand(true);
+    command.build();
+    let mut written = 0;
+    write_pages(session, command, dir, &mut written)?;
+    session.say(&format!(
+        "wrote {} to {}",
+        count(written, "manual page"),
+        dir.display()
+    ));
+    Ok(())
+}
+
+/// Writes the page of `command` and of each of its subcommands, named as `man` looks them up
+/// (`polyseal-keys-add.1`).
+fn write_pages(
+    session: &Session,
+    command: clap::Command,
+    dir: &Path,
+    written: &mut usize,
+) -> Result<(), Failure> {
+    for sub in command.get_subcommands().filter(|s| !s.is_hide_set()) {
+        write_pages(session, sub.clone(), dir, written)?;
+    }
+    let path = dir.join(clap_mangen::Man::new(command.clone()).get_filename());
+    write_atomic(&path, &render(command)?, PUBLIC_MODE)?;
+    session.detail(&format!("wrote {}", path.display()));
+    *written += 1;
+    Ok(())
+}
+
+/// One page in roff.
+fn render(command: clap::Command) -> Result<Vec<u8>, Failure> {
     let mut page = Vec::new();
-    clap_mangen::Man::new(Cli::command())
+    clap_mangen::Man::new(command)
         .render(&mut page)
-        .map_err(|e| Failure::io(std::path::Path::new("standard output"), "write", &e))?;
-    Destination::Stdout.write(&page, 0)
+        .map_err(|e| Failure::io(Path::new("the manual page"), "render", &e))?;
+    Ok(page)
 }

@@ -4,12 +4,13 @@ use polyseal_crypto::Mac;
 use polyseal_vault::{InitialState, KeyState, Record, StateChange, Vault};
 
 use crate::cli::{
-    KeysAddArgs, KeysCommand, KeysListArgs, KeysShowArgs, KeysStateArgs, ListFormat, TargetState,
+    KeysAddArgs, KeysCommand, KeysListArgs, KeysShowArgs, KeysStateArgs, TargetState,
 };
+use crate::count::count;
 use crate::failure::Failure;
 use crate::phones::read_mac_list;
 use crate::session::{Session, parse_mac, parse_macs};
-use crate::table::{Table, emit};
+use crate::table::{emit, print_listing};
 
 pub(crate) fn run(session: &Session, command: KeysCommand) -> Result<(), Failure> {
     match command {
@@ -37,8 +38,9 @@ fn add(session: &Session, args: &KeysAddArgs) -> Result<(), Failure> {
     }
     if need.is_empty() {
         session.say(&format!(
-            "no keys made: all {} phones already have an active key",
-            have.len()
+            "no keys made: {} already {} an active key",
+            count(have.len(), "phone"),
+            if have.len() == 1 { "has" } else { "have" }
         ));
         return Ok(());
     }
@@ -48,9 +50,9 @@ fn add(session: &Session, args: &KeysAddArgs) -> Result<(), Failure> {
         session.detail(&format!("{}: made {}", key.mac, key.key));
     }
     session.say(&format!(
-        "made {} active keys ({} phones already had one)",
-        added.len(),
-        have.len()
+        "made {} ({} already had one)",
+        count(added.len(), "active key"),
+        count(have.len(), "phone")
     ));
     Ok(())
 }
@@ -92,37 +94,32 @@ fn inventory(vault: &Vault) -> Vec<InventoryRow> {
 fn list(session: &Session, args: &KeysListArgs) -> Result<(), Failure> {
     let vault = session.vault()?;
     let rows = inventory(&vault);
-    if args.format == ListFormat::Json {
-        let json =
-            serde_json::to_string_pretty(&rows).map_err(|e| Failure::input(e.to_string()))?;
-        return emit(&format!("{json}\n"));
-    }
-    let mut table = Table::new(&[
-        "mac",
-        "gen",
-        "key_desc",
-        "state",
-        "since",
-        "created",
-        "fingerprint",
-        "confirmed",
-    ]);
-    for row in rows {
-        table.row(vec![
-            row.mac,
-            row.generation.to_string(),
-            row.key_desc,
-            row.state,
-            row.state_since,
-            row.created,
-            row.fingerprint,
-            row.confirmed.unwrap_or_default(),
-        ]);
-    }
-    match args.format {
-        ListFormat::Csv => table.print_csv(),
-        _ => table.print(),
-    }
+    print_listing(
+        &rows,
+        args.format,
+        &[
+            "mac",
+            "gen",
+            "key_desc",
+            "state",
+            "since",
+            "created",
+            "fingerprint",
+            "confirmed",
+        ],
+        |row| {
+            vec![
+                row.mac.clone(),
+                row.generation.to_string(),
+                row.key_desc.clone(),
+                row.state.clone(),
+                row.state_since.clone(),
+                row.created.clone(),
+                row.fingerprint.clone(),
+                row.confirmed.clone().unwrap_or_default(),
+            ]
+        },
+    )
 }
 
 fn show(session: &Session, args: &KeysShowArgs) -> Result<(), Failure> {

@@ -2,7 +2,8 @@
 
 use polyseal_vault::{EventKind, KeyRef};
 
-use crate::cli::{LogCommand, LogShowArgs};
+use crate::cli::{LogCommand, LogShowArgs, TableFormat};
+use crate::count::count;
 use crate::failure::Failure;
 use crate::session::Session;
 use crate::table::emit;
@@ -14,10 +15,13 @@ pub(crate) fn run(session: &Session, command: LogCommand) -> Result<(), Failure>
             let vault = session.vault()?;
             let report = vault.verify()?;
             emit(&format!(
-                "event log verified: {} events, {} phones, {} key generations\nhead {} {}\n",
-                report.head.seq,
-                report.phones,
-                report.generations,
+                "event log verified: {}, {}, {}\nhead {} {}\n",
+                count(
+                    usize::try_from(report.head.seq).unwrap_or(usize::MAX),
+                    "event"
+                ),
+                count(report.phones, "phone"),
+                count(report.generations, "key generation"),
                 report.head.seq,
                 report.head.hash_hex()
             ))
@@ -27,7 +31,7 @@ pub(crate) fn run(session: &Session, command: LogCommand) -> Result<(), Failure>
 
 fn show(session: &Session, args: &LogShowArgs) -> Result<(), Failure> {
     let vault = session.vault()?;
-    if args.json {
+    if args.json || args.format == TableFormat::Json {
         let path = session.vault_dir().join("events.log");
         let text = std::fs::read_to_string(&path).map_err(|e| Failure::io(&path, "read", &e))?;
         return emit(&text);
@@ -74,6 +78,7 @@ fn describe(kind: &EventKind) -> String {
         EventKind::StateChanged { key: k, from, to } => format!("{}: {from} -> {to}", key(k)),
         EventKind::Confirmed { key: k, evidence } => format!("{}: confirmed by {evidence}", key(k)),
         EventKind::KeyTimingSet { timing } => format!("key timing set to {timing}"),
-        other => format!("{other:?}"),
+        // An event of a later version: its action is in the raw line (`log show --format json`).
+        _ => "an event this version of polyseal does not describe".to_owned(),
     }
 }

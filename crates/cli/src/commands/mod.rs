@@ -34,6 +34,6 @@ pub(crate) fn run(session: &Session, command: Command) -> Result<(), Failure> {
         Command::NginxConfig(args) => nginx::config(session, &args),
         Command::KeyTiming(args) => key_timing::run(session, &args),
         Command::Completions(args) => docs::completions(args.shell),
-        Command::Man => docs::man(),
+        Command::Man(args) => docs::man(session, args.out.as_deref()),
     }
 }

@@ -7,9 +7,9 @@ use polyseal_fleet::publish::{self, PlannedPhone, PublishRequest, PublishSummary
 use polyseal_vault::VaultWriter;
 
 use crate::cli::PublishArgs;
+use crate::count::count;
 use crate::failure::Failure;
 use crate::phones::key_file_pattern;
-use crate::progress::FileProgress;
 use crate::session::Session;
 use crate::table::emit;
 
@@ -38,7 +38,7 @@ pub(crate) fn publish_with(
         return Ok(());
     }
     let data_key = session.unlock(writer.vault())?;
-    let progress = FileProgress::new(session.quiet());
+    let progress = session.progress();
     let summary = checked.run(writer, &data_key, &SystemClock, &progress)?;
     report(session, request.out, &summary, false);
     Ok(())
@@ -60,8 +60,9 @@ fn print_plan(session: &Session, plan: &[PlannedPhone]) {
     let _ = emit(&text);
     let keys = plan.iter().filter(|p| p.new_key).count();
     session.say(&format!(
-        "dry run: {} phones, {keys} keys would be made; nothing written",
-        plan.len()
+        "dry run: {}, {} would be made; nothing written",
+        count(plan.len(), "phone"),
+        count(keys, "key")
     ));
 }
 
@@ -74,16 +75,16 @@ fn report(session: &Session, out: &std::path::Path, summary: &PublishSummary, dr
         return;
     }
     session.detail(&format!(
-        "{} files already published: {} proved unchanged by the manifest (stat only), {} by reading them",
-        summary.reused,
+        "{} already published: {} proved unchanged by the manifest (stat only), {} by reading them",
+        count(summary.reused, "file"),
         summary.recorded,
         summary.reused - summary.recorded
     ));
     if !summary.changed {
         session.say(&format!(
-            "{} is up to date: {} phones, nothing changed, nothing written",
+            "{} is up to date: {}, nothing changed, nothing written",
             out.display(),
-            summary.phones
+            count(summary.phones, "phone")
         ));
         return;
     }
@@ -94,16 +95,17 @@ fn report(session: &Session, out: &std::path::Path, summary: &PublishSummary, dr
         String::new()
     };
     session.say(&format!(
-        "published {}: {} phones, {} keys made; {files} files ({} key files, {} encrypted, {} copied{plaintext}): {} written, {} unchanged, {} removed; {} warnings",
+        "published {}: {}, {} made; {} ({}, {} encrypted, {} copied{plaintext}): {} written, {} unchanged, {} removed; {}",
         out.display(),
-        summary.phones,
-        summary.keys_made,
-        summary.key_files,
+        count(summary.phones, "phone"),
+        count(summary.keys_made, "key"),
+        count(files, "file"),
+        count(summary.key_files, "key file"),
         summary.encrypted,
         summary.copied,
         files - summary.reused,
         summary.reused,
         summary.removed,
-        summary.warnings.len()
+        count(summary.warnings.len(), "warning")
     ));
 }

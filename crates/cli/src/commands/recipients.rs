@@ -7,17 +7,23 @@ use polyseal_vault::Recipient;
 use crate::cli::RecipientsCommand;
 use crate::failure::Failure;
 use crate::session::Session;
-use crate::table::Table;
+use crate::table::print_listing;
 
 pub(crate) fn run(session: &Session, command: RecipientsCommand) -> Result<(), Failure> {
     match command {
-        RecipientsCommand::List => {
+        RecipientsCommand::List(args) => {
             let vault = session.vault()?;
-            let mut table = Table::new(&["label", "recipient"]);
-            for recipient in vault.recipients() {
-                table.row(vec![recipient.label().to_owned(), recipient.public_key()]);
-            }
-            table.print()
+            let rows: Vec<RecipientRow> = vault
+                .recipients()
+                .iter()
+                .map(|r| RecipientRow {
+                    label: r.label().to_owned(),
+                    recipient: r.public_key(),
+                })
+                .collect();
+            print_listing(&rows, args.format.into(), &["label", "recipient"], |row| {
+                vec![row.label.clone(), row.recipient.clone()]
+            })
         }
         RecipientsCommand::Add(args) => {
             let recipient = recipient_from_arg(&args.label, &args.recipient)?;
@@ -38,6 +44,13 @@ pub(crate) fn run(session: &Session, command: RecipientsCommand) -> Result<(), F
             Ok(())
         }
     }
+}
+
+/// One line of `recipients list`.
+#[derive(serde::Serialize)]
+struct RecipientRow {
+    label: String,
+    recipient: String,
 }
 
 /// A recipient from the command line: a public key as text, or a file holding one (a

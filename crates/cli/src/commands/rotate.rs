@@ -6,12 +6,16 @@ use polyseal_fleet::publish::PublishRequest;
 use polyseal_fleet::rotate::{self, Note, Targets};
 use polyseal_vault::{InitialState, KeyState, KeyTiming, RotationStep, VaultWriter};
 
-use crate::cli::{ListFormat, RotateArgs, RotateCommand, RotateStatusArgs};
+use crate::cli::{
+    RepublishArgs, RotateCommand, RotateConfirmArgs, RotateFinishArgs, RotateStartArgs,
+    RotateStatusArgs,
+};
 use crate::commands::publish::publish_with;
+use crate::count::count;
 use crate::failure::Failure;
 use crate::phones::key_file_pattern;
 use crate::session::{Session, parse_macs};
-use crate::table::{Table, emit};
+use crate::table::print_listing;
 
 pub(crate) fn run(session: &Session, command: RotateCommand) -> Result<(), Failure> {
     match command {
@@ -24,11 +28,11 @@ pub(crate) fn run(session: &Session, command: RotateCommand) -> Result<(), Failu
 
 /// The phones named on the command line, or with --all (or none named) every phone at the
 /// step the command acts on.
-fn named_macs(args: &RotateArgs) -> Result<Option<Vec<Mac>>, Failure> {
-    if args.all || args.macs.is_empty() {
+fn named_macs(all: bool, macs: &[String]) -> Result<Option<Vec<Mac>>, Failure> {
+    if all || macs.is_empty() {
         return Ok(None);
     }
-    parse_macs(&args.macs).map(Some)
+    parse_macs(macs).map(Some)
 }
 
 /// [`Targets`] of the phones `named_macs` gives.
@@ -36,9 +40,9 @@ fn targets(named: Option<&[Mac]>) -> Targets<'_> {
     named.map_or(Targets::All, Targets::Named)
 }
 
-fn start(session: &Session, args: &RotateArgs) -> Result<(), Failure> {
+fn start(session: &Session, args: &RotateStartArgs) -> Result<(), Failure> {
     let mut writer = session.writer()?;
-    let named = named_macs(args)?;
+    let named = named_macs(args.all, &args.macs)?;
     let macs = rotate::start_targets(writer.vault(), targets(named.as_deref()))?;
     if macs.is_empty() && args.uploads.is_none() {
         session.say("no phone to rotate: every phone is already rotating or has no key");
@@ -48,21 +52,23 @@ fn start(session: &Session, args: &RotateArgs) -> Result<(), Failure> {
     if !macs.is_empty() {
         writer.add_keys(&data_key, &macs, InitialState::PreActive)?;
         session.say(&format!(
-            "started rotation of {} phones: each has a new pre-active generation",
-            macs.len()
+            "started rotation of {}: each has a new pre-active generation",
+            count(macs.len(), "phone")
         ));
     }
     match &args.uploads {
         Some(dir) => {
-            let resealed = rotate::reseal_uploads(writer.vault(), &data_key, dir)?;
+            let rewritten = rotate::reseal_uploads(writer.vault(), &data_key, dir)?;
+            for path in &rewritten {
+                session.detail(&format!("wrote {}", path.display()));
+            }
+            let resealed = count(rewritten.len(), "uploaded file");
             session.say(&match writer.vault().key_timing() {
                 KeyTiming::NextBoot => format!(
-                    "decrypted {resealed} uploaded files of rotating phones: a next-boot phone \
-                     reads them back under either key"
+                    "decrypted {resealed} of rotating phones: a next-boot phone reads them \
+                     back under either key"
                 ),
-                _ => format!(
-                    "re-encrypted {resealed} uploaded files of rotating phones under their new keys"
-                ),
+                _ => format!("re-encrypted {resealed} of rotating phones under their new keys"),
             });
         }
         None => session.warn(
@@ -70,10 +76,10 @@ fn start(session: &Session, args: &RotateArgs) -> Result<(), Failure> {
              under its old key will fail to decrypt it (docs/ROTATION.md)",
         ),
     }
-    republish(session, &mut writer, args, "new keys")
+    republish(session, &mut writer, &args.republish, "new keys")
 }
 
-fn confirm(session: &Session, args: &RotateArgs) -> Result<(), Failure> {
+fn confirm(session: &Session, args: &RotateConfirmArgs) -> Result<(), Failure> {
     let mut writer = session.writer()?;
     let named = if args.macs.is_empty() {
         None
@@ -90,29 +96,37 @@ fn confirm(session: &Session, args: &RotateArgs) -> Result<(), Failure> {
     writer.confirm(&plan.confirmations)?;
     let waiting = rotate::waiting(writer.vault());
     session.say(&format!(
-        "confirmed {} phones; {waiting} still waiting for evidence",
-        plan.confirmations.len()
+        "confirmed {}; {waiting} still waiting for evidence",
+        count(plan.confirmations.len(), "phone")
     ));
     Ok(())
 }
 
-fn finish(session: &Session, args: &RotateArgs) -> Result<(), Failure> {
+fn finish(session: &Session, args: &RotateFinishArgs) -> Result<(), Failure> {
     let mut writer = session.writer()?;
-    let named = named_macs(args)?;
+    let named = named_macs(args.all, &args.macs)?;
     let changes = rotate::finish_changes(writer.vault(), targets(named.as_deref()))?;
     writer.set_states(&changes)?;
     session.say(&format!(
-        "finished rotation of {} phones: new generation active, old one deactivated",
-        changes.iter().filter(|c| c.to == KeyState::Active).count()
+        "finished rotation of {}: new generation active, old one deactivated",
+        count(
+            changes.iter().filter(|c| c.to == KeyState::Active).count(),
+            "phone"
+        )
     ));
-    republish(session, &mut writer, args, "files under the new keys")
+    republish(
+        session,
+        &mut writer,
+        &args.republish,
+        "files under the new keys",
+    )
 }
 
 /// Republishes when --src and --out were given; otherwise says what to run.
 fn republish(
     session: &Session,
     writer: &mut VaultWriter,
-    args: &RotateArgs,
+    args: &RepublishArgs,
     what: &str,
 ) -> Result<(), Failure> {
     let (Some(src), Some(out)) = (&args.src, &args.out) else {
@@ -162,22 +176,17 @@ fn status(session: &Session, args: &RotateStatusArgs) -> Result<(), Failure> {
             }
         })
         .collect();
-    if args.format == ListFormat::Json {
-        let json =
-            serde_json::to_string_pretty(&rows).map_err(|e| Failure::input(e.to_string()))?;
-        return emit(&format!("{json}\n"));
-    }
-    let mut table = Table::new(&["mac", "step", "since", "evidence"]);
-    for row in rows {
-        table.row(vec![
-            row.mac,
-            row.step,
-            row.since.unwrap_or_default(),
-            row.evidence.unwrap_or_default(),
-        ]);
-    }
-    match args.format {
-        ListFormat::Csv => table.print_csv(),
-        _ => table.print(),
-    }
+    print_listing(
+        &rows,
+        args.format,
+        &["mac", "step", "since", "evidence"],
+        |row| {
+            vec![
+                row.mac.clone(),
+                row.step.clone(),
+                row.since.clone().unwrap_or_default(),
+                row.evidence.clone().unwrap_or_default(),
+            ]
+        },
+    )
 }

@@ -58,11 +58,13 @@ pub(super) fn write_tree(
         .filter(|e| matches!(e, Existing::Recorded))
         .count();
     let wanted: HashSet<&Path> = outputs.iter().map(|o| o.relative.as_ref()).collect();
-    summary.removed = files_under(out)?
+    let removed: Vec<PathBuf> = files_under(out)?
         .iter()
         .filter_map(|f| f.strip_prefix(out).ok())
         .filter(|f| !wanted.contains(f))
-        .count();
+        .map(Path::to_owned)
+        .collect();
+    summary.removed = removed.len();
     summary.changed = summary.reused < outputs.len() || summary.removed > 0 || !out.is_dir();
     if !summary.changed {
         // Files proved by reading get entries, so the next run does not read them again.
@@ -103,6 +105,9 @@ pub(super) fn write_tree(
             return Err(failure);
         }
     };
+    for path in &removed {
+        progress.removed(&out.join(path));
+    }
     // A reused file's change time moved twice, when it was linked into the staging tree and
     // when the old tree's link was removed: stamp it now that both are done.
     let entries: Vec<Option<Entry>> = outputs
@@ -188,6 +193,7 @@ fn stage(
                 }
                 let rendered = render(output)?;
                 let written = write_file(&target, &rendered.bytes, output.mode())?;
+                progress.wrote(&out.join(&output.relative));
                 let entry = Stamp::of(&written).and_then(|s| {
                     Entry::new(&output.provenance(), s, rendered.source, clock.now())
                 });
