@@ -9,7 +9,7 @@
 //! - [`rotate`]: the steps of moving phones to a new key, and the evidence of their uploads.
 //! - [`audit`]: a published tree and the vault checked against what every phone should be
 //!   served; the report's JSON schema.
-//! - [`write`]: files written whole or not at all, with their modes from the start.
+//! - [`write`](mod@write): files written whole or not at all, with their modes from the start.
 //!
 //! Time is read through a [`Clock`] and progress reported through a [`Progress`], so both
 //! can be set by the caller.

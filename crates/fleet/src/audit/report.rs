@@ -79,7 +79,7 @@ pub enum Code {
     MasterEncrypted,
     /// `key-file-not-listed`: Master file that does not list the key file.
     KeyFileNotListed,
-    /// `phone-file-not-master`: <mac>.cfg that is not a master file.
+    /// `phone-file-not-master`: `<mac>.cfg` that is not a master file.
     PhoneFileNotMaster,
     /// `listed-file-of-other-phone`: Master lists a file named after another phone.
     ListedFileOfOtherPhone,

@@ -22,7 +22,7 @@ pub(super) struct Output<'a> {
     pub(super) content: Content<'a>,
 }
 
-/// What a published file is made of: the kind of an [`Output`]'s content, as the summary
+/// What a published file is made of: the kind of a planned output's content, as the summary
 /// counts it and the manifest records it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]
