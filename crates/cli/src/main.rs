@@ -37,8 +37,8 @@ fn main() -> ExitCode {
 
 /// Sizes the thread pool that publish and audit spread file work over: two threads per core.
 /// They open, read and create hundreds of thousands of small files, and a thread waiting for
-/// the disk leaves its core idle; a second thread per core keeps it busy (docs/PERFORMANCE.md
-/// measures both). `RAYON_NUM_THREADS`, when set, decides instead.
+/// the disk leaves its core idle; a second thread per core keeps it busy (CHANGELOG.md's
+/// performance history measures both). `RAYON_NUM_THREADS`, when set, decides instead.
 fn configure_threads() {
     if std::env::var_os("RAYON_NUM_THREADS").is_some() {
         return;

@@ -87,7 +87,9 @@ fn keys_add_from_a_phones_file_and_stdin() {
         .write_stdin("64167fa10003\n")
         .assert()
         .success()
-        .stderr(predicate::str::contains("made 1 active key (0 phones already had one)"));
+        .stderr(predicate::str::contains(
+            "made 1 active key (0 phones already had one)",
+        ));
 }
 
 #[test]

@@ -7,8 +7,8 @@
 //! An entry is trusted only while both the published file and its source keep the inode,
 //! size, modification time, change time and mode they had when the entry was written. The
 //! change time cannot be set from user space, so an edit, a `touch -d`, a `chmod` or a
-//! replaced file all send that one file back to the slow path. docs/PERFORMANCE.md has the
-//! numbers this buys.
+//! replaced file all send that one file back to the slow path. CHANGELOG.md's
+//! performance history (0.1.0) has the numbers this bought: a rerun 5.6 s -> 2.5 s.
 //!
 //! Memory matters at 100,000 phones (200,000 files): an entry keeps 64-bit digests of the
 //! stamps, not the stamps, and the table is keyed by a hash of the path. Two paths with the

@@ -220,8 +220,8 @@ fn stage(
 /// The threads that fill the staging tree: twice as many as the rest of the run uses (four
 /// per core). Reading a source that is not in the page cache blocks its thread on the disk,
 /// and creating files in one directory takes turns on its lock; more threads in flight keep
-/// the disk's queue full and the cores busy (docs/PERFORMANCE.md: from nothing with a cold
-/// page cache, 8.3-9.0 s with 8 threads against 9.7-10.8 s with 4). `None` if the threads
+/// the disk's queue full and the cores busy (CHANGELOG.md, performance history of 0.1.0:
+/// from nothing with a cold page cache, 8.3-9.0 s with 8 threads against 9.7-10.8 s with 4). `None` if the threads
 /// cannot be started: the shared pool serves then.
 fn staging_pool() -> Option<rayon::ThreadPool> {
     rayon::ThreadPoolBuilder::new()
