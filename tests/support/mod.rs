@@ -125,7 +125,7 @@ fn list(root: &Path, dir: &Path, out: &mut Vec<String>) {
 
 /// The repository's root directory.
 pub(crate) fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
 pub(crate) fn copy_dir(from: &Path, to: &Path) {
