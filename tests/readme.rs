@@ -1,11 +1,9 @@
 //! README's first command, run verbatim: the demo publishes the embedded example and audits it.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // Tests: a panic is the failure report.
 
-mod support;
-
 use std::process::Command;
 
-use support::{copy_dir, repo_root};
+use crate::support::{copy_dir, repo_root};
 
 /// The first command of README's "Two commands" section.
 fn readme_first_command() -> String {

@@ -1,6 +1,8 @@
-//! Shared set-up for the CLI's tests: a temporary workspace with a real age identity (made by
-//! the real `age-keygen`), a vault, and the example provisioning tree.
-#![allow(dead_code)] // Each test binary uses a different part of this module.
+//! Shared set-up for the end-to-end tests: a temporary workspace with a real age identity (made
+//! by the real `age-keygen`), a vault, and the example provisioning tree; [`tree`], a published
+//! tree made by hand with the libraries for the `scenarios`.
+
+pub(crate) mod tree;
 
 use std::path::{Path, PathBuf};
 use std::process::Command as StdCommand;

@@ -6,15 +6,14 @@
 //! The prompt reads `/dev/tty`, not standard input: these tests type into the terminal and
 //! check that nothing of the passphrase shows on it.
 
-mod support;
-
 use std::path::{Path, PathBuf};
 use std::process::Command as StdCommand;
 
 use assert_cmd::cargo::cargo_bin;
 use rexpect::process::WaitStatus;
 use rexpect::session::{PtySession, spawn_command};
-use support::Workspace;
+
+use crate::support::{self, Workspace};
 
 const PASSPHRASE: &str = "correct horse battery staple";
 const MAC: &str = "0004f2a10001";
