@@ -75,7 +75,7 @@ impl Workspace {
 
     /// `polyseal` with this workspace's vault and identity, run in the workspace.
     pub(crate) fn polyseal(&self) -> Command {
-        let mut cmd = StdCommand::new(assert_cmd::cargo::cargo_bin("polyseal"));
+        let mut cmd = StdCommand::new(polyseal_bin());
         self.set_up(&mut cmd);
         Command::from_std(cmd)
     }
@@ -123,6 +123,11 @@ fn list(root: &Path, dir: &Path, out: &mut Vec<String>) {
             );
         }
     }
+}
+
+/// The `polyseal` binary Cargo built for these tests: the one way every test finds it.
+pub(crate) fn polyseal_bin() -> &'static Path {
+    Path::new(env!("CARGO_BIN_EXE_polyseal"))
 }
 
 /// The repository's root directory.
