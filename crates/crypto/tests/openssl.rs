@@ -35,7 +35,7 @@ fn cases() -> Vec<(KeyString, Vec<u8>)> {
     let fixture = |name: &str| {
         std::fs::read(
             Path::new(env!("CARGO_MANIFEST_DIR"))
-                .join("tests/fixtures")
+                .join("../../tests/fixtures/polycom")
                 .join(name),
         )
         .expect("fixture")

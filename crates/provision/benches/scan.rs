@@ -9,7 +9,7 @@ use polyseal_crypto::{ConfigKey, KeyDesc, KeyString, Mac};
 use polyseal_provision::{Exposure, SourceTree, bootstrap_file, scan};
 
 /// The 197 KB UC Software 3.2.7 `sip.cfg` (old nested schema), a real Polycom file.
-const SIP_327: &[u8] = include_bytes!("../tests/fixtures/corpus/sip-3.2.7.cfg");
+const SIP_327: &[u8] = include_bytes!("../../../tests/fixtures/polycom/sip-3.2.7.cfg");
 
 fn scanner(c: &mut Criterion) {
     let mut group = c.benchmark_group("scan");

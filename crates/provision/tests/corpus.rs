@@ -1,5 +1,5 @@
-//! Every real Polycom file of the corpus (tests/fixtures/corpus, unmodified copies of
-//! shared/corpus/polycom) is classified, parsed and scanned.
+//! Every real Polycom file of the corpus (the workspace's tests/fixtures/polycom, unmodified
+//! copies of shared/corpus/polycom) is classified, parsed and scanned.
 
 use std::path::{Path, PathBuf};
 
@@ -10,7 +10,7 @@ use polyseal_provision::{
 
 fn corpus(name: &str) -> (PathBuf, Vec<u8>) {
     let path = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fixtures/corpus")
+        .join("../../tests/fixtures/polycom")
         .join(name);
     let bytes = std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     (path, bytes)

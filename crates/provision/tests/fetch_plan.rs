@@ -303,7 +303,7 @@ fn per_model_lists_give_one_plan_per_model() -> TestResult {
 fn the_corpus_master_template_gives_a_plan_per_model_and_misses_the_key_file() -> TestResult {
     let template = std::fs::read(
         Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("tests/fixtures/corpus/000000000000-template.cfg"),
+            .join("../../tests/fixtures/polycom/000000000000-template.cfg"),
     )?;
     let (_dir, tree) = tree(&[("000000000000.cfg", &template)])?;
     let plans = tree.fetch_plans(&mac())?;

@@ -20,6 +20,8 @@ use crate::{Pki, Server};
 const DEFAULT_NGINX: &str = "/usr/sbin/nginx";
 /// How long a server may take to start listening.
 const START_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a dropped server may take to close its port once killed.
+const STOP_TIMEOUT: Duration = Duration::from_secs(10);
 /// How many free ports to try when another process takes the one picked first.
 const PORT_ATTEMPTS: usize = 5;
 
@@ -27,7 +29,8 @@ const PORT_ATTEMPTS: usize = 5;
 ///
 /// nginx runs as a single process (`master_process off`, `daemon off`) in its own process
 /// group, under `timeout`, which kills it when its lifetime is over even if the test process
-/// dies without running destructors. [`Running`] kills it on drop.
+/// dies without running destructors. [`Running`] kills it on drop and waits until its port is
+/// closed.
 ///
 /// ```no_run
 /// use polyseal_testbed::{Nginx, Pki};
@@ -154,10 +157,12 @@ impl Nginx {
             child,
             addr,
             prefix,
+            listening: false,
         };
         let deadline = Instant::now() + START_TIMEOUT;
         loop {
             if TcpStream::connect(addr).is_ok() {
+                running.listening = true;
                 return Ok(running);
             }
             let exited = running.child.try_wait().ok().flatten().is_some();
@@ -177,11 +182,14 @@ impl Default for Nginx {
     }
 }
 
-/// A running nginx. Dropping it kills nginx and waits for it.
+/// A running nginx. Dropping it kills nginx and waits until its port is closed.
 pub struct Running {
     child: Child,
     addr: SocketAddr,
     prefix: Prefix,
+    /// nginx was seen listening on `addr`: only then does dropping it wait until `addr`
+    /// refuses connections (after a failed start another process may hold the port).
+    listening: bool,
 }
 
 impl Running {
@@ -217,6 +225,15 @@ impl Drop for Running {
         // already, when the lifetime ran out.
         let _ = kill_process_group(Pid::from_child(&self.child), Signal::KILL);
         let _ = self.child.wait();
+        // That reaps timeout, not nginx: nginx, timeout's child, has the signal but exits
+        // (closing its port) only when next scheduled, which on a loaded machine can be after
+        // timeout was reaped. Wait for that, so that a dropped server no longer listens.
+        if self.listening {
+            let deadline = Instant::now() + STOP_TIMEOUT;
+            while TcpStream::connect(self.addr).is_ok() && Instant::now() < deadline {
+                thread::sleep(Duration::from_millis(5));
+            }
+        }
     }
 }
 

@@ -2,12 +2,11 @@
 //! a one-line message naming the input, and no partial output left behind.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // Tests: a panic is the failure report.
 
-mod support;
-
 use std::os::unix::fs::PermissionsExt;
 
 use predicates::prelude::*;
-use support::{PHONES, Workspace, assert_failure};
+
+use crate::support::{PHONES, Workspace, assert_failure};
 
 #[test]
 fn init_creates_a_vault_that_the_age_cli_recognises_and_refuses_a_second_time() {

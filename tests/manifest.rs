@@ -2,14 +2,13 @@
 //! neither it nor their sources changed since, and is right without it.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // Tests: a panic is the failure report.
 
-mod support;
-
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
 use std::time::Duration;
 
 use predicates::prelude::*;
-use support::{PHONES, Workspace};
+
+use crate::support::{PHONES, Workspace};
 
 /// A workspace whose source tree is older than the manifest's racy window (2 s): a file
 /// changed in the same clock tick as it was read could keep its stamp, so the manifest does

@@ -6,15 +6,13 @@
 //! The prompt reads `/dev/tty`, not standard input: these tests type into the terminal and
 //! check that nothing of the passphrase shows on it.
 
-mod support;
-
 use std::path::{Path, PathBuf};
 use std::process::Command as StdCommand;
 
-use assert_cmd::cargo::cargo_bin;
 use rexpect::process::WaitStatus;
 use rexpect::session::{PtySession, spawn_command};
-use support::Workspace;
+
+use crate::support::{self, Workspace, polyseal_bin};
 
 const PASSPHRASE: &str = "correct horse battery staple";
 const MAC: &str = "0004f2a10001";
@@ -52,7 +50,7 @@ fn with_key(ws: &Workspace, program: &mut StdCommand, key: &Path, args: &[&str])
 
 /// `polyseal --identity KEY ARGS` on a new pseudo-terminal.
 fn on_terminal(ws: &Workspace, key: &Path, args: &[&str]) -> PtySession {
-    let mut command = StdCommand::new(cargo_bin("polyseal"));
+    let mut command = StdCommand::new(polyseal_bin());
     with_key(ws, &mut command, key, args);
     spawn_command(command, Some(TIMEOUT_MS)).expect("start polyseal on a pseudo-terminal")
 }
@@ -147,7 +145,7 @@ fn without_a_terminal_a_protected_identity_fails_at_once() {
     // `setsid` starts the command in a new session, which has no controlling terminal, so the
     // test means the same when run from a developer's terminal.
     let mut setsid = StdCommand::new("setsid");
-    setsid.arg("-w").arg(cargo_bin("polyseal"));
+    setsid.arg("-w").arg(polyseal_bin());
     with_key(&ws, &mut setsid, &key, &["keys", "add", MAC]);
     let output = setsid
         .stdin(std::process::Stdio::null())

@@ -1,11 +1,9 @@
 //! README's first command, run verbatim: the demo publishes the embedded example and audits it.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // Tests: a panic is the failure report.
 
-mod support;
-
 use std::process::Command;
 
-use support::{copy_dir, repo_root};
+use crate::support::{copy_dir, polyseal_bin, repo_root};
 
 /// The first command of README's "Two commands" section.
 fn readme_first_command() -> String {
@@ -29,7 +27,7 @@ fn readme_first_command_publishes_the_example_and_audits_it() {
     let out = Command::new("bash")
         .args(["-c", &command])
         .current_dir(copy.path())
-        .env("POLYSEAL_BIN", env!("CARGO_BIN_EXE_polyseal"))
+        .env("POLYSEAL_BIN", polyseal_bin())
         .env_remove("POLYSEAL_VAULT")
         .env_remove("POLYSEAL_IDENTITY")
         .env_remove("POLYSEAL_IDENTITY_DATA")

@@ -4,14 +4,13 @@
 //! exit codes; bad input.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // Tests: a panic is the failure report.
 
-mod support;
-
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 
 use serde_json::Value;
-use support::{PHONES, Workspace, assert_failure};
+
+use crate::support::{PHONES, Workspace, assert_failure};
 
 /// The golden JSON report; `POLYSEAL_UPDATE_GOLDEN=1` rewrites it from the current output.
 const GOLDEN: &str = "tests/fixtures/audit/report.json";

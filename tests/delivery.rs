@@ -7,8 +7,6 @@
 //! nginx and `age-keygen` are required: a missing one fails the tests, never skips them.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // Tests: a panic is the failure report.
 
-mod support;
-
 use std::collections::BTreeMap;
 use std::fs;
 use std::net::SocketAddr;
@@ -20,7 +18,8 @@ use polyseal_testbed::{
     plain_http_get, sip_config,
 };
 use serde_json::Value;
-use support::Workspace;
+
+use crate::support::Workspace;
 
 /// The source master: the key file first, then the phone's own file, then the shared one;
 /// uploads go to `overrides/`, the directory comes from `contacts/`.

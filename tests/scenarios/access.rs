@@ -3,13 +3,12 @@
 //! certificate of another CA and plain HTTP get no file; uploads go only to the phone's own
 //! names.
 
-mod common;
-
 use std::fs;
 
-use common::{Setup, Tree};
 use polyseal_delivery::MAX_UPLOAD_BYTES;
 use polyseal_testbed::{Client, Nginx, Pki, plain_http_get};
+
+use crate::support::tree::{Setup, Tree, write};
 
 /// The status of a GET, failing the test with nginx's log if there was no answer.
 fn status(s: &Setup, client: &Client, path: &str) -> u16 {
@@ -124,7 +123,7 @@ fn no_certificate_and_another_cas_certificate_are_refused() {
 #[test]
 fn hidden_files_are_never_served() {
     let s = Setup::new(1);
-    common::write(s.tree.path(), ".polyseal/state.toml", b"internal");
+    write(s.tree.path(), ".polyseal/state.toml", b"internal");
     let client = s.phone_client(0);
     assert_eq!(status(&s, &client, ".polyseal/state.toml"), 404);
 }

@@ -3,9 +3,6 @@
 //! a plaintext bootstrap file (mode 0600) and an encrypted `-sip.cfg` and contact directory
 //! per phone.
 
-// Every test binary compiles this module and uses a different part of it.
-#![allow(dead_code)]
-
 use std::fs;
 use std::os::unix::fs::PermissionsExt as _;
 use std::path::Path;

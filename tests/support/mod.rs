@@ -1,6 +1,8 @@
-//! Shared set-up for the CLI's tests: a temporary workspace with a real age identity (made by
-//! the real `age-keygen`), a vault, and the example provisioning tree.
-#![allow(dead_code)] // Each test binary uses a different part of this module.
+//! Shared set-up for the end-to-end tests: a temporary workspace with a real age identity (made
+//! by the real `age-keygen`), a vault, and the example provisioning tree; [`tree`], a published
+//! tree made by hand with the libraries for the `scenarios`.
+
+pub(crate) mod tree;
 
 use std::path::{Path, PathBuf};
 use std::process::Command as StdCommand;
@@ -73,7 +75,7 @@ impl Workspace {
 
     /// `polyseal` with this workspace's vault and identity, run in the workspace.
     pub(crate) fn polyseal(&self) -> Command {
-        let mut cmd = StdCommand::new(assert_cmd::cargo::cargo_bin("polyseal"));
+        let mut cmd = StdCommand::new(polyseal_bin());
         self.set_up(&mut cmd);
         Command::from_std(cmd)
     }
@@ -123,9 +125,14 @@ fn list(root: &Path, dir: &Path, out: &mut Vec<String>) {
     }
 }
 
+/// The `polyseal` binary Cargo built for these tests: the one way every test finds it.
+pub(crate) fn polyseal_bin() -> &'static Path {
+    Path::new(env!("CARGO_BIN_EXE_polyseal"))
+}
+
 /// The repository's root directory.
 pub(crate) fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
 pub(crate) fn copy_dir(from: &Path, to: &Path) {

@@ -1,11 +1,10 @@
 //! Scenarios 1 (in miniature) and 4 of issue 6 under both key-timing variants, and the phone
 //! simulator's reboot rules, against a real nginx on 127.0.0.1 serving a tree made by hand.
 
-mod common;
-
-use common::{Setup, TreePhone, sealed, write};
 use polyseal_crypto::{ConfigKey, KeyDesc, KeyString, inspect};
 use polyseal_testbed::{BootEnd, BootReport, Got, KeyTiming, Phone, RebootCause};
+
+use crate::support::tree::{Setup, TreePhone, republish, sealed, write};
 
 /// Reboots a factory-fresh phone makes on the way to running: [`KeyTiming::Immediate`] reads
 /// its `-sip.cfg` with the key it got two files earlier; [`KeyTiming::NextBoot`] cannot, and
@@ -252,7 +251,7 @@ fn a_key_change_file_moves_a_phone_to_the_next_key() {
         assert_eq!(phone.param("reg.1.auth.password"), Some("rotated"));
 
         // Back to generation 1 for the other timing.
-        common::republish(s.tree.path(), &s.tree.phones[0]);
+        republish(s.tree.path(), &s.tree.phones[0]);
     }
 }
 
