@@ -8,6 +8,7 @@ mod support;
 
 mod audit;
 mod commands;
+mod conventions;
 mod delivery;
 mod manifest;
 mod prompt;
