@@ -257,6 +257,15 @@ fn path_hash(relative: &str) -> u64 {
 mod tests {
     use super::*;
 
+    /// A source file just written, in a directory that lives as long as the result.
+    fn source_file() -> (tempfile::TempDir, std::path::PathBuf, Stamp) {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("site.cfg");
+        fs::write(&path, "<x/>").expect("write");
+        let stamp = Stamp::at(&path).expect("stamp");
+        (dir, path, stamp)
+    }
+
     fn provenance(source: &Path) -> Provenance<'_> {
         Provenance {
             kind: OutputKind::Copy,
@@ -267,10 +276,7 @@ mod tests {
 
     #[test]
     fn a_source_changed_within_the_racy_window_of_now_gets_no_entry() {
-        let dir = tempfile::tempdir().expect("temp dir");
-        let path = dir.path().join("site.cfg");
-        fs::write(&path, "<x/>").expect("write");
-        let stamp = Stamp::at(&path).expect("stamp");
+        let (_dir, path, stamp) = source_file();
         let provenance = provenance(&path);
         let inside = stamp.changed + RACY_WINDOW - Duration::from_millis(1);
         assert!(Entry::new(&provenance, stamp, Some(stamp), inside).is_none());
@@ -284,10 +290,7 @@ mod tests {
 
     #[test]
     fn an_entry_does_not_prove_a_file_changed_after_it() {
-        let dir = tempfile::tempdir().expect("temp dir");
-        let path = dir.path().join("site.cfg");
-        fs::write(&path, "<x/>").expect("write");
-        let stamp = Stamp::at(&path).expect("stamp");
+        let (_dir, path, stamp) = source_file();
         let provenance = provenance(&path);
         let later = stamp.changed + Duration::from_secs(60);
         let entry = Entry::new(&provenance, stamp, Some(stamp), later).expect("an entry");
@@ -297,10 +300,7 @@ mod tests {
 
     #[test]
     fn a_saved_manifest_loads_with_the_same_entries() {
-        let dir = tempfile::tempdir().expect("temp dir");
-        let path = dir.path().join("site.cfg");
-        fs::write(&path, "<x/>").expect("write");
-        let stamp = Stamp::at(&path).expect("stamp");
+        let (dir, path, stamp) = source_file();
         let provenance = provenance(&path);
         let later = stamp.changed + Duration::from_secs(60);
         let entry = Entry::new(&provenance, stamp, Some(stamp), later).expect("an entry");
