@@ -1,5 +1,5 @@
 //! Every real Polycom file of the corpus (the workspace's tests/fixtures/polycom, unmodified
-//! copies of shared/corpus/polycom) is classified, parsed and scanned.
+//! files of provisioner.net, in tests/fixtures/polycom) is classified, parsed and scanned.
 
 use std::path::{Path, PathBuf};
 
