@@ -1,5 +1,5 @@
-//! Every real Polycom file of the corpus (the workspace's tests/fixtures/polycom, unmodified
-//! files of provisioner.net, in tests/fixtures/polycom) is classified, parsed and scanned.
+//! Every real Polycom file of the corpus (tests/fixtures/polycom: unmodified files of the
+//! public provisioner.net library) is classified, parsed and scanned.
 
 use std::path::{Path, PathBuf};
 
