@@ -95,6 +95,14 @@ pub enum Error {
         /// What is missing or wrong.
         reason: &'static str,
     },
+    /// A symbolic link in the source tree points outside it: following it would publish a
+    /// file of the machine (an identity, a password file) to phones. Exit-code class: input.
+    SymlinkOutsideTree {
+        /// The link, in the tree.
+        link: PathBuf,
+        /// Where it resolves to.
+        target: PathBuf,
+    },
     /// `polyseal-crypto` refused a key string or an encrypted file. Exit-code class:
     /// crypto/integrity when [`Error::is_integrity_failure`] is true, input otherwise.
     Crypto {
@@ -180,6 +188,13 @@ impl fmt::Display for Error {
             Error::KeyFile { path, reason } => {
                 write!(f, "{}: not a usable key file: {reason}", path.display())
             }
+            Error::SymlinkOutsideTree { link, target } => write!(
+                f,
+                "{}: a symbolic link to {}, outside the source tree; it would be published to \
+                 phones: replace it with a copy of the file, or remove it",
+                link.display(),
+                target.display()
+            ),
             Error::Crypto { path, source } => write!(f, "{}: {source}", path.display()),
         }
     }

@@ -143,7 +143,8 @@ impl SourceTree {
     pub fn open(root: impl Into<PathBuf>) -> Result<SourceTree, Error> {
         let root = root.into();
         let mut listed = Vec::new();
-        list_files(&root, Path::new(""), &mut listed)?;
+        let resolved_root = fs::canonicalize(&root).map_err(|e| Error::io(&root, e))?;
+        list_files(&root, &resolved_root, Path::new(""), &mut listed)?;
         // Sorted first with a cheap comparison, so building the set compares each path once
         // with its neighbour instead of ~17 times, component by component.
         listed.sort_unstable_by(|a, b| path_order(a, b));
@@ -385,10 +386,18 @@ fn read(path: &Path) -> Result<Zeroizing<Vec<u8>>, Error> {
         .map_err(|e| Error::io(path, e))
 }
 
-/// Adds every file under `root/relative` to `files`, as paths relative to `root`. Hidden
-/// entries (`.git`, editor swap files) are not served content and are skipped; symbolic links
-/// to files count, links to directories are not followed (no cycles).
-fn list_files(root: &Path, relative: &Path, files: &mut Vec<PathBuf>) -> Result<(), Error> {
+/// Adds every file under `root/relative` to `files`, as paths relative to `root` (which
+/// resolves to `resolved_root`). Hidden entries (`.git`, editor swap files) are not served
+/// content and are skipped. A symbolic link that resolves outside the tree is refused: its
+/// target would be published (a `logo.bmp` linked to `../identity.txt` would serve the
+/// identity). Inside the tree, links to files count; links to directories are not followed
+/// (no cycles); a link to nothing is skipped, as it serves nothing.
+fn list_files(
+    root: &Path,
+    resolved_root: &Path,
+    relative: &Path,
+    files: &mut Vec<PathBuf>,
+) -> Result<(), Error> {
     // Joining an empty path would add a trailing `/` to messages about the root.
     let dir = if relative.as_os_str().is_empty() {
         root.to_owned()
@@ -405,9 +414,22 @@ fn list_files(root: &Path, relative: &Path, files: &mut Vec<PathBuf>) -> Result<
         let child = relative.join(&name);
         let file_type = entry.file_type().map_err(|e| Error::io(entry.path(), e))?;
         if file_type.is_dir() {
-            list_files(root, &child, files)?;
-        } else if file_type.is_file() || entry.path().is_file() {
+            list_files(root, resolved_root, &child, files)?;
+        } else if file_type.is_file() {
             files.push(child);
+        } else if file_type.is_symlink() {
+            let Ok(target) = fs::canonicalize(entry.path()) else {
+                continue;
+            };
+            if !target.starts_with(resolved_root) {
+                return Err(Error::SymlinkOutsideTree {
+                    link: entry.path(),
+                    target,
+                });
+            }
+            if target.is_file() {
+                files.push(child);
+            }
         }
     }
     Ok(())
