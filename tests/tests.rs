@@ -13,4 +13,5 @@ mod delivery;
 mod manifest;
 mod prompt;
 mod readme;
+mod real_trees;
 mod scenarios;

@@ -81,14 +81,65 @@ fn write_new_with(
         .map_err(|e| Error::io(path, "write", e))
 }
 
+/// File mode of the directories of a published tree: the web server must enter them.
+pub const DIRECTORY_MODE: u32 = 0o755;
+
 /// Creates `path`, which must not exist, with permissions `mode` from the start (a secret file
-/// is never readable by others, not even for a moment).
+/// is never readable by others, not even for a moment), whatever the umask: one that would
+/// take bits away (077 turns 0644 into 0600, and the web server could not read the file) is
+/// undone at once with `fchmod`.
 pub fn create_new(path: &Path, mode: u32) -> Result<fs::File, Error> {
     let mut options = fs::OpenOptions::new();
     options.write(true).create_new(true);
     #[cfg(unix)]
     std::os::unix::fs::OpenOptionsExt::mode(&mut options, mode);
-    options.open(path).map_err(|e| Error::io(path, "create", e))
+    let file = options
+        .open(path)
+        .map_err(|e| Error::io(path, "create", e))?;
+    #[cfg(unix)]
+    if umask().is_none_or(|umask| umask & mode != 0) {
+        use std::os::unix::fs::PermissionsExt;
+        file.set_permissions(fs::Permissions::from_mode(mode))
+            .map_err(|e| Error::io(path, "set the mode of", e))?;
+    }
+    Ok(file)
+}
+
+/// Creates the directory `path` and its missing parents, each with `mode` whatever the umask
+/// (000 would leave them writable by anyone, 077 closed to the web server).
+pub fn create_dirs(path: &Path, mode: u32) -> Result<(), Error> {
+    if path.is_dir() {
+        return Ok(());
+    }
+    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        create_dirs(parent, mode)?;
+    }
+    match fs::create_dir(path) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists && path.is_dir() => return Ok(()),
+        Err(e) => return Err(Error::io(path, "create", e)),
+    }
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        fs::set_permissions(path, fs::Permissions::from_mode(mode))
+            .map_err(|e| Error::io(path, "set the mode of", e))?;
+    }
+    Ok(())
+}
+
+/// The process's umask, read once from `/proc/self/status` (Linux 4.7 and later); `None`
+/// where it cannot be read, and then every created file gets its mode set explicitly.
+/// Reading it this way leaves it alone: `umask(2)` can only be read by setting it, which
+/// would race with threads creating files.
+#[cfg(unix)]
+fn umask() -> Option<u32> {
+    static UMASK: std::sync::OnceLock<Option<u32>> = std::sync::OnceLock::new();
+    *UMASK.get_or_init(|| {
+        let status = fs::read_to_string("/proc/self/status").ok()?;
+        let line = status.lines().find_map(|l| l.strip_prefix("Umask:"))?;
+        u32::from_str_radix(line.trim(), 8).ok()
+    })
 }
 
 /// Makes a rename in `dir` durable.

@@ -14,7 +14,7 @@ use super::output::Output;
 use super::render::render;
 use super::swap::{sibling, swap};
 use crate::files::files_under;
-use crate::write::create_new;
+use crate::write::{DIRECTORY_MODE, create_dirs, create_new};
 use crate::{Clock, Error, Progress};
 
 /// Writes the published tree: nothing if it is already up to date; otherwise a staging
@@ -165,13 +165,13 @@ fn stage(
     if staging.exists() {
         fs::remove_dir_all(staging).map_err(|e| Error::io(staging, "remove", e))?;
     }
-    fs::create_dir_all(staging).map_err(|e| Error::io(staging, "create", e))?;
+    create_dirs(staging, DIRECTORY_MODE)?;
     let dirs: BTreeSet<PathBuf> = outputs
         .iter()
         .filter_map(|o| o.relative.parent().map(|p| staging.join(p)))
         .collect();
     for dir in dirs {
-        fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, "create", e))?;
+        create_dirs(&dir, DIRECTORY_MODE)?;
     }
     progress.start(outputs.len() as u64);
     let stage_all = || -> Result<Vec<(Vec<String>, Staged)>, Error> {
