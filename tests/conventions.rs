@@ -121,6 +121,13 @@ fn rotate_steps_refuse_options_they_do_not_use() {
         &["rotate", "confirm", "--phones", "/nonexistent", PHONES[0]][..],
         &["rotate", "finish", "--uploads", "out", PHONES[0]][..],
         &["rotate", "start", "--phones", "phones.csv", PHONES[0]][..],
+        &[
+            "rotate",
+            "finish",
+            "--key-file",
+            "x-[PHONE_MAC_ADDRESS].cfg",
+            PHONES[0],
+        ][..],
     ] {
         let output = ws.output(args);
         assert_eq!(
@@ -260,4 +267,23 @@ fn readme_using_it_commands_work_as_written_on_a_fresh_home() {
     );
     assert!(ws.path("home/.config/polyseal/identity.txt").is_file());
     assert!(ws.path("srv/polycom/0004f2a10001-key.cfg").is_file());
+}
+
+#[test]
+fn a_closed_pipe_keeps_the_exit_code_of_a_strict_audit() {
+    let ws = Workspace::with_vault();
+    ws.publish();
+    std::fs::remove_file(ws.path("out/0004f2a10002-key.cfg")).expect("remove a key file");
+    let mut shell = StdCommand::new("bash");
+    shell.arg("-c").arg(format!(
+        "'{}' audit --tree out --strict | (exec 0<&-; true); echo \"status=${{PIPESTATUS[0]}}\" >&2",
+        polyseal_bin().display()
+    ));
+    ws.set_up(&mut shell);
+    let output = shell.output().expect("bash");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.trim_end().ends_with("status=1"),
+        "findings still exit 1 when nobody reads the report:\n{stderr}"
+    );
 }

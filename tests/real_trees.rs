@@ -65,3 +65,96 @@ fn published_files_and_directories_have_their_modes_under_umask_000_and_077() {
         }
     }
 }
+
+/// The vault's event log, to show that a refused command changed nothing.
+fn events(ws: &Workspace) -> String {
+    std::fs::read_to_string(ws.path("vault/events.log")).expect("events.log")
+}
+
+#[test]
+fn publish_into_an_out_it_cannot_use_is_refused_before_any_key_is_made() {
+    let ws = Workspace::with_vault();
+    std::fs::write(ws.path("afile"), "x").expect("file");
+    let before = events(&ws);
+    for (out, names) in [
+        ("missing/out", "parent directory missing does not exist"),
+        ("afile", "--out afile: not a directory"),
+    ] {
+        let output = ws.output(&["publish", "--src", "src", "--out", out]);
+        assert_failure(&output, 3, names);
+        assert_eq!(events(&ws), before, "--out {out}: no key made");
+    }
+}
+
+#[test]
+fn a_rotation_whose_republish_would_be_refused_changes_nothing() {
+    let ws = Workspace::with_vault();
+    ws.publish();
+    // A second source tree with a password in the shared file: its publish is refused.
+    crate::support::copy_dir(&ws.path("src"), &ws.path("src-secret"));
+    std::fs::write(
+        ws.path("src-secret/site.cfg"),
+        r#"<polycomConfig device.prov.password="hunter22"/>"#,
+    )
+    .expect("site.cfg");
+    let before = events(&ws);
+    let start = ws.output(&[
+        "rotate",
+        "start",
+        "--all",
+        "--src",
+        "src-secret",
+        "--out",
+        "out",
+    ]);
+    assert_failure(&start, 3, "site.cfg");
+    assert_eq!(events(&ws), before, "rotate start made no pre-active key");
+    let uploads = ws.output(&[
+        "rotate",
+        "start",
+        "--all",
+        "--uploads",
+        "nosuch",
+        "--src",
+        "src",
+        "--out",
+        "out",
+    ]);
+    assert_failure(&uploads, 3, "nosuch");
+    assert_eq!(events(&ws), before, "rotate start made no pre-active key");
+
+    ws.run(&["rotate", "start", "--all", "--src", "src", "--out", "out"]);
+    ws.run(&["rotate", "confirm", "0004f2a10001"]);
+    let before = events(&ws);
+    let finish = ws.output(&[
+        "rotate",
+        "finish",
+        "--all",
+        "--src",
+        "src-secret",
+        "--out",
+        "out",
+    ]);
+    assert_failure(&finish, 3, "site.cfg");
+    assert_eq!(events(&ws), before, "rotate finish changed no key state");
+}
+
+#[test]
+fn an_interrupted_rotate_start_run_again_finishes_its_republish() {
+    // Killed after its keys were made and before the tree was republished: the rerun finds
+    // no phone to rotate, and must still serve the new keys.
+    let ws = Workspace::with_vault();
+    ws.publish();
+    ws.run(&["rotate", "start", "--all"]);
+    let key_file = std::fs::read_to_string(ws.path("out/0004f2a10001-key.cfg")).expect("key");
+    assert!(
+        key_file.contains("0004f2a10001-g1"),
+        "still g1: not republished"
+    );
+    ws.run(&["rotate", "start", "--all", "--src", "src", "--out", "out"]);
+    let key_file = std::fs::read_to_string(ws.path("out/0004f2a10001-key.cfg")).expect("key");
+    assert!(
+        key_file.contains("0004f2a10001-g2"),
+        "the rerun serves g2:\n{key_file}"
+    );
+}

@@ -236,7 +236,7 @@ pub(crate) enum ListFormat {
 pub(crate) enum TableFormat {
     /// Aligned columns for people.
     Table,
-    /// JSON, one document.
+    /// JSON for tools: one document (`log show`: the log's own lines, one event each).
     Json,
 }
 
@@ -313,8 +313,13 @@ pub(crate) struct BootstrapArgs {
 pub(crate) struct KeyFileArg {
     /// Name of each phone's key file; `[PHONE_MAC_ADDRESS]` stands for the MAC. The master's
     /// CONFIG_FILES must list it.
-    #[arg(long = "key-file", default_value = "[PHONE_MAC_ADDRESS]-key.cfg")]
+    #[arg(long = "key-file", default_value = KeyFileArg::DEFAULT)]
     pub(crate) pattern: String,
+}
+
+impl KeyFileArg {
+    /// The key file's name unless `--key-file` says otherwise.
+    pub(crate) const DEFAULT: &str = "[PHONE_MAC_ADDRESS]-key.cfg";
 }
 
 #[derive(Args, Debug)]
@@ -450,8 +455,9 @@ pub(crate) struct RepublishArgs {
     /// More phones for republishing: CSV `mac[,label]` or one MAC a line.
     #[arg(long, requires = "src")]
     pub(crate) phones: Option<PathBuf>,
-    #[command(flatten)]
-    pub(crate) key_file: KeyFileArg,
+    /// Name of each phone's key file in the republished tree (as `publish --key-file`).
+    #[arg(long = "key-file", requires = "src", default_value = KeyFileArg::DEFAULT)]
+    pub(crate) key_file: String,
 }
 
 #[derive(Args, Debug)]

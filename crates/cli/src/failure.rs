@@ -14,8 +14,6 @@ pub(crate) struct Failure {
     pub(crate) class: ExitClass,
     message: String,
     hint: Option<String>,
-    /// Standard output's reader went away: not an error, the command just stops.
-    closed_pipe: bool,
 }
 
 impl Failure {
@@ -25,21 +23,7 @@ impl Failure {
             class,
             message: message.into(),
             hint: None,
-            closed_pipe: false,
         }
-    }
-
-    /// Standard output was closed by its reader: the command stops and exits 0, saying nothing.
-    pub(crate) fn closed_pipe() -> Failure {
-        Failure {
-            closed_pipe: true,
-            ..Failure::new(ExitClass::Success, "standard output was closed")
-        }
-    }
-
-    /// True for [`Failure::closed_pipe`].
-    pub(crate) fn is_closed_pipe(&self) -> bool {
-        self.closed_pipe
     }
 
     /// Bad input.

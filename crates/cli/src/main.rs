@@ -52,9 +52,6 @@ fn configure_threads() {
 
 /// Prints `failure` as one line (plus a hint line) on standard error; returns its exit code.
 fn report(session: &Session, failure: &Failure) -> ExitCode {
-    if failure.is_closed_pipe() {
-        return ExitCode::SUCCESS;
-    }
     let mut err = std::io::stderr().lock();
     let (red, bold, reset) = if session.color() {
         ("\x1b[31m", "\x1b[1m", "\x1b[0m")

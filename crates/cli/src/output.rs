@@ -2,6 +2,7 @@
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use polyseal_fleet::write::{read_capped, read_capped_from, write_atomic};
 
@@ -52,14 +53,24 @@ pub(crate) fn read_input(path: &Path, limit: usize) -> Result<Vec<u8>, Failure> 
     })
 }
 
+/// Set once standard output's reader went away.
+static STDOUT_CLOSED: AtomicBool = AtomicBool::new(false);
+
 /// Writes `bytes` to standard output. A reader that went away (`polyseal keys list | head -1`)
-/// is not an error: the command ends quietly, as `cat` and `ripgrep` do.
+/// is not an error: the rest of the output is dropped and the command goes on to its own
+/// result, so `audit --strict | head` still exits 1 on findings and a listing exits 0, as `cat`
+/// does.
 pub(crate) fn write_stdout(bytes: &[u8]) -> Result<(), Failure> {
+    if STDOUT_CLOSED.load(Ordering::Relaxed) {
+        return Ok(());
+    }
     let mut out = std::io::stdout().lock();
-    out.write_all(bytes)
-        .and_then(|()| out.flush())
-        .map_err(|e| match e.kind() {
-            std::io::ErrorKind::BrokenPipe => Failure::closed_pipe(),
-            _ => Failure::io(Path::new("standard output"), "write", &e),
-        })
+    match out.write_all(bytes).and_then(|()| out.flush()) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => {
+            STDOUT_CLOSED.store(true, Ordering::Relaxed);
+            Ok(())
+        }
+        Err(e) => Err(Failure::io(Path::new("standard output"), "write", &e)),
+    }
 }

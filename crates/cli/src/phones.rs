@@ -29,5 +29,10 @@ pub(crate) fn read_mac_list(path: &Path) -> Result<Vec<Mac>, Failure> {
 
 /// The key file pattern given with --key-file.
 pub(crate) fn key_file_pattern(arg: &KeyFileArg) -> Result<KeyFilePattern, Failure> {
-    KeyFilePattern::parse(&arg.pattern).map_err(|e| Failure::input(format!("--key-file: {e}")))
+    parse_key_file(&arg.pattern)
+}
+
+/// Parses a --key-file pattern, naming the option in the error.
+pub(crate) fn parse_key_file(pattern: &str) -> Result<KeyFilePattern, Failure> {
+    KeyFilePattern::parse(pattern).map_err(|e| Failure::input(format!("--key-file: {e}")))
 }

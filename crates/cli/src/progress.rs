@@ -2,6 +2,7 @@
 
 use std::io::{IsTerminal, Write};
 use std::path::Path;
+use std::sync::RwLock;
 
 use indicatif::{ProgressBar, ProgressStyle};
 use polyseal_fleet::Progress;
@@ -10,7 +11,8 @@ use polyseal_fleet::Progress;
 /// `--quiet`; hidden otherwise.
 /// With `--verbose`, each file written and removed is listed too.
 pub(crate) struct FileProgress {
-    bar: ProgressBar,
+    /// The bar of the step under way; each step gets a new one.
+    bar: RwLock<ProgressBar>,
     quiet: bool,
     verbose: bool,
 }
@@ -19,7 +21,7 @@ impl FileProgress {
     /// A bar for a command run with `--quiet`, `--verbose` or neither.
     pub(crate) fn new(quiet: bool, verbose: bool) -> FileProgress {
         FileProgress {
-            bar: ProgressBar::hidden(),
+            bar: RwLock::new(ProgressBar::hidden()),
             quiet,
             verbose,
         }
@@ -28,10 +30,19 @@ impl FileProgress {
     /// One `-v` line, above the bar if one is drawn.
     fn detail(&self, what: &str, path: &Path) {
         if self.verbose {
-            self.bar.suspend(|| {
+            self.bar().suspend(|| {
                 let _ = writeln!(std::io::stderr(), "{what} {}", path.display());
             });
         }
+    }
+}
+
+impl FileProgress {
+    /// The current bar (a handle: the bar itself is shared).
+    fn bar(&self) -> ProgressBar {
+        self.bar
+            .read()
+            .map_or_else(|_| ProgressBar::hidden(), |bar| bar.clone())
     }
 }
 
@@ -40,17 +51,17 @@ impl Progress for FileProgress {
         if self.quiet || total < 1000 || !std::io::stderr().is_terminal() {
             return;
         }
-        self.bar.set_length(total);
-        self.bar.set_position(0);
+        let bar = ProgressBar::new(total);
         if let Ok(style) = ProgressStyle::with_template("{bar:40} {pos}/{len} files ({eta} left)") {
-            self.bar.set_style(style);
+            bar.set_style(style);
         }
-        self.bar
-            .set_draw_target(indicatif::ProgressDrawTarget::stderr());
+        if let Ok(mut current) = self.bar.write() {
+            *current = bar;
+        }
     }
 
     fn advance(&self) {
-        self.bar.inc(1);
+        self.bar().inc(1);
     }
 
     fn wrote(&self, path: &Path) {
@@ -62,8 +73,6 @@ impl Progress for FileProgress {
     }
 
     fn finish(&self) {
-        self.bar.finish_and_clear();
-        self.bar
-            .set_draw_target(indicatif::ProgressDrawTarget::hidden());
+        self.bar().finish_and_clear();
     }
 }

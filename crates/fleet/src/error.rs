@@ -92,6 +92,12 @@ pub enum Error {
         /// The path given.
         out: PathBuf,
     },
+    /// `--out` names something other than a directory.
+    #[error("--out {}: not a directory", out.display())]
+    OutNotADirectory {
+        /// The path given.
+        out: PathBuf,
+    },
     /// The directory that should hold `--out` does not exist.
     #[error("--out {}: parent directory {} does not exist", out.display(), parent.display())]
     OutParentMissing {

@@ -74,17 +74,6 @@ fn select(vault: &Vault, targets: Targets<'_>, wanted: fn(RotationStep) -> bool)
     }
 }
 
-/// What `rotate confirm` found: the confirmations to commit, and what the operator should
-/// know about the rest.
-#[derive(Debug, Default)]
-#[non_exhaustive]
-pub struct ConfirmPlan {
-    /// Phones shown (or said) to hold their new key.
-    pub confirmations: Vec<Confirmation>,
-    /// Uploads or phones that prove nothing, one line each.
-    pub notes: Vec<Note>,
-}
-
 /// A line about evidence that does not confirm a phone.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Note {
@@ -100,8 +89,9 @@ fn confirm_from_uploads(
     vault: &Vault,
     dir: &Path,
     named: Option<&[Mac]>,
-) -> Result<ConfirmPlan, Error> {
-    let mut plan = ConfirmPlan::default();
+    note: &mut dyn FnMut(Note),
+) -> Result<Vec<Confirmation>, Error> {
+    let mut confirmations: Vec<Confirmation> = Vec::new();
     for evidence in read_uploads(dir)? {
         if named.is_some_and(|n| !n.contains(&evidence.mac)) {
             continue;
@@ -114,60 +104,59 @@ fn confirm_from_uploads(
                     .filter(|(r, _)| r.mac() == evidence.mac);
                 match shown {
                     Some((_, g)) if g.number() == next => {
-                        if !plan
-                            .confirmations
-                            .iter()
-                            .any(|c: &Confirmation| c.mac == evidence.mac)
-                        {
-                            plan.confirmations.push(Confirmation {
+                        if !confirmations.iter().any(|c| c.mac == evidence.mac) {
+                            confirmations.push(Confirmation {
                                 mac: evidence.mac,
                                 generation: next,
                                 evidence: format!("upload {}", evidence.file.display()),
                             });
                         }
                     }
-                    Some((_, g)) => plan.notes.push(Note::Detail(format!(
+                    Some((_, g)) => note(Note::Detail(format!(
                         "{}: {} shows generation {} (not yet g{next})",
                         evidence.mac,
                         evidence.file.display(),
                         g.number()
                     ))),
-                    None => plan.notes.push(Note::Warning(format!(
+                    None => note(Note::Warning(format!(
                         "{}: encrypted under {desc}, which is not one of this phone's keys",
                         evidence.file.display()
                     ))),
                 }
             }
-            (
-                Held::Plaintext,
-                RotationStep::Started { .. } | RotationStep::Confirmed { .. },
-            ) => plan.notes.push(Note::Warning(format!(
-                "{}: uploaded in plaintext: the phone holds no key (factory reset?); see docs/ROTATION.md",
-                evidence.file.display()
-            ))),
+            (Held::Plaintext, RotationStep::Started { .. } | RotationStep::Confirmed { .. }) => {
+                note(Note::Warning(format!(
+                    "{}: uploaded in plaintext: the phone holds no key (factory reset?); see docs/ROTATION.md",
+                    evidence.file.display()
+                )))
+            }
             _ => {}
         }
     }
-    Ok(plan)
+    Ok(confirmations)
 }
 
 /// The confirmations the operator gives for `macs`: each must be rotating.
-fn confirm_named(vault: &Vault, macs: &[Mac]) -> Result<ConfirmPlan, Error> {
-    let mut plan = ConfirmPlan::default();
+fn confirm_named(
+    vault: &Vault,
+    macs: &[Mac],
+    note: &mut dyn FnMut(Note),
+) -> Result<Vec<Confirmation>, Error> {
+    let mut confirmations = Vec::new();
     for mac in macs {
         match RotationStep::of(vault.record(mac)) {
-            RotationStep::Started { next, .. } => plan.confirmations.push(Confirmation {
+            RotationStep::Started { next, .. } => confirmations.push(Confirmation {
                 mac: *mac,
                 generation: next,
                 evidence: "operator".to_owned(),
             }),
-            RotationStep::Confirmed { .. } => plan
-                .notes
-                .push(Note::Detail(format!("{mac}: already confirmed"))),
+            RotationStep::Confirmed { .. } => {
+                note(Note::Detail(format!("{mac}: already confirmed")));
+            }
             step => return Err(Error::NothingToConfirm { mac: *mac, step }),
         }
     }
-    Ok(plan)
+    Ok(confirmations)
 }
 
 /// Phones still waiting for evidence that they hold their new key.
@@ -236,14 +225,17 @@ fn file_mode(_path: &Path) -> u32 {
 
 /// What `rotate confirm` commits: the evidence of `uploads` when given (for the `named`
 /// phones only, if some are named), otherwise the operator's word for the `named` phones.
+/// What proves nothing is told to `note` as it is found, so it is said even when a later
+/// phone is refused.
 pub fn confirm(
     vault: &Vault,
     named: Option<&[Mac]>,
     uploads: Option<&Path>,
-) -> Result<ConfirmPlan, Error> {
+    note: &mut dyn FnMut(Note),
+) -> Result<Vec<Confirmation>, Error> {
     match (uploads, named) {
-        (Some(dir), named) => confirm_from_uploads(vault, dir, named),
-        (None, Some(macs)) => confirm_named(vault, macs),
+        (Some(dir), named) => confirm_from_uploads(vault, dir, named, note),
+        (None, Some(macs)) => confirm_named(vault, macs, note),
         (None, None) => Err(Error::NothingNamedToConfirm),
     }
 }

@@ -38,7 +38,10 @@ fn a_symlink_to_a_directory_out_of_the_tree_is_refused_too() {
     std::fs::create_dir(dir.path().join("elsewhere")).expect("dir");
     symlink("../elsewhere", dir.path().join("src/firmware")).expect("symlink");
     let error = SourceTree::open(dir.path().join("src")).expect_err("refused");
-    assert!(matches!(error, Error::SymlinkOutsideTree { .. }), "{error:?}");
+    assert!(
+        matches!(error, Error::SymlinkOutsideTree { .. }),
+        "{error:?}"
+    );
 }
 
 #[test]

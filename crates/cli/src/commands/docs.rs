@@ -23,7 +23,7 @@ pub(crate) fn man(session: &Session, out: Option<&Path>) -> Result<(), Failure> 
     let Some(dir) = out else {
         return Destination::Stdout.write(&render(Cli::command())?, 0);
     };
-    std::fs::create_dir_all(dir).map_err(|e| Failure::io(dir, "create", &e))?;
+    check_out_dir(dir)?;
     let mut command = Cli::command().disable_help_subcommand(true);
     command.build();
     let mut written = 0;
@@ -34,6 +34,33 @@ pub(crate) fn man(session: &Session, out: Option<&Path>) -> Result<(), Failure> 
         dir.display()
     ));
     Ok(())
+}
+
+/// Refuses a `man --out` that is not a directory or whose parent does not exist (as
+/// `publish --out`); creates the directory itself.
+fn check_out_dir(dir: &Path) -> Result<(), Failure> {
+    match std::fs::metadata(dir) {
+        Ok(metadata) if metadata.is_dir() => return Ok(()),
+        Ok(_) => {
+            return Err(Failure::input(format!(
+                "--out {}: not a directory",
+                dir.display()
+            )));
+        }
+        Err(_) => {}
+    }
+    let parent = dir
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    if !parent.is_dir() {
+        return Err(Failure::input(format!(
+            "--out {}: parent directory {} does not exist",
+            dir.display(),
+            parent.display()
+        )));
+    }
+    std::fs::create_dir(dir).map_err(|e| Failure::io(dir, "create", &e))
 }
 
 /// Writes the page of `command` and of each of its subcommands, named as `man` looks them up
@@ -48,7 +75,11 @@ fn write_pages(
         write_pages(session, sub.clone(), dir, written)?;
     }
     let path = dir.join(clap_mangen::Man::new(command.clone()).get_filename());
-    write_atomic(&path, &render(command)?, PUBLIC_MODE)?;
+    // An error names the directory given, not the temporary file beside the page.
+    write_atomic(&path, &render(command)?, PUBLIC_MODE).map_err(|e| match e {
+        polyseal_fleet::Error::Io { source, .. } => Failure::io(dir, "write a page into", &source),
+        other => other.into(),
+    })?;
     session.detail(&format!("wrote {}", path.display()));
     *written += 1;
     Ok(())

@@ -3,8 +3,10 @@
 use std::fmt::Write as _;
 
 use polyseal_fleet::SystemClock;
-use polyseal_fleet::publish::{self, PlannedPhone, PublishRequest, PublishSummary};
-use polyseal_vault::VaultWriter;
+use std::path::Path;
+
+use polyseal_fleet::publish::{self, CheckedPublish, PlannedPhone, PublishRequest, PublishSummary};
+use polyseal_vault::{DataKey, VaultWriter};
 
 use crate::cli::PublishArgs;
 use crate::count::count;
@@ -19,28 +21,28 @@ pub(crate) fn run(session: &Session, args: &PublishArgs) -> Result<(), Failure> 
     request.phones_file = args.phones.as_deref();
     request.allow_plaintext_secrets = args.allow_plaintext_secrets;
     let mut writer = session.writer()?;
-    publish_with(session, &mut writer, &request, args.dry_run)
-}
-
-/// Checks the tree, then (unless `dry_run`) asks for the identity and publishes; reports
-/// either way. `rotate start` and `finish` republish through here too.
-pub(crate) fn publish_with(
-    session: &Session,
-    writer: &mut VaultWriter,
-    request: &PublishRequest<'_>,
-    dry_run: bool,
-) -> Result<(), Failure> {
-    let checked = publish::check(writer.vault(), request)?;
-    if dry_run {
+    let checked = publish::check(writer.vault(), &request)?;
+    if args.dry_run {
         let plan = checked.dry_run(writer.vault());
         print_plan(session, &plan);
-        report(session, request.out, checked.summary(), true);
+        report(session, &args.out, checked.summary(), true);
         return Ok(());
     }
     let data_key = session.unlock(writer.vault())?;
+    run_checked(session, &mut writer, checked, &data_key, &args.out)
+}
+
+/// Publishes a checked tree and reports; `rotate start` and `finish` republish through here.
+pub(crate) fn run_checked(
+    session: &Session,
+    writer: &mut VaultWriter,
+    checked: CheckedPublish,
+    data_key: &DataKey,
+    out: &Path,
+) -> Result<(), Failure> {
     let progress = session.progress();
-    let summary = checked.run(writer, &data_key, &SystemClock, &progress)?;
-    report(session, request.out, &summary, false);
+    let summary = checked.run(writer, data_key, &SystemClock, &progress)?;
+    report(session, out, &summary, false);
     Ok(())
 }
 

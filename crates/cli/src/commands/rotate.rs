@@ -2,18 +2,23 @@
 //! docs/ROTATION.md describes the steps; `RotationStep` reads them from the vault.
 
 use polyseal_crypto::Mac;
-use polyseal_fleet::publish::PublishRequest;
+use std::path::PathBuf;
+
+use polyseal_fleet::publish::{self, CheckedPublish, PublishRequest};
 use polyseal_fleet::rotate::{self, Note, Targets};
-use polyseal_vault::{InitialState, KeyState, KeyTiming, RotationStep, VaultWriter};
+use polyseal_fleet::uploads::uploads_in;
+use polyseal_vault::{
+    DataKey, InitialState, KeyState, KeyTiming, RotationStep, Vault, VaultWriter,
+};
 
 use crate::cli::{
     RepublishArgs, RotateCommand, RotateConfirmArgs, RotateFinishArgs, RotateStartArgs,
     RotateStatusArgs,
 };
-use crate::commands::publish::publish_with;
+use crate::commands::publish::run_checked;
 use crate::count::count;
 use crate::failure::Failure;
-use crate::phones::key_file_pattern;
+use crate::phones::parse_key_file;
 use crate::session::{Session, parse_macs};
 use crate::table::print_listing;
 
@@ -43,10 +48,19 @@ fn targets(named: Option<&[Mac]>) -> Targets<'_> {
 fn start(session: &Session, args: &RotateStartArgs) -> Result<(), Failure> {
     let mut writer = session.writer()?;
     let named = named_macs(args.all, &args.macs)?;
+    // Everything is checked before the vault changes: the phones, the uploads directory and
+    // the tree to republish.
     let macs = rotate::start_targets(writer.vault(), targets(named.as_deref()))?;
+    if let Some(dir) = &args.uploads {
+        uploads_in(dir)?;
+    }
+    let planned = check_republish(writer.vault(), &args.republish)?;
     if macs.is_empty() && args.uploads.is_none() {
         session.say("no phone to rotate: every phone is already rotating or has no key");
-        return Ok(());
+        // An interrupted `rotate start` left its keys made: its republish still has to run.
+        if planned.is_none() {
+            return Ok(());
+        }
     }
     let data_key = session.unlock(writer.vault())?;
     if !macs.is_empty() {
@@ -76,7 +90,7 @@ fn start(session: &Session, args: &RotateStartArgs) -> Result<(), Failure> {
              under its old key will fail to decrypt it (docs/ROTATION.md)",
         ),
     }
-    republish(session, &mut writer, &args.republish, "new keys")
+    republish(session, &mut writer, planned, &data_key, "new keys")
 }
 
 fn confirm(session: &Session, args: &RotateConfirmArgs) -> Result<(), Failure> {
@@ -86,18 +100,20 @@ fn confirm(session: &Session, args: &RotateConfirmArgs) -> Result<(), Failure> {
     } else {
         Some(parse_macs(&args.macs)?)
     };
-    let plan = rotate::confirm(writer.vault(), named.as_deref(), args.uploads.as_deref())?;
-    for note in &plan.notes {
-        match note {
-            Note::Detail(text) => session.detail(text),
-            Note::Warning(text) => session.warn(text),
-        }
-    }
-    writer.confirm(&plan.confirmations)?;
+    let confirmations = rotate::confirm(
+        writer.vault(),
+        named.as_deref(),
+        args.uploads.as_deref(),
+        &mut |note| match note {
+            Note::Detail(text) => session.detail(&text),
+            Note::Warning(text) => session.warn(&text),
+        },
+    )?;
+    writer.confirm(&confirmations)?;
     let waiting = rotate::waiting(writer.vault());
     session.say(&format!(
         "confirmed {}; {waiting} still waiting for evidence",
-        count(plan.confirmations.len(), "phone")
+        count(confirmations.len(), "phone")
     ));
     Ok(())
 }
@@ -106,6 +122,12 @@ fn finish(session: &Session, args: &RotateFinishArgs) -> Result<(), Failure> {
     let mut writer = session.writer()?;
     let named = named_macs(args.all, &args.macs)?;
     let changes = rotate::finish_changes(writer.vault(), targets(named.as_deref()))?;
+    let planned = check_republish(writer.vault(), &args.republish)?;
+    // The identity is asked for before anything changes, so a wrong one changes nothing.
+    let data_key = match planned {
+        Some(_) => Some(session.unlock(writer.vault())?),
+        None => None,
+    };
     writer.set_states(&changes)?;
     session.say(&format!(
         "finished rotation of {}: new generation active, old one deactivated",
@@ -114,30 +136,51 @@ fn finish(session: &Session, args: &RotateFinishArgs) -> Result<(), Failure> {
             "phone"
         )
     ));
-    republish(
-        session,
-        &mut writer,
-        &args.republish,
-        "files under the new keys",
-    )
+    match data_key {
+        Some(data_key) => republish(
+            session,
+            &mut writer,
+            planned,
+            &data_key,
+            "files under the new keys",
+        ),
+        None => republish_hint(session, "files under the new keys"),
+    }
 }
 
-/// Republishes when --src and --out were given; otherwise says what to run.
+/// The republish of --src into --out, checked before a step changes the vault; `None` when
+/// they were not given.
+fn check_republish(
+    vault: &Vault,
+    args: &RepublishArgs,
+) -> Result<Option<(CheckedPublish, PathBuf)>, Failure> {
+    let (Some(src), Some(out)) = (&args.src, &args.out) else {
+        return Ok(None);
+    };
+    let mut request = PublishRequest::new(src, out, parse_key_file(&args.key_file)?);
+    request.phones_file = args.phones.as_deref();
+    Ok(Some((publish::check(vault, &request)?, out.clone())))
+}
+
+/// Republishes the checked tree; without one, says what to run.
 fn republish(
     session: &Session,
     writer: &mut VaultWriter,
-    args: &RepublishArgs,
+    checked: Option<(CheckedPublish, PathBuf)>,
+    data_key: &DataKey,
     what: &str,
 ) -> Result<(), Failure> {
-    let (Some(src), Some(out)) = (&args.src, &args.out) else {
-        session.say(&format!(
-            "run `polyseal publish --src SRC --out OUT` to serve the {what}"
-        ));
-        return Ok(());
-    };
-    let mut request = PublishRequest::new(src, out, key_file_pattern(&args.key_file)?);
-    request.phones_file = args.phones.as_deref();
-    publish_with(session, writer, &request, false)
+    match checked {
+        Some((checked, out)) => run_checked(session, writer, checked, data_key, &out),
+        None => republish_hint(session, what),
+    }
+}
+
+fn republish_hint(session: &Session, what: &str) -> Result<(), Failure> {
+    session.say(&format!(
+        "run `polyseal publish --src SRC --out OUT` to serve the {what}"
+    ));
+    Ok(())
 }
 
 /// One phone's line in `rotate status`.

@@ -23,12 +23,13 @@ pub struct PlannedPhone {
 impl CheckedPublish {
     /// What would be done for every phone, in MAC order.
     pub fn dry_run(&self, vault: &Vault) -> Vec<PlannedPhone> {
+        let need_keys = super::need_keys(vault, &self.macs);
         self.macs
             .iter()
             .map(|mac| PlannedPhone {
                 mac: *mac,
                 step: RotationStep::of(vault.record(mac)),
-                new_key: self.need_keys.contains(mac),
+                new_key: need_keys.contains(mac),
                 files: self
                     .tree
                     .fetch_plan(mac, None)

@@ -95,13 +95,15 @@ pub struct CheckedPublish {
     out: PathBuf,
     key_file: KeyFilePattern,
     macs: Vec<Mac>,
-    need_keys: Vec<Mac>,
     summary: PublishSummary,
 }
 
 /// Checks `request` against `vault` without changing anything: refuses trees that would brick
-/// phones or serve secrets in plaintext, and collects the warnings that would not.
+/// phones or serve secrets in plaintext and an `--out` that cannot be published to, and
+/// collects the warnings that would not. Which phones need a key is decided when it runs, so
+/// a command may change the vault between the two (`rotate start` adds keys).
 pub fn check(vault: &Vault, request: &PublishRequest<'_>) -> Result<CheckedPublish, Error> {
+    swap::check_out(request.out)?;
     let tree = SourceTree::open(request.src)?.with_key_file_pattern(request.key_file.clone());
     let mut summary = PublishSummary::default();
 
@@ -111,20 +113,22 @@ pub fn check(vault: &Vault, request: &PublishRequest<'_>) -> Result<CheckedPubli
     checks::check_plans(&tree, &macs, &request.key_file, &mut summary)?;
     checks::check_secrets(&tree, request.allow_plaintext_secrets, &mut summary)?;
 
-    let need_keys: Vec<Mac> = macs
-        .iter()
-        .copied()
-        .filter(|mac| RotationStep::of(vault.record(mac)) == RotationStep::NoKey)
-        .collect();
-    summary.keys_made = need_keys.len();
+    summary.keys_made = need_keys(vault, &macs).len();
     Ok(CheckedPublish {
         tree,
         out: request.out.to_owned(),
         key_file: request.key_file.clone(),
         macs,
-        need_keys,
         summary,
     })
+}
+
+/// The phones of `macs` that have no active key in `vault`: publish makes one for each.
+fn need_keys(vault: &Vault, macs: &[Mac]) -> Vec<Mac> {
+    macs.iter()
+        .copied()
+        .filter(|mac| RotationStep::of(vault.record(mac)) == RotationStep::NoKey)
+        .collect()
 }
 
 impl CheckedPublish {
@@ -148,9 +152,10 @@ impl CheckedPublish {
             out,
             key_file,
             macs,
-            need_keys,
             mut summary,
         } = self;
+        let need_keys = need_keys(writer.vault(), &macs);
+        summary.keys_made = need_keys.len();
         // The keys already in the vault, opened, and the new ones as the transaction that adds
         // them returns them (opening those again would cost a pass over the whole vault).
         let mut keys: HashMap<(Mac, u32), KeyString> = writer

@@ -50,3 +50,15 @@ pub(super) fn sibling(out: &Path, what: &str) -> Result<PathBuf, Error> {
     }
     Ok(parent.join(format!(".{}.polyseal-{what}", name.to_string_lossy())))
 }
+
+/// Refuses an `--out` that cannot be published to, before anything is made: no directory
+/// name, a parent that does not exist, or something other than a directory in its place.
+pub(super) fn check_out(out: &Path) -> Result<(), Error> {
+    sibling(out, "staging")?;
+    match fs::metadata(out) {
+        Ok(metadata) if !metadata.is_dir() => Err(Error::OutNotADirectory {
+            out: out.to_owned(),
+        }),
+        _ => Ok(()),
+    }
+}

@@ -54,13 +54,17 @@ fn finish_needs_a_confirmation_and_then_swaps_the_generations() {
         .expect_err("not confirmed yet");
     assert!(matches!(error, Error::CannotFinish { .. }), "{error:?}");
 
-    let plan = rotate::confirm(writer.vault(), Some(&phone), None).expect("operator confirms");
-    assert_eq!(plan.confirmations.len(), 1);
-    writer.confirm(&plan.confirmations).expect("commit");
-    let again = rotate::confirm(writer.vault(), Some(&phone), None).expect("again");
-    assert!(again.confirmations.is_empty());
+    let mut notes = Vec::new();
+    let confirmations = rotate::confirm(writer.vault(), Some(&phone), None, &mut |n| notes.push(n))
+        .expect("operator confirms");
+    assert_eq!(confirmations.len(), 1);
+    assert!(notes.is_empty());
+    writer.confirm(&confirmations).expect("commit");
+    let again =
+        rotate::confirm(writer.vault(), Some(&phone), None, &mut |n| notes.push(n)).expect("again");
+    assert!(again.is_empty());
     assert_eq!(
-        again.notes,
+        notes,
         vec![Note::Detail(format!("{}: already confirmed", PHONES[1]))]
     );
 
@@ -81,6 +85,7 @@ fn finish_needs_a_confirmation_and_then_swaps_the_generations() {
 fn confirm_without_phones_or_uploads_is_refused() {
     let fleet = Fleet::new();
     let (writer, _) = fleet.writer();
-    let error = rotate::confirm(writer.vault(), None, None).expect_err("nothing to go on");
+    let error =
+        rotate::confirm(writer.vault(), None, None, &mut |_| {}).expect_err("nothing to go on");
     assert!(matches!(error, Error::NothingNamedToConfirm), "{error:?}");
 }
