@@ -13,15 +13,23 @@ use std::sync::OnceLock;
 pub enum SecretKind {
     /// A SIP registration password (digest authentication). Checked for strength.
     SipPassword,
-    /// A password of the phone's own web or menu interface.
+    /// A password of the phone's own interfaces: web and menu, user login, TR-069 connection
+    /// requests.
     DevicePassword,
     /// A password the phone presents to another service: provisioning server, directory,
-    /// push or polling client, login credentials.
+    /// push or polling client, login credentials, BroadSoft XSP, XMPP, TR-069 ACS, SCEP,
+    /// ICE/TURN, web proxy, E911 location server.
     ServicePassword,
+    /// A PIN that signs the phone or its user in to a service (Skype for Business / Lync PIN
+    /// authentication), in the list by name or named `…pin`.
+    Pin,
     /// A network access secret: 802.1X, Wi-Fi.
     NetworkSecret,
     /// The configuration encryption key itself (`device.sec.configEncryption.key`).
     ConfigurationKey,
+    /// The private key of the phone's TLS device certificate (`sec.TLS.customDeviceKey.#`):
+    /// whoever holds it can pose as the phone to every server that trusts the certificate.
+    PrivateKey,
     /// A parameter not in the list by name whose name ends in `password`.
     OtherPassword,
     /// A URL carrying a password (`ftp://user:password@host/`), in any parameter.
@@ -34,8 +42,10 @@ impl fmt::Display for SecretKind {
             SecretKind::SipPassword => "SIP password",
             SecretKind::DevicePassword => "device password",
             SecretKind::ServicePassword => "service password",
+            SecretKind::Pin => "PIN",
             SecretKind::NetworkSecret => "network secret",
             SecretKind::ConfigurationKey => "configuration encryption key",
+            SecretKind::PrivateKey => "private key",
             SecretKind::OtherPassword => "password",
             SecretKind::UrlPassword => "password inside a URL",
         })
@@ -66,82 +76,190 @@ const fn secret(pattern: &'static str, kind: SecretKind, source: &'static str) -
 /// Every parameter the scanner treats as a secret, first match wins. The same names are
 /// recognised in the old nested schema (`<reg reg.1.auth.password="…"/>`) and the new flat one,
 /// because both spell the full parameter name in the attribute. `.set` companions
-/// (`device.prov.password.set`) are flags, not secrets, and match nothing here.
+/// (`device.prov.password.set`) are flags, not secrets, and match nothing here; nor do the
+/// other harmless look-alikes of the same templates (`prov.login.localPassword.hashed`,
+/// `dir.local.passwordProtected`, `reg.1.auth.usePinCredentials`, `sec.TLS.customDeviceCert.1`,
+/// `sec.uploadDevice.privateKey`, …).
+///
+/// Sources: "openspork/pp configs/…" is the set of stock UC Software 5.x configuration
+/// templates (`site.cfg`, `device.cfg`, `features.cfg`, `reg-basic.cfg`, …, every parameter
+/// with its default) committed in the public repository github.com/openspork/pp; "corpus …"
+/// is a file of `tests/fixtures/polycom` (provisioner.net library).
 pub const SECRET_PARAMETERS: &[SecretParameter] = &[
     secret(
         "reg.#.auth.password",
         SecretKind::SipPassword,
-        "Polycom admin guides (line registration)",
+        "Polycom admin guides (line registration); openspork/pp configs/reg-basic.cfg; \
+         provisioner/Provisioner endpoint/polycom/firmware325/phone1_327.cfg (SIP 3.2.7)",
     ),
     secret(
         "voIpProt.SIP.*password",
         SecretKind::SipPassword,
-        "polyseal's starting list",
+        "polyseal's starting list (no such parameter seen in the public templates)",
     ),
     secret(
         "device.auth.localAdminPassword",
         SecretKind::DevicePassword,
-        "Polycom admin guides; polyseal's starting list",
+        "Polycom admin guides; openspork/pp configs/device.cfg",
     ),
     secret(
         "device.auth.localUserPassword",
         SecretKind::DevicePassword,
-        "Polycom admin guides; polyseal's starting list",
+        "Polycom admin guides; openspork/pp configs/device.cfg",
     ),
     secret(
         "device.prov.password",
         SecretKind::ServicePassword,
-        "Polycom admin guides (provisioning server); polyseal's starting list",
+        "Polycom admin guides (provisioning server); openspork/pp configs/device.cfg",
     ),
     secret(
         "device.logincred.password",
         SecretKind::ServicePassword,
-        "corpus features.cfg; polyseal's starting list",
+        "corpus features.cfg; openspork/pp configs/device.cfg",
     ),
     secret(
         "dir.corp.password",
         SecretKind::ServicePassword,
-        "corpus features.cfg and sip-3.2.7.cfg; polyseal's starting list",
+        "corpus features.cfg and sip-3.2.7.cfg; openspork/pp configs/features.cfg",
     ),
     secret(
         "apps.push.password",
         SecretKind::ServicePassword,
-        "corpus sip-3.2.7.cfg",
+        "corpus sip-3.2.7.cfg; openspork/pp configs/applications.cfg",
     ),
     secret(
         "apps.statePolling.password",
         SecretKind::ServicePassword,
-        "corpus sip-3.2.7.cfg",
+        "corpus sip-3.2.7.cfg; openspork/pp configs/applications.cfg",
     ),
     secret(
         "device.net.dot1x.password",
         SecretKind::NetworkSecret,
-        "Polycom admin guides (802.1X)",
+        "Polycom admin guides (802.1X); openspork/pp configs/device.cfg",
     ),
     secret(
         "device.wifi.psk.key",
         SecretKind::NetworkSecret,
-        "Polycom admin guides (Wi-Fi)",
+        "Polycom admin guides (Wi-Fi); openspork/pp configs/device.cfg",
     ),
     secret(
         "device.wifi.wep.key#",
         SecretKind::NetworkSecret,
-        "Polycom admin guides (Wi-Fi)",
+        "Polycom admin guides (Wi-Fi); openspork/pp configs/device.cfg (key1 to key4)",
     ),
     secret(
         "device.wifi.wpa2Ent.password",
         SecretKind::NetworkSecret,
-        "Polycom admin guides (Wi-Fi)",
+        "Polycom admin guides (Wi-Fi); openspork/pp configs/device.cfg",
     ),
     secret(
         "device.pacfile.password",
         SecretKind::NetworkSecret,
-        "Polycom admin guides (EAP-FAST PAC file)",
+        "Polycom admin guides (EAP-FAST PAC file); openspork/pp configs/device.cfg",
     ),
     secret(
         "device.sec.configEncryption.key",
         SecretKind::ConfigurationKey,
-        "SoundPoint IP Admin Guide SIP 2.2/3.1, appendix C",
+        "SoundPoint IP Admin Guide SIP 2.2/3.1, appendix C; openspork/pp configs/device.cfg",
+    ),
+    secret(
+        "device.prov.lyncDeviceUpdatePassword",
+        SecretKind::ServicePassword,
+        "openspork/pp configs/device.cfg and features.cfg; left out of a UC Software 5.4.2 \
+         phone export as a secret (pastebin.com/f4RiASq9)",
+    ),
+    secret(
+        "reg.#.server.#.pstnServerAuth.password",
+        SecretKind::ServicePassword,
+        "openspork/pp configs/reg-basic.cfg",
+    ),
+    secret(
+        "reg.#.broadsoft.xsp.password",
+        SecretKind::ServicePassword,
+        "openspork/pp configs/features.cfg",
+    ),
+    secret(
+        "dir.broadsoft.xsp.password",
+        SecretKind::ServicePassword,
+        "openspork/pp configs/features.cfg",
+    ),
+    secret(
+        "dir.corp.alt.password",
+        SecretKind::ServicePassword,
+        "openspork/pp configs/features.cfg",
+    ),
+    secret(
+        "xmpp.#.auth.password",
+        SecretKind::ServicePassword,
+        "openspork/pp configs/features.cfg",
+    ),
+    secret(
+        "SCEP.*password",
+        SecretKind::ServicePassword,
+        "openspork/pp configs/features.cfg (SCEP.challengePassword, SCEP.http.password)",
+    ),
+    secret(
+        "tcpIpApp.ice.password",
+        SecretKind::ServicePassword,
+        "openspork/pp configs/firewall-nat.cfg",
+    ),
+    secret(
+        "feature.wpad.proxy.password",
+        SecretKind::ServicePassword,
+        "openspork/pp configs/features.cfg",
+    ),
+    secret(
+        "feature.E911.HELD.*password",
+        SecretKind::ServicePassword,
+        "openspork/pp configs/site.cfg (feature.E911.HELD.password, \
+         feature.E911.HELD.secondary.password)",
+    ),
+    secret(
+        "device.tr069.acs.password",
+        SecretKind::ServicePassword,
+        "openspork/pp configs/device.cfg and tr069.cfg",
+    ),
+    secret(
+        "device.tr069.cpe.password",
+        SecretKind::DevicePassword,
+        "openspork/pp configs/device.cfg and tr069.cfg",
+    ),
+    secret(
+        "prov.login.localPassword",
+        SecretKind::DevicePassword,
+        "openspork/pp configs/site.cfg (user login; the template ships it set to 123)",
+    ),
+    secret(
+        "prov.login.defaultPassword",
+        SecretKind::DevicePassword,
+        "openspork/pp configs/site.cfg (user login)",
+    ),
+    secret(
+        "reg.#.pin",
+        SecretKind::Pin,
+        "openspork/pp configs/reg-basic.cfg (beside reg.1.extension; PIN authentication)",
+    ),
+    secret(
+        "device.logincred.pin",
+        SecretKind::Pin,
+        "openspork/pp configs/device.cfg and features.cfg; a UC Software 5.4.2 phone export \
+         (pastebin.com/f4RiASq9)",
+    ),
+    secret(
+        "device.prov.lyncDeviceUpdatePin",
+        SecretKind::Pin,
+        "openspork/pp configs/device.cfg and features.cfg",
+    ),
+    secret(
+        "sec.TLS.customDeviceKey.#",
+        SecretKind::PrivateKey,
+        "openspork/pp configs/site.cfg (beside sec.TLS.customDeviceCert.#, the certificate \
+         it goes with)",
+    ),
+    secret(
+        "*pin",
+        SecretKind::Pin,
+        "catch-all: any other parameter named …pin or …Pin",
     ),
     secret(
         "*password",
@@ -179,9 +297,9 @@ pub fn secret_kind(parameter: &str) -> Option<SecretKind> {
 
 /// The ways a secret parameter's name can end, fewest first: each pattern's ending (its
 /// literal tail, with the wildcard before it) unless a shorter ending of another pattern
-/// already admits every name it admits. Sixteen patterns come down to four (`*password`,
-/// `*device.wifi.psk.key`, `*device.sec.configEncryption.key`, `#`), so most names are turned
-/// away in four short comparisons instead of sixteen.
+/// already admits every name it admits. Thirty-five patterns come down to five (`#`, `*pin`,
+/// `*password`, `device.wifi.psk.key`, `device.sec.configEncryption.key`; a test keeps the
+/// count), so most names are turned away in five short comparisons instead of thirty-five.
 fn distinct_endings() -> &'static [&'static [u8]] {
     static ENDINGS: OnceLock<Vec<&'static [u8]>> = OnceLock::new();
     ENDINGS.get_or_init(|| {
@@ -349,6 +467,13 @@ mod tests {
             ("sec.pwd.length.admin", None),
             ("apps.push.password", Some(SecretKind::ServicePassword)),
             ("feature.x.password", Some(SecretKind::OtherPassword)),
+            ("reg.12.pin", Some(SecretKind::Pin)),
+            ("reg.x.pin", Some(SecretKind::Pin)),
+            ("device.logincred.pin.set", None),
+            ("sec.TLS.customDeviceKey.2", Some(SecretKind::PrivateKey)),
+            ("sec.TLS.customDeviceKey", None),
+            ("sec.TLS.customDeviceCert.1", None),
+            ("SCEP.challengePassword", Some(SecretKind::ServicePassword)),
         ];
         for (name, kind) in cases {
             assert_eq!(secret_kind(name), kind, "{name}");
@@ -379,7 +504,7 @@ mod tests {
 
     #[test]
     fn the_distinct_endings_admit_every_name_a_pattern_matches() {
-        assert_eq!(distinct_endings().len(), 4, "{:?}", distinct_endings());
+        assert_eq!(distinct_endings().len(), 5, "{:?}", distinct_endings());
         for secret in SECRET_PARAMETERS {
             for (digits, run) in [("1", ""), ("12", "x.y"), ("7", "Password")] {
                 let name = secret.pattern.replace('#', digits).replace('*', run);
@@ -393,6 +518,19 @@ mod tests {
                     );
                 }
             }
+        }
+    }
+
+    #[test]
+    fn no_entry_is_shadowed_by_an_earlier_one() {
+        // First match wins, so an entry that an earlier one always matches first would be
+        // dead: its kind never reported, its line in the documentation a lie.
+        for (index, secret) in SECRET_PARAMETERS.iter().enumerate() {
+            let name = secret.pattern.replace('#', "1").replace('*', "example.");
+            let first = SECRET_PARAMETERS
+                .iter()
+                .position(|s| matches_pattern(s.pattern.as_bytes(), name.as_bytes()));
+            assert_eq!(first, Some(index), "{name} ({})", secret.pattern);
         }
     }
 
