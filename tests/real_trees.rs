@@ -158,3 +158,30 @@ fn an_interrupted_rotate_start_run_again_finishes_its_republish() {
         "the rerun serves g2:\n{key_file}"
     );
 }
+
+#[test]
+fn publish_writes_key_files_only_for_the_phones_the_tree_or_phones_file_names() {
+    let ws = Workspace::with_vault();
+    // A phone of the vault that the tree does not provision.
+    ws.run(&["keys", "add", "0004f2a1ffff"]);
+    ws.publish();
+    assert!(ws.path("out/0004f2a10001-key.cfg").is_file());
+    assert!(
+        !ws.path("out/0004f2a1ffff-key.cfg").exists(),
+        "no key file for a phone the tree does not name: its key would be served to no phone"
+    );
+    std::fs::write(ws.path("phones.txt"), "0004f2a1ffff\n").expect("phones");
+    ws.run(&[
+        "publish",
+        "--src",
+        "src",
+        "--out",
+        "out",
+        "--phones",
+        "phones.txt",
+    ]);
+    assert!(
+        ws.path("out/0004f2a1ffff-key.cfg").is_file(),
+        "named by --phones"
+    );
+}

@@ -107,7 +107,7 @@ pub fn check(vault: &Vault, request: &PublishRequest<'_>) -> Result<CheckedPubli
     let tree = SourceTree::open(request.src)?.with_key_file_pattern(request.key_file.clone());
     let mut summary = PublishSummary::default();
 
-    let macs = phone_macs(&tree, vault, request.phones_file)?;
+    let macs = phone_macs(&tree, request.phones_file)?;
     summary.phones = macs.len();
 
     checks::check_plans(&tree, &macs, &request.key_file, &mut summary)?;
@@ -193,20 +193,16 @@ impl CheckedPublish {
     }
 }
 
-/// Every phone to publish: those the tree names files after, those of the phones file and
-/// those of the vault's inventory, in MAC order. The list itself (every phone's sources, a
-/// copy of each file path) is dropped here: at 100,000 phones it holds 25 MB that the rest of
-/// the run does not need.
-fn phone_macs(
-    tree: &SourceTree,
-    vault: &Vault,
-    phones_file: Option<&Path>,
-) -> Result<Vec<Mac>, Error> {
+/// Every phone to publish: those the tree names files after and those of the phones file, in
+/// MAC order. A phone the vault holds a key for but neither names gets no key file: the tree
+/// does not provision it, and its key is served to no one (`audit` reports the key as
+/// `key-without-phone`). The list itself (every phone's sources, a copy of each file path) is
+/// dropped here: at 100,000 phones it holds 25 MB that the rest of the run does not need.
+fn phone_macs(tree: &SourceTree, phones_file: Option<&Path>) -> Result<Vec<Mac>, Error> {
     let mut phones = PhoneList::new();
     phones.add_tree(tree);
     if let Some(path) = phones_file {
         phones.read_phones_file(path)?;
     }
-    phones.add_inventory(vault.records().map(|r| r.mac()));
     Ok(phones.iter().map(|p| p.mac).collect())
 }
