@@ -130,7 +130,8 @@ impl fmt::Display for RotationStep {
             RotationStep::Started { active, next } => {
                 write!(
                     f,
-                    "rotating g{active} -> g{next}: serving g{next}, waiting for evidence"
+                    "rotating g{active} -> g{next}: to be served g{next} (once published), \
+                     waiting for evidence"
                 )
             }
             RotationStep::Confirmed { active, next } => {

@@ -201,7 +201,7 @@ fn status(session: &Session, args: &RotateStatusArgs) -> Result<(), Failure> {
         .map(|record| {
             let step = RotationStep::of(Some(record));
             let plaintext = if step.serves_plaintext(vault.key_timing()) {
-                "; its per-phone files are served in plaintext until it is confirmed (key timing next-boot)"
+                "; its per-phone files are to be served in plaintext until it is confirmed (key timing next-boot)"
             } else {
                 ""
             };
