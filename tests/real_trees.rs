@@ -151,6 +151,12 @@ fn an_interrupted_rotate_start_run_again_finishes_its_republish() {
         key_file.contains("0004f2a10001-g1"),
         "still g1: not republished"
     );
+    let status = ws.output(&["rotate", "status"]);
+    let status = String::from_utf8_lossy(&status.stdout);
+    assert!(
+        !status.contains("serving g2"),
+        "status claims a tree state the tree does not have:\n{status}"
+    );
     ws.run(&["rotate", "start", "--all", "--src", "src", "--out", "out"]);
     let key_file = std::fs::read_to_string(ws.path("out/0004f2a10001-key.cfg")).expect("key");
     assert!(
