@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # Installs the Debian packages the tests use as real counterparts: the age CLI (opens what we
 # seal), openssl (cross-checks AES-CBC), nginx (serves the published tree over TLS), xmllint
-# (validates the XML we write), ssh-keygen (SSH recipients and identities of the vault) and
-# python3 (a stand-in age plugin speaking the real plugin protocol). On CI it always runs
-# apt-get; elsewhere only when one is missing.
+# (validates the XML we write), ssh-keygen (SSH recipients and identities of the vault),
+# python3 (a stand-in age plugin speaking the real plugin protocol), strace (kills publish at
+# each file-system step of its swap) and util-linux (setpriv and unshare: publish as another
+# user, onto a mount point). On CI it always runs apt-get; elsewhere only when one is missing.
 set -euo pipefail
-packages=(age openssl nginx libxml2-utils openssh-client python3)
-tools=(age age-keygen openssl nginx xmllint ssh-keygen python3)
+packages=(age openssl nginx libxml2-utils openssh-client python3 strace util-linux)
+tools=(age age-keygen openssl nginx xmllint ssh-keygen python3 strace setpriv unshare)
 missing=0
 for tool in "${tools[@]}"; do
     command -v "$tool" >/dev/null 2>&1 || [ -x "/usr/sbin/$tool" ] || missing=1

@@ -191,3 +191,143 @@ fn publish_writes_key_files_only_for_the_phones_the_tree_or_phones_file_names() 
         "named by --phones"
     );
 }
+
+/// The files of the published tree, sorted.
+fn published(ws: &Workspace) -> Vec<String> {
+    ws.files_under("out")
+}
+
+#[test]
+fn publish_killed_at_any_file_system_step_leaves_out_a_whole_tree() {
+    let ws = Workspace::with_vault();
+    ws.publish();
+    let old = published(&ws);
+    std::fs::write(ws.path("src/extra.cfg"), "<polycomConfig/>").expect("a new shared file");
+    let mut new = old.clone();
+    new.push("out/extra.cfg".to_owned());
+    new.sort();
+    // Every rename, removal and flush of the run, one after the other, is where the process
+    // is killed (strace's fault injection); after each, --out is the old tree or the new one.
+    let steps = "renameat2,rename,renameat,unlinkat,unlink,rmdir,fsync,fdatasync,syncfs";
+    let mut kills = 0;
+    for n in 1..=200 {
+        let mut strace = StdCommand::new("strace");
+        strace
+            .args(["-f", "-qq", "-o", "/dev/null", "-e"])
+            .arg(format!("trace={steps}"))
+            .arg("-e")
+            .arg(format!("inject={steps}:signal=KILL:when={n}"))
+            .arg(polyseal_bin())
+            .args(["-q", "publish", "--src", "src", "--out", "out"]);
+        ws.set_up(&mut strace);
+        let output = strace
+            .output()
+            .unwrap_or_else(|e| panic!("`strace` (Debian package `strace`) is required: {e}"));
+        let now = published(&ws);
+        assert!(
+            now == old || now == new,
+            "killed at step {n}, --out is neither tree: {now:?}"
+        );
+        if output.status.success() {
+            break;
+        }
+        kills += 1;
+    }
+    assert!(kills >= 3, "the run was killed at only {kills} steps");
+    assert_eq!(
+        published(&ws),
+        new,
+        "the run that was not killed published the new tree"
+    );
+    let litter: Vec<String> = std::fs::read_dir(ws.dir.path())
+        .expect("workspace")
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|name| name.contains("polyseal-staging") || name.contains("polyseal-old"))
+        .collect();
+    ws.publish();
+    let after: Vec<String> = std::fs::read_dir(ws.dir.path())
+        .expect("workspace")
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|name| name.contains("polyseal-staging") || name.contains("polyseal-old"))
+        .collect();
+    assert!(
+        after.is_empty(),
+        "a later publish clears {litter:?}: {after:?}"
+    );
+}
+
+#[test]
+fn publish_into_a_symlinked_out_keeps_the_link_and_replaces_the_tree_behind_it() {
+    let ws = Workspace::with_vault();
+    std::fs::create_dir(ws.path("releases")).expect("dir");
+    std::fs::create_dir(ws.path("releases/current")).expect("dir");
+    symlink("releases/current", ws.path("out")).expect("symlink");
+    ws.publish();
+    std::fs::write(ws.path("src/extra.cfg"), "<polycomConfig/>").expect("file");
+    ws.publish();
+    let link = std::fs::symlink_metadata(ws.path("out")).expect("out");
+    assert!(
+        link.file_type().is_symlink(),
+        "--out is still the operator's link"
+    );
+    assert!(ws.path("releases/current/extra.cfg").is_file());
+    assert!(ws.path("releases/current/0004f2a10001-key.cfg").is_file());
+}
+
+#[test]
+fn a_mount_point_out_is_refused_up_front_with_what_to_do() {
+    let ws = Workspace::with_vault();
+    std::fs::create_dir(ws.path("out")).expect("dir");
+    let before = events(&ws);
+    let mut unshare = StdCommand::new("unshare");
+    unshare.arg("--mount").arg("sh").arg("-c").arg(format!(
+        "mount -t tmpfs tmpfs out && exec '{}' publish --src src --out out",
+        polyseal_bin().display()
+    ));
+    ws.set_up(&mut unshare);
+    let output = unshare
+        .output()
+        .unwrap_or_else(|e| panic!("`unshare` (util-linux) is required: {e}"));
+    assert_failure(&output, 3, "a mount point");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("publish into a directory inside it"),
+        "{stderr}"
+    );
+    assert_eq!(events(&ws), before, "no key made");
+}
+
+#[test]
+fn an_out_whose_parent_the_operator_cannot_write_is_refused_up_front() {
+    // /srv/polycom owned by root, publish run by an operator: tested as the user nobody.
+    let ws = Workspace::with_vault();
+    std::fs::create_dir(ws.path("srv")).expect("dir");
+    let chown = StdCommand::new("chown")
+        .args(["-R", "nobody"])
+        .arg(ws.dir.path())
+        .status()
+        .expect("chown");
+    assert!(chown.success());
+    let chown_srv = StdCommand::new("chown")
+        .arg("root")
+        .arg(ws.path("srv"))
+        .status()
+        .expect("chown");
+    assert!(chown_srv.success());
+    std::fs::set_permissions(ws.dir.path(), std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    let before = events(&ws);
+    let mut setpriv = StdCommand::new("setpriv");
+    setpriv
+        .args(["--reuid=nobody", "--regid=nogroup", "--clear-groups", "--"])
+        .arg(polyseal_bin())
+        .args(["publish", "--src", "src", "--out", "srv/polycom"]);
+    ws.set_up(&mut setpriv);
+    let output = setpriv
+        .output()
+        .unwrap_or_else(|e| panic!("`setpriv` (util-linux) is required: {e}"));
+    assert_failure(&output, 3, "cannot write in srv");
+    assert_eq!(events(&ws), before, "no key made");
+    assert!(!ws.path("srv/polycom").exists());
+}

@@ -98,6 +98,30 @@ pub enum Error {
         /// The path given.
         out: PathBuf,
     },
+    /// `--out` is the root of a mounted file system, which cannot be swapped.
+    #[error(
+        "--out {}: a mount point, which cannot be replaced whole; publish into a directory \
+         inside it (such as {}/tree) and serve that",
+        out.display(),
+        out.display()
+    )]
+    OutIsMountPoint {
+        /// The path given.
+        out: PathBuf,
+    },
+    /// The directory that holds `--out` cannot be written: the staging tree goes there.
+    #[error(
+        "--out {}: cannot write in {}, where the new tree is staged beside it; run as a user \
+         who can, or publish into a directory of your own and point the web server there",
+        out.display(),
+        parent.display()
+    )]
+    OutParentNotWritable {
+        /// The path given.
+        out: PathBuf,
+        /// Its parent directory.
+        parent: PathBuf,
+    },
     /// The directory that should hold `--out` does not exist.
     #[error("--out {}: parent directory {} does not exist", out.display(), parent.display())]
     OutParentMissing {

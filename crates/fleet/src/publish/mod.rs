@@ -187,6 +187,8 @@ impl CheckedPublish {
                 summary.plaintext
             ));
         }
+        // A symbolic link --out stays in place; the tree it resolves to is replaced.
+        let out = swap::resolve_out(&out)?;
         let context = stage::RunContext { clock, progress };
         stage::write_tree(&out, &outputs, &mut summary, context)?;
         Ok(summary)

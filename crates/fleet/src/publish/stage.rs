@@ -35,6 +35,7 @@ pub(super) fn write_tree(
 ) -> Result<(), Error> {
     let RunContext { clock, progress } = context;
     let manifest_path = sibling(out, "manifest")?;
+    remove_leftovers(out)?;
     let manifest = Manifest::load(&manifest_path);
     let existing: Vec<Existing> = if out.is_dir() {
         progress.start(outputs.len() as u64);
@@ -129,6 +130,19 @@ pub(super) fn write_tree(
     Ok(())
 }
 
+/// Removes what a publish killed midway left beside `out`: a staging tree (new files never
+/// swapped in, or the old tree after the exchange) and, from the two-rename swap, the old
+/// tree moved aside. They are polyseal's own by name and never served.
+fn remove_leftovers(out: &Path) -> Result<(), Error> {
+    for what in ["staging", "old"] {
+        let leftover = sibling(out, what)?;
+        if fs::symlink_metadata(&leftover).is_ok() {
+            fs::remove_dir_all(&leftover).map_err(|e| Error::io(&leftover, "remove", e))?;
+        }
+    }
+    Ok(())
+}
+
 /// How one output got into the staging tree, with its manifest entry.
 enum Staged {
     /// Hard-linked from the current tree; the entry's stamp is taken after the swap.
@@ -162,9 +176,7 @@ fn stage(
     context: RunContext<'_>,
 ) -> Result<Vec<Staged>, Error> {
     let RunContext { clock, progress } = context;
-    if staging.exists() {
-        fs::remove_dir_all(staging).map_err(|e| Error::io(staging, "remove", e))?;
-    }
+    // remove_leftovers cleared the way; the staging tree is new.
     create_dirs(staging, DIRECTORY_MODE)?;
     let dirs: BTreeSet<PathBuf> = outputs
         .iter()
