@@ -331,3 +331,56 @@ fn an_out_whose_parent_the_operator_cannot_write_is_refused_up_front() {
     assert_eq!(events(&ws), before, "no key made");
     assert!(!ws.path("srv/polycom").exists());
 }
+
+#[test]
+fn a_firmware_image_larger_than_any_config_is_copied_streamed_with_its_mode() {
+    // 64 MiB used to stop the whole publish; a VVX image is about 100 MB.
+    let ws = Workspace::with_vault();
+    let size = 150 * 1024 * 1024;
+    {
+        use std::io::Write;
+        let mut image = std::fs::File::create(ws.path("src/sip.ld")).expect("image");
+        let block: Vec<u8> = (0..1024 * 1024).map(|i| (i % 251) as u8).collect();
+        for _ in 0..150 {
+            image.write_all(&block).expect("write");
+        }
+    }
+    let mut time = StdCommand::new("/usr/bin/time");
+    time.args(["-f", "%M"])
+        .arg(polyseal_bin())
+        .args(["-q", "publish", "--src", "src", "--out", "out"]);
+    ws.set_up(&mut time);
+    let output = time
+        .output()
+        .unwrap_or_else(|e| panic!("`/usr/bin/time` (Debian package `time`) is required: {e}"));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stderr}");
+    let peak_kib: u64 = stderr
+        .lines()
+        .last()
+        .and_then(|l| l.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no peak RSS in {stderr:?}"));
+    assert!(
+        peak_kib < 100 * 1024,
+        "peak RSS {peak_kib} KiB: the 150 MiB image was read whole"
+    );
+    let published = std::fs::metadata(ws.path("out/sip.ld")).expect("published");
+    assert_eq!(published.len(), size as u64);
+    assert_eq!(mode(&ws.path("out/sip.ld")), 0o644);
+    assert!(
+        std::fs::read(ws.path("out/sip.ld")).expect("out")
+            == std::fs::read(ws.path("src/sip.ld")).expect("src"),
+        "byte for byte"
+    );
+    // Not a hard link: an edit of the source never changes the served file in place.
+    use std::os::unix::fs::MetadataExt;
+    let source = std::fs::metadata(ws.path("src/sip.ld")).expect("source");
+    assert_ne!(source.ino(), published.ino());
+    // A rerun proves it unchanged without rewriting it.
+    let rerun = ws.output(&["publish", "--src", "src", "--out", "out"]);
+    assert!(
+        String::from_utf8_lossy(&rerun.stderr).contains("is up to date"),
+        "{}",
+        String::from_utf8_lossy(&rerun.stderr)
+    );
+}

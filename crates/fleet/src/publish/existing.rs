@@ -10,7 +10,7 @@ use polyseal_provision::bootstrap_file;
 use subtle::ConstantTimeEq;
 use zeroize::Zeroizing;
 
-use super::manifest::{Entry, Manifest, Stamp};
+use super::manifest::{Entry, Manifest, Provenance, Stamp};
 use super::output::{Content, Output};
 use crate::Error;
 
@@ -80,6 +80,9 @@ pub(super) fn existing(
             return Ok(Existing::Recorded);
         }
     }
+    if let Content::Copy { source } = &output.content {
+        return existing_copy(&published, source, output.mode(), &provenance, now);
+    }
     // A published file that cannot be read (missing, too large) is simply rewritten.
     let Ok((current, metadata)) = read_stamped(&published) else {
         return Ok(Existing::Stale);
@@ -89,10 +92,12 @@ pub(super) fn existing(
         return Ok(Existing::Stale);
     }
     let (fresh, source_stamp) = match &output.content {
-        Content::Copy { source } | Content::Plaintext { source } => {
+        Content::Plaintext { source } => {
             let (bytes, stamp) = read_source(source)?;
             (*bytes == *current, stamp)
         }
+        // Compared block by block by existing_copy, above.
+        Content::Copy { .. } => (false, None),
         Content::Encrypt { source, key } => {
             let (plaintext, stamp) = read_source(source)?;
             let fresh = if polyseal_crypto::is_encrypted(&plaintext) {
@@ -128,4 +133,69 @@ fn has_mode(metadata: &fs::Metadata, mode: u32) -> bool {
 #[cfg(not(unix))]
 fn has_mode(_metadata: &fs::Metadata, _mode: u32) -> bool {
     true
+}
+
+/// [`existing`] for a copied file, of any size: same mode, same length and the same bytes,
+/// compared a block at a time (a firmware image is never read whole).
+fn existing_copy(
+    published: &Path,
+    source: &Path,
+    mode: u32,
+    provenance: &Provenance<'_>,
+    now: SystemTime,
+) -> Result<Existing, Error> {
+    let Ok(mut current) = fs::File::open(published) else {
+        return Ok(Existing::Stale);
+    };
+    let Ok(metadata) = current.metadata() else {
+        return Ok(Existing::Stale);
+    };
+    if !has_mode(&metadata, mode) {
+        return Ok(Existing::Stale);
+    }
+    let mut original = fs::File::open(source).map_err(|e| Error::io(source, "read", e))?;
+    let source_metadata = original
+        .metadata()
+        .map_err(|e| Error::io(source, "read", e))?;
+    let fresh = source_metadata.len() == metadata.len()
+        && same_bytes(&mut original, &mut current).map_err(|e| Error::io(source, "read", e))?;
+    Ok(if fresh {
+        Existing::Verified(
+            Stamp::of(&metadata)
+                .and_then(|o| Entry::new(provenance, o, Stamp::of(&source_metadata), now)),
+        )
+    } else {
+        Existing::Stale
+    })
+}
+
+/// True if `a` and `b` hold the same bytes from where they are to their ends.
+fn same_bytes(a: &mut fs::File, b: &mut fs::File) -> std::io::Result<bool> {
+    use std::io::Read;
+    const BLOCK: usize = 64 * 1024;
+    let (mut left, mut right) = (vec![0; BLOCK], vec![0; BLOCK]);
+    loop {
+        let n = fill(a, &mut left)?;
+        let m = fill(b, &mut right)?;
+        if n != m || left[..n] != right[..m] {
+            return Ok(false);
+        }
+        if n < BLOCK {
+            return Ok(true);
+        }
+    }
+
+    /// Reads until `buffer` is full or the file ends; how many bytes it holds.
+    fn fill(file: &mut fs::File, buffer: &mut [u8]) -> std::io::Result<usize> {
+        let mut filled = 0;
+        while filled < buffer.len() {
+            match file.read(&mut buffer[filled..]) {
+                Ok(0) => break,
+                Ok(n) => filled += n,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(filled)
+    }
 }

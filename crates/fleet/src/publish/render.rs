@@ -1,6 +1,7 @@
 //! The bytes of each published file: copied, encrypted, or the bootstrap file; reading a
 //! per-phone file's plaintext also scans it.
 
+use std::fs;
 use std::path::Path;
 
 use polyseal_provision::{Exposure, bootstrap_file};
@@ -11,11 +12,21 @@ use super::manifest::Stamp;
 use super::output::{Content, Output};
 use crate::Error;
 
-/// An output's bytes, what reading a per-phone file's plaintext found, and the source's stamp.
+/// An output's content, what reading a per-phone file's plaintext found, and the source's
+/// stamp.
 pub(super) struct Rendered {
-    pub(super) bytes: Zeroizing<Vec<u8>>,
+    pub(super) body: Body,
     pub(super) notes: Vec<String>,
     pub(super) source: Option<Stamp>,
+}
+
+/// What an output's file is filled with.
+pub(super) enum Body {
+    /// These bytes: an encrypted file, a bootstrap file, a per-phone file's plaintext.
+    Bytes(Zeroizing<Vec<u8>>),
+    /// The open source of a copied file, streamed (firmware images run to hundreds of MB: no
+    /// size limit, never whole in memory, and in the kernel where it can).
+    Stream(fs::File),
 }
 
 /// What `output` writes. Reading a per-phone file's plaintext also finds weak SIP passwords
@@ -23,12 +34,14 @@ pub(super) struct Rendered {
 /// could not read the file once decrypted.
 pub(super) fn render(output: &Output<'_>) -> Result<Rendered, Error> {
     Ok(match &output.content {
-        Content::Copy { source } => {
-            let (bytes, source) = read_source(source)?;
+        Content::Copy { source: path } => {
+            let file = fs::File::open(path).map_err(|e| Error::io(path, "read", e))?;
+            // The stamp comes before the copy, so a change during it shows next time.
+            let metadata = file.metadata().map_err(|e| Error::io(path, "read", e))?;
             Rendered {
-                bytes,
+                body: Body::Stream(file),
                 notes: Vec::new(),
-                source,
+                source: Stamp::of(&metadata),
             }
         }
         Content::Encrypt { source: path, key } => {
@@ -39,7 +52,7 @@ pub(super) fn render(output: &Output<'_>) -> Result<Rendered, Error> {
                     path.display()
                 );
                 return Ok(Rendered {
-                    bytes: plaintext,
+                    body: Body::Bytes(plaintext),
                     notes: vec![note],
                     source,
                 });
@@ -48,13 +61,13 @@ pub(super) fn render(output: &Output<'_>) -> Result<Rendered, Error> {
             let sealed =
                 polyseal_crypto::encrypt(&plaintext, key).map_err(|e| Error::crypto(path, e))?;
             Rendered {
-                bytes: Zeroizing::new(sealed),
+                body: Body::Bytes(Zeroizing::new(sealed)),
                 notes,
                 source,
             }
         }
         Content::Bootstrap { key } => Rendered {
-            bytes: bootstrap_file(key),
+            body: Body::Bytes(bootstrap_file(key)),
             notes: Vec::new(),
             source: None,
         },
@@ -68,7 +81,7 @@ pub(super) fn render(output: &Output<'_>) -> Result<Rendered, Error> {
                 per_phone_notes(path, &plaintext)?
             };
             Rendered {
-                bytes: plaintext,
+                body: Body::Bytes(plaintext),
                 notes,
                 source,
             }

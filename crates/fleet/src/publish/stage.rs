@@ -11,7 +11,7 @@ use super::PublishSummary;
 use super::existing::{Existing, existing};
 use super::manifest::{Entry, Manifest, Stamp};
 use super::output::Output;
-use super::render::render;
+use super::render::{Body, render};
 use super::swap::{sibling, swap};
 use crate::files::files_under;
 use crate::write::{DIRECTORY_MODE, create_dirs, create_new};
@@ -204,7 +204,7 @@ fn stage(
                     }
                 }
                 let rendered = render(output)?;
-                let written = write_file(&target, &rendered.bytes, output.mode())?;
+                let written = write_file(&target, rendered.body, output.mode())?;
                 progress.wrote(&out.join(&output.relative));
                 let entry = Stamp::of(&written).and_then(|s| {
                     Entry::new(&output.provenance(), s, rendered.source, clock.now())
@@ -242,15 +242,21 @@ fn staging_pool() -> Option<rayon::ThreadPool> {
         .ok()
 }
 
-/// Creates `path` with `mode`, writes `bytes`, and returns the written file's metadata (its
-/// stamp for the manifest). Not synced one by one: [`sync_tree`] makes the whole staging
-/// directory durable with one call before the swap.
-fn write_file(path: &Path, bytes: &[u8], mode: u32) -> Result<fs::Metadata, Error> {
+/// Creates `path` with `mode`, fills it with `body`, and returns the written file's metadata
+/// (its stamp for the manifest). A copied file is streamed: `io::copy` between two files is
+/// `copy_file_range` on Linux, in the kernel (and sharing blocks where the file system can),
+/// never a hard link, so an edit of the source never changes the served file. Not synced one
+/// by one: [`sync_tree`] makes the whole staging directory durable with one call before the
+/// swap.
+fn write_file(path: &Path, body: Body, mode: u32) -> Result<fs::Metadata, Error> {
     use std::io::Write;
     let mut file = create_new(path, mode)?;
-    file.write_all(bytes)
-        .and_then(|()| file.metadata())
-        .map_err(|e| Error::io(path, "write", e))
+    match body {
+        Body::Bytes(bytes) => file.write_all(&bytes),
+        Body::Stream(mut source) => std::io::copy(&mut source, &mut file).map(|_| ()),
+    }
+    .and_then(|()| file.metadata())
+    .map_err(|e| Error::io(path, "write", e))
 }
 
 /// Flushes everything written under `dir` to disk.
