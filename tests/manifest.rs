@@ -21,7 +21,14 @@ fn settled_workspace() -> Workspace {
 
 /// The `-v` line that says how the reused files were proved unchanged.
 fn proved(ws: &Workspace) -> String {
-    let output = ws.output(&["-v", "publish", "--src", "src", "--out", "out"]);
+    proved_with(ws, &[])
+}
+
+/// [`proved`], with more options for publish.
+fn proved_with(ws: &Workspace, options: &[&str]) -> String {
+    let mut args = vec!["-v", "publish", "--src", "src", "--out", "out"];
+    args.extend_from_slice(options);
+    let output = ws.output(&args);
     assert!(output.status.success(), "{output:?}");
     let stderr = String::from_utf8(output.stderr).unwrap();
     stderr
@@ -52,7 +59,7 @@ fn a_rerun_proves_every_file_by_the_manifest_and_the_manifest_is_owner_only_besi
         "the web server must not serve the manifest"
     );
     let text = fs::read_to_string(&manifest).unwrap();
-    assert_eq!(text.lines().next(), Some("polyseal-manifest/1"));
+    assert_eq!(text.lines().next(), Some("polyseal-manifest/2"));
     assert_eq!(text.lines().count() - 1, ws.files_under("out").len());
 
     assert_eq!(
@@ -61,6 +68,9 @@ fn a_rerun_proves_every_file_by_the_manifest_and_the_manifest_is_owner_only_besi
     );
 }
 
+/// The manifest also says which files under --out are polyseal's: without a usable one, a
+/// tree polyseal cannot tell from another's is refused (docs/CLI.md), and `--adopt-out` says
+/// it is polyseal's.
 #[test]
 fn without_a_usable_manifest_a_rerun_reads_every_file_and_writes_a_new_manifest() {
     let ws = settled_workspace();
@@ -72,8 +82,10 @@ fn without_a_usable_manifest_a_rerun_reads_every_file_and_writes_a_new_manifest(
         "polyseal-manifest/1\nnot an entry\n",
     ] {
         fs::write(&manifest, broken).unwrap();
+        let refused = ws.output(&["publish", "--src", "src", "--out", "out"]);
+        assert_eq!(refused.status.code(), Some(3), "manifest {broken:?}");
         assert_eq!(
-            proved(&ws),
+            proved_with(&ws, &["--adopt-out"]),
             "8 files already published: 0 proved unchanged by the manifest (stat only), 8 by reading them",
             "manifest {broken:?}"
         );
@@ -85,7 +97,7 @@ fn without_a_usable_manifest_a_rerun_reads_every_file_and_writes_a_new_manifest(
     }
     fs::remove_file(&manifest).unwrap();
     ws.polyseal()
-        .args(["publish", "--src", "src", "--out", "out"])
+        .args(["publish", "--src", "src", "--out", "out", "--adopt-out"])
         .assert()
         .success()
         .stderr(predicate::str::contains("nothing changed"));
@@ -156,7 +168,7 @@ fn publish_after_the_vault_is_made_anew_reencrypts_files_sealed_under_the_old_ke
         if !keep_manifest {
             fs::remove_file(ws.path(".out.polyseal-manifest")).unwrap();
         }
-        ws.publish();
+        ws.run(&["publish", "--src", "src", "--out", "out", "--adopt-out"]);
         for mac in PHONES {
             assert_eq!(
                 decrypted(&ws, &format!("out/{mac}-sip.cfg")),

@@ -384,3 +384,124 @@ fn a_firmware_image_larger_than_any_config_is_copied_streamed_with_its_mode() {
         String::from_utf8_lossy(&rerun.stderr)
     );
 }
+
+#[test]
+fn publish_into_a_directory_polyseal_did_not_publish_is_refused_listing_what_is_there() {
+    // README's own example: --out /srv/polycom, which already serves firmware and logs.
+    let ws = Workspace::with_vault();
+    std::fs::create_dir_all(ws.path("out/logs")).expect("dirs");
+    std::fs::write(ws.path("out/sip.ld"), b"firmware").expect("firmware");
+    std::fs::write(ws.path("out/logs/0004f2a10001-app.log"), b"log").expect("log");
+    let before = events(&ws);
+    let refused = ws.output(&["publish", "--src", "src", "--out", "out"]);
+    assert_failure(&refused, 3, "holds files polyseal did not write");
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        stderr.contains("sip.ld") && stderr.contains("logs/0004f2a10001-app.log"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("--adopt-out"), "{stderr}");
+    assert_eq!(events(&ws), before, "no key made");
+
+    let dry = ws.output(&[
+        "publish",
+        "--src",
+        "src",
+        "--out",
+        "out",
+        "--dry-run",
+        "--adopt-out",
+    ]);
+    let plan = String::from_utf8_lossy(&dry.stdout);
+    assert!(
+        plan.lines().any(|l| l == "add 0004f2a10001-key.cfg"),
+        "{plan}"
+    );
+    assert!(
+        plan.lines()
+            .any(|l| l == "keep (not written by polyseal) sip.ld"),
+        "{plan}"
+    );
+
+    use std::os::unix::fs::MetadataExt;
+    let inode = std::fs::metadata(ws.path("out/sip.ld"))
+        .expect("sip.ld")
+        .ino();
+    ws.run(&["publish", "--src", "src", "--out", "out", "--adopt-out"]);
+    assert_eq!(
+        std::fs::read(ws.path("out/sip.ld")).expect("kept"),
+        b"firmware"
+    );
+    assert_eq!(
+        std::fs::metadata(ws.path("out/sip.ld"))
+            .expect("kept")
+            .ino(),
+        inode
+    );
+    assert!(ws.path("out/logs/0004f2a10001-app.log").is_file());
+    assert!(ws.path("out/0004f2a10001-key.cfg").is_file());
+    // From now on the directory is polyseal's: no --adopt-out needed.
+    ws.publish();
+}
+
+#[test]
+fn files_that_appear_under_out_between_publishes_stay_and_only_polyseals_are_removed() {
+    let ws = Workspace::with_vault();
+    ws.publish();
+    // Phones upload overrides and logs into the served tree between publishes.
+    std::fs::create_dir(ws.path("out/logs")).expect("dir");
+    std::fs::write(ws.path("out/logs/0004f2a10002-boot.log"), b"boot").expect("log");
+    std::fs::write(ws.path("out/0004f2a10002-phone.cfg"), b"<override/>").expect("upload");
+    // The next publish drops a phone's file and changes another.
+    std::fs::remove_file(ws.path("src/64167fa10003-sip.cfg")).expect("remove");
+    std::fs::write(
+        ws.path("src/site.cfg"),
+        r#"<polycomConfig tcpIpApp.sntp.address="ntp2"/>"#,
+    )
+    .expect("site");
+    let dry = ws.output(&["publish", "--src", "src", "--out", "out", "--dry-run"]);
+    let plan = String::from_utf8_lossy(&dry.stdout);
+    assert!(
+        plan.lines().any(|l| l == "remove 64167fa10003-sip.cfg"),
+        "{plan}"
+    );
+    assert!(
+        plan.lines()
+            .any(|l| l == "keep (not written by polyseal) 0004f2a10002-phone.cfg"),
+        "{plan}"
+    );
+    ws.publish();
+    assert_eq!(
+        std::fs::read(ws.path("out/0004f2a10002-phone.cfg")).expect("upload"),
+        b"<override/>"
+    );
+    assert!(ws.path("out/logs/0004f2a10002-boot.log").is_file());
+    assert!(
+        !ws.path("out/64167fa10003-sip.cfg").exists(),
+        "polyseal's own file is removed"
+    );
+}
+
+#[test]
+fn publish_never_overwrites_a_file_it_did_not_write() {
+    let ws = Workspace::with_vault();
+    ws.publish();
+    // Someone put a file at a path the next tree writes.
+    std::fs::write(ws.path("out/extra.cfg"), b"theirs").expect("theirs");
+    std::fs::write(ws.path("src/extra.cfg"), "<polycomConfig/>").expect("ours");
+    let refused = ws.output(&["publish", "--src", "src", "--out", "out"]);
+    assert_failure(
+        &refused,
+        3,
+        "publishing would overwrite files polyseal did not write (extra.cfg)",
+    );
+    assert_eq!(
+        std::fs::read(ws.path("out/extra.cfg")).expect("kept"),
+        b"theirs"
+    );
+    ws.run(&["publish", "--src", "src", "--out", "out", "--adopt-out"]);
+    assert_eq!(
+        std::fs::read(ws.path("out/extra.cfg")).expect("replaced"),
+        b"<polycomConfig/>"
+    );
+}

@@ -373,6 +373,11 @@ pub(crate) struct PublishArgs {
     /// Publish even if a shared or master file carries a secret (served in plaintext to all).
     #[arg(long)]
     pub(crate) allow_plaintext_secrets: bool,
+    /// Publish into an --out that holds files polyseal did not write (a directory in use
+    /// before polyseal): they stay where they are, served as they are, except those at a path
+    /// the new tree writes, which are replaced. Without it such an --out is refused.
+    #[arg(long)]
+    pub(crate) adopt_out: bool,
     #[command(flatten)]
     pub(crate) key_file: KeyFileArg,
 }

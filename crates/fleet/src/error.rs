@@ -122,6 +122,31 @@ pub enum Error {
         /// Its parent directory.
         parent: PathBuf,
     },
+    /// `--out` holds files polyseal did not write: publish would remove or overwrite them.
+    #[error(
+        "--out {}: {} polyseal did not write ({}{}); {}",
+        out.display(),
+        if *overwritten { "publishing would overwrite files" } else { "holds files" },
+        list(files),
+        and_more(*more),
+        if *overwritten {
+            "move them away, or pass --adopt-out to replace them (every other file stays)"
+        } else {
+            "publish into an empty or new directory, or pass --adopt-out to publish into it \
+             and keep them"
+        }
+    )]
+    OutHoldsOthersFiles {
+        /// The path given.
+        out: PathBuf,
+        /// The first such files, relative to `out`.
+        files: Vec<PathBuf>,
+        /// How many more there are.
+        more: usize,
+        /// True if they are at paths the new tree would write; false if `out` was never
+        /// published by polyseal.
+        overwritten: bool,
+    },
     /// The directory that should hold `--out` does not exist.
     #[error("--out {}: parent directory {} does not exist", out.display(), parent.display())]
     OutParentMissing {
@@ -198,6 +223,12 @@ impl Error {
             source,
         }
     }
+}
+
+/// Paths, comma-separated.
+fn list(files: &[PathBuf]) -> String {
+    let names: Vec<String> = files.iter().map(|f| f.display().to_string()).collect();
+    names.join(", ")
 }
 
 /// " (and N more)" after the first of several.

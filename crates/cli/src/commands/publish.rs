@@ -5,7 +5,9 @@ use std::fmt::Write as _;
 use polyseal_fleet::SystemClock;
 use std::path::Path;
 
-use polyseal_fleet::publish::{self, CheckedPublish, PlannedPhone, PublishRequest, PublishSummary};
+use polyseal_fleet::publish::{
+    self, CheckedPublish, OutChanges, PlannedPhone, PublishRequest, PublishSummary,
+};
 use polyseal_vault::{DataKey, VaultWriter};
 
 use crate::cli::PublishArgs;
@@ -20,11 +22,12 @@ pub(crate) fn run(session: &Session, args: &PublishArgs) -> Result<(), Failure> 
     let mut request = PublishRequest::new(&args.src, &args.out, key_file);
     request.phones_file = args.phones.as_deref();
     request.allow_plaintext_secrets = args.allow_plaintext_secrets;
+    request.adopt_out = args.adopt_out;
     let mut writer = session.writer()?;
     let checked = publish::check(writer.vault(), &request)?;
     if args.dry_run {
         let plan = checked.dry_run(writer.vault());
-        print_plan(session, &plan);
+        print_plan(session, &plan, &checked.out_changes());
         report(session, &args.out, checked.summary(), true);
         return Ok(());
     }
@@ -46,8 +49,8 @@ pub(crate) fn run_checked(
     Ok(())
 }
 
-/// `--dry-run`: what would be done, phone by phone.
-fn print_plan(session: &Session, plan: &[PlannedPhone]) {
+/// `--dry-run`: what would be done, phone by phone, then file by file under `--out`.
+fn print_plan(session: &Session, plan: &[PlannedPhone], changes: &OutChanges<'_>) {
     let mut text = String::new();
     for phone in plan {
         let _ = if phone.new_key {
@@ -59,7 +62,24 @@ fn print_plan(session: &Session, plan: &[PlannedPhone]) {
             let _ = writeln!(text, "  {file}");
         }
     }
+    for (action, paths) in [
+        ("add", changes.added),
+        ("remove", changes.removed),
+        ("keep (not written by polyseal)", changes.kept),
+        (
+            "replace (not written by polyseal; --adopt-out)",
+            changes.replaced,
+        ),
+    ] {
+        for path in paths {
+            let _ = writeln!(text, "{action} {}", path.display());
+        }
+    }
     let _ = emit(&text);
+    session.say(&format!(
+        "{} already published would be compared and rewritten if changed",
+        count(changes.compared, "file")
+    ));
     let keys = plan.iter().filter(|p| p.new_key).count();
     session.say(&format!(
         "dry run: {}, {} would be made; nothing written",
@@ -91,13 +111,18 @@ fn report(session: &Session, out: &std::path::Path, summary: &PublishSummary, dr
         return;
     }
     let files = summary.key_files + summary.encrypted + summary.copied + summary.plaintext;
+    let kept = if summary.kept > 0 {
+        format!(", {} polyseal did not write kept", summary.kept)
+    } else {
+        String::new()
+    };
     let plaintext = if summary.plaintext > 0 {
         format!(", {} in plaintext", summary.plaintext)
     } else {
         String::new()
     };
     session.say(&format!(
-        "published {}: {}, {} made; {} ({}, {} encrypted, {} copied{plaintext}): {} written, {} unchanged, {} removed; {}",
+        "published {}: {}, {} made; {} ({}, {} encrypted, {} copied{plaintext}): {} written, {} unchanged, {} removed{kept}; {}",
         out.display(),
         count(summary.phones, "phone"),
         count(summary.keys_made, "key"),

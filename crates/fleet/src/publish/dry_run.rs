@@ -1,5 +1,7 @@
 //! `--dry-run`: what a publish would do, phone by phone, without doing it.
 
+use std::path::PathBuf;
+
 use polyseal_crypto::Mac;
 use polyseal_provision::PlannedFile;
 use polyseal_vault::{RotationStep, Vault};
@@ -37,5 +39,34 @@ impl CheckedPublish {
                     .unwrap_or_default(),
             })
             .collect()
+    }
+}
+
+/// What a publish would do to the files under `--out`, each list sorted.
+#[derive(Debug)]
+#[non_exhaustive]
+pub struct OutChanges<'a> {
+    /// Paths the new tree adds.
+    pub added: &'a [PathBuf],
+    /// Files polyseal wrote that the new tree no longer has: removed.
+    pub removed: &'a [PathBuf],
+    /// Files polyseal did not write: kept at their paths, as they are.
+    pub kept: &'a [PathBuf],
+    /// Files polyseal did not write at paths the new tree writes (`adopt_out`): replaced.
+    pub replaced: &'a [PathBuf],
+    /// Files polyseal wrote that the new tree has too: rewritten only if they changed.
+    pub compared: usize,
+}
+
+impl CheckedPublish {
+    /// What the publish would add, remove, keep and replace under `--out`.
+    pub fn out_changes(&self) -> OutChanges<'_> {
+        OutChanges {
+            added: &self.out_files.added,
+            removed: &self.out_files.removed,
+            kept: &self.out_files.kept,
+            replaced: &self.out_files.adopted,
+            compared: self.out_files.ours,
+        }
     }
 }

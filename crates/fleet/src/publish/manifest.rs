@@ -15,7 +15,7 @@
 //! same hash cannot mislead: an entry also names its file's inode (in the stamp), so it proves
 //! nothing about another file.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::fs;
 use std::hash::{DefaultHasher, Hash, Hasher};
 use std::io::BufRead;
@@ -30,10 +30,19 @@ use super::OutputKind;
 use crate::Error;
 use crate::write::{SECRET_MODE, write_atomic_with};
 
-/// The manifest's first line; a manifest that starts otherwise is ignored. One line per
-/// published file follows: kind, stamp digest of the file, of its source (`-` for none), its
-/// key's fingerprint (`-` for none) and its path, separated by tabs.
-const FORMAT: &str = "polyseal-manifest/1";
+/// The manifest's first line; a manifest that starts otherwise is ignored. One line per file
+/// polyseal wrote follows: kind, stamp digest of the file, of its source (`-` for none), its
+/// key's fingerprint (`-` for none) and its path, separated by tabs; or, for a file with
+/// nothing to prove it unchanged, `written`, three `-` and its path.
+const FORMAT: &str = "polyseal-manifest/2";
+
+/// The first line of manifests written before they listed every file polyseal wrote: their
+/// entries still prove and own their files.
+const FORMAT_1: &str = "polyseal-manifest/1";
+
+/// The kind field of a line that says polyseal wrote the file, with nothing to prove it
+/// unchanged (its source changed too recently, or it was staged before the swap).
+const WRITTEN: &str = "written";
 
 /// A source changed less than this long before its entry is written is not recorded: file
 /// times are kept at the kernel's clock tick, so a write in the same tick as our read could
@@ -198,28 +207,54 @@ impl Entry {
     }
 }
 
-/// Every published file's entry, by a hash of its path relative to the tree.
+/// Every published file's entry, by a hash of its path relative to the tree, and every file
+/// polyseal wrote (the files beside them are not polyseal's: docs/CLI.md).
 pub(crate) struct Manifest {
     files: HashMap<u64, Entry>,
+    written: HashSet<u64>,
 }
 
 impl Manifest {
     /// The manifest at `path`; empty if there is none or it cannot be used.
     pub(crate) fn load(path: &Path) -> Manifest {
         let mut files = HashMap::new();
+        let mut written = HashSet::new();
         if let Ok(file) = fs::File::open(path) {
             let mut lines = std::io::BufReader::new(file).lines();
-            if lines.next().is_some_and(|l| l.is_ok_and(|l| l == FORMAT)) {
+            if lines
+                .next()
+                .is_some_and(|l| l.is_ok_and(|l| l == FORMAT || l == FORMAT_1))
+            {
                 for line in lines {
                     let Ok(line) = line else { break };
+                    if let Some(relative) = line
+                        .strip_prefix(WRITTEN)
+                        .and_then(|rest| rest.strip_prefix("\t-\t-\t-\t"))
+                    {
+                        written.insert(path_hash(relative));
+                        continue;
+                    }
                     let Some((relative, entry)) = Entry::parse(&line) else {
                         break;
                     };
+                    written.insert(path_hash(relative));
                     files.insert(path_hash(relative), entry);
                 }
             }
         }
-        Manifest { files }
+        Manifest { files, written }
+    }
+
+    /// True if polyseal wrote the file `relative` of the published tree.
+    pub(crate) fn owns(&self, relative: &Path) -> bool {
+        relative
+            .to_str()
+            .is_some_and(|r| self.written.contains(&path_hash(r)))
+    }
+
+    /// True if the manifest names no file (there is none, or it cannot be used).
+    pub(crate) fn is_empty(&self) -> bool {
+        self.written.is_empty()
     }
 
     /// The entry of the published file `relative`.
@@ -227,18 +262,23 @@ impl Manifest {
         self.files.get(&path_hash(relative.to_str()?))
     }
 
-    /// Writes a manifest of `entries` to `path` whole (owner-only: it lists every phone's key
-    /// fingerprint and the tree's layout). Paths that are not UTF-8 or hold a line break are
-    /// left out, and take the slow path.
+    /// Writes a manifest of every file polyseal wrote to `path` whole (owner-only: it lists
+    /// every phone's key fingerprint and the tree's layout), each with the entry that proves it
+    /// unchanged, if any. Paths that are not UTF-8 or hold a line break are left out: such a
+    /// file is not polyseal's on the next run, which keeps it.
     pub(crate) fn save<'a>(
         path: &Path,
-        entries: impl Iterator<Item = (&'a Path, &'a Entry)>,
+        entries: impl Iterator<Item = (&'a Path, Option<&'a Entry>)>,
     ) -> Result<(), Error> {
         write_atomic_with(path, SECRET_MODE, |out| {
             writeln!(out, "{FORMAT}")?;
             for (relative, entry) in entries {
-                if let Some(relative) = relative.to_str().filter(|r| !r.contains(['\n', '\r'])) {
-                    writeln!(out, "{}\t{relative}", entry.render())?;
+                let Some(relative) = relative.to_str().filter(|r| !r.contains(['\n', '\r'])) else {
+                    continue;
+                };
+                match entry {
+                    Some(entry) => writeln!(out, "{}\t{relative}", entry.render())?,
+                    None => writeln!(out, "{WRITTEN}\t-\t-\t-\t{relative}")?,
                 }
             }
             Ok(())
@@ -307,12 +347,47 @@ mod tests {
         let manifest_path = dir.path().join("manifest");
         Manifest::save(
             &manifest_path,
-            [(Path::new("site.cfg"), &entry)].into_iter(),
+            [(Path::new("site.cfg"), Some(&entry))].into_iter(),
         )
         .expect("save");
         let loaded = Manifest::load(&manifest_path);
         let got = loaded.get(Path::new("site.cfg")).expect("entry loaded");
         assert!(got.proves(&provenance, &path));
         assert!(loaded.get(Path::new("other.cfg")).is_none());
+    }
+
+    #[test]
+    fn a_file_written_without_a_proof_is_still_owned() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("manifest");
+        Manifest::save(&path, [(Path::new("racy.cfg"), None)].into_iter()).expect("save");
+        let loaded = Manifest::load(&path);
+        assert!(loaded.owns(Path::new("racy.cfg")));
+        assert!(
+            loaded.get(Path::new("racy.cfg")).is_none(),
+            "nothing proves it unchanged"
+        );
+        assert!(!loaded.owns(Path::new("other.cfg")));
+        assert!(!loaded.is_empty());
+    }
+
+    #[test]
+    fn a_format_1_manifest_owns_the_files_its_entries_name() {
+        let (dir, path, stamp) = source_file();
+        let provenance = provenance(&path);
+        let entry = Entry::new(&provenance, stamp, Some(stamp), stamp.changed + RACY_WINDOW)
+            .expect("an entry");
+        let manifest = dir.path().join("manifest");
+        fs::write(
+            &manifest,
+            format!("{FORMAT_1}\n{}\tsite.cfg\n", entry.render()),
+        )
+        .expect("write");
+        assert!(Manifest::load(&manifest).owns(Path::new("site.cfg")));
+        fs::write(&manifest, "polyseal-manifest/0\n").expect("write");
+        assert!(
+            Manifest::load(&manifest).is_empty(),
+            "an unknown format owns nothing"
+        );
     }
 }

@@ -15,6 +15,7 @@ mod dry_run;
 mod existing;
 mod manifest;
 mod output;
+mod ownership;
 mod render;
 mod stage;
 mod swap;
@@ -28,7 +29,7 @@ use polyseal_vault::{DataKey, InitialState, RotationStep, Vault, VaultWriter};
 
 use crate::{Clock, Error, Progress};
 
-pub use dry_run::PlannedPhone;
+pub use dry_run::{OutChanges, PlannedPhone};
 pub use output::OutputKind;
 
 /// What to publish.
@@ -37,12 +38,16 @@ pub use output::OutputKind;
 pub struct PublishRequest<'a> {
     /// The plaintext source tree.
     pub src: &'a Path,
-    /// The published tree, replaced whole.
+    /// The published tree, replaced whole (a symbolic link stays; the tree it resolves to is
+    /// replaced).
     pub out: &'a Path,
     /// A list of phones to provision besides those the tree and the vault name.
     pub phones_file: Option<&'a Path>,
     /// Publish secrets found in shared files and masters (served to every phone) anyway.
     pub allow_plaintext_secrets: bool,
+    /// Publish into an `--out` that holds files polyseal did not write: they stay (or, at a
+    /// path the new tree uses, are replaced), and the directory is polyseal's from then on.
+    pub adopt_out: bool,
     /// Where each phone's key file is.
     pub key_file: KeyFilePattern,
 }
@@ -55,6 +60,7 @@ impl<'a> PublishRequest<'a> {
             out,
             phones_file: None,
             allow_plaintext_secrets: false,
+            adopt_out: false,
             key_file,
         }
     }
@@ -80,8 +86,10 @@ pub struct PublishSummary {
     pub reused: usize,
     /// Of the reused files, those the manifest proved unchanged without reading them.
     pub recorded: usize,
-    /// Files of the old tree that the new one no longer has.
+    /// Files polyseal wrote that the new tree no longer has.
     pub removed: usize,
+    /// Files under `--out` that polyseal did not write, kept at their paths.
+    pub kept: usize,
     /// False if the published tree was already up to date and nothing was written.
     pub changed: bool,
     /// What the operator should know, one line each.
@@ -95,6 +103,7 @@ pub struct CheckedPublish {
     out: PathBuf,
     key_file: KeyFilePattern,
     macs: Vec<Mac>,
+    out_files: ownership::OutFiles,
     summary: PublishSummary,
 }
 
@@ -104,6 +113,7 @@ pub struct CheckedPublish {
 /// a command may change the vault between the two (`rotate start` adds keys).
 pub fn check(vault: &Vault, request: &PublishRequest<'_>) -> Result<CheckedPublish, Error> {
     swap::check_out(request.out)?;
+    let out = swap::resolve_out(request.out)?;
     let tree = SourceTree::open(request.src)?.with_key_file_pattern(request.key_file.clone());
     let mut summary = PublishSummary::default();
 
@@ -114,11 +124,20 @@ pub fn check(vault: &Vault, request: &PublishRequest<'_>) -> Result<CheckedPubli
     checks::check_secrets(&tree, request.allow_plaintext_secrets, &mut summary)?;
 
     summary.keys_made = need_keys(vault, &macs).len();
+    let key_files = ownership::key_file_paths(&macs, &request.key_file);
+    let wanted = tree
+        .files()
+        .chain(key_files.iter().map(PathBuf::as_path))
+        .collect();
+    let out_files = ownership::OutFiles::sort(&out, &wanted, request.adopt_out)?;
+    summary.removed = out_files.removed.len();
+    summary.kept = out_files.kept.len();
     Ok(CheckedPublish {
         tree,
-        out: request.out.to_owned(),
+        out,
         key_file: request.key_file.clone(),
         macs,
+        out_files,
         summary,
     })
 }
@@ -152,6 +171,7 @@ impl CheckedPublish {
             out,
             key_file,
             macs,
+            out_files,
             mut summary,
         } = self;
         let need_keys = need_keys(writer.vault(), &macs);
@@ -187,10 +207,8 @@ impl CheckedPublish {
                 summary.plaintext
             ));
         }
-        // A symbolic link --out stays in place; the tree it resolves to is replaced.
-        let out = swap::resolve_out(&out)?;
         let context = stage::RunContext { clock, progress };
-        stage::write_tree(&out, &outputs, &mut summary, context)?;
+        stage::write_tree(&out, &outputs, &out_files, &mut summary, context)?;
         Ok(summary)
     }
 }

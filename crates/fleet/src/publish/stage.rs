@@ -1,7 +1,7 @@
 //! Writing the published tree: reuse what is up to date, stage the rest beside `--out`, swap
 //! it in, and record what was written in the manifest.
 
-use std::collections::{BTreeSet, HashSet};
+use std::collections::BTreeSet;
 use std::fs;
 use std::path::{Path, PathBuf};
 
@@ -11,9 +11,9 @@ use super::PublishSummary;
 use super::existing::{Existing, existing};
 use super::manifest::{Entry, Manifest, Stamp};
 use super::output::Output;
+use super::ownership::OutFiles;
 use super::render::{Body, render};
 use super::swap::{sibling, swap};
-use crate::files::files_under;
 use crate::write::{DIRECTORY_MODE, create_dirs, create_new};
 use crate::{Clock, Error, Progress};
 
@@ -30,6 +30,7 @@ pub(super) struct RunContext<'a> {
 pub(super) fn write_tree(
     out: &Path,
     outputs: &[Output<'_>],
+    out_files: &OutFiles,
     summary: &mut PublishSummary,
     context: RunContext<'_>,
 ) -> Result<(), Error> {
@@ -58,25 +59,20 @@ pub(super) fn write_tree(
         .iter()
         .filter(|e| matches!(e, Existing::Recorded))
         .count();
-    let wanted: HashSet<&Path> = outputs.iter().map(|o| o.relative.as_ref()).collect();
-    let removed: Vec<PathBuf> = files_under(out)?
-        .iter()
-        .filter_map(|f| f.strip_prefix(out).ok())
-        .filter(|f| !wanted.contains(f))
-        .map(Path::to_owned)
-        .collect();
-    summary.removed = removed.len();
+    summary.removed = out_files.removed.len();
+    summary.kept = out_files.kept.len();
     summary.changed = summary.reused < outputs.len() || summary.removed > 0 || !out.is_dir();
     if !summary.changed {
-        // Files proved by reading get entries, so the next run does not read them again.
-        if existing.iter().any(|e| matches!(e, Existing::Verified(_))) {
-            let entries = outputs.iter().zip(&existing).filter_map(|(o, e)| {
+        // Files proved by reading get entries, so the next run does not read them again; an
+        // adopted tree's files become polyseal's.
+        if existing.iter().any(|e| matches!(e, Existing::Verified(_))) || manifest.is_empty() {
+            let entries = outputs.iter().zip(&existing).map(|(o, e)| {
                 let entry = match e {
                     Existing::Recorded => manifest.get(&o.relative),
                     Existing::Verified(entry) => entry.as_ref(),
                     Existing::Stale => None,
                 };
-                Some((o.relative.as_ref(), entry?))
+                (o.relative.as_ref(), entry)
             });
             save_manifest(&manifest_path, entries, summary);
         }
@@ -94,8 +90,16 @@ pub(super) fn write_tree(
         context,
     )
     .and_then(|staged| {
-        // The old manifest must not outlive the tree it describes.
-        let _ = fs::remove_file(&manifest_path);
+        keep_others_files(out, &staging, &out_files.kept)?;
+        // Before the swap, the manifest names every file polyseal wrote in either tree and
+        // proves none: killed on either side of the swap, the next run knows which files are
+        // its own (and reads them all once).
+        let either = outputs
+            .iter()
+            .map(|o| o.relative.as_ref())
+            .chain(out_files.removed.iter().map(PathBuf::as_path))
+            .map(|relative| (relative, None));
+        Manifest::save(&manifest_path, either)?;
         swap(out, &staging)?;
         Ok(staged)
     });
@@ -106,7 +110,7 @@ pub(super) fn write_tree(
             return Err(failure);
         }
     };
-    for path in &removed {
+    for path in &out_files.removed {
         progress.removed(&out.join(path));
     }
     // A reused file's change time moved twice, when it was linked into the staging tree and
@@ -125,8 +129,22 @@ pub(super) fn write_tree(
     let entries = outputs
         .iter()
         .zip(&entries)
-        .filter_map(|(o, e)| Some((o.relative.as_ref(), e.as_ref()?)));
+        .map(|(o, e)| (o.relative.as_ref(), e.as_ref()));
     save_manifest(&manifest_path, entries, summary);
+    Ok(())
+}
+
+/// Carries the files under `out` that polyseal did not write into the staging tree, at their
+/// paths, as they are: hard links, so they are neither read nor rewritten, and stay served.
+fn keep_others_files(out: &Path, staging: &Path, kept: &[PathBuf]) -> Result<(), Error> {
+    for relative in kept {
+        let target = staging.join(relative);
+        if let Some(parent) = target.parent() {
+            create_dirs(parent, DIRECTORY_MODE)?;
+        }
+        let source = out.join(relative);
+        fs::hard_link(&source, &target).map_err(|e| Error::io(&source, "keep", e))?;
+    }
     Ok(())
 }
 
@@ -155,7 +173,7 @@ enum Staged {
 /// the next run reads every file instead of trusting `stat`.
 fn save_manifest<'a>(
     path: &Path,
-    entries: impl Iterator<Item = (&'a Path, &'a Entry)>,
+    entries: impl Iterator<Item = (&'a Path, Option<&'a Entry>)>,
     summary: &mut PublishSummary,
 ) {
     if let Err(failure) = Manifest::save(path, entries) {
