@@ -505,3 +505,48 @@ fn publish_never_overwrites_a_file_it_did_not_write() {
         b"<polycomConfig/>"
     );
 }
+
+/// Writes the example tree's master: `lists` are its attributes and the rest of the element.
+fn master_with(ws: &Workspace, lists: &str) {
+    std::fs::write(
+        ws.path("src/000000000000.cfg"),
+        format!("<?xml version=\"1.0\" standalone=\"yes\"?>\n<APPLICATION APP_FILE_PATH=\"sip.ld\"\n  {lists}\n"),
+    )
+    .expect("master");
+}
+
+#[test]
+fn a_master_whose_lists_do_not_give_the_key_first_is_refused_before_any_key_is_made() {
+    for (lists, names) in [
+        // Not listed at all: every phone would loop on reboot.
+        (
+            r#"CONFIG_FILES="[PHONE_MAC_ADDRESS]-sip.cfg, site.cfg"/>"#,
+            "CONFIG_FILES does not list the key file [PHONE_MAC_ADDRESS]-key.cfg",
+        ),
+        // Listed in the generic list only; a per-model list (Polycom's own templates have
+        // them) does not: the model's phones would loop.
+        (
+            r#"CONFIG_FILES="[PHONE_MAC_ADDRESS]-key.cfg, [PHONE_MAC_ADDRESS]-sip.cfg, site.cfg">
+  <APPLICATION_SPIP300 CONFIG_FILES_SPIP300="[PHONE_MAC_ADDRESS]-sip.cfg, site.cfg"/>
+</APPLICATION>"#,
+            "CONFIG_FILES_SPIP300 does not list the key file",
+        ),
+        // Listed after the encrypted file: fetched too late.
+        (
+            r#"CONFIG_FILES="[PHONE_MAC_ADDRESS]-sip.cfg, [PHONE_MAC_ADDRESS]-key.cfg, site.cfg"/>"#,
+            "lists [PHONE_MAC_ADDRESS]-sip.cfg before the key file",
+        ),
+    ] {
+        let ws = Workspace::with_vault();
+        master_with(&ws, lists);
+        let before = events(&ws);
+        let output = ws.output(&["publish", "--src", "src", "--out", "out"]);
+        assert_failure(&output, 3, names);
+        assert!(
+            String::from_utf8_lossy(&output.stderr).contains("000000000000.cfg"),
+            "names the master"
+        );
+        assert_eq!(events(&ws), before, "{lists}: no key made");
+        assert!(!ws.path("out").exists());
+    }
+}

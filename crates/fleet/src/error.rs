@@ -64,6 +64,31 @@ pub enum Error {
         /// The master.
         path: PathBuf,
     },
+    /// A master's file list does not list the key file, or lists a per-phone file before it:
+    /// phones would loop on reboot.
+    #[error(
+        "{}: {attribute} {}: phones {}; list {pattern} first in {attribute}",
+        master.display(),
+        match first {
+            Some(first) => format!("lists {first} before the key file {pattern}"),
+            None => format!("does not list the key file {pattern}"),
+        },
+        if first.is_some() {
+            "without their key would fetch an encrypted file first, fail to decrypt it and reboot"
+        } else {
+            "would never fetch their key and would reboot on every encrypted file"
+        }
+    )]
+    KeyFileNotListed {
+        /// The master file.
+        master: PathBuf,
+        /// The list: `CONFIG_FILES` or `CONFIG_FILES_<MODEL>`.
+        attribute: String,
+        /// The key file's name pattern.
+        pattern: String,
+        /// The per-phone file listed before it, if the key file is listed late.
+        first: Option<String>,
+    },
     /// Secrets would be served in plaintext to every phone.
     #[error("{first}{}", and_more(*more))]
     PlaintextSecrets {

@@ -126,6 +126,21 @@ pub enum PlanIssue {
         /// The key file's name for this phone.
         key_file: String,
     },
+    /// The master's file list names a per-phone file before the phone's key file: a phone
+    /// that does not hold its key yet (new, factory-reset) fetches that file encrypted before
+    /// it gets the key, cannot decrypt it, and reboots.
+    KeyFileListedLate {
+        /// The master file.
+        master: PathBuf,
+        /// The attribute read (`CONFIG_FILES`, or `CONFIG_FILES_<MODEL>`).
+        attribute: String,
+        /// Where it is.
+        position: Position,
+        /// The key file's name for this phone.
+        key_file: String,
+        /// The per-phone file listed before it.
+        first: String,
+    },
     /// A listed file is a URL or lies outside the tree: polyseal can neither check nor
     /// encrypt it.
     NotInTree {
@@ -163,6 +178,19 @@ impl fmt::Display for PlanIssue {
                      replace it with the plaintext file",
                 )
             }
+            PlanIssue::KeyFileListedLate {
+                master,
+                attribute,
+                position,
+                key_file,
+                first,
+            } => write!(
+                f,
+                "{}:{position}: {attribute} lists {first} before the key file {key_file}: a phone \
+                 without its key fetches it before the key, cannot decrypt it and reboots; list \
+                 the key file first",
+                master.display()
+            ),
             PlanIssue::PhoneFileNotMaster { path } => write!(
                 f,
                 "{}: phones request <mac>.cfg first as their master file, but this one is a \
@@ -290,13 +318,26 @@ impl SourceTree {
             |s| s.attribute.clone(),
         );
         let mut key_file_listed = false;
+        let mut first_per_phone: Option<String> = None;
         for entry in split_file_list(config_files.map_or("", |s| s.value.as_str())) {
             let reference = FileReference::parse(&expand_mac(entry, &mac));
             let name = reference.to_string();
             let role = if reference == key_file {
                 key_file_listed = true;
+                if let Some(first) = first_per_phone.take() {
+                    plan.issues.push(PlanIssue::KeyFileListedLate {
+                        master: master.path.clone(),
+                        attribute: attribute.clone(),
+                        position: config_files.map_or(master.position, |s| s.position),
+                        key_file: key_file.to_string(),
+                        first,
+                    });
+                }
                 Role::KeyFile
             } else if names_phone(&name, &mac) {
+                if !key_file_listed && first_per_phone.is_none() {
+                    first_per_phone = Some(name.clone());
+                }
                 Role::PerPhoneConfig
             } else {
                 Role::SharedConfig

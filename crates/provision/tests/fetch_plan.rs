@@ -579,3 +579,33 @@ fn a_one_line_plaintext_key_file_is_plaintext_though_its_first_line_holds_crypt(
     assert_eq!(kind.to_string(), "configuration file (<polycomConfig>)");
     Ok(())
 }
+
+#[test]
+fn a_key_file_listed_after_a_per_phone_file_is_reported_with_that_file() -> TestResult {
+    let (dir, late) = tree(&[(
+        "000000000000.cfg",
+        &master("site.cfg, [PHONE_MAC_ADDRESS]-sip.cfg, [PHONE_MAC_ADDRESS]-key.cfg"),
+    )])?;
+    let plan = late.fetch_plan(&mac(), None)?;
+    let [
+        PlanIssue::KeyFileListedLate {
+            master: listed_in,
+            first,
+            key_file,
+            ..
+        },
+    ] = &plan.issues[..]
+    else {
+        panic!("{:?}", plan.issues);
+    };
+    assert_eq!(listed_in, &dir.path().join("000000000000.cfg"));
+    assert_eq!(first, "0004f2abcdef-sip.cfg");
+    assert_eq!(key_file, "0004f2abcdef-key.cfg");
+    // A shared file before the key file is fine: it is not encrypted.
+    let (_dir, in_order) = tree(&[(
+        "000000000000.cfg",
+        &master("site.cfg, [PHONE_MAC_ADDRESS]-key.cfg, [PHONE_MAC_ADDRESS]-sip.cfg"),
+    )])?;
+    assert!(in_order.fetch_plan(&mac(), None)?.issues.is_empty());
+    Ok(())
+}

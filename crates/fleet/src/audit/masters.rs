@@ -95,6 +95,27 @@ impl<'a> Audit<'a> {
                 .mac(own_master)
                 .file(master)
             }
+            PlanIssue::KeyFileListedLate {
+                master,
+                attribute,
+                position,
+                key_file,
+                first,
+            } => Finding::new(
+                Code::KeyFileNotListed,
+                format!(
+                    "{attribute} at {position} lists {} before the key file {}: a phone without \
+                     its key fetches it first, cannot decrypt it and reboots",
+                    first.replace(&mac.to_string(), PHONE_MAC_ADDRESS),
+                    key_file.replace(&mac.to_string(), PHONE_MAC_ADDRESS)
+                ),
+                format!(
+                    "move {} first in {attribute}",
+                    self.tree.key_file_pattern().as_str()
+                ),
+            )
+            .mac(own_master)
+            .file(master),
             PlanIssue::OtherPhonesFile {
                 attribute,
                 reference,

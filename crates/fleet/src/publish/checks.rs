@@ -4,7 +4,9 @@
 use std::collections::BTreeSet;
 
 use polyseal_crypto::Mac;
-use polyseal_provision::{Exposure, FindingKind, KeyFilePattern, PlanIssue, SourceTree};
+use polyseal_provision::{
+    Exposure, FindingKind, KeyFilePattern, PHONE_MAC_ADDRESS, PlanIssue, SourceTree,
+};
 use rayon::prelude::*;
 
 use super::PublishSummary;
@@ -40,18 +42,34 @@ pub(super) fn check_plans(
             PlanIssue::MasterEncrypted { path, .. } => {
                 return Err(Error::MasterEncrypted { path: path.clone() });
             }
+            // A phone that never fetches its key, or fetches an encrypted file first, cannot
+            // read it and reboots again and again: refused (issue 12).
+            PlanIssue::KeyFileNotListed {
+                master, attribute, ..
+            } => {
+                return Err(Error::KeyFileNotListed {
+                    master: master.clone(),
+                    attribute: attribute.clone(),
+                    pattern: key_file.as_str().to_owned(),
+                    first: None,
+                });
+            }
+            PlanIssue::KeyFileListedLate {
+                master,
+                attribute,
+                first,
+                ..
+            } => {
+                return Err(Error::KeyFileNotListed {
+                    master: master.clone(),
+                    attribute: attribute.clone(),
+                    pattern: key_file.as_str().to_owned(),
+                    first: Some(first.replace(&mac.to_string(), PHONE_MAC_ADDRESS)),
+                });
+            }
             other => {
                 // The same master problem repeats for every phone: say it once.
-                let text = match other {
-                    PlanIssue::KeyFileNotListed {
-                        master, attribute, ..
-                    } => format!(
-                        "{}: {attribute} does not list the key file ({}): phones will never fetch their key",
-                        master.display(),
-                        key_file.as_str()
-                    ),
-                    other => format!("{mac}: {other}"),
-                };
+                let text = format!("{mac}: {other}");
                 if reported.insert(text.clone()) {
                     summary.warnings.push(text);
                 }
