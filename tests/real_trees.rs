@@ -550,3 +550,27 @@ fn a_master_whose_lists_do_not_give_the_key_first_is_refused_before_any_key_is_m
         assert!(!ws.path("out").exists());
     }
 }
+
+#[test]
+fn a_listed_config_file_that_is_missing_or_not_a_file_is_refused_before_any_key_is_made() {
+    for (entry, names) in [
+        ("sitee.cfg", "lists sitee.cfg"),
+        ("/etc/passwd", "lists etc/passwd"),
+        ("sounds", "lists sounds"),
+    ] {
+        let ws = Workspace::with_vault();
+        std::fs::create_dir(ws.path("src/sounds")).expect("a directory");
+        std::fs::write(ws.path("src/sounds/ring.wav"), b"RIFF").expect("file");
+        master_with(
+            &ws,
+            &format!(
+                r#"CONFIG_FILES="[PHONE_MAC_ADDRESS]-key.cfg, [PHONE_MAC_ADDRESS]-sip.cfg, {entry}"/>"#
+            ),
+        );
+        let before = events(&ws);
+        let output = ws.output(&["publish", "--src", "src", "--out", "out"]);
+        assert_failure(&output, 3, names);
+        assert!(String::from_utf8_lossy(&output.stderr).contains("000000000000.cfg"));
+        assert_eq!(events(&ws), before, "{entry}: no key made");
+    }
+}

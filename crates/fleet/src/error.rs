@@ -89,6 +89,20 @@ pub enum Error {
         /// The per-phone file listed before it, if the key file is listed late.
         first: Option<String>,
     },
+    /// A master lists a shared configuration file the tree does not have.
+    #[error(
+        "{}: {list} lists {file}, which is not a file of the source tree (a typo, a \
+         directory, a file outside the tree): fix the name or add the file",
+        master.display()
+    )]
+    ListedFileMissing {
+        /// The master.
+        master: PathBuf,
+        /// The list, with the model it is read for.
+        list: String,
+        /// The entry.
+        file: String,
+    },
     /// Secrets would be served in plaintext to every phone.
     #[error("{first}{}", and_more(*more))]
     PlaintextSecrets {

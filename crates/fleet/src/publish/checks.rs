@@ -5,7 +5,7 @@ use std::collections::BTreeSet;
 
 use polyseal_crypto::Mac;
 use polyseal_provision::{
-    Exposure, FindingKind, KeyFilePattern, PHONE_MAC_ADDRESS, PlanIssue, SourceTree,
+    Exposure, FindingKind, KeyFilePattern, PHONE_MAC_ADDRESS, PlanIssue, Role, SourceTree,
 };
 use rayon::prelude::*;
 
@@ -73,6 +73,41 @@ pub(super) fn check_plans(
                 if reported.insert(text.clone()) {
                     summary.warnings.push(text);
                 }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Refuses a master that lists a shared configuration file the tree does not have (a typo
+/// such as `sitee.cfg`, a directory, `/etc/passwd` read as a path of the tree): phones would
+/// get a 404 and boot without its settings. One phone per master is enough to see every
+/// entry, as shared entries name no phone. A phone's own files may be missing for some
+/// phones, and the contacts and override files are the phones' to upload: not checked here.
+pub(super) fn check_listed_files(tree: &SourceTree, macs: &[Mac]) -> Result<(), Error> {
+    let mut seen = BTreeSet::new();
+    for mac in macs {
+        let Some(master) = tree.master_for(mac) else {
+            continue;
+        };
+        if !seen.insert(master.path().to_owned()) {
+            continue;
+        }
+        for plan in tree.fetch_plans(mac)? {
+            let missing = plan.files.iter().find(|file| {
+                file.role == Role::SharedConfig
+                    && file.reference.tree_path().is_some()
+                    && !file.exists()
+            });
+            if let Some(file) = missing {
+                return Err(Error::ListedFileMissing {
+                    master: master.path().to_owned(),
+                    list: plan.model.map_or_else(
+                        || "CONFIG_FILES".to_owned(),
+                        |model| format!("CONFIG_FILES (model {model})"),
+                    ),
+                    file: file.reference.to_string(),
+                });
             }
         }
     }

@@ -121,6 +121,7 @@ pub fn check(vault: &Vault, request: &PublishRequest<'_>) -> Result<CheckedPubli
     summary.phones = macs.len();
 
     checks::check_plans(&tree, &macs, &request.key_file, &mut summary)?;
+    checks::check_listed_files(&tree, &macs)?;
     checks::check_secrets(&tree, request.allow_plaintext_secrets, &mut summary)?;
 
     summary.keys_made = need_keys(vault, &macs).len();
