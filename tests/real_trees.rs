@@ -574,3 +574,38 @@ fn a_listed_config_file_that_is_missing_or_not_a_file_is_refused_before_any_key_
         assert_eq!(events(&ws), before, "{entry}: no key made");
     }
 }
+
+#[test]
+fn every_secret_of_a_tree_is_reported_in_one_run() {
+    let ws = Workspace::with_vault();
+    std::fs::write(
+        ws.path("src/site.cfg"),
+        "<polycomConfig device.prov.password=\"hunter22\"\n  device.logincred.pin=\"2468\"/>\n",
+    )
+    .expect("site.cfg");
+    std::fs::write(
+        ws.path("src/features.cfg"),
+        "<polycomConfig dir.corp.password=\"ldap-secret\"/>\n",
+    )
+    .expect("features.cfg");
+    master_with(
+        &ws,
+        r#"CONFIG_FILES="[PHONE_MAC_ADDRESS]-key.cfg, [PHONE_MAC_ADDRESS]-sip.cfg, site.cfg, features.cfg"/>"#,
+    );
+    let output = ws.output(&["publish", "--src", "src", "--out", "out"]);
+    assert_failure(&output, 3, "and 2 more");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    for parameter in [
+        "device.prov.password",
+        "device.logincred.pin",
+        "dir.corp.password",
+    ] {
+        assert!(stderr.contains(parameter), "{parameter} in {stderr}");
+    }
+    for secret in ["hunter22", "2468", "ldap-secret"] {
+        assert!(
+            !stderr.contains(secret),
+            "a secret's value is never printed"
+        );
+    }
+}

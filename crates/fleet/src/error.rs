@@ -103,13 +103,14 @@ pub enum Error {
         /// The entry.
         file: String,
     },
-    /// Secrets would be served in plaintext to every phone.
-    #[error("{first}{}", and_more(*more))]
+    /// Secrets would be served in plaintext to every phone: every one the tree holds, the
+    /// first in full and the others by place and parameter, so one run shows them all.
+    #[error("{first}{}", others_list(others))]
     PlaintextSecrets {
         /// The first secret found.
         first: polyseal_provision::Finding,
-        /// How many more were found.
-        more: usize,
+        /// Every other one, in tree order.
+        others: Vec<polyseal_provision::Finding>,
     },
     /// A generation the phone is served has no key in the vault.
     #[error("{mac}: generation {generation} has no key in the vault (destroyed?)")]
@@ -262,6 +263,18 @@ impl Error {
             source,
         }
     }
+}
+
+/// " (and N more: file:line:column parameter, …)" after the first secret.
+fn others_list(others: &[polyseal_provision::Finding]) -> String {
+    if others.is_empty() {
+        return String::new();
+    }
+    let places: Vec<String> = others
+        .iter()
+        .map(|f| format!("{}:{} {}", f.file.display(), f.position, f.parameter))
+        .collect();
+    format!(" (and {} more: {})", others.len(), places.join(", "))
 }
 
 /// Paths, comma-separated.

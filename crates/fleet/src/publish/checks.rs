@@ -135,9 +135,11 @@ pub(super) fn check_secrets(
         }
     }
     if !allow && !exposed.is_empty() {
-        let more = exposed.len() - 1;
-        let first = exposed.swap_remove(0);
-        return Err(Error::PlaintextSecrets { first, more });
+        let first = exposed.remove(0);
+        return Err(Error::PlaintextSecrets {
+            first,
+            others: exposed,
+        });
     }
     summary.warnings.extend(
         exposed
