@@ -609,3 +609,24 @@ fn every_secret_of_a_tree_is_reported_in_one_run() {
         );
     }
 }
+
+#[test]
+fn a_phones_file_listed_by_its_literal_mac_in_a_shared_list_is_refused() {
+    // Lower case: it was encrypted with that one phone's key and served to every phone; upper
+    // case: copied in plaintext, 0644, with its password.
+    for entry in ["0004f2a10001-sip.cfg", "0004F2A10001-sip.cfg"] {
+        let ws = Workspace::with_vault();
+        master_with(
+            &ws,
+            &format!(r#"CONFIG_FILES="[PHONE_MAC_ADDRESS]-key.cfg, site.cfg, {entry}"/>"#),
+        );
+        let before = events(&ws);
+        let output = ws.output(&["publish", "--src", "src", "--out", "out"]);
+        assert_failure(&output, 3, "the file of phone 0004f2a10001");
+        assert!(
+            String::from_utf8_lossy(&output.stderr).contains("[PHONE_MAC_ADDRESS]"),
+            "says what to write instead"
+        );
+        assert_eq!(events(&ws), before, "{entry}: no key made");
+    }
+}

@@ -103,6 +103,23 @@ pub enum Error {
         /// The entry.
         file: String,
     },
+    /// A list every phone of a master reads names one phone's file by its MAC.
+    #[error(
+        "{}: {attribute} lists {file}, the file of phone {owner}, which every phone of this \
+         master would fetch: write [PHONE_MAC_ADDRESS] instead of the MAC, or give {owner} a \
+         master of its own ({owner}.cfg)",
+        master.display()
+    )]
+    OtherPhonesFileListed {
+        /// The master.
+        master: PathBuf,
+        /// The list.
+        attribute: String,
+        /// The entry, as the phone requests it.
+        file: String,
+        /// The phone it is named after.
+        owner: Mac,
+    },
     /// Secrets would be served in plaintext to every phone: every one the tree holds, the
     /// first in full and the others by place and parameter, so one run shows them all.
     #[error("{first}{}", others_list(others))]

@@ -67,6 +67,24 @@ pub(super) fn check_plans(
                     first: Some(first.replace(&mac.to_string(), PHONE_MAC_ADDRESS)),
                 });
             }
+            // A file named after one phone in a list every phone of the master reads: served
+            // to all of them, it carries that phone's settings (and, encrypted, loops the
+            // others; in plaintext, hands them its password).
+            PlanIssue::OtherPhonesFile {
+                attribute,
+                reference,
+                owner,
+            } => {
+                let master = tree
+                    .master_for(&mac)
+                    .map_or_else(|| tree.root().to_owned(), |m| m.path().to_owned());
+                return Err(Error::OtherPhonesFileListed {
+                    master,
+                    attribute: attribute.clone(),
+                    file: reference.to_string(),
+                    owner: *owner,
+                });
+            }
             other => {
                 // The same master problem repeats for every phone: say it once.
                 let text = format!("{mac}: {other}");
