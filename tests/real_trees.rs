@@ -630,3 +630,275 @@ fn a_phones_file_listed_by_its_literal_mac_in_a_shared_list_is_refused() {
         assert_eq!(events(&ws), before, "{entry}: no key made");
     }
 }
+
+/// Runs `polyseal ARGS` in the workspace as the user nobody (the workspace made theirs).
+fn as_nobody(ws: &Workspace, args: &[&str]) -> std::process::Output {
+    let mut setpriv = StdCommand::new("setpriv");
+    setpriv
+        .args(["--reuid=nobody", "--regid=nogroup", "--clear-groups", "--"])
+        .arg(polyseal_bin())
+        .args(args);
+    ws.set_up(&mut setpriv);
+    setpriv
+        .output()
+        .unwrap_or_else(|e| panic!("`setpriv` (util-linux) is required: {e}"))
+}
+
+/// Gives the workspace to `user`, so polyseal can run as them.
+fn chown(ws: &Workspace, user: &str) {
+    let status = StdCommand::new("chown")
+        .args(["-R", user])
+        .arg(ws.dir.path())
+        .status()
+        .expect("chown");
+    assert!(status.success());
+    std::fs::set_permissions(ws.dir.path(), std::fs::Permissions::from_mode(0o755)).expect("chmod");
+}
+
+#[test]
+fn hidden_files_and_directories_under_out_are_kept_with_their_modes() {
+    let ws = Workspace::with_vault();
+    ws.publish();
+    std::fs::write(ws.path("out/.htaccess"), b"deny").expect("file");
+    std::fs::create_dir_all(ws.path("out/.well-known")).expect("dir");
+    std::fs::write(ws.path("out/.well-known/acme"), b"token").expect("file");
+    std::fs::create_dir(ws.path("out/private")).expect("dir");
+    std::fs::set_permissions(
+        ws.path("out/private"),
+        std::fs::Permissions::from_mode(0o700),
+    )
+    .expect("chmod");
+    std::fs::write(ws.path("out/private/phone.log"), b"log").expect("file");
+    std::fs::create_dir(ws.path("out/empty")).expect("an empty directory");
+    std::fs::write(ws.path("src/site.cfg"), "<polycomConfig/>").expect("a change");
+    ws.publish();
+    assert_eq!(
+        std::fs::read(ws.path("out/.htaccess")).expect("kept"),
+        b"deny"
+    );
+    assert!(ws.path("out/.well-known/acme").is_file());
+    assert!(ws.path("out/empty").is_dir());
+    assert_eq!(
+        mode(&ws.path("out/private")),
+        0o700,
+        "a private directory stays private"
+    );
+    assert!(ws.path("out/private/phone.log").is_file());
+}
+
+#[test]
+fn an_out_with_only_hidden_files_or_empty_directories_is_not_publish_s_to_take() {
+    let ws = Workspace::with_vault();
+    std::fs::create_dir_all(ws.path("out/.git")).expect("dir");
+    std::fs::create_dir_all(ws.path("out/logs")).expect("dir");
+    let output = ws.output(&["publish", "--src", "src", "--out", "out"]);
+    assert_failure(&output, 3, "holds files polyseal did not write");
+}
+
+#[test]
+fn a_file_uploaded_while_publish_runs_is_kept() {
+    let ws = Workspace::with_vault();
+    ws.publish();
+    std::fs::write(ws.path("src/site.cfg"), "<polycomConfig/>").expect("a change");
+    // The run is held for three seconds as it flushes the staging tree; a phone uploads a
+    // log meanwhile.
+    let mut strace = StdCommand::new("strace");
+    strace
+        .args(["-f", "-qq", "-o", "/dev/null", "-e", "trace=syncfs"])
+        .args(["-e", "inject=syncfs:delay_enter=3000000"])
+        .arg(polyseal_bin())
+        .args(["-q", "publish", "--src", "src", "--out", "out"]);
+    ws.set_up(&mut strace);
+    let mut run = strace
+        .spawn()
+        .unwrap_or_else(|e| panic!("`strace` (Debian package `strace`) is required: {e}"));
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    std::fs::write(ws.path("out/0004f2a10001-app.log"), b"uploaded").expect("upload");
+    assert!(run.wait().expect("wait").success());
+    assert_eq!(
+        std::fs::read(ws.path("out/0004f2a10001-app.log")).expect("kept"),
+        b"uploaded"
+    );
+}
+
+#[test]
+fn a_publish_killed_between_the_two_renames_of_the_fallback_swap_loses_no_foreign_file() {
+    let ws = Workspace::with_vault();
+    ws.publish();
+    std::fs::write(ws.path("out/precious.log"), b"precious").expect("file");
+    std::fs::write(ws.path("src/site.cfg"), "<polycomConfig/>").expect("a change");
+    // No exchange (as on a file system without it), and killed at the second rename.
+    for n in 1..=4 {
+        let mut strace = StdCommand::new("strace");
+        strace
+            .args([
+                "-f",
+                "-qq",
+                "-o",
+                "/dev/null",
+                "-e",
+                "trace=renameat2,rename",
+            ])
+            .args(["-e", "inject=renameat2:error=EINVAL"])
+            .args(["-e", &format!("inject=rename:signal=KILL:when={n}")])
+            .arg(polyseal_bin())
+            .args(["-q", "publish", "--src", "src", "--out", "out"]);
+        ws.set_up(&mut strace);
+        let _ = strace.output().expect("strace");
+    }
+    ws.publish();
+    assert_eq!(
+        std::fs::read(ws.path("out/precious.log")).expect("kept"),
+        b"precious"
+    );
+}
+
+#[test]
+fn another_users_upload_is_kept_when_publish_runs_as_a_user_who_cannot_link_it() {
+    let ws = Workspace::with_vault();
+    chown(&ws, "nobody");
+    assert!(
+        as_nobody(&ws, &["publish", "--src", "src", "--out", "out"])
+            .status
+            .success()
+    );
+    // The web server's user wrote an upload; the kernel (protected_hardlinks) refuses nobody
+    // a hard link to it.
+    std::fs::write(ws.path("out/0004f2a10001-phone.cfg"), b"<override/>").expect("upload");
+    let status = StdCommand::new("chown")
+        .arg("daemon")
+        .arg(ws.path("out/0004f2a10001-phone.cfg"))
+        .status()
+        .expect("chown");
+    assert!(status.success());
+    std::fs::write(ws.path("src/site.cfg"), "<polycomConfig/>").expect("a change");
+    let output = as_nobody(&ws, &["publish", "--src", "src", "--out", "out"]);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert_eq!(
+        std::fs::read(ws.path("out/0004f2a10001-phone.cfg")).expect("kept"),
+        b"<override/>"
+    );
+}
+
+#[test]
+fn a_tree_published_by_polyseal_0_1_0_is_polyseal_s_without_adopting_it() {
+    // 0.1.0's manifest (format 1) listed only the files it could prove unchanged.
+    let ws = Workspace::with_vault();
+    ws.publish();
+    let manifest = ws.path(".out.polyseal-manifest");
+    let text = std::fs::read_to_string(&manifest).expect("manifest");
+    let old: String = text
+        .lines()
+        .enumerate()
+        .filter(|(i, line)| *i == 0 || !line.contains("site.cfg"))
+        .map(|(i, line)| {
+            if i == 0 {
+                "polyseal-manifest/1\n".to_owned()
+            } else {
+                format!("{line}\n")
+            }
+        })
+        .collect();
+    std::fs::write(&manifest, old).expect("write");
+    ws.publish();
+}
+
+#[test]
+fn a_foreign_file_where_the_new_tree_needs_a_directory_is_refused_before_any_key() {
+    let ws = Workspace::with_vault();
+    ws.publish();
+    std::fs::write(ws.path("out/sounds"), b"a file").expect("file");
+    std::fs::create_dir(ws.path("src/sounds")).expect("dir");
+    std::fs::write(ws.path("src/sounds/ring.wav"), b"RIFF").expect("file");
+    let before = events(&ws);
+    let output = ws.output(&["publish", "--src", "src", "--out", "out"]);
+    assert_failure(&output, 3, "sounds");
+    assert_eq!(events(&ws), before);
+}
+
+#[test]
+fn a_symlinked_out_given_with_a_trailing_slash_keeps_its_link() {
+    let ws = Workspace::with_vault();
+    std::fs::create_dir(ws.path("real")).expect("dir");
+    symlink("real", ws.path("out")).expect("symlink");
+    ws.run(&["publish", "--src", "src", "--out", "out/"]);
+    ws.run(&["publish", "--src", "src", "--out", "out/"]);
+    assert!(
+        std::fs::symlink_metadata(ws.path("out"))
+            .expect("out")
+            .file_type()
+            .is_symlink()
+    );
+    assert!(ws.path("real/0004f2a10001-key.cfg").is_file());
+}
+
+#[test]
+fn an_out_inside_the_source_tree_or_holding_it_is_refused() {
+    let ws = Workspace::with_vault();
+    let whole = ws.dir.path().display().to_string();
+    for out in ["src", "src/pub", whole.as_str()] {
+        let output = ws.output(&["publish", "--src", "src", "--out", out, "--adopt-out"]);
+        assert_failure(&output, 3, "one holds the other");
+    }
+    assert!(ws.path("src/0004f2a10001-sip.cfg").is_file());
+    let source = std::fs::read(ws.path("src/0004f2a10001-sip.cfg")).expect("source");
+    assert!(
+        !polyseal_crypto::is_encrypted(&source),
+        "the source stays plaintext"
+    );
+}
+
+#[test]
+fn an_out_the_publishing_user_cannot_write_in_is_refused_up_front() {
+    let ws = Workspace::with_vault();
+    ws.publish();
+    chown(&ws, "nobody");
+    std::fs::set_permissions(ws.path("out"), std::fs::Permissions::from_mode(0o555))
+        .expect("chmod");
+    let before = events(&ws);
+    let output = as_nobody(&ws, &["publish", "--src", "src", "--out", "out"]);
+    assert_failure(&output, 3, "cannot write in it");
+    assert_eq!(events(&ws), before);
+}
+
+#[test]
+fn a_file_name_the_manifest_cannot_record_is_refused() {
+    use std::os::unix::ffi::OsStrExt;
+    let ws = Workspace::with_vault();
+    let name = std::ffi::OsStr::from_bytes(b"ring\xe9.wav");
+    std::fs::write(ws.path("src").join(name), b"RIFF").expect("file");
+    let output = ws.output(&["publish", "--src", "src", "--out", "out"]);
+    assert_failure(&output, 3, "not UTF-8");
+}
+
+#[test]
+fn rotate_republishes_a_tree_published_with_allowed_plaintext_secrets() {
+    let ws = Workspace::with_vault();
+    std::fs::write(
+        ws.path("src/site.cfg"),
+        r#"<polycomConfig device.prov.password="hunter22"/>"#,
+    )
+    .expect("site");
+    ws.run(&[
+        "publish",
+        "--src",
+        "src",
+        "--out",
+        "out",
+        "--allow-plaintext-secrets",
+    ]);
+    ws.run(&[
+        "rotate",
+        "start",
+        "--all",
+        "--src",
+        "src",
+        "--out",
+        "out",
+        "--allow-plaintext-secrets",
+    ]);
+}

@@ -460,6 +460,10 @@ pub(crate) struct RepublishArgs {
     /// More phones for republishing: CSV `mac[,label]` or one MAC a line.
     #[arg(long, requires = "src")]
     pub(crate) phones: Option<PathBuf>,
+    /// Republish even if a shared or master file carries a secret (as `publish
+    /// --allow-plaintext-secrets`).
+    #[arg(long, requires = "src")]
+    pub(crate) allow_plaintext_secrets: bool,
     /// Name of each phone's key file in the republished tree (as `publish --key-file`).
     #[arg(long = "key-file", requires = "src", default_value = KeyFileArg::DEFAULT)]
     pub(crate) key_file: String,

@@ -204,6 +204,39 @@ pub enum Error {
         /// published by polyseal.
         overwritten: bool,
     },
+    /// `--out` exists and the user cannot write in it: the old tree could not be removed.
+    #[error(
+        "--out {}: cannot write in it, and the old tree could not be removed after the swap; run \
+         as its owner, or publish into a directory of your own",
+        out.display()
+    )]
+    OutNotWritable {
+        /// The path given.
+        out: PathBuf,
+    },
+    /// `--src` and `--out` hold one another.
+    #[error(
+        "--out {} and --src {}: one holds the other; publishing would encrypt the source in place \
+         or nest the tree in itself: publish into a directory outside the source tree",
+        out.display(),
+        src.display()
+    )]
+    OutOverlapsSrc {
+        /// `--out`, resolved.
+        out: PathBuf,
+        /// `--src`, resolved.
+        src: PathBuf,
+    },
+    /// A source file's name cannot be recorded: not UTF-8, or it holds a line break.
+    #[error(
+        "{}: a file name that is not UTF-8 or holds a line break; phones request UTF-8 names: \
+         rename it",
+        path.display()
+    )]
+    UnservableName {
+        /// The file.
+        path: PathBuf,
+    },
     /// The directory that should hold `--out` does not exist.
     #[error("--out {}: parent directory {} does not exist", out.display(), parent.display())]
     OutParentMissing {

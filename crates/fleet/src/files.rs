@@ -10,7 +10,19 @@ use crate::Error;
 /// (sorting 200,000 paths is a noticeable part of a publish that changes nothing). Empty if
 /// `dir` does not exist.
 pub fn files_under(dir: &Path) -> Result<Vec<PathBuf>, Error> {
+    walk(dir, false).map(|(files, _)| files)
+}
+
+/// Every file and every directory under `dir`, hidden ones too (`.htaccess`, `.well-known/`):
+/// what an operator or a phone put under a published tree, all of which publish keeps.
+pub(crate) fn entries_under(dir: &Path) -> Result<(Vec<PathBuf>, Vec<PathBuf>), Error> {
+    walk(dir, true)
+}
+
+/// The files and directories under `dir`, with hidden ones or without.
+fn walk(dir: &Path, hidden: bool) -> Result<(Vec<PathBuf>, Vec<PathBuf>), Error> {
     let mut files = Vec::new();
+    let mut dirs = Vec::new();
     let mut pending = vec![dir.to_owned()];
     while let Some(current) = pending.pop() {
         let entries = match fs::read_dir(&current) {
@@ -20,16 +32,19 @@ pub fn files_under(dir: &Path) -> Result<Vec<PathBuf>, Error> {
         };
         for entry in entries {
             let entry = entry.map_err(|e| Error::io(&current, "read", e))?;
-            if entry.file_name().to_string_lossy().starts_with('.') {
+            if !hidden && entry.file_name().to_string_lossy().starts_with('.') {
                 continue;
             }
             let path = entry.path();
             if entry.file_type().is_ok_and(|t| t.is_dir()) {
+                if hidden {
+                    dirs.push(path.clone());
+                }
                 pending.push(path);
             } else {
                 files.push(path);
             }
         }
     }
-    Ok(files)
+    Ok((files, dirs))
 }

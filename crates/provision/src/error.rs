@@ -95,8 +95,9 @@ pub enum Error {
         /// What is missing or wrong.
         reason: &'static str,
     },
-    /// A symbolic link in the source tree points outside it: following it would publish a
-    /// file of the machine (an identity, a password file) to phones. Exit-code class: input.
+    /// A symbolic link in the source tree points outside it, or to a hidden file in it:
+    /// following it would publish a file of the machine (an identity, a password file) to
+    /// phones. Exit-code class: input.
     SymlinkOutsideTree {
         /// The link, in the tree.
         link: PathBuf,
@@ -190,8 +191,8 @@ impl fmt::Display for Error {
             }
             Error::SymlinkOutsideTree { link, target } => write!(
                 f,
-                "{}: a symbolic link to {}, outside the source tree; it would be published to \
-                 phones: replace it with a copy of the file, or remove it",
+                "{}: a symbolic link to {}, outside the source tree or hidden in it; it would be \
+                 published to phones: replace it with a copy of the file, or remove it",
                 link.display(),
                 target.display()
             ),

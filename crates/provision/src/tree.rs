@@ -421,7 +421,14 @@ fn list_files(
             let Ok(target) = fs::canonicalize(entry.path()) else {
                 continue;
             };
-            if !target.starts_with(resolved_root) {
+            // A hidden file is no served content, whether it lies outside the tree or in a
+            // hidden directory of it (`logo.bmp -> .private/identity.txt`).
+            let hidden = target.strip_prefix(resolved_root).map_or(true, |inside| {
+                inside
+                    .components()
+                    .any(|c| c.as_os_str().to_string_lossy().starts_with('.'))
+            });
+            if hidden {
                 return Err(Error::SymlinkOutsideTree {
                     link: entry.path(),
                     target,

@@ -53,3 +53,21 @@ fn a_symlink_inside_the_tree_is_followed() {
     let tree = SourceTree::open(dir.path().join("src")).expect("opens");
     assert!(tree.contains("shared/site-link.cfg".as_ref()));
 }
+
+#[test]
+fn a_symlink_to_a_hidden_file_inside_the_tree_is_refused() {
+    // Hidden files are not served content: a link must not serve one under another name.
+    let dir = tree_with_master();
+    std::fs::create_dir(dir.path().join("src/.private")).expect("dir");
+    std::fs::write(
+        dir.path().join("src/.private/identity.txt"),
+        "AGE-SECRET-KEY-1…",
+    )
+    .expect("identity");
+    symlink(".private/identity.txt", dir.path().join("src/logo.bmp")).expect("symlink");
+    let error = SourceTree::open(dir.path().join("src")).expect_err("refused");
+    assert!(
+        matches!(error, Error::SymlinkOutsideTree { .. }),
+        "{error:?}"
+    );
+}

@@ -159,6 +159,7 @@ fn check_republish(
     };
     let mut request = PublishRequest::new(src, out, parse_key_file(&args.key_file)?);
     request.phones_file = args.phones.as_deref();
+    request.allow_plaintext_secrets = args.allow_plaintext_secrets;
     Ok(Some((publish::check(vault, &request)?, out.clone())))
 }
 

@@ -97,6 +97,20 @@ pub(super) fn check_plans(
     Ok(())
 }
 
+/// Refuses file names the manifest cannot record (not UTF-8, or holding a line break): the
+/// next publish could not tell the file was polyseal's. Phones request names in UTF-8 anyway.
+pub(super) fn check_names(tree: &SourceTree) -> Result<(), Error> {
+    match tree
+        .files()
+        .find(|f| f.to_str().is_none_or(|name| name.contains(['\n', '\r'])))
+    {
+        Some(file) => Err(Error::UnservableName {
+            path: tree.path_of(file),
+        }),
+        None => Ok(()),
+    }
+}
+
 /// Refuses a master that lists a shared configuration file the tree does not have (a typo
 /// such as `sitee.cfg`, a directory, `/etc/passwd` read as a path of the tree): phones would
 /// get a 404 and boot without its settings. One phone per master is enough to see every

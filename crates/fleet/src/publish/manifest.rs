@@ -212,6 +212,8 @@ impl Entry {
 pub(crate) struct Manifest {
     files: HashMap<u64, Entry>,
     written: HashSet<u64>,
+    /// Written by polyseal 0.1.0 (format 1), which listed only the files it could prove.
+    legacy: bool,
 }
 
 impl Manifest {
@@ -219,12 +221,12 @@ impl Manifest {
     pub(crate) fn load(path: &Path) -> Manifest {
         let mut files = HashMap::new();
         let mut written = HashSet::new();
+        let mut legacy = false;
         if let Ok(file) = fs::File::open(path) {
             let mut lines = std::io::BufReader::new(file).lines();
-            if lines
-                .next()
-                .is_some_and(|l| l.is_ok_and(|l| l == FORMAT || l == FORMAT_1))
-            {
+            let first = lines.next().and_then(Result::ok);
+            legacy = first.as_deref() == Some(FORMAT_1);
+            if first.is_some_and(|l| l == FORMAT || l == FORMAT_1) {
                 for line in lines {
                     let Ok(line) = line else { break };
                     if let Some(relative) = line
@@ -242,7 +244,16 @@ impl Manifest {
                 }
             }
         }
-        Manifest { files, written }
+        Manifest {
+            files,
+            written,
+            legacy,
+        }
+    }
+
+    /// True for a manifest of polyseal 0.1.0, which did not list every file it wrote.
+    pub(crate) fn is_legacy(&self) -> bool {
+        self.legacy
     }
 
     /// True if polyseal wrote the file `relative` of the published tree.

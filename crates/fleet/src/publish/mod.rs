@@ -114,7 +114,9 @@ pub struct CheckedPublish {
 pub fn check(vault: &Vault, request: &PublishRequest<'_>) -> Result<CheckedPublish, Error> {
     swap::check_out(request.out)?;
     let out = swap::resolve_out(request.out)?;
+    swap::check_apart(request.src, &out)?;
     let tree = SourceTree::open(request.src)?.with_key_file_pattern(request.key_file.clone());
+    checks::check_names(&tree)?;
     let mut summary = PublishSummary::default();
 
     let macs = phone_macs(&tree, request.phones_file)?;

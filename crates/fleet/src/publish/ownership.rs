@@ -12,7 +12,7 @@ use polyseal_provision::KeyFilePattern;
 use super::manifest::Manifest;
 use super::swap::sibling;
 use crate::Error;
-use crate::files::files_under;
+use crate::files::entries_under;
 
 /// How many paths a refusal names; the count says how many more there are.
 const NAMED: usize = 5;
@@ -51,21 +51,43 @@ impl OutFiles {
         let manifest = Manifest::load(&sibling(out, "manifest")?);
         let mut foreign_at_wanted = Vec::new();
         let mut present = HashSet::new();
-        let listed = files_under(out)?;
+        let (listed, dirs) = entries_under(out)?;
+        // A path the new tree writes under, as a directory: another's file there, or another's
+        // file above a path the new tree writes, cannot stay.
+        let wanted_dirs: HashSet<&Path> = wanted
+            .iter()
+            .flat_map(|path| path.ancestors().skip(1))
+            .filter(|p| !p.as_os_str().is_empty())
+            .collect();
         for path in &listed {
             let Ok(relative) = path.strip_prefix(out) else {
                 continue;
             };
             present.insert(relative);
-            match (manifest.owns(relative), wanted.contains(relative)) {
+            // A manifest of before polyseal listed every file it wrote (0.1.0) did not list
+            // those whose source had just changed: the new tree's paths count as its own.
+            let owned =
+                manifest.owns(relative) || (manifest.is_legacy() && wanted.contains(relative));
+            let clashes = wanted_dirs.contains(relative)
+                || relative.ancestors().skip(1).any(|a| wanted.contains(a));
+            match (owned, wanted.contains(relative)) {
                 (true, true) => files.ours += 1,
                 (true, false) => files.removed.push(relative.to_owned()),
+                (false, false) if clashes => foreign_at_wanted.push(relative.to_owned()),
                 (false, false) => files.kept.push(relative.to_owned()),
                 (false, true) => foreign_at_wanted.push(relative.to_owned()),
             }
         }
+        // Another's directory where the new tree writes a file.
+        for dir in &dirs {
+            if let Ok(relative) = dir.strip_prefix(out) {
+                if wanted.contains(relative) {
+                    foreign_at_wanted.push(relative.to_owned());
+                }
+            }
+        }
         if !adopt {
-            if manifest.is_empty() && !present.is_empty() {
+            if manifest.is_empty() && !(present.is_empty() && dirs.is_empty()) {
                 let mut all: Vec<PathBuf> = files
                     .kept
                     .iter()

@@ -1,7 +1,7 @@
 //! Writing the published tree: reuse what is up to date, stage the rest beside `--out`, swap
 //! it in, and record what was written in the manifest.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashSet};
 use std::fs;
 use std::path::{Path, PathBuf};
 
@@ -14,6 +14,7 @@ use super::output::Output;
 use super::ownership::OutFiles;
 use super::render::{Body, render};
 use super::swap::{sibling, swap};
+use crate::files::entries_under;
 use crate::write::{DIRECTORY_MODE, create_dirs, create_new};
 use crate::{Clock, Error, Progress};
 
@@ -90,7 +91,7 @@ pub(super) fn write_tree(
         context,
     )
     .and_then(|staged| {
-        keep_others_files(out, &staging, &out_files.kept)?;
+        keep_others_files(out, &staging, outputs, &manifest)?;
         // Before the swap, the manifest names every file polyseal wrote in either tree and
         // proves none: killed on either side of the swap, the next run knows which files are
         // its own (and reads them all once).
@@ -134,17 +135,63 @@ pub(super) fn write_tree(
     Ok(())
 }
 
-/// Carries the files under `out` that polyseal did not write into the staging tree, at their
-/// paths, as they are: hard links, so they are neither read nor rewritten, and stay served.
-fn keep_others_files(out: &Path, staging: &Path, kept: &[PathBuf]) -> Result<(), Error> {
-    for relative in kept {
-        let target = staging.join(relative);
-        if let Some(parent) = target.parent() {
-            create_dirs(parent, DIRECTORY_MODE)?;
-        }
-        let source = out.join(relative);
-        fs::hard_link(&source, &target).map_err(|e| Error::io(&source, "keep", e))?;
+/// Carries what is under `out` and not polyseal's into the staging tree, at its paths, as it
+/// is: files as hard links (or, where the kernel refuses to link another user's file, moved),
+/// so they are neither read nor rewritten and stay served; directories with their mode (and
+/// owner, when run as root), empty ones too. The tree is listed again here, just before the
+/// swap, so what phones uploaded while the run checked and staged is kept too.
+fn keep_others_files(
+    out: &Path,
+    staging: &Path,
+    outputs: &[Output<'_>],
+    manifest: &Manifest,
+) -> Result<(), Error> {
+    if !out.is_dir() {
+        return Ok(());
     }
+    let wanted: HashSet<&Path> = outputs.iter().map(|o| o.relative.as_ref()).collect();
+    let (files, dirs) = entries_under(out)?;
+    for dir in &dirs {
+        let Ok(relative) = dir.strip_prefix(out) else {
+            continue;
+        };
+        let target = staging.join(relative);
+        if target.exists() {
+            continue;
+        }
+        fs::create_dir(&target).map_err(|e| Error::io(&target, "create", e))?;
+        copy_owner_and_mode(dir, &target)?;
+    }
+    for file in &files {
+        let Ok(relative) = file.strip_prefix(out) else {
+            continue;
+        };
+        let ours = manifest.owns(relative) || (manifest.is_legacy() && wanted.contains(relative));
+        if ours || wanted.contains(relative) {
+            continue;
+        }
+        let target = staging.join(relative);
+        if fs::hard_link(file, &target).is_err() {
+            fs::rename(file, &target).map_err(|e| Error::io(file, "keep", e))?;
+        }
+    }
+    Ok(())
+}
+
+/// Gives `target` the permission bits of `source`, and its owner when run as root.
+#[cfg(unix)]
+fn copy_owner_and_mode(source: &Path, target: &Path) -> Result<(), Error> {
+    use std::os::unix::fs::MetadataExt;
+    let metadata = fs::metadata(source).map_err(|e| Error::io(source, "read", e))?;
+    fs::set_permissions(target, metadata.permissions())
+        .map_err(|e| Error::io(target, "set the mode of", e))?;
+    // Only root may give a file away; anyone else keeps what they created.
+    let _ = std::os::unix::fs::chown(target, Some(metadata.uid()), Some(metadata.gid()));
+    Ok(())
+}
+
+#[cfg(not(unix))]
+fn copy_owner_and_mode(_source: &Path, _target: &Path) -> Result<(), Error> {
     Ok(())
 }
 
@@ -152,6 +199,12 @@ fn keep_others_files(out: &Path, staging: &Path, kept: &[PathBuf]) -> Result<(),
 /// swapped in, or the old tree after the exchange) and, from the two-rename swap, the old
 /// tree moved aside. They are polyseal's own by name and never served.
 fn remove_leftovers(out: &Path) -> Result<(), Error> {
+    // Killed between the two renames of the fallback swap: the old tree, with every file that
+    // was not polyseal's, is only beside `out`. It goes back first.
+    let old = sibling(out, "old")?;
+    if fs::symlink_metadata(out).is_err() && old.is_dir() {
+        fs::rename(&old, out).map_err(|e| Error::io(out, "restore the previous tree at", e))?;
+    }
     for what in ["staging", "old"] {
         let leftover = sibling(out, what)?;
         if fs::symlink_metadata(&leftover).is_ok() {

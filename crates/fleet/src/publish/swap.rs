@@ -90,6 +90,9 @@ fn sync_parent(path: &Path) -> Result<(), Error> {
 /// it resolves to, so the link stays in place and the tree behind it is exchanged (a
 /// deployment that flips a link between releases keeps its link).
 pub(super) fn resolve_out(out: &Path) -> Result<PathBuf, Error> {
+    // `out/` would follow the link: the path without its trailing separator names the link.
+    let out: PathBuf = out.components().collect();
+    let out = out.as_path();
     match fs::symlink_metadata(out) {
         Ok(metadata) if metadata.file_type().is_symlink() => {
             fs::canonicalize(out).map_err(|e| Error::io(out, "resolve the link", e))
@@ -121,6 +124,7 @@ pub(super) fn sibling(out: &Path, what: &str) -> Result<PathBuf, Error> {
 /// name, a parent that does not exist, or something other than a directory in its place.
 pub(super) fn check_out(out: &Path) -> Result<(), Error> {
     let resolved = resolve_out(out)?;
+    check_writable(out, &resolved)?;
     sibling(&resolved, "staging")?;
     let Ok(metadata) = fs::metadata(&resolved) else {
         return check_parent_writable(out, &resolved);
@@ -169,5 +173,44 @@ fn check_parent_writable(out: &Path, resolved: &Path) -> Result<(), Error> {
 
 #[cfg(not(target_os = "linux"))]
 fn check_parent_writable(_out: &Path, _resolved: &Path) -> Result<(), Error> {
+    Ok(())
+}
+
+/// Refuses an existing `--out` the user cannot write in: the old tree could not be removed
+/// after the swap, and every later run would fail on it.
+#[cfg(target_os = "linux")]
+fn check_writable(out: &Path, resolved: &Path) -> Result<(), Error> {
+    use rustix::fs::{Access, access};
+    if resolved.is_dir() && access(resolved, Access::WRITE_OK | Access::EXEC_OK).is_err() {
+        return Err(Error::OutNotWritable {
+            out: out.to_owned(),
+        });
+    }
+    Ok(())
+}
+
+#[cfg(not(target_os = "linux"))]
+fn check_writable(_out: &Path, _resolved: &Path) -> Result<(), Error> {
+    Ok(())
+}
+
+/// Refuses a `--src` and an `--out` of which one holds the other: publishing would encrypt the
+/// plaintext source in place, or nest the tree in itself on every run.
+pub(super) fn check_apart(src: &Path, out: &Path) -> Result<(), Error> {
+    let Ok(src) = fs::canonicalize(src) else {
+        return Ok(()); // SourceTree::open says what is wrong with it.
+    };
+    let name = out.file_name().map(PathBuf::from).unwrap_or_default();
+    let parent = out.parent().filter(|p| !p.as_os_str().is_empty());
+    let Ok(out_dir) = fs::canonicalize(parent.unwrap_or(Path::new("."))) else {
+        return Ok(());
+    };
+    let out = out_dir.join(name);
+    if out.starts_with(&src) || src.starts_with(&out) {
+        return Err(Error::OutOverlapsSrc {
+            out: out.clone(),
+            src,
+        });
+    }
     Ok(())
 }
