@@ -25,7 +25,9 @@ pub struct PlannedPhone {
 impl CheckedPublish {
     /// What would be done for every phone, in MAC order.
     pub fn dry_run(&self, vault: &Vault) -> Vec<PlannedPhone> {
-        let need_keys = super::need_keys(vault, &self.macs);
+        // A set: a fleet of 100,000 phones would compare every MAC with every other.
+        let need_keys: std::collections::HashSet<Mac> =
+            super::need_keys(vault, &self.macs).into_iter().collect();
         self.macs
             .iter()
             .map(|mac| PlannedPhone {
