@@ -146,6 +146,8 @@ impl From<polyseal_fleet::Error> for Failure {
             E::Io { .. } => ExitClass::Io,
             E::Crypto { source, .. } if source.is_integrity_failure() => ExitClass::Integrity,
             E::KeyMissing { .. } | E::NoActiveKey { .. } => ExitClass::Vault,
+            // No key of ours opens the file (docs/CLI.md, exit 4).
+            E::KeyDescNotInVault { .. } | E::KeyOfAnotherPhone { .. } => ExitClass::Integrity,
             _ => ExitClass::Input,
         };
         let hint = fleet_hint(&error);

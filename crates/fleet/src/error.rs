@@ -257,6 +257,32 @@ pub enum Error {
         /// The path given.
         dir: PathBuf,
     },
+    /// An encrypted file's KeyDesc names no key of the vault.
+    #[error("{}: encrypted under KeyDesc {key_desc}, which is not in the vault", file.display())]
+    KeyDescNotInVault {
+        /// The file.
+        file: PathBuf,
+        /// The KeyDesc of its header.
+        key_desc: polyseal_crypto::KeyDesc,
+    },
+    /// An encrypted file is under another phone's key than the one named.
+    #[error("{}: encrypted under {key_desc} (phone {owner}), not a key of {mac}", file.display())]
+    KeyOfAnotherPhone {
+        /// The file.
+        file: PathBuf,
+        /// The KeyDesc of its header.
+        key_desc: polyseal_crypto::KeyDesc,
+        /// The phone whose key it is.
+        owner: Mac,
+        /// The phone named.
+        mac: Mac,
+    },
+    /// An encrypted file's header names no KeyDesc and no phone was named.
+    #[error("{}: header names no KeyDesc; say which phone's key with --mac", file.display())]
+    NoKeyDescNoMac {
+        /// The file.
+        file: PathBuf,
+    },
     /// `rotate start` for a phone with no active key.
     #[error("{mac} has no active key to rotate from")]
     NothingToRotate {

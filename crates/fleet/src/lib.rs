@@ -18,6 +18,7 @@
 pub mod audit;
 mod clock;
 mod error;
+mod file_key;
 mod files;
 mod progress;
 pub mod publish;
@@ -27,5 +28,6 @@ pub mod write;
 
 pub use clock::{Clock, FixedClock, SystemClock};
 pub use error::Error;
+pub use file_key::key_for_file;
 pub use files::files_under;
 pub use progress::{NoProgress, Progress};

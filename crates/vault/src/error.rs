@@ -155,6 +155,11 @@ pub enum Error {
         /// What is wrong with it.
         reason: String,
     },
+    /// A file given as a recipient holds no public key line.
+    NoPublicKeyInFile {
+        /// The file.
+        path: PathBuf,
+    },
     /// A recipient label is empty, too long, or holds control characters.
     InvalidLabel {
         /// The label given.
@@ -340,6 +345,7 @@ impl Error {
             | Error::AlreadyConfirmed { .. }
             | Error::InvalidEvidence { .. }
             | Error::InvalidRecipient { .. }
+            | Error::NoPublicKeyInFile { .. }
             | Error::InvalidLabel { .. }
             | Error::DuplicateRecipient { .. }
             | Error::UnknownRecipient { .. }
@@ -493,6 +499,11 @@ impl fmt::Display for Error {
                 "key generation {generation} of MAC {mac} was already confirmed at {at}"
             ),
             Error::InvalidEvidence { reason } => write!(f, "confirmation evidence {reason}"),
+            Error::NoPublicKeyInFile { path } => write!(
+                f,
+                "{}: holds no public key (an age1… or ssh-… line, or a `# public key:` comment)",
+                path.display()
+            ),
             Error::InvalidRecipient { input, reason } => {
                 write!(f, "recipient {input:?} is not usable: {reason}")
             }

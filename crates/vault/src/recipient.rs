@@ -68,6 +68,23 @@ impl Recipient {
         Ok(Recipient { label, key })
     }
 
+    /// A recipient from what an operator types: a public key as text, or a file holding one
+    /// (a `.pub` file, or an age identity file whose `# public key: age1…` comment names it).
+    pub fn from_key_or_file(label: &str, arg: &str) -> Result<Recipient, Error> {
+        let looks_like_key = ["age1", "ssh-", "ecdsa-"]
+            .iter()
+            .any(|p| arg.starts_with(p));
+        let path = std::path::Path::new(arg);
+        if looks_like_key || !path.is_file() {
+            return Recipient::parse(label, arg.trim());
+        }
+        let content = std::fs::read_to_string(path).map_err(|e| Error::io(path, "read", e))?;
+        let text = public_key_in(&content).ok_or_else(|| Error::NoPublicKeyInFile {
+            path: path.to_owned(),
+        })?;
+        Recipient::parse(label, &text)
+    }
+
     /// The label.
     pub fn label(&self) -> &str {
         &self.label
@@ -167,5 +184,15 @@ pub(crate) fn seal_to_all(recipients: &[Recipient], plaintext: &[u8]) -> Result<
         .map_err(|e| plugin_failure(age::EncryptError::Io(e)))?;
     String::from_utf8(armored).map_err(|_| Error::Plugin {
         reason: "age produced armor that is not text".to_owned(),
+    })
+}
+
+/// The first public key in a file's text: a line starting with `age1` or `ssh-`, or the
+/// `# public key: age1…` comment that age-keygen writes into identity files.
+fn public_key_in(content: &str) -> Option<String> {
+    content.lines().map(str::trim).find_map(|line| {
+        let line = line.strip_prefix("# public key:").map_or(line, str::trim);
+        (line.starts_with("age1") || line.starts_with("ssh-") || line.starts_with("ecdsa-"))
+            .then(|| line.to_owned())
     })
 }

@@ -6,11 +6,12 @@ use polyseal_crypto::{
     DigestAlgorithm, Error as CryptoError, MAX_FILE_SIZE, decrypt as open, encrypt as seal,
     inspect as read_header,
 };
+use polyseal_fleet::key_for_file;
 use polyseal_fleet::write::{PUBLIC_MODE, SECRET_MODE};
 use polyseal_vault::{OpenedKey, Vault};
 
 use crate::cli::{DecryptArgs, EncryptArgs, InspectArgs, ListFormat, TableFormat};
-use crate::failure::{ExitClass, Failure};
+use crate::failure::Failure;
 use crate::output::{Destination, read_input};
 use crate::session::{Session, parse_mac};
 use crate::table::{emit, print_listing};
@@ -57,38 +58,8 @@ pub(crate) fn decrypt(session: &Session, args: &DecryptArgs) -> Result<(), Failu
     let header = read_header(&file).map_err(|e| Failure::crypto(name, &e))?;
     let vault = session.vault()?;
     let mac = args.mac.as_deref().map(parse_mac).transpose()?;
-    // Find the generation before unlocking: a file we hold no key for needs no identity.
-    let generation = match (header.key_desc(), mac) {
-        (Some(desc), _) => {
-            let (record, generation) = vault.find_key_desc(desc).ok_or_else(|| {
-                Failure::new(
-                    ExitClass::Integrity,
-                    format!(
-                        "{}: encrypted under KeyDesc {desc}, which is not in the vault",
-                        name.display()
-                    ),
-                )
-            })?;
-            if let Some(mac) = mac.filter(|m| *m != record.mac()) {
-                return Err(Failure::new(
-                    ExitClass::Integrity,
-                    format!(
-                        "{}: encrypted under {desc} (phone {}), not a key of {mac}",
-                        name.display(),
-                        record.mac()
-                    ),
-                ));
-            }
-            (record.mac(), Some(generation.number()))
-        }
-        (None, Some(mac)) => (mac, None),
-        (None, None) => {
-            return Err(Failure::input(format!(
-                "{}: header names no KeyDesc; say which phone's key with --mac",
-                name.display()
-            )));
-        }
-    };
+    // Found before unlocking: a file we hold no key for needs no identity.
+    let generation = key_for_file(&vault, name, header.key_desc(), mac)?;
     let data_key = session.unlock(&vault)?;
     let opened: OpenedKey = vault.open_key(&data_key, &generation.0, generation.1)?;
     let plaintext = open(&file, &opened.key).map_err(|e| Failure::crypto(name, &e))?;

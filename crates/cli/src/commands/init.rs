@@ -4,12 +4,11 @@ use polyseal_crypto::KeyDescTemplate;
 use polyseal_vault::{Cryptoperiod, VaultSettings, VaultWriter};
 
 use crate::cli::InitArgs;
-use crate::commands::recipients::recipient_from_arg;
 use crate::failure::Failure;
 use crate::session::Session;
 
 pub(crate) fn run(session: &Session, args: &InitArgs) -> Result<(), Failure> {
-    let recipient = recipient_from_arg(&args.label, &args.recipient)?;
+    let recipient = polyseal_vault::Recipient::from_key_or_file(&args.label, &args.recipient)?;
     let mut settings = VaultSettings::new(vec![recipient.clone()]);
     settings.key_desc_template = KeyDescTemplate::parse(&args.key_desc_template)
         .map_err(|e| Failure::input(format!("--key-desc-template: {e}")))?;
