@@ -300,6 +300,26 @@ fn a_mount_point_out_is_refused_up_front_with_what_to_do() {
 }
 
 #[test]
+fn a_bind_mounted_out_is_refused_up_front_too() {
+    // A bind mount of a directory of the same file system has the parent's device number.
+    let ws = Workspace::with_vault();
+    std::fs::create_dir(ws.path("out")).expect("dir");
+    std::fs::create_dir(ws.path("elsewhere")).expect("dir");
+    let before = events(&ws);
+    let mut unshare = StdCommand::new("unshare");
+    unshare.arg("--mount").arg("sh").arg("-c").arg(format!(
+        "mount --bind elsewhere out && exec '{}' publish --src src --out out",
+        polyseal_bin().display()
+    ));
+    ws.set_up(&mut unshare);
+    let output = unshare
+        .output()
+        .unwrap_or_else(|e| panic!("`unshare` (util-linux) is required: {e}"));
+    assert_failure(&output, 3, "a mount point");
+    assert_eq!(events(&ws), before, "no key made");
+}
+
+#[test]
 fn an_out_whose_parent_the_operator_cannot_write_is_refused_up_front() {
     // /srv/polycom owned by root, publish run by an operator: tested as the user nobody.
     let ws = Workspace::with_vault();

@@ -142,9 +142,37 @@ pub(super) fn check_out(out: &Path) -> Result<(), Error> {
     check_parent_writable(out, &resolved)
 }
 
-/// True if `dir` is the root of a mounted file system: it cannot be renamed or exchanged.
-#[cfg(unix)]
+/// True if `dir` is the root of a mount: it cannot be renamed or exchanged. The kernel says
+/// so (`statx`'s `STATX_ATTR_MOUNT_ROOT`, Linux 5.8), which also catches a bind mount of a
+/// directory of the same file system; where it cannot, a device that differs from the
+/// parent's does.
+#[cfg(target_os = "linux")]
 fn is_mount_point(dir: &Path, metadata: &fs::Metadata) -> bool {
+    use rustix::fs::{AtFlags, CWD, StatxAttributes, StatxFlags, statx};
+    if let Ok(stat) = statx(
+        CWD,
+        dir,
+        AtFlags::NO_AUTOMOUNT | AtFlags::SYMLINK_NOFOLLOW,
+        StatxFlags::empty(),
+    ) {
+        if stat
+            .stx_attributes_mask
+            .contains(StatxAttributes::MOUNT_ROOT)
+        {
+            return stat.stx_attributes.contains(StatxAttributes::MOUNT_ROOT);
+        }
+    }
+    on_another_device(dir, metadata)
+}
+
+#[cfg(all(unix, not(target_os = "linux")))]
+fn is_mount_point(dir: &Path, metadata: &fs::Metadata) -> bool {
+    on_another_device(dir, metadata)
+}
+
+/// True if `dir` is on another device than its parent.
+#[cfg(unix)]
+fn on_another_device(dir: &Path, metadata: &fs::Metadata) -> bool {
     use std::os::unix::fs::MetadataExt;
     let parent = dir.parent().filter(|p| !p.as_os_str().is_empty());
     let parent = parent.unwrap_or(Path::new("."));
