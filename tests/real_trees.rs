@@ -922,3 +922,26 @@ fn rotate_republishes_a_tree_published_with_allowed_plaintext_secrets() {
         "--allow-plaintext-secrets",
     ]);
 }
+
+#[test]
+fn a_per_phone_file_that_is_not_well_formed_is_refused_and_no_key_stays_in_the_vault() {
+    let ws = Workspace::with_vault();
+    let path = ws.path("src/0004f2a10001-sip.cfg");
+    let mut text = std::fs::read_to_string(&path).expect("source");
+    text.push_str("<reg><bad");
+    std::fs::write(&path, text).expect("write");
+    let before = events(&ws);
+    let output = ws.output(&["publish", "--src", "src", "--out", "out"]);
+    assert_failure(&output, 3, "0004f2a10001-sip.cfg");
+    assert_eq!(
+        events(&ws),
+        before,
+        "the keys made for the run were never written"
+    );
+    assert!(!ws.path("out").exists(), "nothing is published");
+    // Fixed, the tree publishes, with new keys.
+    let fixed = std::fs::read_to_string(ws.path("src/0004f2a10002-sip.cfg")).expect("a good one");
+    std::fs::write(&path, fixed).expect("write");
+    ws.publish();
+    assert!(ws.path("out/0004f2a10001-key.cfg").is_file());
+}

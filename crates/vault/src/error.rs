@@ -66,6 +66,11 @@ pub enum Error {
         /// The vault directory.
         dir: PathBuf,
     },
+    /// Keys prepared for the vault no longer fit it: it changed before they were committed.
+    ChangedSincePrepared {
+        /// The vault directory.
+        dir: PathBuf,
+    },
 
     // ---- input: what the caller asked for is wrong ---------------------------------------
     /// No key record exists for this MAC.
@@ -331,7 +336,8 @@ impl Error {
             | Error::UnsupportedFormat { .. }
             | Error::UnfinishedTransaction { .. }
             | Error::StaleDataKey { .. }
-            | Error::WriterPoisoned { .. } => ErrorKind::Vault,
+            | Error::WriterPoisoned { .. }
+            | Error::ChangedSincePrepared { .. } => ErrorKind::Vault,
             Error::UnknownMac { .. }
             | Error::UnknownGeneration { .. }
             | Error::NoActiveKey { .. }
@@ -447,6 +453,12 @@ impl fmt::Display for Error {
             Error::WriterPoisoned { dir } => write!(
                 f,
                 "an earlier write to the vault at {} failed part-way; open the vault again",
+                dir.display()
+            ),
+            Error::ChangedSincePrepared { dir } => write!(
+                f,
+                "the vault at {} changed after keys were prepared for it; nothing was added, run \
+                 the command again",
                 dir.display()
             ),
             Error::UnknownMac { mac } => write!(f, "MAC {mac} has no key in this vault"),

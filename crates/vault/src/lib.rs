@@ -84,7 +84,7 @@ pub use state::{InitialState, KeyState};
 pub use time::{Cryptoperiod, Timestamp};
 pub use vault::{OpenedKey, Vault};
 pub use verify::VerifyReport;
-pub use writer::{Confirmation, StateChange, VaultSettings, VaultWriter};
+pub use writer::{Confirmation, PreparedKeys, StateChange, VaultSettings, VaultWriter};
 
 /// The format version of every file this build writes and reads (`format = 1`).
 pub const FORMAT_VERSION: u32 = 1;

@@ -133,6 +133,29 @@ pub struct VaultWriter {
 }
 
 /// The changes of one transaction, staged in memory until they are committed.
+/// Keys made and sealed by [`VaultWriter::prepare_keys`], not yet in the vault. Dropping it
+/// discards them (their bytes are zeroized with their [`OpenedKey`]s).
+pub struct PreparedKeys {
+    txn: Transaction,
+    keys: Vec<OpenedKey>,
+    /// The event log's length when they were made: the vault they fit.
+    log_len: u64,
+}
+
+impl PreparedKeys {
+    /// The keys, in the order of the MACs given.
+    pub fn keys(&self) -> &[OpenedKey] {
+        &self.keys
+    }
+}
+
+impl std::fmt::Debug for PreparedKeys {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Never the keys: only how many.
+        write!(f, "PreparedKeys({} keys)", self.keys.len())
+    }
+}
+
 struct Transaction {
     time: Timestamp,
     events: Vec<EventKind>,
@@ -271,6 +294,20 @@ impl VaultWriter {
         macs: &[Mac],
         state: InitialState,
     ) -> Result<Vec<OpenedKey>, Error> {
+        let prepared = self.prepare_keys(data_key, macs, state)?;
+        self.commit_keys(prepared)
+    }
+
+    /// [`VaultWriter::add_keys`] in two steps: the keys are made and sealed here, in memory,
+    /// and written only by [`VaultWriter::commit_keys`]. A command can use them first (publish
+    /// encrypts and stages with them) and drop them if that fails: the vault then never held
+    /// them. Nothing may change the vault in between: `commit_keys` refuses then.
+    pub fn prepare_keys(
+        &self,
+        data_key: &DataKey,
+        macs: &[Mac],
+        state: InitialState,
+    ) -> Result<PreparedKeys, Error> {
         self.vault.ensure_current(data_key)?;
         let mut txn = Transaction::new();
         // Checked one by one, in order, so the first problem is the one reported.
@@ -333,8 +370,22 @@ impl VaultWriter {
             txn.staged.insert(opened.mac, record);
             added.push(opened);
         }
-        self.commit(txn)?;
-        Ok(added)
+        Ok(PreparedKeys {
+            txn,
+            keys: added,
+            log_len: self.log_len,
+        })
+    }
+
+    /// Writes keys made by [`VaultWriter::prepare_keys`] in one transaction and returns them.
+    pub fn commit_keys(&mut self, prepared: PreparedKeys) -> Result<Vec<OpenedKey>, Error> {
+        if prepared.log_len != self.log_len {
+            return Err(Error::ChangedSincePrepared {
+                dir: self.vault.dir().to_path_buf(),
+            });
+        }
+        self.commit(prepared.txn)?;
+        Ok(prepared.keys)
     }
 
     /// Applies state changes in order, in one transaction. Every change must be allowed by

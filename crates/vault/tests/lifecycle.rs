@@ -516,3 +516,58 @@ fn debug_and_display_never_show_a_key() {
     }
     assert!(shown.contains(&data_key.check()));
 }
+
+#[test]
+fn prepared_keys_enter_the_vault_only_when_committed() {
+    let v = TestVault::new();
+    let (mut writer, data_key) = v.unlocked_writer();
+    let log = std::fs::read_to_string(v.file("events.log")).expect("log");
+    let prepared = writer
+        .prepare_keys(&data_key, &macs(2), InitialState::Active)
+        .expect("prepare");
+    assert_eq!(prepared.keys().len(), 2);
+    assert!(
+        !format!("{prepared:?}").contains("Key="),
+        "Debug shows no key"
+    );
+    drop(prepared);
+    assert_eq!(
+        std::fs::read_to_string(v.file("events.log")).expect("log"),
+        log,
+        "dropped: nothing written"
+    );
+    assert_eq!(writer.vault().records().count(), 0);
+
+    let prepared = writer
+        .prepare_keys(&data_key, &macs(2), InitialState::Active)
+        .expect("prepare");
+    let keys = prepared.keys().to_vec();
+    let committed = writer.commit_keys(prepared).expect("commit");
+    assert_eq!(committed.len(), 2);
+    let opened = writer
+        .vault()
+        .open_key(&data_key, &keys[0].mac, None)
+        .expect("the committed key opens");
+    assert_eq!(
+        opened.key, keys[0].key,
+        "the key used before the commit is the one stored"
+    );
+}
+
+#[test]
+fn prepared_keys_are_refused_if_the_vault_changed_before_the_commit() {
+    let v = TestVault::new();
+    let (mut writer, data_key) = v.unlocked_writer();
+    let prepared = writer
+        .prepare_keys(&data_key, &[mac(1)], InitialState::Active)
+        .expect("prepare");
+    writer
+        .add_keys(&data_key, &[mac(2)], InitialState::Active)
+        .expect("another change");
+    let error = writer.commit_keys(prepared).expect_err("stale");
+    assert!(
+        matches!(error, Error::ChangedSincePrepared { .. }),
+        "{error:?}"
+    );
+    assert!(writer.vault().record(&mac(1)).is_none());
+}

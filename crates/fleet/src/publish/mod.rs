@@ -179,21 +179,36 @@ impl CheckedPublish {
         } = self;
         let need_keys = need_keys(writer.vault(), &macs);
         summary.keys_made = need_keys.len();
-        // The keys already in the vault, opened, and the new ones as the transaction that adds
-        // them returns them (opening those again would cost a pass over the whole vault).
+        // The keys already in the vault, opened, and the new ones made in memory: they are
+        // written to the vault only once the new tree is staged, so a tree refused while
+        // staging (a per-phone file that is not well-formed XML) leaves no key behind.
         let mut keys: HashMap<(Mac, u32), KeyString> = writer
             .vault()
             .open_live_keys(data_key)?
             .into_iter()
             .map(|k| ((k.mac, k.generation), k.key))
             .collect();
-        if !need_keys.is_empty() {
-            let added = writer.add_keys(data_key, &need_keys, InitialState::Active)?;
-            keys.extend(added.into_iter().map(|k| ((k.mac, k.generation), k.key)));
+        let mut prepared = if need_keys.is_empty() {
+            None
+        } else {
+            Some(writer.prepare_keys(data_key, &need_keys, InitialState::Active)?)
+        };
+        let new_keys: HashMap<Mac, u32> = prepared
+            .iter()
+            .flat_map(|p| p.keys())
+            .map(|k| (k.mac, k.generation))
+            .collect();
+        if let Some(prepared) = &prepared {
+            keys.extend(
+                prepared
+                    .keys()
+                    .iter()
+                    .map(|k| ((k.mac, k.generation), k.key.clone())),
+            );
         }
-        let vault = writer.vault();
 
-        let outputs = output::plan_outputs(&tree, vault, &macs, &keys, &key_file)?;
+        let outputs =
+            output::plan_outputs(&tree, writer.vault(), &macs, &new_keys, &keys, &key_file)?;
         for output in &outputs {
             match output.content.kind() {
                 OutputKind::Copy => summary.copied += 1,
@@ -211,7 +226,21 @@ impl CheckedPublish {
             ));
         }
         let context = stage::RunContext { clock, progress };
-        stage::write_tree(&out, &outputs, &out_files, &mut summary, context)?;
+        let mut commit_keys = || match prepared.take() {
+            Some(prepared) => writer
+                .commit_keys(prepared)
+                .map(|_| ())
+                .map_err(Error::from),
+            None => Ok(()),
+        };
+        stage::write_tree(
+            &out,
+            &outputs,
+            &out_files,
+            &mut summary,
+            context,
+            &mut commit_keys,
+        )?;
         Ok(summary)
     }
 }

@@ -125,11 +125,13 @@ impl Output<'_> {
     }
 }
 
-/// Every file of the published tree.
+/// Every file of the published tree; `new_keys` are the generations this run makes (not in
+/// the vault yet).
 pub(super) fn plan_outputs<'a>(
     tree: &'a SourceTree,
     vault: &Vault,
     macs: &[Mac],
+    new_keys: &HashMap<Mac, u32>,
     keys: &'a HashMap<(Mac, u32), KeyString>,
     key_file: &KeyFilePattern,
 ) -> Result<Vec<Output<'a>>, Error> {
@@ -141,7 +143,14 @@ pub(super) fn plan_outputs<'a>(
     };
     let steps: BTreeMap<Mac, RotationStep> = macs
         .iter()
-        .map(|m| (*m, RotationStep::of(vault.record(m))))
+        .map(|m| {
+            // A phone whose first key is made by this run is served it, as if steady on it.
+            let step = match new_keys.get(m) {
+                Some(&active) => RotationStep::Steady { active },
+                None => RotationStep::of(vault.record(m)),
+            };
+            (*m, step)
+        })
         .collect();
     let owners: HashMap<&Path, Mac> = tree
         .phones()

@@ -34,6 +34,7 @@ pub(super) fn write_tree(
     out_files: &OutFiles,
     summary: &mut PublishSummary,
     context: RunContext<'_>,
+    commit_keys: &mut dyn FnMut() -> Result<(), Error>,
 ) -> Result<(), Error> {
     let RunContext { clock, progress } = context;
     let manifest_path = sibling(out, "manifest")?;
@@ -64,6 +65,7 @@ pub(super) fn write_tree(
     summary.kept = out_files.kept.len();
     summary.changed = summary.reused < outputs.len() || summary.removed > 0 || !out.is_dir();
     if !summary.changed {
+        commit_keys()?;
         // Files proved by reading get entries, so the next run does not read them again; an
         // adopted tree's files become polyseal's.
         if existing.iter().any(|e| matches!(e, Existing::Verified(_))) || manifest.is_empty() {
@@ -92,6 +94,9 @@ pub(super) fn write_tree(
     )
     .and_then(|staged| {
         keep_others_files(out, &staging, outputs, &manifest)?;
+        // The tree is staged whole: only now do the new keys enter the vault, and only then is
+        // the tree that hands them out swapped in.
+        commit_keys()?;
         // Before the swap, the manifest names every file polyseal wrote in either tree and
         // proves none: killed on either side of the swap, the next run knows which files are
         // its own (and reads them all once).
