@@ -22,6 +22,18 @@ fn json(output: &std::process::Output) -> serde_json::Value {
     })
 }
 
+/// `polyseal ARGS | READER` in bash; polyseal's exit status is the last line of standard
+/// error, as `status=N`.
+fn piped(ws: &Workspace, args: &str, reader: &str) -> std::process::Output {
+    let mut shell = StdCommand::new("bash");
+    shell.arg("-c").arg(format!(
+        "'{}' {args} | {reader}; echo \"status=${{PIPESTATUS[0]}}\" >&2",
+        polyseal_bin().display()
+    ));
+    ws.set_up(&mut shell);
+    shell.output().expect("bash")
+}
+
 #[test]
 fn every_listing_prints_json_on_request() {
     let ws = Workspace::with_vault();
@@ -93,13 +105,7 @@ fn a_closed_pipe_ends_a_listing_quietly_with_exit_0() {
     let macs: String = (0..2000).map(|n| format!("0004f2{n:06x}\n")).collect();
     std::fs::write(ws.path("many.txt"), macs).expect("write");
     ws.run(&["keys", "add", "--from", "many.txt"]);
-    let mut shell = StdCommand::new("bash");
-    shell.arg("-c").arg(format!(
-        "'{}' keys list | head -1; echo \"status=${{PIPESTATUS[0]}}\" >&2",
-        polyseal_bin().display()
-    ));
-    ws.set_up(&mut shell);
-    let output = shell.output().expect("bash");
+    let output = piped(&ws, "keys list", "head -1");
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert_eq!(
         stderr.trim(),
@@ -274,13 +280,7 @@ fn a_closed_pipe_keeps_the_exit_code_of_a_strict_audit() {
     let ws = Workspace::with_vault();
     ws.publish();
     std::fs::remove_file(ws.path("out/0004f2a10002-key.cfg")).expect("remove a key file");
-    let mut shell = StdCommand::new("bash");
-    shell.arg("-c").arg(format!(
-        "'{}' audit --tree out --strict | (exec 0<&-; true); echo \"status=${{PIPESTATUS[0]}}\" >&2",
-        polyseal_bin().display()
-    ));
-    ws.set_up(&mut shell);
-    let output = shell.output().expect("bash");
+    let output = piped(&ws, "audit --tree out --strict", "(exec 0<&-; true)");
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(
         stderr.trim_end().ends_with("status=1"),

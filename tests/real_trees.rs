@@ -192,6 +192,25 @@ fn publish_writes_key_files_only_for_the_phones_the_tree_or_phones_file_names() 
     );
 }
 
+/// `polyseal -q publish --src src --out out` under strace with these `-e` expressions (the
+/// faults to inject), following its threads.
+fn publish_under_strace(ws: &Workspace, expressions: &[String]) -> StdCommand {
+    assert!(
+        StdCommand::new("strace").arg("-V").output().is_ok(),
+        "`strace` (Debian package `strace`) is required"
+    );
+    let mut strace = StdCommand::new("strace");
+    strace.args(["-f", "-qq", "-o", "/dev/null"]);
+    for expression in expressions {
+        strace.arg("-e").arg(expression);
+    }
+    strace
+        .arg(polyseal_bin())
+        .args(["-q", "publish", "--src", "src", "--out", "out"]);
+    ws.set_up(&mut strace);
+    strace
+}
+
 /// The files of the published tree, sorted.
 fn published(ws: &Workspace) -> Vec<String> {
     ws.files_under("out")
@@ -211,18 +230,15 @@ fn publish_killed_at_any_file_system_step_leaves_out_a_whole_tree() {
     let steps = "renameat2,rename,renameat,unlinkat,unlink,rmdir,fsync,fdatasync,syncfs";
     let mut kills = 0;
     for n in 1..=200 {
-        let mut strace = StdCommand::new("strace");
-        strace
-            .args(["-f", "-qq", "-o", "/dev/null", "-e"])
-            .arg(format!("trace={steps}"))
-            .arg("-e")
-            .arg(format!("inject={steps}:signal=KILL:when={n}"))
-            .arg(polyseal_bin())
-            .args(["-q", "publish", "--src", "src", "--out", "out"]);
-        ws.set_up(&mut strace);
-        let output = strace
-            .output()
-            .unwrap_or_else(|e| panic!("`strace` (Debian package `strace`) is required: {e}"));
+        let output = publish_under_strace(
+            &ws,
+            &[
+                format!("trace={steps}"),
+                format!("inject={steps}:signal=KILL:when={n}"),
+            ],
+        )
+        .output()
+        .expect("strace");
         let now = published(&ws);
         assert!(
             now == old || now == new,
@@ -276,20 +292,26 @@ fn publish_into_a_symlinked_out_keeps_the_link_and_replaces_the_tree_behind_it()
     assert!(ws.path("releases/current/0004f2a10001-key.cfg").is_file());
 }
 
+/// `polyseal publish --src src --out out` after `mount` (a shell command) in a mount namespace
+/// of its own, so the mount is gone when it ends.
+fn publish_with_mount(ws: &Workspace, mount: &str) -> std::process::Output {
+    let mut unshare = StdCommand::new("unshare");
+    unshare.arg("--mount").arg("sh").arg("-c").arg(format!(
+        "{mount} && exec '{}' publish --src src --out out",
+        polyseal_bin().display()
+    ));
+    ws.set_up(&mut unshare);
+    unshare
+        .output()
+        .unwrap_or_else(|e| panic!("`unshare` (util-linux) is required: {e}"))
+}
+
 #[test]
 fn a_mount_point_out_is_refused_up_front_with_what_to_do() {
     let ws = Workspace::with_vault();
     std::fs::create_dir(ws.path("out")).expect("dir");
     let before = events(&ws);
-    let mut unshare = StdCommand::new("unshare");
-    unshare.arg("--mount").arg("sh").arg("-c").arg(format!(
-        "mount -t tmpfs tmpfs out && exec '{}' publish --src src --out out",
-        polyseal_bin().display()
-    ));
-    ws.set_up(&mut unshare);
-    let output = unshare
-        .output()
-        .unwrap_or_else(|e| panic!("`unshare` (util-linux) is required: {e}"));
+    let output = publish_with_mount(&ws, "mount -t tmpfs tmpfs out");
     assert_failure(&output, 3, "a mount point");
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(
@@ -306,15 +328,7 @@ fn a_bind_mounted_out_is_refused_up_front_too() {
     std::fs::create_dir(ws.path("out")).expect("dir");
     std::fs::create_dir(ws.path("elsewhere")).expect("dir");
     let before = events(&ws);
-    let mut unshare = StdCommand::new("unshare");
-    unshare.arg("--mount").arg("sh").arg("-c").arg(format!(
-        "mount --bind elsewhere out && exec '{}' publish --src src --out out",
-        polyseal_bin().display()
-    ));
-    ws.set_up(&mut unshare);
-    let output = unshare
-        .output()
-        .unwrap_or_else(|e| panic!("`unshare` (util-linux) is required: {e}"));
+    let output = publish_with_mount(&ws, "mount --bind elsewhere out");
     assert_failure(&output, 3, "a mount point");
     assert_eq!(events(&ws), before, "no key made");
 }
@@ -324,29 +338,15 @@ fn an_out_whose_parent_the_operator_cannot_write_is_refused_up_front() {
     // /srv/polycom owned by root, publish run by an operator: tested as the user nobody.
     let ws = Workspace::with_vault();
     std::fs::create_dir(ws.path("srv")).expect("dir");
-    let chown = StdCommand::new("chown")
-        .args(["-R", "nobody"])
-        .arg(ws.dir.path())
-        .status()
-        .expect("chown");
-    assert!(chown.success());
+    chown(&ws, "nobody");
     let chown_srv = StdCommand::new("chown")
         .arg("root")
         .arg(ws.path("srv"))
         .status()
         .expect("chown");
     assert!(chown_srv.success());
-    std::fs::set_permissions(ws.dir.path(), std::fs::Permissions::from_mode(0o755)).expect("chmod");
     let before = events(&ws);
-    let mut setpriv = StdCommand::new("setpriv");
-    setpriv
-        .args(["--reuid=nobody", "--regid=nogroup", "--clear-groups", "--"])
-        .arg(polyseal_bin())
-        .args(["publish", "--src", "src", "--out", "srv/polycom"]);
-    ws.set_up(&mut setpriv);
-    let output = setpriv
-        .output()
-        .unwrap_or_else(|e| panic!("`setpriv` (util-linux) is required: {e}"));
+    let output = as_nobody(&ws, &["publish", "--src", "src", "--out", "srv/polycom"]);
     assert_failure(&output, 3, "cannot write in srv");
     assert_eq!(events(&ws), before, "no key made");
     assert!(!ws.path("srv/polycom").exists());
@@ -722,16 +722,15 @@ fn a_file_uploaded_while_publish_runs_is_kept() {
     std::fs::write(ws.path("src/site.cfg"), "<polycomConfig/>").expect("a change");
     // The run is held for three seconds as it flushes the staging tree; a phone uploads a
     // log meanwhile.
-    let mut strace = StdCommand::new("strace");
-    strace
-        .args(["-f", "-qq", "-o", "/dev/null", "-e", "trace=syncfs"])
-        .args(["-e", "inject=syncfs:delay_enter=3000000"])
-        .arg(polyseal_bin())
-        .args(["-q", "publish", "--src", "src", "--out", "out"]);
-    ws.set_up(&mut strace);
-    let mut run = strace
-        .spawn()
-        .unwrap_or_else(|e| panic!("`strace` (Debian package `strace`) is required: {e}"));
+    let mut run = publish_under_strace(
+        &ws,
+        &[
+            "trace=syncfs".to_owned(),
+            "inject=syncfs:delay_enter=3000000".to_owned(),
+        ],
+    )
+    .spawn()
+    .expect("strace");
     std::thread::sleep(std::time::Duration::from_millis(1500));
     std::fs::write(ws.path("out/0004f2a10001-app.log"), b"uploaded").expect("upload");
     assert!(run.wait().expect("wait").success());
@@ -749,22 +748,16 @@ fn a_publish_killed_between_the_two_renames_of_the_fallback_swap_loses_no_foreig
     std::fs::write(ws.path("src/site.cfg"), "<polycomConfig/>").expect("a change");
     // No exchange (as on a file system without it), and killed at the second rename.
     for n in 1..=4 {
-        let mut strace = StdCommand::new("strace");
-        strace
-            .args([
-                "-f",
-                "-qq",
-                "-o",
-                "/dev/null",
-                "-e",
-                "trace=renameat2,rename",
-            ])
-            .args(["-e", "inject=renameat2:error=EINVAL"])
-            .args(["-e", &format!("inject=rename:signal=KILL:when={n}")])
-            .arg(polyseal_bin())
-            .args(["-q", "publish", "--src", "src", "--out", "out"]);
-        ws.set_up(&mut strace);
-        let _ = strace.output().expect("strace");
+        let _ = publish_under_strace(
+            &ws,
+            &[
+                "trace=renameat2,rename".to_owned(),
+                "inject=renameat2:error=EINVAL".to_owned(),
+                format!("inject=rename:signal=KILL:when={n}"),
+            ],
+        )
+        .output()
+        .expect("strace");
     }
     ws.publish();
     assert_eq!(
