@@ -938,3 +938,129 @@ fn a_per_phone_file_that_is_not_well_formed_is_refused_and_no_key_stays_in_the_v
     ws.publish();
     assert!(ws.path("out/0004f2a10001-key.cfg").is_file());
 }
+
+/// The KeyDesc an encrypted file's header names, or `None` for a plaintext file.
+fn key_desc_of(path: &std::path::Path) -> Option<String> {
+    let bytes = std::fs::read(path).expect("published file");
+    let header = bytes.split(|b| *b == b'\n').next().unwrap_or_default();
+    String::from_utf8_lossy(header)
+        .split(';')
+        .find_map(|field| field.strip_prefix("KeyDesc="))
+        .map(str::to_owned)
+}
+
+#[test]
+fn per_phone_files_named_with_the_mac_anywhere_in_a_listed_path_are_encrypted_with_its_key() {
+    let ws = Workspace::with_vault();
+    std::fs::create_dir_all(ws.path("src/phones/0004f2a10001")).expect("dir");
+    let sip = std::fs::read(ws.path("src/0004f2a10001-sip.cfg")).expect("example");
+    std::fs::rename(
+        ws.path("src/0004f2a10001-sip.cfg"),
+        ws.path("src/sip-0004f2a10001.cfg"),
+    )
+    .expect("rename");
+    std::fs::write(ws.path("src/phones/0004f2a10001/reg.cfg"), &sip).expect("reg.cfg");
+    for other in ["0004f2a10002-sip.cfg", "64167fa10003-sip.cfg"] {
+        std::fs::remove_file(ws.path(&format!("src/{other}"))).expect("one phone");
+    }
+    master_with(
+        &ws,
+        r#"CONFIG_FILES="[PHONE_MAC_ADDRESS]-key.cfg, sip-[PHONE_MAC_ADDRESS].cfg, phones/[PHONE_MAC_ADDRESS]/reg.cfg, site.cfg"/>"#,
+    );
+    ws.publish();
+    for file in [
+        "out/sip-0004f2a10001.cfg",
+        "out/phones/0004f2a10001/reg.cfg",
+    ] {
+        assert_eq!(
+            key_desc_of(&ws.path(file)).as_deref(),
+            Some("0004f2a10001-g1"),
+            "{file} is encrypted with its phone's key"
+        );
+        let decrypted = ws.path("decrypted.cfg");
+        ws.run(&["decrypt", file, "--output", "decrypted.cfg"]);
+        assert_eq!(std::fs::read(&decrypted).expect("decrypted"), sip);
+        std::fs::remove_file(decrypted).expect("clean");
+    }
+    assert!(
+        ws.path("out/0004f2a10001-key.cfg").is_file(),
+        "the phone is found by its files"
+    );
+}
+
+#[test]
+fn a_file_named_with_a_mac_that_no_master_lists_is_reported_and_not_published() {
+    let ws = Workspace::with_vault();
+    // Upper case: phones request 0004f2a10002-sip.cfg, never this one.
+    std::fs::rename(
+        ws.path("src/0004f2a10002-sip.cfg"),
+        ws.path("src/0004F2A10002-sip.cfg"),
+    )
+    .expect("rename");
+    // In no list at all, with a password.
+    std::fs::write(
+        ws.path("src/0004F2A10001-extra.cfg"),
+        "<polycomConfig reg.2.auth.password=\"extra-Passw0rd-xyz\"/>\n",
+    )
+    .expect("extra");
+    let output = ws.output(&["publish", "--src", "src", "--out", "out"]);
+    assert!(output.status.success(), "{output:?}");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let warnings: Vec<&str> = stderr
+        .lines()
+        .filter(|l| l.contains("listed for that phone by no master"))
+        .collect();
+    assert_eq!(warnings.len(), 1, "one grouped warning: {stderr}");
+    for said in [
+        "2 files are",
+        "0004F2A10001-extra.cfg",
+        "0004F2A10002-sip.cfg (phones request 0004f2a10002-sip.cfg",
+        "not published",
+    ] {
+        assert!(warnings[0].contains(said), "{said} in {}", warnings[0]);
+    }
+    assert!(!ws.path("out/0004F2A10001-extra.cfg").exists());
+    assert!(!ws.path("out/0004F2A10002-sip.cfg").exists());
+    assert!(ws.path("out/0004f2a10001-sip.cfg").is_file());
+    // 0004f2a10002 is named by no file a master lists for it: no key file, no key.
+    assert!(!ws.path("out/0004f2a10002-key.cfg").exists());
+    let dry = ws.output(&["publish", "--src", "src", "--out", "out", "--dry-run"]);
+    assert!(
+        !String::from_utf8_lossy(&dry.stdout).contains("0004F2A1000"),
+        "the dry run plans neither"
+    );
+}
+
+#[test]
+fn a_master_no_phone_can_read_is_refused_even_when_the_masters_lists_name_no_phone() {
+    let ws = Workspace::with_vault();
+    ws.run(&["keys", "add", "0004f2a10001"]);
+    ws.run(&[
+        "encrypt",
+        "src/000000000000.cfg",
+        "--mac",
+        "0004f2a10001",
+        "--output",
+        "master.enc",
+    ]);
+    std::fs::rename(ws.path("master.enc"), ws.path("src/000000000000.cfg")).expect("swap");
+    let output = ws.output(&["publish", "--src", "src", "--out", "out"]);
+    assert_failure(&output, 3, "000000000000.cfg");
+    assert!(!ws.path("out").exists(), "nothing is published");
+}
+
+#[test]
+fn a_phones_file_listed_by_its_literal_mac_is_refused_in_a_fleet_of_one_phone() {
+    let ws = Workspace::with_vault();
+    for other in ["0004f2a10002-sip.cfg", "64167fa10003-sip.cfg"] {
+        std::fs::remove_file(ws.path(&format!("src/{other}"))).expect("one phone");
+    }
+    master_with(
+        &ws,
+        r#"CONFIG_FILES="[PHONE_MAC_ADDRESS]-key.cfg, site.cfg, 0004f2a10001-sip.cfg"/>"#,
+    );
+    let before = events(&ws);
+    let output = ws.output(&["publish", "--src", "src", "--out", "out"]);
+    assert_failure(&output, 3, "the file of phone 0004f2a10001");
+    assert_eq!(events(&ws), before, "no key made");
+}

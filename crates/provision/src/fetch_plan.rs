@@ -149,8 +149,10 @@ pub enum PlanIssue {
         /// The entry (URL passwords redacted).
         reference: FileReference,
     },
-    /// A listed file is named after another phone. This phone fetches it too, so it cannot be
-    /// encrypted with that phone's key without this one failing to read it.
+    /// A listed file is named after another phone, or after any phone in
+    /// `000000000000.cfg`, which every phone without a master of its own reads. This phone
+    /// fetches it too, so it cannot be encrypted with that phone's key without this one
+    /// failing to read it, and in plaintext it hands this one that phone's settings.
     OtherPhonesFile {
         /// The attribute that lists it.
         attribute: String,
@@ -317,6 +319,7 @@ impl SourceTree {
             || MasterAttribute::ConfigFiles.name().to_owned(),
             |s| s.attribute.clone(),
         );
+        let shared_master = self.phone_master(&mac).is_none();
         let mut key_file_listed = false;
         let mut first_per_phone: Option<String> = None;
         for entry in split_file_list(config_files.map_or("", |s| s.value.as_str())) {
@@ -342,7 +345,15 @@ impl SourceTree {
             } else {
                 Role::SharedConfig
             };
-            if let Some(owner) = macs_in_name(&name).find(|owner| *owner != mac) {
+            // In 000000000000.cfg, every phone's list, any MAC written out is another
+            // phone's for all but one of them (issue 12: refused even in a fleet of one, as
+            // the next phone to boot would fetch it).
+            let owner = if shared_master {
+                macs_in_name(entry).next()
+            } else {
+                macs_in_name(&name).find(|owner| *owner != mac)
+            };
+            if let Some(owner) = owner {
                 plan.issues.push(PlanIssue::OtherPhonesFile {
                     attribute: attribute.clone(),
                     reference: reference.clone(),

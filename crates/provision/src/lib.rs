@@ -55,6 +55,7 @@ mod file_reference;
 mod key_file;
 mod mac_names;
 mod master;
+mod phone_files;
 mod phones;
 mod plan_issues;
 mod position;
@@ -76,6 +77,7 @@ pub use mac_names::{PHONE_MAC_ADDRESS, expand_mac};
 pub use master::{
     MasterAttribute, MasterConfig, MasterWarning, ModelApplication, Setting, Settings,
 };
+pub use phone_files::{PhoneFiles, UnlistedFile};
 pub use phones::{Phone, PhoneList, PhoneSource};
 pub use position::Position;
 pub use scan::{Exposure, Finding, FindingKind, scan};

@@ -137,8 +137,8 @@ impl PhoneList {
         Ok(())
     }
 
-    /// Adds every phone the tree names files after ([`SourceTree::phones`]), one source per
-    /// file.
+    /// Adds every phone the tree provisions with files of its own ([`SourceTree::phones`]:
+    /// the files its master lists for it), one source per file.
     pub fn add_tree(&mut self, tree: &SourceTree) {
         for (mac, files) in tree.phones() {
             for file in files {

@@ -251,21 +251,10 @@ impl SourceTree {
         self.phone_files_not_masters.contains(mac)
     }
 
-    /// The phones the tree names files after (`<mac>.cfg`, `<mac>-sip.cfg`, `<mac>_reg.cfg`,
-    /// `contacts/<mac>-directory.xml`, `logs/<mac>-app.log`…: a file name starting with a
-    /// lowercase MAC and `.`, `-` or `_`), each with those files.
+    /// The phones the tree provisions by their own files, each with those files: a phone's
+    /// `<mac>.cfg` master and every file a master lists for it ([`SourceTree::phone_files`]).
     pub fn phones(&self) -> BTreeMap<Mac, Vec<&Path>> {
-        let mut phones: BTreeMap<Mac, Vec<&Path>> = BTreeMap::new();
-        for file in &self.files {
-            let mac = file
-                .file_name()
-                .and_then(|name| name.to_str())
-                .and_then(phone_of_file_name);
-            if let Some(mac) = mac {
-                phones.entry(mac).or_default().push(file);
-            }
-        }
-        phones
+        self.phone_files().by_phone
     }
 
     /// Whether the file at `relative` exists, and if so whether it is plaintext or encrypted

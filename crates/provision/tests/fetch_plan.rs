@@ -89,7 +89,7 @@ fn config_files_order_roles_and_directories_follow_the_phone() -> TestResult {
         (Role::Master, "000000000000.cfg"),
         (Role::KeyFile, "0004f2abcdef-key.cfg"),
         (Role::PerPhoneConfig, "configs/0004f2abcdef-sip.cfg"),
-        // A MAC typed by hand in upper case still names this phone's own file.
+        // A MAC typed by hand in upper case still names this phone's file...
         (Role::PerPhoneConfig, "0004F2ABCDEF-extra.cfg"),
         (Role::SharedConfig, "site.cfg"),
         (Role::SharedConfig, "configs/common.cfg"),
@@ -102,6 +102,32 @@ fn config_files_order_roles_and_directories_follow_the_phone() -> TestResult {
         .collect();
     assert_eq!(files(&plan), expected);
     assert_eq!(plan.model, None);
+    // ...which 000000000000.cfg, every phone's master, cannot list: the next phone to boot
+    // would fetch it too.
+    assert_eq!(
+        plan.issues,
+        [PlanIssue::OtherPhonesFile {
+            attribute: "CONFIG_FILES".into(),
+            reference: FileReference::parse("0004F2ABCDEF-extra.cfg"),
+            owner: mac(),
+        }]
+    );
+    Ok(())
+}
+
+#[test]
+fn a_phones_own_master_may_list_its_files_by_its_mac_in_either_case() -> TestResult {
+    let master = br#"<APPLICATION CONFIG_FILES="[PHONE_MAC_ADDRESS]-key.cfg, 0004F2ABCDEF-extra.cfg, 0004f2abcdef-sip.cfg, site.cfg"/>"#;
+    let (_dir, tree) = tree(&[("0004f2abcdef.cfg", master)])?;
+    let plan = tree.fetch_plan(&mac(), None)?;
+    let roles: Vec<(Role, String)> = files(&plan)[2..4].to_vec();
+    assert_eq!(
+        roles,
+        [
+            (Role::PerPhoneConfig, "0004F2ABCDEF-extra.cfg".to_owned()),
+            (Role::PerPhoneConfig, "0004f2abcdef-sip.cfg".to_owned()),
+        ]
+    );
     assert_eq!(plan.issues, []);
     Ok(())
 }

@@ -125,7 +125,12 @@ impl<'a> Audit<'a> {
                 format!(
                     "{attribute} lists {}, named after phone {owner}: every phone of this master \
                      fetches it, and only {owner} can read it once encrypted",
-                    unexpanded(reference)
+                    // Written out in 000000000000.cfg, the phone's own MAC is not expanded.
+                    if owner == mac {
+                        reference.to_string()
+                    } else {
+                        unexpanded(reference)
+                    }
                 ),
                 format!(
                     "write [PHONE_MAC_ADDRESS] instead of the MAC, or give {owner} a master of \

@@ -159,7 +159,14 @@ impl<'a> Audit<'a> {
     ) -> Audit<'a> {
         let ((tree_phones, owners), key_descs) = rayon::join(
             || {
-                let tree_phones = tree.phones();
+                // Files named with a MAC that no master lists are still that phone's here:
+                // the phone is there (it uploaded them, or the tree names it), and a master
+                // that cannot list them (encrypted, missing) is what the masters check finds.
+                let files = tree.phone_files();
+                let mut tree_phones = files.by_phone;
+                for file in files.unlisted {
+                    tree_phones.entry(file.mac).or_default().push(file.path);
+                }
                 let owners = tree_phones
                     .iter()
                     .flat_map(|(mac, files)| files.iter().map(move |f| (f.as_os_str(), *mac)))

@@ -5,11 +5,13 @@ use std::collections::BTreeSet;
 
 use polyseal_crypto::Mac;
 use polyseal_provision::{
-    Exposure, FindingKind, KeyFilePattern, PHONE_MAC_ADDRESS, PlanIssue, Role, SourceTree,
+    Exposure, FindingKind, KeyFilePattern, Master, PHONE_MAC_ADDRESS, PlanIssue, Role, SourceTree,
+    UnlistedFile,
 };
 use rayon::prelude::*;
 
 use super::PublishSummary;
+use super::warnings::{EXAMPLES, and_more, grouped_findings};
 use crate::Error;
 
 /// Refuses trees that would brick phones; collects the warnings that would not.
@@ -157,15 +159,13 @@ pub(super) fn check_secrets(
     if let Some(error) = scan.errors.into_iter().next() {
         return Err(error.into());
     }
-    let mut exposed = Vec::new();
-    for finding in scan.findings {
-        match finding.kind {
-            FindingKind::SecretInMaster | FindingKind::SecretInSharedFile => exposed.push(finding),
-            _ => summary
-                .warnings
-                .push(format!("{finding} ({})", finding.hint())),
-        }
-    }
+    let (mut exposed, others): (Vec<_>, Vec<_>) = scan.findings.into_iter().partition(|finding| {
+        matches!(
+            finding.kind,
+            FindingKind::SecretInMaster | FindingKind::SecretInSharedFile
+        )
+    });
+    summary.warnings.extend(grouped_findings(others));
     if !allow && !exposed.is_empty() {
         let first = exposed.remove(0);
         return Err(Error::PlaintextSecrets {
@@ -174,9 +174,64 @@ pub(super) fn check_secrets(
         });
     }
     summary.warnings.extend(
-        exposed
-            .iter()
-            .map(|f| format!("{f} (allowed by --allow-plaintext-secrets)")),
+        grouped_findings(exposed)
+            .into_iter()
+            .map(|w| format!("{w} (allowed by --allow-plaintext-secrets)")),
     );
     Ok(())
+}
+
+/// The files named with a MAC that no master lists for that phone, and their phones: no phone
+/// requests them, so they are not published (issue 12: the fetch plan is the one authority on
+/// what a phone reads).
+pub(super) fn unlisted_files(tree: &SourceTree) -> (Vec<UnlistedFile<'_>>, Vec<Mac>) {
+    let unlisted = tree.phone_files().unlisted;
+    let macs = unlisted.iter().map(|file| file.mac).collect();
+    (unlisted, macs)
+}
+
+/// One warning for every file of `unlisted`, with the first of them.
+pub(super) fn unlisted_warning(unlisted: &[UnlistedFile<'_>]) -> Option<String> {
+    if unlisted.is_empty() {
+        return None;
+    }
+    let examples: Vec<String> = unlisted
+        .iter()
+        .take(EXAMPLES)
+        .map(|file| match &file.requested {
+            Some(requested) => format!(
+                "{} (phones request {}: the MAC in lower case)",
+                file.path.display(),
+                requested.display()
+            ),
+            None => file.path.display().to_string(),
+        })
+        .collect();
+    let (counted, it) = match unlisted.len() {
+        1 => ("1 file is".to_owned(), "it"),
+        n => (format!("{n} files are"), "them"),
+    };
+    Some(format!(
+        "{counted} named with a phone's MAC but listed for that phone by no master, so no phone \
+         requests {it}: not published ({}{}); list {it} for the phone in a master \
+         ([PHONE_MAC_ADDRESS] in CONFIG_FILES) or remove {it}",
+        examples.join(", "),
+        and_more(unlisted.len(), EXAMPLES),
+    ))
+}
+
+/// What phones read differently from what a master seems to say (an attribute with another
+/// model's suffix, as in Polycom's own SPIP320 template): one warning each.
+pub(super) fn master_warnings(tree: &SourceTree, summary: &mut PublishSummary) {
+    let masters = tree
+        .default_master()
+        .into_iter()
+        .chain(tree.phone_masters().map(|(_, master)| master));
+    for master in masters {
+        if let Master::Plain(master) = master {
+            summary
+                .warnings
+                .extend(master.warnings.iter().map(ToString::to_string));
+        }
+    }
 }

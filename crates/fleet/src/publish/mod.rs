@@ -19,8 +19,9 @@ mod ownership;
 mod render;
 mod stage;
 mod swap;
+mod warnings;
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 
 use polyseal_crypto::{KeyString, Mac};
@@ -122,14 +123,26 @@ pub fn check(vault: &Vault, request: &PublishRequest<'_>) -> Result<CheckedPubli
     let macs = phone_macs(&tree, request.phones_file)?;
     summary.phones = macs.len();
 
-    checks::check_plans(&tree, &macs, &request.key_file, &mut summary)?;
-    checks::check_listed_files(&tree, &macs)?;
+    // A file named after a phone that no master lists is not published, but its phone is
+    // still one whose plan is checked: a master it cannot read (encrypted, or listing the
+    // file by its MAC) is what keeps the list from naming it, and must be refused.
+    let (unlisted, named) = checks::unlisted_files(&tree);
+    let mut checked = macs.clone();
+    checked.extend(named);
+    checked.sort_unstable();
+    checked.dedup();
+    checks::check_plans(&tree, &checked, &request.key_file, &mut summary)?;
+    checks::check_listed_files(&tree, &checked)?;
     checks::check_secrets(&tree, request.allow_plaintext_secrets, &mut summary)?;
+    checks::master_warnings(&tree, &mut summary);
+    summary.warnings.extend(checks::unlisted_warning(&unlisted));
+    let unlisted: BTreeSet<PathBuf> = unlisted.into_iter().map(|f| f.path.to_owned()).collect();
 
     summary.keys_made = need_keys(vault, &macs).len();
     let key_files = ownership::key_file_paths(&macs, &request.key_file);
     let wanted = tree
         .files()
+        .filter(|file| !unlisted.contains(*file))
         .chain(key_files.iter().map(PathBuf::as_path))
         .collect();
     let out_files = ownership::OutFiles::sort(&out, &wanted, request.adopt_out)?;
@@ -245,8 +258,8 @@ impl CheckedPublish {
     }
 }
 
-/// Every phone to publish: those the tree names files after and those of the phones file, in
-/// MAC order. A phone the vault holds a key for but neither names gets no key file: the tree
+/// Every phone to publish: those the masters list files of the tree for and those of the
+/// phones file, in MAC order. A phone the vault holds a key for but neither names gets no key file: the tree
 /// does not provision it, and its key is served to no one (`audit` reports the key as
 /// `key-without-phone`). The list itself (every phone's sources, a copy of each file path) is
 /// dropped here: at 100,000 phones it holds 25 MB that the rest of the run does not need.

@@ -2,7 +2,7 @@
 //! vault's rotation steps and the opened keys.
 
 use std::borrow::Cow;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::{Path, PathBuf};
 
 use polyseal_crypto::{KeyString, Mac};
@@ -152,14 +152,18 @@ pub(super) fn plan_outputs<'a>(
             (*m, step)
         })
         .collect();
-    let owners: HashMap<&Path, Mac> = tree
-        .phones()
+    let phone_files = tree.phone_files();
+    let owners: HashMap<&Path, Mac> = phone_files
+        .by_phone
         .into_iter()
         .flat_map(|(mac, files)| files.into_iter().map(move |f| (f, mac)))
         .collect();
+    // Named with a MAC, listed for that phone by no master: no phone requests them, and no
+    // key could be chosen for them; `check` has said so.
+    let unlisted: HashSet<&Path> = phone_files.unlisted.iter().map(|f| f.path).collect();
 
     // Planned on every core, in the tree's order: first the tree's files, then the key files.
-    let files: Vec<&Path> = tree.files().collect();
+    let files: Vec<&Path> = tree.files().filter(|f| !unlisted.contains(f)).collect();
     let mut outputs = files
         .par_iter()
         .map(|&relative| {

@@ -4,7 +4,7 @@
 use std::fs;
 use std::path::Path;
 
-use polyseal_provision::{Exposure, bootstrap_file};
+use polyseal_provision::{Exposure, Finding, bootstrap_file};
 use zeroize::Zeroizing;
 
 use super::existing::read_source;
@@ -16,8 +16,16 @@ use crate::Error;
 /// stamp.
 pub(super) struct Rendered {
     pub(super) body: Body,
-    pub(super) notes: Vec<String>,
+    pub(super) notes: Notes,
     pub(super) source: Option<Stamp>,
+}
+
+/// What rendering a file found: findings of the scan (grouped across the fleet when said) and
+/// other notes.
+#[derive(Default)]
+pub(super) struct Notes {
+    pub(super) findings: Vec<Finding>,
+    pub(super) texts: Vec<String>,
 }
 
 /// What an output's file is filled with.
@@ -40,7 +48,7 @@ pub(super) fn render(output: &Output<'_>) -> Result<Rendered, Error> {
             let metadata = file.metadata().map_err(|e| Error::io(path, "read", e))?;
             Rendered {
                 body: Body::Stream(file),
-                notes: Vec::new(),
+                notes: Notes::default(),
                 source: Stamp::of(&metadata),
             }
         }
@@ -53,11 +61,17 @@ pub(super) fn render(output: &Output<'_>) -> Result<Rendered, Error> {
                 );
                 return Ok(Rendered {
                     body: Body::Bytes(plaintext),
-                    notes: vec![note],
+                    notes: Notes {
+                        findings: Vec::new(),
+                        texts: vec![note],
+                    },
                     source,
                 });
             }
-            let notes = per_phone_notes(path, &plaintext)?;
+            let notes = Notes {
+                findings: per_phone_findings(path, &plaintext)?,
+                texts: Vec::new(),
+            };
             let sealed =
                 polyseal_crypto::encrypt(&plaintext, key).map_err(|e| Error::crypto(path, e))?;
             Rendered {
@@ -68,17 +82,20 @@ pub(super) fn render(output: &Output<'_>) -> Result<Rendered, Error> {
         }
         Content::Bootstrap { key } => Rendered {
             body: Body::Bytes(bootstrap_file(key)),
-            notes: Vec::new(),
+            notes: Notes::default(),
             source: None,
         },
         Content::Plaintext { source: path } => {
             let (plaintext, source) = read_source(path)?;
             // Checked as it would be encrypted: the file is per-phone content; that it is
             // served in plaintext for now is said once, in the summary.
-            let notes = if polyseal_crypto::is_encrypted(&plaintext) {
-                Vec::new()
-            } else {
-                per_phone_notes(path, &plaintext)?
+            let notes = Notes {
+                findings: if polyseal_crypto::is_encrypted(&plaintext) {
+                    Vec::new()
+                } else {
+                    per_phone_findings(path, &plaintext)?
+                },
+                texts: Vec::new(),
             };
             Rendered {
                 body: Body::Bytes(plaintext),
@@ -89,13 +106,12 @@ pub(super) fn render(output: &Output<'_>) -> Result<Rendered, Error> {
     })
 }
 
-/// What reading a per-phone file's plaintext finds (weak SIP passwords), as warnings; an
-/// error for malformed XML.
-fn per_phone_notes(path: &Path, plaintext: &[u8]) -> Result<Vec<String>, Error> {
-    Ok(
-        polyseal_provision::scan(path, plaintext, Exposure::PerPhoneEncrypted)?
-            .iter()
-            .map(|f| format!("{f} ({})", f.hint()))
-            .collect(),
-    )
+/// What reading a per-phone file's plaintext finds (weak SIP passwords); an error for
+/// malformed XML.
+fn per_phone_findings(path: &Path, plaintext: &[u8]) -> Result<Vec<Finding>, Error> {
+    Ok(polyseal_provision::scan(
+        path,
+        plaintext,
+        Exposure::PerPhoneEncrypted,
+    )?)
 }
