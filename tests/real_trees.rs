@@ -1064,3 +1064,50 @@ fn a_phones_file_listed_by_its_literal_mac_is_refused_in_a_fleet_of_one_phone() 
     assert_failure(&output, 3, "the file of phone 0004f2a10001");
     assert_eq!(events(&ws), before, "no key made");
 }
+
+#[test]
+fn a_model_element_carrying_another_models_attribute_is_warned_about() {
+    // Polycom's own UC template: <APPLICATION_SPIP320> carries CONFIG_FILES_SPIP501, which
+    // SPIP320 phones ignore.
+    let ws = Workspace::with_vault();
+    master_with(
+        &ws,
+        r#"CONFIG_FILES="[PHONE_MAC_ADDRESS]-key.cfg, [PHONE_MAC_ADDRESS]-sip.cfg, site.cfg">
+  <APPLICATION_SPIP320 APP_FILE_PATH_SPIP320="sip_320.ld" CONFIG_FILES_SPIP501="[PHONE_MAC_ADDRESS]-key.cfg, site.cfg"/>
+</APPLICATION>"#,
+    );
+    let output = ws.output(&["publish", "--src", "src", "--out", "out"]);
+    assert!(output.status.success(), "{output:?}");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("<APPLICATION_SPIP320> carries CONFIG_FILES_SPIP501"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn a_weak_sip_password_in_many_phones_files_is_one_grouped_warning() {
+    let ws = Workspace::with_vault();
+    for n in 1..=8 {
+        std::fs::write(
+            ws.path(&format!("src/0004f2b0000{n}-sip.cfg")),
+            "<polycomConfig reg.1.auth.password=\"1234\"/>\n",
+        )
+        .expect("weak");
+    }
+    let output = ws.output(&["publish", "--src", "src", "--out", "out"]);
+    assert!(output.status.success(), "{output:?}");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let weak: Vec<&str> = stderr
+        .lines()
+        .filter(|l| l.contains("weak SIP password"))
+        .collect();
+    assert_eq!(weak.len(), 1, "{stderr}");
+    assert!(weak[0].contains("8 findings like this one"), "{}", weak[0]);
+    assert!(
+        weak[0].contains("0004f2b00001-sip.cfg"),
+        "the first in full"
+    );
+    assert!(weak[0].contains(", and 2 more"), "{}", weak[0]);
+    assert!(!stderr.contains("1234\""), "never the password");
+}
