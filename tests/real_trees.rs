@@ -1111,3 +1111,71 @@ fn a_weak_sip_password_in_many_phones_files_is_one_grouped_warning() {
     assert!(weak[0].contains(", and 2 more"), "{}", weak[0]);
     assert!(!stderr.contains("1234\""), "never the password");
 }
+
+#[test]
+fn files_xmllint_refuses_are_refused_with_their_line_and_column_before_any_key() {
+    for (slip, line) in [
+        (
+            "<polycomConfig>\n<reg reg.{$line}.auth.password=\"{$secret}\"/>\n</polycomConfig>\n",
+            2,
+        ),
+        (
+            "<polycomConfig>\n<reg b=\"2\"c=\"3\"/>\n</polycomConfig>\n",
+            2,
+        ),
+        ("<polycomConfig>\n<reg a=\"x&y\"/>\n</polycomConfig>\n", 2),
+        (
+            "<polycomConfig>\n<!-- old -- value -->\n</polycomConfig>\n",
+            2,
+        ),
+        (" <?xml version=\"1.0\"?>\n<polycomConfig/>\n", 1),
+        ("\u{feff}\u{feff}<polycomConfig/>\n", 1),
+    ] {
+        let ws = Workspace::with_vault();
+        let file = ws.path("slip.cfg");
+        std::fs::write(&file, slip).expect("slip");
+        let xmllint = StdCommand::new("xmllint")
+            .arg("--noout")
+            .arg(&file)
+            .output()
+            .expect("xmllint must be installed (scripts/install-test-tools.sh)");
+        assert!(!xmllint.status.success(), "xmllint refuses {slip:?}");
+        std::fs::rename(&file, ws.path("src/0004f2a10001-sip.cfg")).expect("into the tree");
+        let before = events(&ws);
+        let output = ws.output(&["publish", "--src", "src", "--out", "out"]);
+        assert_failure(&output, 3, &format!("0004f2a10001-sip.cfg:{line}:"));
+        assert_eq!(events(&ws), before, "{slip:?}: no key stays");
+        assert!(!ws.path("out").exists(), "{slip:?}: nothing published");
+    }
+}
+
+#[test]
+fn a_contact_directory_declared_iso_8859_1_publishes_and_round_trips() {
+    let ws = Workspace::with_vault();
+    master_with(
+        &ws,
+        r#"CONFIG_FILES="[PHONE_MAC_ADDRESS]-key.cfg, [PHONE_MAC_ADDRESS]-sip.cfg, site.cfg" CONTACTS_DIRECTORY="contacts"/>"#,
+    );
+    std::fs::create_dir(ws.path("src/contacts")).expect("dir");
+    // "Zoë Müller" in ISO-8859-1: one byte per letter, not UTF-8.
+    let directory = b"<?xml version=\"1.0\" encoding=\"ISO-8859-1\"?>\n<directory><item_list>\n<item><fn>Zo\xeb</fn><ln>M\xfcller</ln><ct>1002</ct></item>\n</item_list></directory>\n";
+    std::fs::write(
+        ws.path("src/contacts/0004f2a10001-directory.xml"),
+        directory,
+    )
+    .expect("directory");
+    ws.publish();
+    let published = ws.path("out/contacts/0004f2a10001-directory.xml");
+    assert_eq!(key_desc_of(&published).as_deref(), Some("0004f2a10001-g1"));
+    ws.run(&[
+        "decrypt",
+        "out/contacts/0004f2a10001-directory.xml",
+        "--output",
+        "directory.xml",
+    ]);
+    assert_eq!(
+        std::fs::read(ws.path("directory.xml")).expect("decrypted"),
+        directory,
+        "byte for byte"
+    );
+}

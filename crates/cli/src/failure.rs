@@ -130,8 +130,28 @@ impl From<polyseal_provision::Error> for Failure {
         } else {
             ExitClass::Input
         };
-        Failure::new(class, error.to_string())
+        let failure = Failure::new(class, error.to_string());
+        match provision_hint(&error) {
+            Some(hint) => failure.with_hint(hint),
+            None => failure,
+        }
     }
+}
+
+/// What to do next about a file of the tree that cannot be read as phones read it.
+fn provision_hint(error: &polyseal_provision::Error) -> Option<&'static str> {
+    use polyseal_provision::Error as E;
+    Some(match error {
+        E::Xml { .. } => {
+            "fix the file at that place (`xmllint --noout FILE` judges it the same way), then \
+             run the command again; a phone cannot read a file that is not well-formed"
+        }
+        E::NotUtf8 { .. } => {
+            "save the file as UTF-8; an XML file in ISO-8859-1, which phones read too, may \
+             say so in its first line instead: <?xml version=\"1.0\" encoding=\"ISO-8859-1\"?>"
+        }
+        _ => return None,
+    })
 }
 
 impl From<polyseal_fleet::Error> for Failure {

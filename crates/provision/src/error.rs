@@ -139,11 +139,9 @@ impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Error::Io { path, source } => write!(f, "{}: {source}", path.display()),
-            Error::NotUtf8 { path, position } => write!(
-                f,
-                "{}:{position}: not valid UTF-8 text (Polycom configuration files are UTF-8)",
-                path.display()
-            ),
+            Error::NotUtf8 { path, position } => {
+                write!(f, "{}:{position}: not valid UTF-8 text", path.display())
+            }
             Error::Xml {
                 path,
                 position,

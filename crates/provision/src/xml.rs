@@ -17,6 +17,7 @@ use quick_xml::events::attributes::{AttrError, Attributes};
 use quick_xml::events::{BytesStart, Event};
 use quick_xml::name::QName;
 use quick_xml::reader::Reader;
+use zeroize::Zeroize;
 
 use crate::file_kind::encrypted_header;
 use crate::position::{LineIndex, utf8_text};
@@ -28,9 +29,30 @@ const BOM: &str = "\u{feff}";
 /// The text of one XML file, with what is needed to report positions in it.
 pub(crate) struct XmlText<'a> {
     path: &'a Path,
-    text: &'a str,
+    /// The file's own bytes for UTF-8; its characters re-encoded for ISO-8859-1.
+    text: Cow<'a, str>,
     lines: OnceCell<LineIndex>,
 }
+
+impl Drop for XmlText<'_> {
+    fn drop(&mut self) {
+        // A re-encoded copy holds whatever secrets the file does.
+        if let Cow::Owned(text) = &mut self.text {
+            text.zeroize();
+        }
+    }
+}
+
+/// The encodings phones read besides UTF-8, by the names an XML declaration may give them
+/// (compared without case): Polycom's contact directories are often ISO-8859-1 (issue 12).
+const LATIN1_NAMES: [&str; 6] = [
+    "iso-8859-1",
+    "iso8859-1",
+    "iso_8859-1",
+    "latin1",
+    "latin-1",
+    "l1",
+];
 
 /// One element: its name, nesting depth (0 for the root) and attributes.
 pub(crate) struct Element<'e> {
@@ -66,10 +88,39 @@ impl<'a> XmlText<'a> {
                 key_desc: header.ok().and_then(|h| h.key_desc().cloned()),
             });
         }
-        let text = utf8_text(path, bytes)?;
+        let bytes = bytes.strip_prefix(BOM.as_bytes()).unwrap_or(bytes);
+        if bytes.starts_with(BOM.as_bytes()) {
+            return Err(Error::Xml {
+                path: path.to_owned(),
+                position: Position { line: 1, column: 1 },
+                reason: "a second byte order mark before the document".to_owned(),
+            });
+        }
+        let text = match declared_encoding(bytes) {
+            None => Cow::Borrowed(utf8_text(path, bytes)?),
+            Some(name)
+                if name.eq_ignore_ascii_case("utf-8") || name.eq_ignore_ascii_case("utf8") =>
+            {
+                Cow::Borrowed(utf8_text(path, bytes)?)
+            }
+            Some(name) if LATIN1_NAMES.iter().any(|n| name.eq_ignore_ascii_case(n)) => {
+                // Every byte is the character of the same number.
+                Cow::Owned(bytes.iter().copied().map(char::from).collect())
+            }
+            Some(name) => {
+                return Err(Error::Xml {
+                    path: path.to_owned(),
+                    position: Position { line: 1, column: 1 },
+                    reason: format!(
+                        "the XML declaration names the encoding {name}, which polyseal cannot \
+                         read (UTF-8 and ISO-8859-1 can); save the file as UTF-8"
+                    ),
+                });
+            }
+        };
         Ok(XmlText {
             path,
-            text: text.strip_prefix(BOM).unwrap_or(text),
+            text,
             lines: OnceCell::new(),
         })
     }
@@ -82,8 +133,8 @@ impl<'a> XmlText<'a> {
     /// The position of byte `offset` of the text.
     pub(crate) fn position(&self, offset: usize) -> Position {
         self.lines
-            .get_or_init(|| LineIndex::new(self.text))
-            .position(self.text, offset)
+            .get_or_init(|| LineIndex::new(&self.text))
+            .position(&self.text, offset)
     }
 
     /// An [`Error::Xml`] at byte `offset`.
@@ -109,7 +160,7 @@ impl<'a> XmlText<'a> {
     /// `part`, a slice the XML reader borrowed from this text, as the text's own slice: the same
     /// bytes, with the text's lifetime instead of the event's. `None` if `part` is not a slice
     /// of this text.
-    fn own_slice(&self, part: &str) -> Option<&'a str> {
+    fn own_slice<'t>(&'t self, part: &str) -> Option<&'t str> {
         let offset = self.offset_of(part);
         self.text
             .get(offset..offset + part.len())
@@ -139,7 +190,7 @@ impl<'a> XmlText<'a> {
         &self,
         mut visit: impl FnMut(&Element<'_>) -> Result<ControlFlow<()>, Error>,
     ) -> Result<(), Error> {
-        let mut reader = Reader::from_str(self.text);
+        let mut reader = Reader::from_str(&self.text);
         // Offsets of the names of the elements open at this point, innermost last.
         let mut open = Vec::new();
         // One buffer serves every element: a 5 KB configuration has some sixty elements, and
@@ -179,7 +230,9 @@ impl<'a> XmlText<'a> {
                             .unwrap_or_default();
                         return Err(self.error(offset, format_args!("<{name}> is never closed")));
                     }
-                    None => return Ok(()),
+                    // The reader's own errors name the slip better; what it lets through is
+                    // checked once the whole document is read.
+                    None => return self.check_well_formed(),
                 },
                 _ => continue,
             };
@@ -207,16 +260,51 @@ impl<'a> XmlText<'a> {
         }
     }
 
+    /// Refuses text that is not well-formed XML 1.0 as libxml2 (`xmllint`) judges it: the
+    /// reader below is lenient (`b="2"c="3"`, `a="x&y"`, `--` in a comment, an XML
+    /// declaration after whitespace pass it), and a phone's parser may not be. roxmltree
+    /// checks the whole grammar; its tree is dropped at once.
+    fn check_well_formed(&self) -> Result<(), Error> {
+        let options = roxmltree::ParsingOptions {
+            allow_dtd: true,
+            // Far above any configuration file (Polycom's largest template has some 3,000
+            // elements and attributes), low enough that nested entities cannot exhaust memory.
+            nodes_limit: WELL_FORMED_NODES_LIMIT,
+            ..roxmltree::ParsingOptions::default()
+        };
+        match roxmltree::Document::parse_with_options(&self.text, options) {
+            Ok(_) => match surrogate_reference(&self.text) {
+                Some(offset) => Err(self.error(
+                    offset,
+                    "a character reference to a surrogate (U+D800 to U+DFFF), which is no \
+                     character",
+                )),
+                None => Ok(()),
+            },
+            Err(error) => {
+                let at = error.pos();
+                Err(Error::Xml {
+                    path: self.path.to_owned(),
+                    position: Position {
+                        line: usize::try_from(at.row).unwrap_or(usize::MAX),
+                        column: usize::try_from(at.col).unwrap_or(usize::MAX),
+                    },
+                    reason: well_formed_reason(&error),
+                })
+            }
+        }
+    }
+
     /// Replaces `into` with the attributes of `tag`, which starts at byte `tag_offset`.
     ///
     /// The attributes borrow from the text, not from `tag`, so that one buffer outlives every
     /// element: the reader hands out tags that are slices of the text, taken here as the
     /// text's own.
-    fn read_attributes(
-        &self,
+    fn read_attributes<'t>(
+        &'t self,
         tag_offset: usize,
         tag: &BytesStart<'_>,
-        into: &mut Vec<Attribute<'a>>,
+        into: &mut Vec<Attribute<'t>>,
     ) -> Result<(), Error> {
         into.clear();
         let Some(tag_text) = self.own_slice(tag) else {
@@ -282,6 +370,46 @@ impl<'a> XmlText<'a> {
         // for_each_element fails on a document without a root, so `root` is set here.
         root.ok_or_else(|| self.error(self.text.len(), "the document has no root element"))
     }
+}
+
+/// Where `text` refers to a surrogate code point (`&#xD800;` to `&#xDFFF;`), which XML 1.0
+/// forbids and roxmltree lets through. Inside a comment such text is no reference; refusing it
+/// there too is the one place polyseal is stricter than libxml2.
+fn surrogate_reference(text: &str) -> Option<usize> {
+    text.match_indices("&#").find_map(|(at, _)| {
+        let rest = text.get(at + 2..)?;
+        let (digits, radix) = match rest.strip_prefix('x') {
+            Some(hex) => (hex, 16),
+            None => (rest, 10),
+        };
+        let end = digits.find(';')?;
+        let value = u32::from_str_radix(digits.get(..end)?, radix).ok()?;
+        (0xD800..=0xDFFF).contains(&value).then_some(at)
+    })
+}
+
+/// The encoding an XML declaration at the very start of `bytes` names, if any.
+fn declared_encoding(bytes: &[u8]) -> Option<String> {
+    let mut reader = Reader::from_reader(bytes);
+    match reader.read_event() {
+        Ok(Event::Decl(declaration)) => declaration
+            .encoding()
+            .and_then(Result::ok)
+            .map(Cow::into_owned),
+        _ => None,
+    }
+}
+
+/// The most nodes (elements, attributes, text) a file may expand to; see
+/// [`XmlText::check_well_formed`].
+const WELL_FORMED_NODES_LIMIT: u32 = 1_000_000;
+
+/// roxmltree's message without its own position (the error carries ours).
+fn well_formed_reason(error: &roxmltree::Error) -> String {
+    let at = error.pos();
+    error
+        .to_string()
+        .replace(&format!(" at {}:{}", at.row, at.col), "")
 }
 
 #[cfg(test)]
