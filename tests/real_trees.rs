@@ -122,6 +122,24 @@ fn a_rotation_whose_republish_would_be_refused_changes_nothing() {
     ]);
     assert_failure(&uploads, 3, "nosuch");
     assert_eq!(events(&ws), before, "rotate start made no pre-active key");
+    // A per-phone file a phone could not read once decrypted: refused before any key too.
+    crate::support::copy_dir(&ws.path("src"), &ws.path("src-broken"));
+    std::fs::write(
+        ws.path("src-broken/0004f2a10002-sip.cfg"),
+        "<polycomConfig>\n<reg b=\"2\"c=\"3\"/>\n</polycomConfig>\n",
+    )
+    .expect("broken");
+    let broken = ws.output(&[
+        "rotate",
+        "start",
+        "--all",
+        "--src",
+        "src-broken",
+        "--out",
+        "out",
+    ]);
+    assert_failure(&broken, 3, "0004f2a10002-sip.cfg:2:");
+    assert_eq!(events(&ws), before, "rotate start made no pre-active key");
 
     ws.run(&["rotate", "start", "--all", "--src", "src", "--out", "out"]);
     ws.run(&["rotate", "confirm", "0004f2a10001"]);

@@ -2,15 +2,18 @@
 //! phones, and secrets that would be served in plaintext to every phone.
 
 use std::collections::BTreeSet;
+use std::path::Path;
 
 use polyseal_crypto::Mac;
 use polyseal_provision::{
-    Exposure, FindingKind, KeyFilePattern, Master, PHONE_MAC_ADDRESS, PlanIssue, Role, SourceTree,
-    UnlistedFile,
+    Exposure, Finding, FindingKind, KeyFilePattern, Master, PHONE_MAC_ADDRESS, PlanIssue, Role,
+    SourceTree, UnlistedFile,
 };
 use rayon::prelude::*;
 
 use super::PublishSummary;
+use super::existing::read_source;
+use super::manifest::Manifest;
 use super::warnings::{EXAMPLES, and_more, grouped_findings};
 use crate::Error;
 
@@ -234,4 +237,50 @@ pub(super) fn master_warnings(tree: &SourceTree, summary: &mut PublishSummary) {
                 .extend(master.warnings.iter().map(ToString::to_string));
         }
     }
+}
+
+/// Reads every per-phone file the new tree encrypts and refuses, before any key is made, one
+/// that is too large or not well-formed XML: a phone could not read it once decrypted (issue
+/// 12, point 3). What the scan finds (weak SIP passwords) becomes grouped warnings. A file
+/// whose source is unchanged since the manifest recorded publishing it was read then, and is
+/// not read again: a rerun of 100,000 phones stays a matter of `stat`s.
+pub(super) fn check_per_phone_files(
+    tree: &SourceTree,
+    manifest: &Manifest,
+    summary: &mut PublishSummary,
+) -> Result<(), Error> {
+    let files: Vec<&Path> = tree
+        .phones()
+        .into_values()
+        .flatten()
+        .filter(|file| tree.exposure(file, true) == Exposure::PerPhoneEncrypted)
+        .filter(|file| {
+            manifest
+                .get(file)
+                .is_none_or(|entry| !entry.source_unchanged(&tree.path_of(file)))
+        })
+        .collect();
+    let scanned: Vec<Result<Vec<Finding>, Error>> = files
+        .par_iter()
+        .map(|file| {
+            let path = tree.path_of(file);
+            let (plaintext, _) = read_source(&path)?;
+            // Already encrypted in the source: published as it is (render says so), and
+            // `audit` reports under which key.
+            if polyseal_crypto::is_encrypted(&plaintext) {
+                return Ok(Vec::new());
+            }
+            Ok(polyseal_provision::scan(
+                &path,
+                &plaintext,
+                Exposure::PerPhoneEncrypted,
+            )?)
+        })
+        .collect();
+    let mut findings = Vec::new();
+    for outcome in scanned {
+        findings.extend(outcome?);
+    }
+    summary.warnings.extend(grouped_findings(findings));
+    Ok(())
 }

@@ -171,6 +171,12 @@ impl Entry {
             }
     }
 
+    /// True if the entry records a source and the file at `source` is still that version.
+    pub(crate) fn source_unchanged(&self, source: &Path) -> bool {
+        self.source
+            .is_some_and(|recorded| same_stamp(recorded, Stamp::at(source)))
+    }
+
     /// The entry's manifest line, without the path.
     fn render(&self) -> String {
         let digest = |d: Option<u64>| d.map_or("-".to_owned(), |d| format!("{d:016x}"));

@@ -145,7 +145,9 @@ pub fn check(vault: &Vault, request: &PublishRequest<'_>) -> Result<CheckedPubli
         .filter(|file| !unlisted.contains(*file))
         .chain(key_files.iter().map(PathBuf::as_path))
         .collect();
-    let out_files = ownership::OutFiles::sort(&out, &wanted, request.adopt_out)?;
+    let manifest = manifest::Manifest::load(&swap::sibling(&out, "manifest")?);
+    checks::check_per_phone_files(&tree, &manifest, &mut summary)?;
+    let out_files = ownership::OutFiles::sort(&out, &manifest, &wanted, request.adopt_out)?;
     summary.removed = out_files.removed.len();
     summary.kept = out_files.kept.len();
     Ok(CheckedPublish {

@@ -10,7 +10,6 @@ use polyseal_crypto::Mac;
 use polyseal_provision::KeyFilePattern;
 
 use super::manifest::Manifest;
-use super::swap::sibling;
 use crate::Error;
 use crate::files::entries_under;
 
@@ -40,6 +39,7 @@ impl OutFiles {
     /// manage: its other files stay).
     pub(super) fn sort(
         out: &Path,
+        manifest: &Manifest,
         wanted: &HashSet<&Path>,
         adopt: bool,
     ) -> Result<OutFiles, Error> {
@@ -48,7 +48,6 @@ impl OutFiles {
             files.added = sorted(wanted.iter().map(|p| p.to_path_buf()));
             return Ok(files);
         }
-        let manifest = Manifest::load(&sibling(out, "manifest")?);
         let mut foreign_at_wanted = Vec::new();
         let mut present = HashSet::new();
         let (listed, dirs) = entries_under(out)?;

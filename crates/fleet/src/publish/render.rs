@@ -1,10 +1,8 @@
-//! The bytes of each published file: copied, encrypted, or the bootstrap file; reading a
-//! per-phone file's plaintext also scans it.
+//! The bytes of each published file: copied, encrypted, or the bootstrap file.
 
 use std::fs;
-use std::path::Path;
 
-use polyseal_provision::{Exposure, Finding, bootstrap_file};
+use polyseal_provision::bootstrap_file;
 use zeroize::Zeroizing;
 
 use super::existing::read_source;
@@ -12,20 +10,11 @@ use super::manifest::Stamp;
 use super::output::{Content, Output};
 use crate::Error;
 
-/// An output's content, what reading a per-phone file's plaintext found, and the source's
-/// stamp.
+/// An output's content, what to tell about it, and the source's stamp.
 pub(super) struct Rendered {
     pub(super) body: Body,
-    pub(super) notes: Notes,
+    pub(super) notes: Vec<String>,
     pub(super) source: Option<Stamp>,
-}
-
-/// What rendering a file found: findings of the scan (grouped across the fleet when said) and
-/// other notes.
-#[derive(Default)]
-pub(super) struct Notes {
-    pub(super) findings: Vec<Finding>,
-    pub(super) texts: Vec<String>,
 }
 
 /// What an output's file is filled with.
@@ -37,9 +26,7 @@ pub(super) enum Body {
     Stream(fs::File),
 }
 
-/// What `output` writes. Reading a per-phone file's plaintext also finds weak SIP passwords
-/// (the header digest is unkeyed, see docs/FORMAT.md). Malformed XML is an error: a phone
-/// could not read the file once decrypted.
+/// What `output` writes.
 pub(super) fn render(output: &Output<'_>) -> Result<Rendered, Error> {
     Ok(match &output.content {
         Content::Copy { source: path } => {
@@ -48,7 +35,7 @@ pub(super) fn render(output: &Output<'_>) -> Result<Rendered, Error> {
             let metadata = file.metadata().map_err(|e| Error::io(path, "read", e))?;
             Rendered {
                 body: Body::Stream(file),
-                notes: Notes::default(),
+                notes: Vec::new(),
                 source: Stamp::of(&metadata),
             }
         }
@@ -61,57 +48,33 @@ pub(super) fn render(output: &Output<'_>) -> Result<Rendered, Error> {
                 );
                 return Ok(Rendered {
                     body: Body::Bytes(plaintext),
-                    notes: Notes {
-                        findings: Vec::new(),
-                        texts: vec![note],
-                    },
+                    notes: vec![note],
                     source,
                 });
             }
-            let notes = Notes {
-                findings: per_phone_findings(path, &plaintext)?,
-                texts: Vec::new(),
-            };
+            // Read and scanned before any key was made (`checks::check_per_phone_files`).
             let sealed =
                 polyseal_crypto::encrypt(&plaintext, key).map_err(|e| Error::crypto(path, e))?;
             Rendered {
                 body: Body::Bytes(Zeroizing::new(sealed)),
-                notes,
+                notes: Vec::new(),
                 source,
             }
         }
         Content::Bootstrap { key } => Rendered {
             body: Body::Bytes(bootstrap_file(key)),
-            notes: Notes::default(),
+            notes: Vec::new(),
             source: None,
         },
         Content::Plaintext { source: path } => {
-            let (plaintext, source) = read_source(path)?;
-            // Checked as it would be encrypted: the file is per-phone content; that it is
+            // Checked before any key was made, as the file it is when encrypted; that it is
             // served in plaintext for now is said once, in the summary.
-            let notes = Notes {
-                findings: if polyseal_crypto::is_encrypted(&plaintext) {
-                    Vec::new()
-                } else {
-                    per_phone_findings(path, &plaintext)?
-                },
-                texts: Vec::new(),
-            };
+            let (plaintext, source) = read_source(path)?;
             Rendered {
                 body: Body::Bytes(plaintext),
-                notes,
+                notes: Vec::new(),
                 source,
             }
         }
     })
-}
-
-/// What reading a per-phone file's plaintext finds (weak SIP passwords); an error for
-/// malformed XML.
-fn per_phone_findings(path: &Path, plaintext: &[u8]) -> Result<Vec<Finding>, Error> {
-    Ok(polyseal_provision::scan(
-        path,
-        plaintext,
-        Exposure::PerPhoneEncrypted,
-    )?)
 }

@@ -12,9 +12,8 @@ use super::existing::{Existing, existing};
 use super::manifest::{Entry, Manifest, Stamp};
 use super::output::Output;
 use super::ownership::OutFiles;
-use super::render::{Body, Notes, render};
+use super::render::{Body, render};
 use super::swap::{sibling, swap};
-use super::warnings::grouped_findings;
 use crate::files::entries_under;
 use crate::write::{DIRECTORY_MODE, create_dirs, create_new};
 use crate::{Clock, Error, Progress};
@@ -263,7 +262,7 @@ fn stage(
         create_dirs(&dir, DIRECTORY_MODE)?;
     }
     progress.start(outputs.len() as u64);
-    let stage_all = || -> Result<Vec<(Notes, Staged)>, Error> {
+    let stage_all = || -> Result<Vec<(Vec<String>, Staged)>, Error> {
         outputs
             .par_iter()
             .zip(existing.into_par_iter())
@@ -277,7 +276,7 @@ fn stage(
                 };
                 if let Some(entry) = recorded {
                     if fs::hard_link(out.join(&output.relative), &target).is_ok() {
-                        return Ok((Notes::default(), Staged::Linked(entry)));
+                        return Ok((Vec::new(), Staged::Linked(entry)));
                     }
                 }
                 let rendered = render(output)?;
@@ -295,16 +294,13 @@ fn stage(
         None => stage_all(),
     }?;
     progress.finish();
-    let mut findings = Vec::new();
     let staged = staged
         .into_iter()
         .map(|(notes, staged)| {
-            findings.extend(notes.findings);
-            warnings.extend(notes.texts);
+            warnings.extend(notes);
             staged
         })
         .collect();
-    warnings.extend(grouped_findings(findings));
     sync_tree(staging)?;
     Ok(staged)
 }
