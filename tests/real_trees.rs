@@ -1197,3 +1197,83 @@ fn a_contact_directory_declared_iso_8859_1_publishes_and_round_trips() {
         "byte for byte"
     );
 }
+
+#[test]
+fn unrendered_template_placeholders_are_one_grouped_warning_and_no_secret() {
+    let ws = Workspace::with_vault();
+    // In a shared file, a lone placeholder is no secret; with a default, the default is
+    // judged (a weak one is a weak password, not a refusal: it is per-phone).
+    std::fs::write(
+        ws.path("src/site.cfg"),
+        "<polycomConfig device.prov.password=\"{$prov_password}\" voIpProt.server.1.address=\"{$sip_server}\"/>\n",
+    )
+    .expect("site.cfg");
+    for n in 1..=7 {
+        std::fs::write(
+            ws.path(&format!("src/0004f2b0000{n}-sip.cfg")),
+            format!("<polycomConfig reg.1.address=\"{{$ext{n}}}\" reg.1.auth.password=\"{{$secret|a-Long-Default-Passw0rd-{n}}}\"/>\n"),
+        )
+        .expect("per-phone");
+    }
+    let output = ws.output(&["publish", "--src", "src", "--out", "out"]);
+    assert!(output.status.success(), "{output:?}");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let said: Vec<&str> = stderr
+        .lines()
+        .filter(|l| l.contains("unrendered template placeholder"))
+        .collect();
+    assert_eq!(said.len(), 1, "{stderr}");
+    for part in [
+        "16 values hold",
+        "site.cfg:1:16: device.prov.password",
+        ", and 11 more",
+    ] {
+        assert!(said[0].contains(part), "{part} in {}", said[0]);
+    }
+    assert!(
+        !stderr.contains("weak SIP password"),
+        "defaults are judged: {stderr}"
+    );
+
+    // A shared file's placeholder default is a secret served to every phone.
+    std::fs::write(
+        ws.path("src/site.cfg"),
+        "<polycomConfig device.prov.password=\"{$prov_password|hunter2hunter2}\"/>\n",
+    )
+    .expect("site.cfg");
+    let output = ws.output(&["publish", "--src", "src", "--out", "out"]);
+    assert_failure(&output, 3, "device.prov.password");
+}
+
+#[test]
+fn a_firmware_image_or_upload_directory_no_one_has_is_warned_about() {
+    let ws = Workspace::with_vault();
+    master_with(
+        &ws,
+        r#"CONFIG_FILES="[PHONE_MAC_ADDRESS]-key.cfg, [PHONE_MAC_ADDRESS]-sip.cfg, site.cfg" LOG_FILE_DIRECTORY="logs" OVERRIDES_DIRECTORY="overrides" CONTACTS_DIRECTORY="contacts"/>"#,
+    );
+    let output = ws.output(&["publish", "--src", "src", "--out", "out"]);
+    assert!(output.status.success(), "{output:?}");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    for attribute in [
+        "APP_FILE_PATH names sip.ld",
+        "LOG_FILE_DIRECTORY names logs",
+        "OVERRIDES_DIRECTORY names overrides",
+        "CONTACTS_DIRECTORY names contacts",
+    ] {
+        assert!(stderr.contains(attribute), "{attribute} in {stderr}");
+    }
+    // A split firmware image in the tree, and upload directories made under --out, are
+    // what the master asks for: nothing to say.
+    std::fs::write(ws.path("src/3111-40250-001.sip.ld"), b"image").expect("firmware");
+    for dir in ["logs", "overrides", "contacts"] {
+        std::fs::create_dir(ws.path(&format!("out/{dir}"))).expect("upload directory");
+    }
+    let output = ws.output(&["publish", "--src", "src", "--out", "out"]);
+    assert!(output.status.success(), "{output:?}");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        !stderr.contains("neither the source tree nor --out"),
+        "{stderr}"
+    );
+}

@@ -80,7 +80,7 @@ pub use master::{
 pub use phone_files::{PhoneFiles, UnlistedFile};
 pub use phones::{Phone, PhoneList, PhoneSource};
 pub use position::Position;
-pub use scan::{Exposure, Finding, FindingKind, scan};
+pub use scan::{Exposure, FileScan, Finding, FindingKind, Placeholder, scan, scan_file};
 pub use secrets::{
     MIN_SIP_PASSWORD_CHARS, SECRET_PARAMETERS, SecretKind, SecretParameter, Weakness, secret_kind,
 };

@@ -138,15 +138,62 @@ impl fmt::Display for Finding {
 /// # Ok::<(), polyseal_provision::Error>(())
 /// ```
 pub fn scan(path: &Path, bytes: &[u8], exposure: Exposure) -> Result<Vec<Finding>, Error> {
+    scan_file(path, bytes, exposure).map(|scanned| scanned.findings)
+}
+
+/// A value a template engine was meant to fill in (`{$name}` somewhere in it): phones would take
+/// it literally. Not a secret (see [`scan`]); worth a warning.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Placeholder {
+    /// The file, as given to the scanner.
+    pub file: PathBuf,
+    /// The parameter (the attribute name).
+    pub parameter: String,
+    /// Where the attribute is.
+    pub position: Position,
+}
+
+impl fmt::Display for Placeholder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{}:{}: {}",
+            self.file.display(),
+            self.position,
+            self.parameter
+        )
+    }
+}
+
+/// What [`scan_file`] finds in one file.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct FileScan {
+    /// The findings, as [`scan`] returns them.
+    pub findings: Vec<Finding>,
+    /// Values holding an unrendered template placeholder, in file order.
+    pub placeholders: Vec<Placeholder>,
+}
+
+/// [`scan`], and the values that hold an unrendered template placeholder (`{$name}`).
+pub fn scan_file(path: &Path, bytes: &[u8], exposure: Exposure) -> Result<FileScan, Error> {
     let text = XmlText::new(path, bytes)?;
-    let mut findings = Vec::new();
+    let mut scanned = FileScan::default();
     text.for_each_element(|element| {
         for attribute in element.attributes {
-            scan_attribute(&text, attribute, exposure, &mut findings)?;
+            scan_attribute(&text, attribute, exposure, &mut scanned.findings)?;
+            if attribute.raw_value_contains("{$") {
+                scanned.placeholders.push(Placeholder {
+                    file: path.to_owned(),
+                    parameter: attribute.name.to_owned(),
+                    position: text.position(attribute.offset),
+                });
+            }
         }
         Ok(ControlFlow::Continue(()))
     })?;
-    Ok(findings)
+    Ok(scanned)
 }
 
 fn scan_attribute(

@@ -14,7 +14,10 @@ use zeroize::Zeroizing;
 
 use crate::file_kind::encrypted_header;
 use crate::mac_names::{macs_in_name, phone_of_file_name};
-use crate::{Error, Exposure, FileKind, Finding, KeyFilePattern, MasterConfig, classify, scan};
+use crate::{
+    Error, Exposure, FileKind, FileScan, Finding, KeyFilePattern, MasterConfig, Placeholder,
+    classify, scan_file,
+};
 
 /// The master file every phone falls back to when the server has no `<mac>.cfg`.
 pub const DEFAULT_MASTER: &str = "000000000000.cfg";
@@ -90,6 +93,8 @@ impl fmt::Display for FileState {
 pub struct TreeScan {
     /// Every finding, file by file in path order.
     pub findings: Vec<Finding>,
+    /// Every value holding an unrendered template placeholder, file by file in path order.
+    pub placeholders: Vec<Placeholder>,
     /// Encrypted files, which cannot be scanned without their key.
     pub encrypted: Vec<PathBuf>,
     /// Files that could not be read or are not well-formed XML; the scan went on without them.
@@ -348,17 +353,20 @@ impl SourceTree {
             .map(|relative| (relative, self.exposure(relative, per_phone_encrypted)))
             .filter(|(_, exposure)| wanted(*exposure))
             .collect();
-        let outcomes: Vec<Result<Vec<Finding>, Error>> = candidates
+        let outcomes: Vec<Result<FileScan, Error>> = candidates
             .par_iter()
             .map(|(relative, exposure)| {
                 let path = self.path_of(relative);
-                read(&path).and_then(|bytes| scan(&path, &bytes, *exposure))
+                read(&path).and_then(|bytes| scan_file(&path, &bytes, *exposure))
             })
             .collect();
         let mut result = TreeScan::default();
         for outcome in outcomes {
             match outcome {
-                Ok(findings) => result.findings.extend(findings),
+                Ok(scanned) => {
+                    result.findings.extend(scanned.findings);
+                    result.placeholders.extend(scanned.placeholders);
+                }
                 Err(Error::Encrypted { path, .. }) => result.encrypted.push(path),
                 Err(error) => result.errors.push(error),
             }

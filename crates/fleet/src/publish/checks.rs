@@ -6,8 +6,8 @@ use std::path::Path;
 
 use polyseal_crypto::Mac;
 use polyseal_provision::{
-    Exposure, Finding, FindingKind, KeyFilePattern, Master, PHONE_MAC_ADDRESS, PlanIssue, Role,
-    SourceTree, UnlistedFile,
+    Exposure, FileReference, FileScan, FindingKind, KeyFilePattern, Master, MasterAttribute,
+    PHONE_MAC_ADDRESS, Placeholder, PlanIssue, Role, SourceTree, UnlistedFile, scan_file,
 };
 use rayon::prelude::*;
 
@@ -156,12 +156,14 @@ pub(super) fn check_secrets(
     tree: &SourceTree,
     allow: bool,
     summary: &mut PublishSummary,
+    placeholders: &mut Vec<Placeholder>,
 ) -> Result<(), Error> {
     // Per-phone files are scanned as they are encrypted (`render`), when they are read anyway.
     let scan = tree.scan_where(true, |exposure| exposure != Exposure::PerPhoneEncrypted);
     if let Some(error) = scan.errors.into_iter().next() {
         return Err(error.into());
     }
+    placeholders.extend(scan.placeholders);
     let (mut exposed, others): (Vec<_>, Vec<_>) = scan.findings.into_iter().partition(|finding| {
         matches!(
             finding.kind,
@@ -248,6 +250,7 @@ pub(super) fn check_per_phone_files(
     tree: &SourceTree,
     manifest: &Manifest,
     summary: &mut PublishSummary,
+    placeholders: &mut Vec<Placeholder>,
 ) -> Result<(), Error> {
     let files: Vec<&Path> = tree
         .phones()
@@ -260,7 +263,7 @@ pub(super) fn check_per_phone_files(
                 .is_none_or(|entry| !entry.source_unchanged(&tree.path_of(file)))
         })
         .collect();
-    let scanned: Vec<Result<Vec<Finding>, Error>> = files
+    let scanned: Vec<Result<FileScan, Error>> = files
         .par_iter()
         .map(|file| {
             let path = tree.path_of(file);
@@ -268,19 +271,146 @@ pub(super) fn check_per_phone_files(
             // Already encrypted in the source: published as it is (render says so), and
             // `audit` reports under which key.
             if polyseal_crypto::is_encrypted(&plaintext) {
-                return Ok(Vec::new());
+                return Ok(FileScan::default());
             }
-            Ok(polyseal_provision::scan(
-                &path,
-                &plaintext,
-                Exposure::PerPhoneEncrypted,
-            )?)
+            Ok(scan_file(&path, &plaintext, Exposure::PerPhoneEncrypted)?)
         })
         .collect();
     let mut findings = Vec::new();
     for outcome in scanned {
-        findings.extend(outcome?);
+        let outcome = outcome?;
+        findings.extend(outcome.findings);
+        placeholders.extend(outcome.placeholders);
     }
     summary.warnings.extend(grouped_findings(findings));
     Ok(())
+}
+
+/// One warning for every value of the tree that holds an unrendered template placeholder
+/// (`{$name}`): phones would take it literally. Not a refusal: the file is well-formed, and a
+/// placeholder is no secret (a placeholder with a default, `{$name|value}`, is scanned as its
+/// default).
+pub(super) fn placeholder_warning(placeholders: &[Placeholder]) -> Option<String> {
+    if placeholders.is_empty() {
+        return None;
+    }
+    let places: Vec<String> = placeholders
+        .iter()
+        .take(EXAMPLES)
+        .map(ToString::to_string)
+        .collect();
+    Some(format!(
+        "{} an unrendered template placeholder ({{$name}}), which phones would take \
+         literally: {}{}; render the templates (fill in every {{$…}}) before publishing",
+        match placeholders.len() {
+            1 => "1 value holds".to_owned(),
+            n => format!("{n} values hold"),
+        },
+        places.join(", "),
+        and_more(placeholders.len(), EXAMPLES),
+    ))
+}
+
+/// Warns about a master's firmware image or directory that neither the source tree nor `out`
+/// has: nothing breaks at once, but phones keep their firmware, or cannot upload their logs,
+/// overrides or contact directories (issue 12, point 3: a warning, not a refusal).
+pub(super) fn master_paths(tree: &SourceTree, out: &Path, summary: &mut PublishSummary) {
+    let masters = tree
+        .default_master()
+        .into_iter()
+        .chain(tree.phone_masters().map(|(_, master)| master));
+    let mut said = BTreeSet::new();
+    for master in masters {
+        let Master::Plain(master) = master else {
+            continue;
+        };
+        let models =
+            std::iter::once(None).chain(master.models.iter().map(|m| Some(m.model.as_str())));
+        for model in models {
+            for (attribute, consequence) in MASTER_PATHS {
+                let Some(setting) = master.setting(attribute, model) else {
+                    continue;
+                };
+                // `[PHONE_MAC_ADDRESS]` in a directory is a directory per phone: not checked.
+                if setting.value.trim().is_empty() || setting.value.contains('[') {
+                    continue;
+                }
+                let reference = FileReference::parse(&setting.value);
+                let Some(path) = reference.tree_path() else {
+                    continue;
+                };
+                let present = if attribute == MasterAttribute::AppFilePath {
+                    has_firmware(tree, out, path)
+                } else {
+                    tree.files().any(|file| file.starts_with(path)) || out.join(path).is_dir()
+                };
+                if present {
+                    continue;
+                }
+                said.insert(format!(
+                    "{}:{}: {} names {}, which neither the source tree nor --out has: {}",
+                    master.path.display(),
+                    setting.position,
+                    setting.attribute,
+                    setting.value.trim(),
+                    consequence
+                ));
+            }
+        }
+    }
+    summary.warnings.extend(said);
+}
+
+/// The master attributes that name a file or directory phones need on the server, with what
+/// phones do without it and what to do.
+const MASTER_PATHS: [(MasterAttribute, &str); 5] = [
+    (
+        MasterAttribute::AppFilePath,
+        "phones keep the firmware they run; copy the image into the source tree or --out, or \
+         leave the attribute empty",
+    ),
+    (
+        MasterAttribute::LogFileDirectory,
+        "phones cannot upload their logs; create it under --out, writable by the web server \
+         (docs/DELIVERY.md)",
+    ),
+    (
+        MasterAttribute::OverridesDirectory,
+        "phones cannot save settings made on the phone; create it under --out, writable by the \
+         web server (docs/DELIVERY.md)",
+    ),
+    (
+        MasterAttribute::ContactsDirectory,
+        "phones cannot save their contact directories; create it under --out, writable by the \
+         web server (docs/DELIVERY.md)",
+    ),
+    (
+        MasterAttribute::LicenseDirectory,
+        "phones find no feature licence there; create it, or leave the attribute empty",
+    ),
+];
+
+/// True if the firmware image at `path` (`sip.ld`), or a split image of it named by a part
+/// number (`3111-40250-001.sip.ld`, which phones request first), is in the tree or under `out`.
+fn has_firmware(tree: &SourceTree, out: &Path, path: &Path) -> bool {
+    let Some(name) = path.file_name().and_then(|n| n.to_str()) else {
+        return true;
+    };
+    let split = format!(".{name}");
+    let matches = |candidate: &Path| {
+        candidate.parent() == path.parent()
+            && candidate
+                .file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n == name || n.ends_with(&split))
+    };
+    if tree.files().any(matches) {
+        return true;
+    }
+    let dir = out.join(path.parent().unwrap_or(Path::new("")));
+    std::fs::read_dir(dir).is_ok_and(|entries| {
+        entries
+            .filter_map(Result::ok)
+            .any(|entry| matches(&path.with_file_name(entry.file_name())))
+    })
 }

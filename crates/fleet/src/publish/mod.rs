@@ -133,8 +133,15 @@ pub fn check(vault: &Vault, request: &PublishRequest<'_>) -> Result<CheckedPubli
     checked.dedup();
     checks::check_plans(&tree, &checked, &request.key_file, &mut summary)?;
     checks::check_listed_files(&tree, &checked)?;
-    checks::check_secrets(&tree, request.allow_plaintext_secrets, &mut summary)?;
+    let mut placeholders = Vec::new();
+    checks::check_secrets(
+        &tree,
+        request.allow_plaintext_secrets,
+        &mut summary,
+        &mut placeholders,
+    )?;
     checks::master_warnings(&tree, &mut summary);
+    checks::master_paths(&tree, &out, &mut summary);
     summary.warnings.extend(checks::unlisted_warning(&unlisted));
     let unlisted: BTreeSet<PathBuf> = unlisted.into_iter().map(|f| f.path.to_owned()).collect();
 
@@ -146,7 +153,10 @@ pub fn check(vault: &Vault, request: &PublishRequest<'_>) -> Result<CheckedPubli
         .chain(key_files.iter().map(PathBuf::as_path))
         .collect();
     let manifest = manifest::Manifest::load(&swap::sibling(&out, "manifest")?);
-    checks::check_per_phone_files(&tree, &manifest, &mut summary)?;
+    checks::check_per_phone_files(&tree, &manifest, &mut summary, &mut placeholders)?;
+    summary
+        .warnings
+        .extend(checks::placeholder_warning(&placeholders));
     let out_files = ownership::OutFiles::sort(&out, &manifest, &wanted, request.adopt_out)?;
     summary.removed = out_files.removed.len();
     summary.kept = out_files.kept.len();
