@@ -339,7 +339,7 @@ fn secrets_in_shared_and_master_files_and_weak_passwords_never_show_their_values
     );
     edit(
         &ws.path("out/000000000000.cfg"),
-        r#"APP_FILE_PATH="sip.ld""#,
+        r#"APP_FILE_PATH="""#,
         r#"APP_FILE_PATH="https://prov:Hunter2Hunter2@fw.example.net/sip.ld""#,
     );
     let report = report_without_identity(&ws, &[]);

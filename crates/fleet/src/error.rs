@@ -4,6 +4,7 @@
 use std::path::PathBuf;
 
 use polyseal_crypto::Mac;
+use polyseal_provision::Position;
 use polyseal_vault::RotationStep;
 
 /// A failure of publish, rotate, audit or the files they write.
@@ -51,7 +52,11 @@ pub enum Error {
         mac: Mac,
     },
     /// No master file: phones have nothing to boot from.
-    #[error("{}: no master file (000000000000.cfg or {mac}.cfg): phones have nothing to boot from", root.display())]
+    #[error(
+        "{}: no master file (000000000000.cfg or {mac}.cfg): phones have nothing to boot from; \
+         add 000000000000.cfg, the master every phone falls back to (never encrypted)",
+        root.display()
+    )]
     NoMaster {
         /// The source tree.
         root: PathBuf,
@@ -67,7 +72,7 @@ pub enum Error {
     /// A master's file list does not list the key file, or lists a per-phone file before it:
     /// phones would loop on reboot.
     #[error(
-        "{}: {attribute} {}: phones {}; list {pattern} first in {attribute}",
+        "{}:{position}: {attribute} {}: phones {}; list {pattern} first in {attribute}",
         master.display(),
         match first {
             Some(first) => format!("lists {first} before the key file {pattern}"),
@@ -84,6 +89,8 @@ pub enum Error {
         master: PathBuf,
         /// The list: `CONFIG_FILES` or `CONFIG_FILES_<MODEL>`.
         attribute: String,
+        /// Where the list is (or `<APPLICATION>`, when the master has none).
+        position: Position,
         /// The key file's name pattern.
         pattern: String,
         /// The per-phone file listed before it, if the key file is listed late.
@@ -91,13 +98,15 @@ pub enum Error {
     },
     /// A master lists a shared configuration file the tree does not have.
     #[error(
-        "{}: {list} lists {file}, which is not a file of the source tree (a typo, a \
+        "{}:{position}: {list} lists {file}, which is not a file of the source tree (a typo, a \
          directory, a file outside the tree): fix the name or add the file",
         master.display()
     )]
     ListedFileMissing {
         /// The master.
         master: PathBuf,
+        /// Where the list is.
+        position: Position,
         /// The list, with the model it is read for.
         list: String,
         /// The entry.
@@ -105,14 +114,17 @@ pub enum Error {
     },
     /// A list every phone of a master reads names one phone's file by its MAC.
     #[error(
-        "{}: {attribute} lists {file}, the file of phone {owner}, which every phone of this \
+        "{}{}: {attribute} lists {file}, the file of phone {owner}, which every phone of this \
          master would fetch: write [PHONE_MAC_ADDRESS] instead of the MAC, or give {owner} a \
          master of its own ({owner}.cfg)",
-        master.display()
+        master.display(),
+        position.map_or_else(String::new, |p| format!(":{p}"))
     )]
     OtherPhonesFileListed {
         /// The master.
         master: PathBuf,
+        /// Where the list is, if the master names it.
+        position: Option<Position>,
         /// The list.
         attribute: String,
         /// The entry, as the phone requests it.

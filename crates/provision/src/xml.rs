@@ -13,8 +13,7 @@ use std::ops::ControlFlow;
 use std::path::Path;
 
 use quick_xml::XmlVersion;
-use quick_xml::events::attributes::{AttrError, Attributes};
-use quick_xml::events::{BytesStart, Event};
+use quick_xml::events::Event;
 use quick_xml::name::QName;
 use quick_xml::reader::Reader;
 use zeroize::Zeroize;
@@ -146,27 +145,6 @@ impl<'a> XmlText<'a> {
         }
     }
 
-    /// Where `part`, a slice the XML reader borrowed from this text, starts in it.
-    ///
-    /// The slice reader hands out events that borrow from the input, so the address difference
-    /// is the offset; quick-xml has no public API for attribute positions. The clamp keeps a
-    /// wrong answer a wrong position in a message, never a panic.
-    fn offset_of(&self, part: &str) -> usize {
-        (part.as_ptr() as usize)
-            .saturating_sub(self.text.as_ptr() as usize)
-            .min(self.text.len())
-    }
-
-    /// `part`, a slice the XML reader borrowed from this text, as the text's own slice: the same
-    /// bytes, with the text's lifetime instead of the event's. `None` if `part` is not a slice
-    /// of this text.
-    fn own_slice<'t>(&'t self, part: &str) -> Option<&'t str> {
-        let offset = self.offset_of(part);
-        self.text
-            .get(offset..offset + part.len())
-            .filter(|own| std::ptr::eq(own.as_ptr(), part.as_ptr()))
-    }
-
     /// An attribute's value as the phone reads it: entities resolved and whitespace normalised
     /// as XML 1.0 says.
     pub(crate) fn value<'v>(&self, attribute: &'v Attribute<'_>) -> Result<Cow<'v, str>, Error> {
@@ -184,87 +162,54 @@ impl<'a> XmlText<'a> {
     }
 
     /// Calls `visit` for every element in document order, until it breaks or the document ends.
-    /// The whole document is checked for well-formedness up to that point: a mismatched end
-    /// tag, a duplicated attribute, a second root element are errors with their position.
+    /// The whole document is checked first for well-formedness as libxml2 (`xmllint`) judges
+    /// it (docs/PROVISIONING.md §7): roxmltree checks the XML 1.0 grammar, which a lenient
+    /// reader would not (`b="2"c="3"`, `a="x&y"`, `--` in a comment, an XML declaration after
+    /// whitespace), and a phone's parser may not take what it refuses.
     pub(crate) fn for_each_element(
         &self,
         mut visit: impl FnMut(&Element<'_>) -> Result<ControlFlow<()>, Error>,
     ) -> Result<(), Error> {
-        let mut reader = Reader::from_str(&self.text);
-        // Offsets of the names of the elements open at this point, innermost last.
-        let mut open = Vec::new();
+        let document = self.parse()?;
         // One buffer serves every element: a 5 KB configuration has some sixty elements, and
         // allocating a buffer for each was 13% of the scanner's instructions.
         let mut attributes = Vec::new();
-        let mut root_seen = false;
-        loop {
-            let event = reader.read_event().map_err(|e| {
-                let offset = usize::try_from(reader.error_position()).unwrap_or(usize::MAX);
-                self.error(offset, e)
-            })?;
-            let (tag, opens) = match event {
-                Event::Start(tag) => (tag, true),
-                Event::Empty(tag) => (tag, false),
-                Event::End(_) => {
-                    open.pop();
-                    continue;
-                }
-                Event::Text(text) if open.is_empty() && !text.trim().is_empty() => {
-                    let leading_space = text.len() - text.trim_start().len();
-                    return Err(self.error(
-                        self.offset_of(&text) + leading_space,
-                        "text outside the root element",
-                    ));
-                }
-                Event::Eof if !root_seen => {
-                    return Err(self.error(self.text.len(), "the document has no root element"));
-                }
-                Event::Eof => match open.last() {
-                    Some(&offset) => {
-                        let name = self
-                            .text
-                            .get(offset..)
-                            .unwrap_or_default()
-                            .split(|c: char| c.is_whitespace() || c == '>' || c == '/')
-                            .next()
-                            .unwrap_or_default();
-                        return Err(self.error(offset, format_args!("<{name}> is never closed")));
-                    }
-                    // The reader's own errors name the slip better; what it lets through is
-                    // checked once the whole document is read.
-                    None => return self.check_well_formed(),
-                },
-                _ => continue,
-            };
-            if open.is_empty() && root_seen {
-                return Err(self.error(
-                    self.offset_of(&tag),
-                    format_args!("a second root element <{}>", tag.name().0),
-                ));
+        let root = document.root();
+        for node in root.descendants().filter(roxmltree::Node::is_element) {
+            // The element's name as written (with any prefix) starts after its `<`.
+            let offset = node.range().start + 1;
+            let name = self
+                .text
+                .get(offset..)
+                .unwrap_or_default()
+                .split(|c: char| c.is_whitespace() || c == '>' || c == '/')
+                .next()
+                .unwrap_or_default();
+            attributes.clear();
+            for attribute in node.attributes() {
+                let (name_range, value_range) = (attribute.range_qname(), attribute.range_value());
+                attributes.push(Attribute {
+                    name: self.text.get(name_range.clone()).unwrap_or_default(),
+                    raw_value: Cow::Borrowed(self.text.get(value_range).unwrap_or_default()),
+                    offset: name_range.start,
+                });
             }
-            root_seen = true;
-            let offset = self.offset_of(&tag);
-            self.read_attributes(offset, &tag, &mut attributes)?;
             let element = Element {
-                name: tag.name().0,
-                depth: open.len(),
+                name,
+                // The document node and the element itself are among its ancestors.
+                depth: node.ancestors().count().saturating_sub(2),
                 offset,
                 attributes: &attributes,
             };
             if visit(&element)?.is_break() {
-                return Ok(());
-            }
-            if opens {
-                open.push(element.offset);
+                break;
             }
         }
+        Ok(())
     }
 
-    /// Refuses text that is not well-formed XML 1.0 as libxml2 (`xmllint`) judges it: the
-    /// reader below is lenient (`b="2"c="3"`, `a="x&y"`, `--` in a comment, an XML
-    /// declaration after whitespace pass it), and a phone's parser may not be. roxmltree
-    /// checks the whole grammar; its tree is dropped at once.
-    fn check_well_formed(&self) -> Result<(), Error> {
+    /// The document, or an error with its position if it is not well-formed.
+    fn parse(&self) -> Result<roxmltree::Document<'_>, Error> {
         let options = roxmltree::ParsingOptions {
             allow_dtd: true,
             // Far above any configuration file (Polycom's largest template has some 3,000
@@ -272,103 +217,52 @@ impl<'a> XmlText<'a> {
             nodes_limit: WELL_FORMED_NODES_LIMIT,
             ..roxmltree::ParsingOptions::default()
         };
-        match roxmltree::Document::parse_with_options(&self.text, options) {
-            Ok(_) => match surrogate_reference(&self.text) {
-                Some(offset) => Err(self.error(
-                    offset,
-                    "a character reference to a surrogate (U+D800 to U+DFFF), which is no \
-                     character",
-                )),
-                None => Ok(()),
-            },
-            Err(error) => {
+        let document =
+            roxmltree::Document::parse_with_options(&self.text, options).map_err(|error| {
                 let at = error.pos();
-                Err(Error::Xml {
+                Error::Xml {
                     path: self.path.to_owned(),
                     position: Position {
                         line: usize::try_from(at.row).unwrap_or(usize::MAX),
                         column: usize::try_from(at.col).unwrap_or(usize::MAX),
                     },
                     reason: well_formed_reason(&error),
-                })
-            }
+                }
+            })?;
+        match surrogate_reference(&self.text) {
+            Some(offset) => Err(self.error(
+                offset,
+                "a character reference to a surrogate (U+D800 to U+DFFF), which is no character",
+            )),
+            None => Ok(document),
         }
-    }
-
-    /// Replaces `into` with the attributes of `tag`, which starts at byte `tag_offset`.
-    ///
-    /// The attributes borrow from the text, not from `tag`, so that one buffer outlives every
-    /// element: the reader hands out tags that are slices of the text, taken here as the
-    /// text's own.
-    fn read_attributes<'t>(
-        &'t self,
-        tag_offset: usize,
-        tag: &BytesStart<'_>,
-        into: &mut Vec<Attribute<'t>>,
-    ) -> Result<(), Error> {
-        into.clear();
-        let Some(tag_text) = self.own_slice(tag) else {
-            return Err(self.error(tag_offset, "the XML reader lost its place in the text"));
-        };
-        for attribute in Attributes::new(tag_text, tag.name().0.len()) {
-            let attribute = attribute.map_err(|e| self.attribute_error(tag_offset, tag, e))?;
-            let name = attribute.key.0;
-            into.push(Attribute {
-                name,
-                raw_value: attribute.value,
-                offset: self.offset_of(name),
-            });
-        }
-        Ok(())
-    }
-
-    /// An [`Error::Xml`] for a malformed attribute, in words and at a position of this file
-    /// (quick-xml's own message counts bytes from the start of the tag).
-    fn attribute_error(&self, tag_offset: usize, tag: &BytesStart<'_>, error: AttrError) -> Error {
-        let element = tag.name().0;
-        let name_at = |at: usize| {
-            tag.get(at..)
-                .unwrap_or_default()
-                .split(|c: char| c == '=' || c.is_whitespace())
-                .next()
-                .unwrap_or_default()
-                .to_owned()
-        };
-        let (at, reason) = match error {
-            AttrError::ExpectedEq(at) => (at, format!("an attribute of <{element}> has no '='")),
-            AttrError::ExpectedValue(at) => (
-                at,
-                format!("an attribute of <{element}> has no value after '='"),
-            ),
-            AttrError::UnquotedValue(at) => (
-                at,
-                format!("an attribute value of <{element}> is not in quotes"),
-            ),
-            AttrError::ExpectedQuote(at, _) => (
-                at,
-                format!("an attribute value of <{element}> has no closing quote"),
-            ),
-            AttrError::Duplicated(at, first) => (
-                at,
-                format!(
-                    "attribute {} of <{element}> is repeated (first at {})",
-                    name_at(at),
-                    self.position(tag_offset + first)
-                ),
-            ),
-        };
-        self.error(tag_offset + at, reason)
     }
 
     /// The root element's name and offset, read without parsing the rest of the document.
     pub(crate) fn root(&self) -> Result<(String, usize), Error> {
-        let mut root = None;
-        self.for_each_element(|element| {
-            root = Some((element.name.to_owned(), element.offset));
-            Ok(ControlFlow::Break(()))
-        })?;
-        // for_each_element fails on a document without a root, so `root` is set here.
-        root.ok_or_else(|| self.error(self.text.len(), "the document has no root element"))
+        // Read with quick-xml up to the root's start tag only: a file that goes wrong later is
+        // still classified (the scan, which reads it whole, says where it goes wrong).
+        let mut reader = Reader::from_str(&self.text);
+        loop {
+            let event = reader.read_event().map_err(|e| {
+                let offset = usize::try_from(reader.error_position()).unwrap_or(usize::MAX);
+                self.error(offset, e)
+            })?;
+            match event {
+                Event::Start(tag) | Event::Empty(tag) => {
+                    let name = tag.name().0.to_owned();
+                    // The tag's text is a slice of ours: its address tells where it starts.
+                    let offset = (tag.as_ptr() as usize)
+                        .saturating_sub(self.text.as_ptr() as usize)
+                        .min(self.text.len());
+                    return Ok((name, offset));
+                }
+                Event::Eof => {
+                    return Err(self.error(self.text.len(), "the document has no root element"));
+                }
+                _ => {}
+            }
+        }
     }
 }
 
@@ -474,12 +368,15 @@ mod tests {
             ("<a/>\n<b/>", 2, "second root"),
             ("<a/>\ntext", 2, "text outside"),
             ("", 1, "no root"),
-            ("<a>\n<b>", 2, "unclosed"),
+            // roxmltree names the first element left open.
+            ("<a>\n<b>", 1, "unclosed"),
         ];
         for (xml, line, what) in cases {
             match elements(xml) {
-                Err(Error::Xml { position, .. }) => {
-                    assert_eq!(position.line, line, "{what}: {xml:?}")
+                Err(Error::Xml {
+                    position, reason, ..
+                }) => {
+                    assert_eq!(position.line, line, "{what}: {xml:?}: {reason}")
                 }
                 other => panic!("{what}: expected an XML error for {xml:?}, got {other:?}"),
             }
@@ -487,13 +384,22 @@ mod tests {
     }
 
     #[test]
-    fn a_repeated_attribute_is_named_with_both_positions() {
+    fn a_repeated_attribute_is_named_with_the_position_of_its_repeat() {
         let error = elements("<a\n x='1'\n x='2'/>")
             .err()
             .map(|e| e.to_string());
         assert_eq!(
             error.as_deref(),
-            Some("t.xml:3:2: not well-formed XML: attribute x of <a> is repeated (first at 2:2)")
+            Some("t.xml:3:2: not well-formed XML: attribute 'x' is already defined")
+        );
+    }
+
+    #[test]
+    fn an_unclosed_element_is_named() {
+        let error = elements("<a>\n<b>").err().map(|e| e.to_string());
+        assert!(
+            error.as_deref().is_some_and(|e| e.contains("t.xml:1:")),
+            "{error:?}"
         );
     }
 

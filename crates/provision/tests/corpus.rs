@@ -84,7 +84,7 @@ fn the_malformed_corpus_file_is_an_error_naming_file_line_and_column() {
                 }
             );
             assert!(
-                reason.contains("</voIpProt>") && reason.contains("</SIP>"),
+                reason.contains("'voIpProt'") && reason.contains("'SIP'"),
                 "{reason}"
             );
         }

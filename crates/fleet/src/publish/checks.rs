@@ -7,7 +7,7 @@ use std::path::Path;
 use polyseal_crypto::Mac;
 use polyseal_provision::{
     Exposure, FileReference, FileScan, FindingKind, KeyFilePattern, Master, MasterAttribute,
-    PHONE_MAC_ADDRESS, Placeholder, PlanIssue, Role, SourceTree, UnlistedFile, scan_file,
+    PHONE_MAC_ADDRESS, Placeholder, PlanIssue, Position, Role, SourceTree, UnlistedFile, scan_file,
 };
 use rayon::prelude::*;
 
@@ -50,11 +50,15 @@ pub(super) fn check_plans(
             // A phone that never fetches its key, or fetches an encrypted file first, cannot
             // read it and reboots again and again: refused (issue 12).
             PlanIssue::KeyFileNotListed {
-                master, attribute, ..
+                master,
+                attribute,
+                position,
+                ..
             } => {
                 return Err(Error::KeyFileNotListed {
                     master: master.clone(),
                     attribute: attribute.clone(),
+                    position: *position,
                     pattern: key_file.as_str().to_owned(),
                     first: None,
                 });
@@ -62,12 +66,14 @@ pub(super) fn check_plans(
             PlanIssue::KeyFileListedLate {
                 master,
                 attribute,
+                position,
                 first,
                 ..
             } => {
                 return Err(Error::KeyFileNotListed {
                     master: master.clone(),
                     attribute: attribute.clone(),
+                    position: *position,
                     pattern: key_file.as_str().to_owned(),
                     first: Some(first.replace(&mac.to_string(), PHONE_MAC_ADDRESS)),
                 });
@@ -80,11 +86,10 @@ pub(super) fn check_plans(
                 reference,
                 owner,
             } => {
-                let master = tree
-                    .master_for(&mac)
-                    .map_or_else(|| tree.root().to_owned(), |m| m.path().to_owned());
+                let master = tree.master_for(&mac);
                 return Err(Error::OtherPhonesFileListed {
-                    master,
+                    master: master.map_or_else(|| tree.root().to_owned(), |m| m.path().to_owned()),
+                    position: master.and_then(|m| attribute_position(m, attribute)),
                     attribute: attribute.clone(),
                     file: reference.to_string(),
                     owner: *owner,
@@ -137,12 +142,14 @@ pub(super) fn check_listed_files(tree: &SourceTree, macs: &[Mac]) -> Result<(), 
                     && !file.exists()
             });
             if let Some(file) = missing {
+                let Master::Plain(config) = master else {
+                    continue;
+                };
+                let list = config.setting(MasterAttribute::ConfigFiles, plan.model.as_deref());
                 return Err(Error::ListedFileMissing {
                     master: master.path().to_owned(),
-                    list: plan.model.map_or_else(
-                        || "CONFIG_FILES".to_owned(),
-                        |model| format!("CONFIG_FILES (model {model})"),
-                    ),
+                    position: list.map_or(config.position, |l| l.position),
+                    list: list.map_or_else(|| "CONFIG_FILES".to_owned(), |l| l.attribute.clone()),
                     file: file.reference.to_string(),
                 });
             }
@@ -413,4 +420,17 @@ fn has_firmware(tree: &SourceTree, out: &Path, path: &Path) -> bool {
             .filter_map(Result::ok)
             .any(|entry| matches(&path.with_file_name(entry.file_name())))
     })
+}
+
+/// Where `master` carries the attribute named `name` (`CONFIG_FILES`, `CONFIG_FILES_SPIP300`).
+fn attribute_position(master: &Master, name: &str) -> Option<Position> {
+    let Master::Plain(master) = master else {
+        return None;
+    };
+    std::iter::once(&master.settings)
+        .chain(master.models.iter().map(|m| &m.settings))
+        .flat_map(|settings| MasterAttribute::ALL.map(|a| settings.get(a)))
+        .flatten()
+        .find(|setting| setting.attribute == name)
+        .map(|setting| setting.position)
 }
