@@ -121,19 +121,18 @@ impl SourceTree {
         templates.sort();
         templates.dedup();
         // A phone with a master of its own reads that master's list only, expanded with its MAC.
-        let mut exact: HashMap<PathBuf, Mac> = HashMap::new();
+        // Keyed by the path's text: hashing a `Path` goes component by component.
+        let mut exact: HashMap<String, Mac> = HashMap::new();
         for (mac, master) in self.phone_masters() {
-            exact.insert(PathBuf::from(format!("{mac}.cfg")), *mac);
+            exact.insert(format!("{mac}.cfg"), *mac);
             let Master::Plain(master) = master else {
                 continue;
             };
             for entry in listed_entries(master) {
                 let expanded = match Template::of(&entry) {
-                    Some(template) => PathBuf::from(template.0.join(&mac.to_string())),
-                    None => match entry.tree_path() {
-                        Some(path) if path.to_str().is_some_and(|p| names_phone(p, mac)) => {
-                            path.to_owned()
-                        }
+                    Some(template) => template.0.join(&mac.to_string()),
+                    None => match entry.tree_path().and_then(Path::to_str) {
+                        Some(path) if names_phone(path, mac) => path.to_owned(),
                         _ => continue,
                     },
                 };
@@ -141,7 +140,7 @@ impl SourceTree {
             }
         }
         let owner = |name: &str| -> Option<Mac> {
-            if let Some(mac) = exact.get(Path::new(name)) {
+            if let Some(mac) = exact.get(name) {
                 return Some(*mac);
             }
             templates

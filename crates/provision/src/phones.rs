@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use polyseal_crypto::Mac;
 
 use crate::position::utf8_text;
-use crate::{Error, SourceTree};
+use crate::{Error, PhoneFiles, SourceTree};
 
 /// Where polyseal learnt of a phone.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
@@ -140,12 +140,18 @@ impl PhoneList {
     /// Adds every phone the tree provisions with files of its own ([`SourceTree::phones`]:
     /// the files its master lists for it), one source per file.
     pub fn add_tree(&mut self, tree: &SourceTree) {
-        for (mac, files) in tree.phones() {
+        self.add_phone_files(&tree.phone_files());
+    }
+
+    /// Adds every phone of `files` (a tree's [`SourceTree::phone_files`], made once by a
+    /// caller that needs them for more), one source per file.
+    pub fn add_phone_files(&mut self, files: &PhoneFiles<'_>) {
+        for (mac, files) in &files.by_phone {
             for file in files {
                 let source = PhoneSource::TreeFile {
-                    path: file.to_owned(),
+                    path: file.to_path_buf(),
                 };
-                self.add(mac, None, source);
+                self.add(*mac, None, source);
             }
         }
     }

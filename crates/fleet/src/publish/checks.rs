@@ -7,7 +7,8 @@ use std::path::Path;
 use polyseal_crypto::Mac;
 use polyseal_provision::{
     Exposure, FileReference, FileScan, FindingKind, KeyFilePattern, Master, MasterAttribute,
-    PHONE_MAC_ADDRESS, Placeholder, PlanIssue, Position, Role, SourceTree, UnlistedFile, scan_file,
+    PHONE_MAC_ADDRESS, PhoneFiles, Placeholder, PlanIssue, Position, Role, SourceTree,
+    UnlistedFile, scan_file,
 };
 use rayon::prelude::*;
 
@@ -193,15 +194,6 @@ pub(super) fn check_secrets(
     Ok(())
 }
 
-/// The files named with a MAC that no master lists for that phone, and their phones: no phone
-/// requests them, so they are not published (issue 12: the fetch plan is the one authority on
-/// what a phone reads).
-pub(super) fn unlisted_files(tree: &SourceTree) -> (Vec<UnlistedFile<'_>>, Vec<Mac>) {
-    let unlisted = tree.phone_files().unlisted;
-    let macs = unlisted.iter().map(|file| file.mac).collect();
-    (unlisted, macs)
-}
-
 /// One warning for every file of `unlisted`, with the first of them.
 pub(super) fn unlisted_warning(unlisted: &[UnlistedFile<'_>]) -> Option<String> {
     if unlisted.is_empty() {
@@ -255,14 +247,16 @@ pub(super) fn master_warnings(tree: &SourceTree, summary: &mut PublishSummary) {
 /// not read again: a rerun of 100,000 phones stays a matter of `stat`s.
 pub(super) fn check_per_phone_files(
     tree: &SourceTree,
+    phone_files: &PhoneFiles<'_>,
     manifest: &Manifest,
     summary: &mut PublishSummary,
     placeholders: &mut Vec<Placeholder>,
 ) -> Result<(), Error> {
-    let files: Vec<&Path> = tree
-        .phones()
-        .into_values()
+    let files: Vec<&Path> = phone_files
+        .by_phone
+        .values()
         .flatten()
+        .copied()
         .filter(|file| tree.exposure(file, true) == Exposure::PerPhoneEncrypted)
         .filter(|file| {
             manifest

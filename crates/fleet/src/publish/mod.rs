@@ -25,7 +25,7 @@ use std::collections::{BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 
 use polyseal_crypto::{KeyString, Mac};
-use polyseal_provision::{KeyFilePattern, PhoneList, SourceTree};
+use polyseal_provision::{KeyFilePattern, PhoneFiles, PhoneList, SourceTree};
 use polyseal_vault::{DataKey, InitialState, RotationStep, Vault, VaultWriter};
 
 use crate::{Clock, Error, Progress};
@@ -120,15 +120,17 @@ pub fn check(vault: &Vault, request: &PublishRequest<'_>) -> Result<CheckedPubli
     checks::check_names(&tree)?;
     let mut summary = PublishSummary::default();
 
-    let macs = phone_macs(&tree, request.phones_file)?;
+    // Which phone each file belongs to, read once: at 100,000 phones it matches 200,000
+    // paths against the masters' lists.
+    let phone_files = tree.phone_files();
+    let macs = phone_macs(&phone_files, request.phones_file)?;
     summary.phones = macs.len();
 
     // A file named after a phone that no master lists is not published, but its phone is
     // still one whose plan is checked: a master it cannot read (encrypted, or listing the
     // file by its MAC) is what keeps the list from naming it, and must be refused.
-    let (unlisted, named) = checks::unlisted_files(&tree);
     let mut checked = macs.clone();
-    checked.extend(named);
+    checked.extend(phone_files.unlisted.iter().map(|file| file.mac));
     checked.sort_unstable();
     checked.dedup();
     checks::check_plans(&tree, &checked, &request.key_file, &mut summary)?;
@@ -142,8 +144,10 @@ pub fn check(vault: &Vault, request: &PublishRequest<'_>) -> Result<CheckedPubli
     )?;
     checks::master_warnings(&tree, &mut summary);
     checks::master_paths(&tree, &out, &mut summary);
-    summary.warnings.extend(checks::unlisted_warning(&unlisted));
-    let unlisted: BTreeSet<PathBuf> = unlisted.into_iter().map(|f| f.path.to_owned()).collect();
+    summary
+        .warnings
+        .extend(checks::unlisted_warning(&phone_files.unlisted));
+    let unlisted: BTreeSet<&Path> = phone_files.unlisted.iter().map(|f| f.path).collect();
 
     summary.keys_made = need_keys(vault, &macs).len();
     let key_files = ownership::key_file_paths(&macs, &request.key_file);
@@ -153,7 +157,13 @@ pub fn check(vault: &Vault, request: &PublishRequest<'_>) -> Result<CheckedPubli
         .chain(key_files.iter().map(PathBuf::as_path))
         .collect();
     let manifest = manifest::Manifest::load(&swap::sibling(&out, "manifest")?);
-    checks::check_per_phone_files(&tree, &manifest, &mut summary, &mut placeholders)?;
+    checks::check_per_phone_files(
+        &tree,
+        &phone_files,
+        &manifest,
+        &mut summary,
+        &mut placeholders,
+    )?;
     summary
         .warnings
         .extend(checks::placeholder_warning(&placeholders));
@@ -275,9 +285,9 @@ impl CheckedPublish {
 /// does not provision it, and its key is served to no one (`audit` reports the key as
 /// `key-without-phone`). The list itself (every phone's sources, a copy of each file path) is
 /// dropped here: at 100,000 phones it holds 25 MB that the rest of the run does not need.
-fn phone_macs(tree: &SourceTree, phones_file: Option<&Path>) -> Result<Vec<Mac>, Error> {
+fn phone_macs(files: &PhoneFiles<'_>, phones_file: Option<&Path>) -> Result<Vec<Mac>, Error> {
     let mut phones = PhoneList::new();
-    phones.add_tree(tree);
+    phones.add_phone_files(files);
     if let Some(path) = phones_file {
         phones.read_phones_file(path)?;
     }
