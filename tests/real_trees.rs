@@ -1277,3 +1277,45 @@ fn a_firmware_image_or_upload_directory_no_one_has_is_warned_about() {
         "{stderr}"
     );
 }
+
+#[test]
+fn a_master_problem_of_every_phone_is_said_once_for_the_master() {
+    let ws = Workspace::with_vault();
+    master_with(
+        &ws,
+        r#"CONFIG_FILES="[PHONE_MAC_ADDRESS]-key.cfg, [PHONE_MAC_ADDRESS]-sip.cfg, site.cfg, https://cfg.example.net/[PHONE_MAC_ADDRESS]-remote.cfg"/>"#,
+    );
+    let output = ws.output(&["publish", "--src", "src", "--out", "out"]);
+    assert!(output.status.success(), "{output:?}");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let said: Vec<&str> = stderr
+        .lines()
+        .filter(|l| l.contains("not in the provisioning tree"))
+        .collect();
+    assert_eq!(said.len(), 1, "{stderr}");
+    assert!(
+        said[0].contains("000000000000.cfg: CONFIG_FILES lists https://cfg.example.net/[PHONE_MAC_ADDRESS]-remote.cfg"),
+        "{}",
+        said[0]
+    );
+}
+
+#[test]
+fn a_phones_file_that_cannot_be_read_is_named_as_the_phones_file() {
+    let ws = Workspace::with_vault();
+    let output = ws.output(&[
+        "publish",
+        "--src",
+        "src",
+        "--out",
+        "out",
+        "--phones",
+        "0004f2a10001",
+    ]);
+    assert_failure(
+        &output,
+        6,
+        "cannot read the --phones file 0004f2a10001: No such file or directory",
+    );
+    assert!(!String::from_utf8_lossy(&output.stderr).contains("os error"));
+}

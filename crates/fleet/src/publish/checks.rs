@@ -96,9 +96,26 @@ pub(super) fn check_plans(
                     owner: *owner,
                 });
             }
+            // A phone's own file: said for that phone.
+            PlanIssue::PhoneFileNotMaster { .. } => {
+                let text = format!("{mac}: {issue}");
+                if reported.insert(text.clone()) {
+                    summary.warnings.push(text);
+                }
+            }
             other => {
-                // The same master problem repeats for every phone: say it once.
-                let text = format!("{mac}: {other}");
+                // A master's problem is every phone's of that master: said once, for the
+                // master, as the master spells it (only two phones of each are planned).
+                let master = tree
+                    .master_for(&mac)
+                    .map_or_else(|| tree.root().to_owned(), |m| m.path().to_owned());
+                let text = format!(
+                    "{}: {}",
+                    master.display(),
+                    other
+                        .to_string()
+                        .replace(&mac.to_string(), PHONE_MAC_ADDRESS)
+                );
                 if reported.insert(text.clone()) {
                     summary.warnings.push(text);
                 }

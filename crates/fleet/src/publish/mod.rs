@@ -289,7 +289,12 @@ fn phone_macs(files: &PhoneFiles<'_>, phones_file: Option<&Path>) -> Result<Vec<
     let mut phones = PhoneList::new();
     phones.add_phone_files(files);
     if let Some(path) = phones_file {
-        phones.read_phones_file(path)?;
+        phones.read_phones_file(path).map_err(|error| match error {
+            polyseal_provision::Error::Io { source, .. } => {
+                Error::io(path, "read the --phones file", source)
+            }
+            other => other.into(),
+        })?;
     }
     Ok(phones.iter().map(|p| p.mac).collect())
 }
