@@ -1319,3 +1319,23 @@ fn a_phones_file_that_cannot_be_read_is_named_as_the_phones_file() {
     );
     assert!(!String::from_utf8_lossy(&output.stderr).contains("os error"));
 }
+
+#[test]
+fn a_shared_file_encrypted_in_the_source_tree_is_refused_before_any_key() {
+    let ws = Workspace::with_vault();
+    ws.run(&["keys", "add", "0004f2a10001"]);
+    ws.run(&[
+        "encrypt",
+        "src/site.cfg",
+        "--mac",
+        "0004f2a10001",
+        "--output",
+        "site.enc",
+    ]);
+    std::fs::rename(ws.path("site.enc"), ws.path("src/site.cfg")).expect("swap");
+    let before = events(&ws);
+    let output = ws.output(&["publish", "--src", "src", "--out", "out"]);
+    assert_failure(&output, 3, "site.cfg: a shared file");
+    assert_eq!(events(&ws), before, "no key made");
+    assert!(!ws.path("out").exists());
+}

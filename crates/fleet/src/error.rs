@@ -69,6 +69,18 @@ pub enum Error {
         /// The master.
         path: PathBuf,
     },
+    /// A shared file (one every phone fetches) is encrypted in the source tree: only the
+    /// phone whose key it is under could read it; every other one would reboot on it.
+    #[error(
+        "{}: a shared file (its name holds no phone's MAC, so every phone fetches it) is \
+         encrypted; phones without its key cannot read it and reboot: put the plaintext file \
+         in the source tree, without secrets, or name it after its phone",
+        path.display()
+    )]
+    SharedFileEncrypted {
+        /// The file.
+        path: PathBuf,
+    },
     /// A master's file list does not list the key file, or lists a per-phone file before it:
     /// phones would loop on reboot.
     #[error(

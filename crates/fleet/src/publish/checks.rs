@@ -183,10 +183,17 @@ pub(super) fn check_secrets(
     summary: &mut PublishSummary,
     placeholders: &mut Vec<Placeholder>,
 ) -> Result<(), Error> {
-    // Per-phone files are scanned as they are encrypted (`render`), when they are read anyway.
+    // Per-phone files are scanned by `check_per_phone_files`.
     let scan = tree.scan_where(true, |exposure| exposure != Exposure::PerPhoneEncrypted);
     if let Some(error) = scan.errors.into_iter().next() {
         return Err(error.into());
+    }
+    // An encrypted master is refused by the plan checks, with its KeyDesc.
+    let shared = scan.encrypted.into_iter().find(|path| {
+        tree.exposure(path.strip_prefix(tree.root()).unwrap_or(path), true) == Exposure::Shared
+    });
+    if let Some(path) = shared {
+        return Err(Error::SharedFileEncrypted { path });
     }
     placeholders.extend(scan.placeholders);
     let (mut exposed, others): (Vec<_>, Vec<_>) = scan.findings.into_iter().partition(|finding| {
