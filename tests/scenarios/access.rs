@@ -6,7 +6,7 @@
 use std::fs;
 
 use polyseal_delivery::MAX_UPLOAD_BYTES;
-use polyseal_testbed::{Client, Nginx, Pki, plain_http_get};
+use polyseal_testbed::{Client, DnType, Nginx, Pki, plain_http_get};
 
 use crate::support::tree::{Setup, Tree, write};
 
@@ -91,6 +91,80 @@ fn the_subject_cn_names_the_phone_in_either_case_and_nothing_else_does() {
         assert_eq!(status(&s, &client, &key_file), 403, "CN={cn}");
         assert_eq!(status(&s, &client, "site.cfg"), 403, "CN={cn}");
     }
+}
+
+#[test]
+fn a_mac_after_an_escaped_comma_or_in_a_crafted_subject_names_no_phone() {
+    let s = Setup::new(2);
+    let (a, b) = (&s.tree.phones[0].mac, &s.tree.phones[1].mac);
+    let b_upper = b.to_string().to_ascii_uppercase();
+    let crafted = format!("x,CN={b_upper}");
+    let in_other = format!("CN={b_upper}");
+    let email = format!("{b_upper}@phones.example.com");
+    let a_upper = a.to_string().to_ascii_uppercase();
+    // Each subject, in the order the certificate encodes it (nginx prints the last first).
+    let subjects: Vec<(&str, Vec<(DnType, &str)>)> = vec![
+        // nginx: "CN=attacker,OU=x\,CN=<B>,O=Polycom Inc.": the review's attack.
+        (
+            "escaped comma",
+            vec![
+                (DnType::OrganizationName, "Polycom Inc."),
+                (DnType::OrganizationalUnitName, crafted.as_str()),
+                (DnType::CommonName, "attacker"),
+            ],
+        ),
+        (
+            "CN text inside another attribute",
+            vec![
+                (DnType::OrganizationName, "Polycom Inc."),
+                (DnType::OrganizationalUnitName, in_other.as_str()),
+            ],
+        ),
+        (
+            "email-style subject",
+            vec![
+                (DnType::OrganizationName, "Polycom Inc."),
+                (
+                    DnType::CustomDnType(vec![1, 2, 840, 113_549, 1, 9, 1]),
+                    email.as_str(),
+                ),
+            ],
+        ),
+    ];
+    for (what, subject) in subjects {
+        let client = Client::new(&s.server, Some(&s.pki.client_cert_with_subject(&subject)));
+        for path in [format!("{b}-key.cfg"), format!("{a}-key.cfg")] {
+            assert_eq!(status(&s, &client, &path), 403, "{what}: {path}");
+        }
+    }
+    // Subjects rcgen cannot make, made by openssl: two CNs, a CN sharing its RDN.
+    for subject in [
+        format!("/O=Polycom Inc./CN={b_upper}/CN={a_upper}"),
+        format!("/O=Polycom Inc./CN={a_upper}/CN={b_upper}"),
+        format!("/O=Polycom Inc./OU=x+CN={b_upper}"),
+        format!("/O=Polycom Inc./CN={b_upper}+OU=x"),
+    ] {
+        let client = Client::new(
+            &s.server,
+            Some(&s.pki.client_cert_with_openssl_subject(&subject)),
+        );
+        for path in [format!("{b}-key.cfg"), format!("{a}-key.cfg")] {
+            assert_eq!(status(&s, &client, &path), 403, "{subject}: {path}");
+        }
+    }
+    // The same helpers, with a factory-shaped subject, name the phone: the refusals above
+    // are the rule's, not the helper's.
+    let factory = s.pki.client_cert_with_subject(&[
+        (DnType::OrganizationName, "Polycom Inc."),
+        (DnType::CommonName, b_upper.as_str()),
+    ]);
+    let client = Client::new(&s.server, Some(&factory));
+    assert_eq!(status(&s, &client, &format!("{b}-key.cfg")), 200);
+    let factory = s
+        .pki
+        .client_cert_with_openssl_subject(&format!("/O=Polycom Inc./CN={b_upper}"));
+    let client = Client::new(&s.server, Some(&factory));
+    assert_eq!(status(&s, &client, &format!("{b}-key.cfg")), 200);
 }
 
 #[test]

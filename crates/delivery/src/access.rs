@@ -9,7 +9,11 @@
 //! - The client's MAC is the **subject CN** of its certificate when that CN is 12 hex digits:
 //!   Polycom factory device certificates carry the phone's MAC there, uppercase
 //!   (`CN=0004F28B54F4, O=Polycom Inc.` as observed on a phone; the admin guides say only that
-//!   the certificate is "unique to a device (based on the MAC address)").
+//!   the certificate is "unique to a device (based on the MAC address)"). Only a real CN
+//!   attribute counts: nginx writes the subject as RFC 2253 text, where a comma inside a value
+//!   is escaped (`OU=x\,CN=0004F2000002` is one attribute, an OU), so the rule reads the text
+//!   attribute by attribute, escapes included. A subject with more than one CN, or whose CN
+//!   shares its RDN with another attribute (`CN=…+OU=…`), names no phone.
 //! - A request is allowed when every MAC its path names is the client's own (compared without
 //!   regard to case) or `000000000000`: the phone's own files, the masters and the shared files.
 //!   Anything else gets 403, and so does every request of a certificate whose subject names
@@ -35,16 +39,34 @@ pub const UPLOAD_SUFFIXES: [&str; 4] = ["-phone.cfg", "-directory.xml", "-app.lo
 /// phone's log fits; anything bigger is not a phone's upload.
 pub const MAX_UPLOAD_BYTES: u64 = 4 * 1024 * 1024;
 
+/// The regular expression (PCRE, as nginx runs it) that takes the client's MAC from nginx's
+/// RFC 2253 `$ssl_client_s_dn`. A subject is attributes `type=value` joined by `,` (another
+/// RDN) or `+` (the same RDN); in a value, `\` escapes the next character. It matches when
+/// exactly one attribute is `CN=<12 hex digits>`, a whole RDN by itself: every other
+/// attribute is read whole (escapes included) and may not be a CN.
+pub const CLIENT_MAC_PATTERN: &str = concat!(
+    // Attributes before the CN, each followed by its separator; none of them a CN.
+    r"^(?:(?!CN=)(?:[^,+\\]|\\.)*[,+])*",
+    // The CN, a whole RDN: at the start or after a ",", and followed by "," or the end.
+    r"(?<=^|,)CN=([0-9A-Fa-f]{12})(?=,|$)",
+    // Attributes after it, none of them a CN.
+    r"(?:,(?!CN=)(?:[^,+\\]|\\.)*(?:\+(?!CN=)(?:[^,+\\]|\\.)*)*)*$",
+);
+
 /// Writes the two `map` blocks of the rule (they belong in nginx's `http` context).
 pub(crate) fn write_maps(out: &mut String) {
+    // nginx reads `\\` in a quoted string as one backslash.
+    let client_mac_pattern = CLIENT_MAC_PATTERN.replace('\\', "\\\\");
     // Writing into a String cannot fail.
     let _ = write!(
         out,
         r#"# The phone a client certificate names: its subject CN when that is a MAC, 12 hex digits
 # in either case, as on Polycom factory device certificates ("CN=0004F28B54F4,O=Polycom Inc.").
+# The subject is read attribute by attribute (a value may hold an escaped "\,"), and a subject
+# with another CN, or a CN sharing its RDN ("+"), names no phone.
 map $ssl_client_s_dn {CLIENT_MAC} {{
     default "";
-    "~(?:^|,)CN=([0-9A-Fa-f]{{12}})(?:,|$)" $1;
+    "~{client_mac_pattern}" $1;
 }}
 
 # 1 when every MAC the request path names (a run of exactly 12 hex digits, either case) is the

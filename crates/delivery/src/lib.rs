@@ -43,7 +43,7 @@ mod error;
 mod render;
 mod warning;
 
-pub use access::{MAX_UPLOAD_BYTES, UPLOAD_SUFFIXES};
+pub use access::{CLIENT_MAC_PATTERN, MAX_UPLOAD_BYTES, UPLOAD_SUFFIXES};
 pub use config::NginxConfig;
 pub use error::{Error, Setting};
 pub use warning::Warning;

@@ -45,4 +45,6 @@ pub use client::{Client, ConnectionError, Response, Server, plain_http_get};
 pub use nginx::{Nginx, Running};
 pub use phone::{Boot, BootEnd, BootReport, Fetch, Got, KeyTiming, Phone, RebootCause};
 pub use pki::{Identity, Pki};
+/// The attribute types of a certificate subject, for [`Pki::client_cert_with_subject`].
+pub use rcgen::DnType;
 pub use sip_config::sip_config;

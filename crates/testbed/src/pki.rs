@@ -62,14 +62,24 @@ impl Ca {
         Ca { issuer, chain_pem }
     }
 
-    /// A leaf certificate for `params`, with a new key.
+    /// A leaf certificate for `params`, with a new key, followed by the intermediate CAs.
     fn issue(&self, params: CertificateParams) -> Identity {
+        let identity = self.issue_leaf_only(params);
+        Identity {
+            chain_pem: identity.chain_pem + &self.chain_pem,
+            key_pem: identity.key_pem,
+        }
+    }
+
+    /// A leaf certificate for `params`, with a new key, alone: as a phone presents its factory
+    /// certificate (the server must hold the intermediates: docs/DELIVERY.md).
+    fn issue_leaf_only(&self, params: CertificateParams) -> Identity {
         let key = new_key();
         let cert = params
             .signed_by(&key, &self.issuer)
             .unwrap_or_else(|e| panic!("rcgen cannot sign a test certificate: {e}"));
         Identity {
-            chain_pem: cert.pem() + &self.chain_pem,
+            chain_pem: cert.pem(),
             key_pem: key.serialize_pem(),
         }
     }
@@ -81,10 +91,11 @@ impl Ca {
 
 /// The certificates of one test, with the files nginx reads written to a private directory.
 ///
-/// - The **device CA** stands in for the Polycom device CA: a root (the file nginx gets as
-///   `--client-ca`) and an issuing intermediate that signs phone certificates, as Polycom's
-///   does. Phone certificates carry the MAC as subject CN, uppercase, and `O=Polycom Inc.`,
-///   like factory certificates.
+/// - The **device CA** stands in for the Polycom device CA and has its shape: a root, a policy
+///   CA under it and an issuing CA under that, which signs phone certificates. The file nginx
+///   gets as `--client-ca` holds all three, and phones present their certificate alone (leaf
+///   only), so the server must verify to depth 3 (docs/DELIVERY.md). Phone certificates carry
+///   the MAC as subject CN, uppercase, and `O=Polycom Inc.`, like factory certificates.
 /// - The **server CA** signs the server certificate (127.0.0.1 and localhost); clients trust it.
 /// - The **foreign CA** is unrelated to both; its certificates must be refused.
 ///
@@ -115,7 +126,8 @@ impl Pki {
             .tempdir()
             .unwrap_or_else(|e| panic!("cannot create a temporary directory for the PKI: {e}"));
         let device_root = Ca::root("polyseal test device root CA (stands in for Polycom's)");
-        let device_issuing = device_root.intermediate("polyseal test device issuing CA");
+        let device_policy = device_root.intermediate("polyseal test device policy CA");
+        let device_issuing = device_policy.intermediate("polyseal test device issuing CA");
         let server_ca = Ca::root("polyseal test server CA");
         let foreign = Ca::root("unrelated test CA");
 
@@ -136,7 +148,10 @@ impl Pki {
             foreign,
             server_ca_pem: server_ca.pem(),
         };
-        write_file(&pki.device_ca_path(), &device_root.pem());
+        let device_chain = [&device_root, &device_policy, &pki.device_issuing]
+            .map(Ca::pem)
+            .concat();
+        write_file(&pki.device_ca_path(), &device_chain);
         write_file(&pki.server_cert_path(), &server.chain_pem);
         write_file(&pki.server_key_path(), &server.key_pem);
         pki
@@ -150,7 +165,95 @@ impl Pki {
 
     /// A certificate from the device CA whose subject CN is `cn`, to try other subject forms.
     pub fn client_cert_with_cn(&self, cn: &str) -> Identity {
-        self.device_issuing.issue(phone_params(cn))
+        self.device_issuing.issue_leaf_only(phone_params(cn))
+    }
+
+    /// A certificate from the device CA whose subject is `subject`, attribute by attribute in
+    /// the order the certificate encodes them (nginx's `$ssl_client_s_dn` lists them last
+    /// first): crafted subjects that try to name a phone they are not.
+    pub fn client_cert_with_subject(&self, subject: &[(DnType, &str)]) -> Identity {
+        let mut params = leaf_params("unused", ExtendedKeyUsagePurpose::ClientAuth);
+        params.distinguished_name = DistinguishedName::new();
+        for (kind, value) in subject {
+            params.distinguished_name.push(kind.clone(), *value);
+        }
+        self.device_issuing.issue_leaf_only(params)
+    }
+
+    /// A certificate from the device CA whose subject is `subject` in OpenSSL's form
+    /// (`/O=Polycom Inc./CN=…/CN=…`, `+` joining attributes of one RDN), made by the real
+    /// `openssl` command: subjects rcgen cannot make, with two CNs or multi-valued RDNs.
+    ///
+    /// # Panics
+    /// If `openssl` is missing or fails.
+    pub fn client_cert_with_openssl_subject(&self, subject: &str) -> Identity {
+        let dir = self.dir.path();
+        let (ca_cert, ca_key) = (dir.join("issuing-ca.pem"), dir.join("issuing-ca.key"));
+        if !ca_cert.exists() {
+            write_file(&ca_cert, &self.device_issuing.pem());
+            write_file(&ca_key, &self.device_issuing.issuer.key().serialize_pem());
+        }
+        let key = new_key();
+        let (key_path, csr, cert, ext) = (
+            dir.join("crafted.key"),
+            dir.join("crafted.csr"),
+            dir.join("crafted.pem"),
+            dir.join("crafted.ext"),
+        );
+        for path in [&key_path, &csr, &cert, &ext] {
+            let _ = fs::remove_file(path);
+        }
+        write_file(&key_path, &key.serialize_pem());
+        write_file(
+            &ext,
+            "extendedKeyUsage=clientAuth\nkeyUsage=digitalSignature\n",
+        );
+        let run = |args: &[&std::ffi::OsStr]| {
+            let output = std::process::Command::new("openssl")
+                .args(args)
+                .output()
+                .unwrap_or_else(|e| {
+                    panic!("openssl must be installed to make test certificates: {e}")
+                });
+            assert!(
+                output.status.success(),
+                "openssl {args:?}: {}",
+                String::from_utf8_lossy(&output.stderr)
+            );
+        };
+        run(&[
+            "req".as_ref(),
+            "-new".as_ref(),
+            "-key".as_ref(),
+            key_path.as_os_str(),
+            "-subj".as_ref(),
+            subject.as_ref(),
+            "-out".as_ref(),
+            csr.as_os_str(),
+        ]);
+        run(&[
+            "x509".as_ref(),
+            "-req".as_ref(),
+            "-in".as_ref(),
+            csr.as_os_str(),
+            "-CA".as_ref(),
+            ca_cert.as_os_str(),
+            "-CAkey".as_ref(),
+            ca_key.as_os_str(),
+            "-set_serial".as_ref(),
+            "7".as_ref(),
+            "-days".as_ref(),
+            "30".as_ref(),
+            "-extfile".as_ref(),
+            ext.as_os_str(),
+            "-out".as_ref(),
+            cert.as_os_str(),
+        ]);
+        Identity {
+            chain_pem: fs::read_to_string(&cert)
+                .unwrap_or_else(|e| panic!("{}: {e}", cert.display())),
+            key_pem: key.serialize_pem(),
+        }
     }
 
     /// A certificate for `mac`, just like [`Pki::client_cert`]'s, but issued by the foreign CA.
@@ -159,7 +262,8 @@ impl Pki {
             .issue(phone_params(&mac.to_string().to_ascii_uppercase()))
     }
 
-    /// The device root CA certificate, PEM: nginx's `--client-ca`.
+    /// The device CA chain (root, policy and issuing CA certificates), PEM: nginx's
+    /// `--client-ca`.
     pub fn device_ca_path(&self) -> PathBuf {
         self.dir.path().join("device-ca.pem")
     }
