@@ -677,12 +677,14 @@ fn nginx_config_prints_a_tls_only_per_mac_server_block_and_names_bad_input() {
         "/etc/ssl/p.pem",
         "--key",
         "/etc/ssl/p.key",
+        "--no-client-cert",
     ]);
     assert!(open.status.success());
     assert!(
         String::from_utf8_lossy(&open.stderr).contains("warning:"),
         "no client CA is warned about"
     );
+    assert!(!String::from_utf8_lossy(&open.stdout).contains("ssl_verify_client"));
 
     let bad = ws
         .polyseal()
@@ -736,4 +738,54 @@ fn key_timing_is_set_at_init_shown_changed_and_logged() {
     let output = ws.output(&["key-timing", "someday"]);
     assert_eq!(output.status.code(), Some(2), "{output:?}");
     assert!(String::from_utf8_lossy(&output.stderr).contains("someday"));
+}
+
+#[test]
+fn nginx_config_without_a_client_ca_uses_the_bundled_polycom_device_ca_chain() {
+    let ws = Workspace::new();
+    std::fs::create_dir(ws.path("tls")).unwrap();
+    let args = [
+        "nginx-config",
+        "--tree",
+        "out",
+        "--cert",
+        "tls/server.pem",
+        "--key",
+        "tls/server.key",
+    ];
+    let out = ws.output(&args);
+    assert!(out.status.success(), "{out:?}");
+    let bundle = ws.path("tls/polycom-device-ca.pem");
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        text.contains(&format!("ssl_client_certificate \"{}\";", bundle.display())),
+        "{text}"
+    );
+    assert!(text.contains("ssl_verify_depth 3;"));
+    assert!(!String::from_utf8_lossy(&out.stderr).contains("warning:"));
+    let written = std::fs::read_to_string(&bundle).unwrap();
+    assert_eq!(written, polyseal_delivery::POLYCOM_DEVICE_CA_PEM);
+    assert_eq!(written.matches("BEGIN CERTIFICATE").count(), 4);
+    // Run again: the same file is used as it is.
+    assert!(ws.output(&args).status.success());
+    // Another file at that path is never replaced.
+    std::fs::write(&bundle, "my own CA").unwrap();
+    let other = ws.output(&args);
+    assert_failure(&other, 3, "polycom-device-ca.pem: exists");
+    assert!(other.stdout.is_empty());
+    assert_eq!(std::fs::read_to_string(&bundle).unwrap(), "my own CA");
+    // --client-ca and --no-client-cert cannot be given together.
+    let both = ws.output(&[
+        "nginx-config",
+        "--tree",
+        "out",
+        "--cert",
+        "tls/server.pem",
+        "--key",
+        "tls/server.key",
+        "--client-ca",
+        "ca.pem",
+        "--no-client-cert",
+    ]);
+    assert_eq!(both.status.code(), Some(2));
 }

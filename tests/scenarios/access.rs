@@ -286,3 +286,31 @@ fn without_a_client_ca_any_client_gets_every_key_file() {
         assert_eq!(response.status, 200);
     }
 }
+
+#[test]
+fn with_the_bundled_polycom_device_ca_nginx_starts_and_refuses_any_other_cas_phone() {
+    let pki = Pki::new();
+    let tree = Tree::publish(1);
+    let bundle = tempfile::tempdir().expect("tempdir");
+    let ca = bundle
+        .path()
+        .join(polyseal_delivery::POLYCOM_DEVICE_CA_FILE);
+    fs::write(&ca, polyseal_delivery::POLYCOM_DEVICE_CA_PEM).expect("bundle");
+    let mut config = pki.nginx_config(tree.path());
+    config.client_ca = Some(ca);
+    let nginx = Nginx::start(&config);
+    // The test PKI's phone certificate does not chain to Polycom's CA: refused after the
+    // handshake (400), or in it (no answer).
+    let phone = pki.client_cert(&tree.phones[0].mac);
+    let client = Client::new(&nginx.server(&pki), Some(&phone));
+    if let Ok(response) = client.get(&format!("{}-key.cfg", tree.phones[0].mac)) {
+        assert_eq!(response.status, 400);
+    }
+    assert!(
+        nginx
+            .error_log()
+            .contains("client SSL certificate verify error"),
+        "{}",
+        nginx.error_log()
+    );
+}

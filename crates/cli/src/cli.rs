@@ -586,10 +586,15 @@ pub(crate) struct NginxConfigArgs {
     /// The server's TLS private key (PEM); must not lie inside the served tree.
     #[arg(long)]
     pub(crate) key: PathBuf,
-    /// The CA that issues the phones' client certificates (the Polycom device CA): with it,
-    /// each certificate gets only its own MAC's files. Without it, anyone gets every key file.
-    #[arg(long)]
+    /// The CA that issues the phones' client certificates: each certificate gets only its own
+    /// MAC's files. Default: the Polycom device CA chain bundled with polyseal, written as
+    /// polycom-device-ca.pem beside --cert.
+    #[arg(long, value_name = "FILE")]
     pub(crate) client_ca: Option<PathBuf>,
+    /// Serve without client certificates: ANY client gets every phone's key file. Only for a
+    /// network where every client is trusted.
+    #[arg(long, conflicts_with = "client_ca")]
+    pub(crate) no_client_cert: bool,
     /// Where phones' uploads (HTTP PUT of overrides, directories, logs) are stored.
     #[arg(long)]
     pub(crate) uploads: Option<PathBuf>,

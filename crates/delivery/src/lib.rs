@@ -47,3 +47,18 @@ pub use access::{CLIENT_MAC_PATTERN, MAX_UPLOAD_BYTES, UPLOAD_SUFFIXES};
 pub use config::NginxConfig;
 pub use error::{Error, Setting};
 pub use warning::Warning;
+
+/// The Polycom device CA chain, PEM, bundled with polyseal: Polycom Root CA, Equipment Policy
+/// CA, Equipment Issuing CA 1 and 2 (`crates/delivery/ca/README.md` gives their fingerprints
+/// and source). The default client CA of `polyseal nginx-config`: every Polycom phone's factory
+/// certificate chains to it.
+pub const POLYCOM_DEVICE_CA_PEM: &str = concat!(
+    include_str!("../ca/Polycom_Root_CA.pem"),
+    include_str!("../ca/Polycom_Equipment_Policy_CA.pem"),
+    include_str!("../ca/Polycom_Equipment_Issuing_CA_1.pem"),
+    include_str!("../ca/Polycom_Equipment_Issuing_CA_2.pem"),
+);
+
+/// The file name `polyseal nginx-config` writes [`POLYCOM_DEVICE_CA_PEM`] under, beside the
+/// server certificate, when no client CA is given.
+pub const POLYCOM_DEVICE_CA_FILE: &str = "polycom-device-ca.pem";

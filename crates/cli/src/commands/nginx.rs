@@ -2,7 +2,7 @@
 
 use std::path::{Path, PathBuf};
 
-use polyseal_delivery::NginxConfig;
+use polyseal_delivery::{NginxConfig, POLYCOM_DEVICE_CA_FILE, POLYCOM_DEVICE_CA_PEM};
 
 use crate::cli::NginxConfigArgs;
 use crate::failure::Failure;
@@ -18,14 +18,66 @@ pub(crate) fn config(session: &Session, args: &NginxConfigArgs) -> Result<(), Fa
         absolute(&args.key)?,
     );
     config.server_name = args.server_name.clone();
-    config.client_ca = args.client_ca.as_deref().map(absolute).transpose()?;
+    // Without --client-ca, the Polycom device CA chain bundled with polyseal, beside --cert.
+    let bundled = match (&args.client_ca, args.no_client_cert) {
+        (_, true) => None,
+        (Some(_), false) => None,
+        (None, false) => Some(
+            config
+                .cert
+                .parent()
+                .unwrap_or(Path::new("/"))
+                .join(POLYCOM_DEVICE_CA_FILE),
+        ),
+    };
+    config.client_ca = match &args.client_ca {
+        Some(path) => Some(absolute(path)?),
+        None => bundled.clone(),
+    };
     config.uploads = args.uploads.as_deref().map(absolute).transpose()?;
     config.listen = args.listen;
     let text = config.render().map_err(|e| Failure::input(e.to_string()))?;
+    if let Some(path) = &bundled {
+        write_bundled_ca(session, path)?;
+    }
     for warning in config.warnings() {
         session.warn(&warning.to_string());
     }
     emit(&text)
+}
+
+/// Writes the bundled Polycom device CA chain to `path`, unless it is there already; refuses
+/// to replace another file.
+fn write_bundled_ca(session: &Session, path: &Path) -> Result<(), Failure> {
+    match std::fs::read(path) {
+        Ok(existing) if existing == POLYCOM_DEVICE_CA_PEM.as_bytes() => {}
+        Ok(_) => {
+            return Err(Failure::input(format!(
+                "{}: exists and is not the Polycom device CA chain bundled with polyseal; pass \
+                 it as --client-ca FILE if it is the CA your phones' certificates come from, or \
+                 move it away",
+                path.display()
+            )));
+        }
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
+            std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .open(path)
+                .and_then(|mut file| {
+                    std::io::Write::write_all(&mut file, POLYCOM_DEVICE_CA_PEM.as_bytes())
+                })
+                .map_err(|e| Failure::io(path, "write", &e))?;
+            session.detail(&format!("wrote {}", path.display()));
+        }
+        Err(error) => return Err(Failure::io(path, "read", &error)),
+    }
+    session.say(&format!(
+        "client certificates: the Polycom device CA chain bundled with polyseal (Root CA, \
+         Equipment Policy CA, Equipment Issuing CA 1 and 2), in {}",
+        path.display()
+    ));
+    Ok(())
 }
 
 fn absolute(path: &Path) -> Result<PathBuf, Failure> {
