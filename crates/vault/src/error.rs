@@ -35,6 +35,9 @@ pub enum Error {
         /// The process id of the writer holding it; `None` when readers hold it (they record
         /// no pid) or the writer's pid could not be read.
         holder: Option<u32>,
+        /// The pid recorded by a writer that no longer runs (killed before it could clear it):
+        /// the lock is someone else's now.
+        ended: Option<u32>,
     },
     /// A vault file declares a format version this build does not know.
     UnsupportedFormat {
@@ -416,16 +419,27 @@ impl fmt::Display for Error {
                 "cannot create a vault in {}: the directory is not empty",
                 dir.display()
             ),
-            Error::Locked { lock_file, holder } => match holder {
-                Some(pid) => write!(
+            Error::Locked {
+                lock_file,
+                holder,
+                ended,
+            } => match (holder, ended) {
+                (Some(pid), _) => write!(
                     f,
-                    "vault is locked by another writer: {} is held by process {pid}",
+                    "vault is locked by another writer: process {pid} holds it (pid recorded in \
+                     {})",
                     lock_file.display()
                 ),
-                None => write!(
+                (None, Some(pid)) => write!(
                     f,
-                    "vault is locked: {} is held by another process (a reader, or a writer \
-                     whose pid is not recorded)",
+                    "vault is locked by another polyseal command reading it; process {pid}, \
+                     recorded in {} by a writer, has ended",
+                    lock_file.display()
+                ),
+                (None, None) => write!(
+                    f,
+                    "vault is locked by another polyseal command (a reader, or a writer whose pid \
+                     is not recorded in {})",
                     lock_file.display()
                 ),
             },

@@ -10,7 +10,7 @@ pub(crate) const CONFIG_FILE: &str = "vault.toml";
 pub(crate) const DATA_KEY_FILE: &str = "data-key.age";
 /// `events.log`: the hash-chained event log.
 pub(crate) const EVENTS_FILE: &str = "events.log";
-/// `vault.lock`: the lock file; holds the pid of the writer holding it.
+/// `vault.lock`: the pid of the writer holding the lock (the lock is on the vault directory).
 pub(crate) const LOCK_FILE: &str = "vault.lock";
 /// `journal`: present only while a transaction is being applied.
 pub(crate) const JOURNAL_FILE: &str = "journal";

@@ -67,7 +67,7 @@ impl Vault {
     /// [`Vault::open`], waiting up to `max_wait` for a writer.
     pub fn open_with_wait(dir: &Path, max_wait: Duration) -> Result<Vault, Error> {
         let layout = Layout::new(dir);
-        let lock = VaultLock::shared(&layout.lock(), max_wait)?;
+        let lock = VaultLock::shared(layout.root(), &layout.lock(), max_wait)?;
         if !layout.journal().exists() {
             return Vault::load(layout, lock);
         }
@@ -84,7 +84,7 @@ impl Vault {
                 });
             }
         }
-        let lock = VaultLock::shared(&layout.lock(), max_wait)?;
+        let lock = VaultLock::shared(layout.root(), &layout.lock(), max_wait)?;
         Vault::load(layout, lock)
     }
 

@@ -236,20 +236,20 @@ impl VaultWriter {
         durable::create_private_dir(dir)?;
         durable::restrict_dir(dir)?;
         durable::create_private_dir(&layout.keys_dir())?;
-        let lock = VaultLock::exclusive(&layout.lock(), Duration::ZERO)?;
+        let lock = VaultLock::exclusive(layout.root(), &layout.lock(), Duration::ZERO)?;
         write_journal(&layout, LogHead::EMPTY, 0, Timestamp::now(), &events, files)?;
         journal::recover(&layout)?;
         VaultWriter::from_locked(layout, lock)
     }
 
-    /// Opens the vault in `dir` for writing. Another writer holding the lock is an error at
-    /// once, naming its pid; readers are waited for up to [`DEFAULT_LOCK_WAIT`]. A transaction
-    /// a crashed writer left is completed first.
+    /// Opens the vault in `dir` for writing, waiting up to [`DEFAULT_LOCK_WAIT`] for another
+    /// writer or readers holding the lock; then the error names the writer's pid. A
+    /// transaction a crashed writer left is completed first.
     pub fn open(dir: &Path) -> Result<VaultWriter, Error> {
         VaultWriter::open_with_wait(dir, DEFAULT_LOCK_WAIT)
     }
 
-    /// [`VaultWriter::open`], waiting up to `max_wait` for readers.
+    /// [`VaultWriter::open`], waiting up to `max_wait` for the lock.
     pub fn open_with_wait(dir: &Path, max_wait: Duration) -> Result<VaultWriter, Error> {
         let layout = Layout::new(dir);
         // Never create a lock file in a directory that is not a vault.
@@ -258,7 +258,7 @@ impl VaultWriter {
                 dir: dir.to_path_buf(),
             });
         }
-        let lock = VaultLock::exclusive(&layout.lock(), max_wait)?;
+        let lock = VaultLock::exclusive(layout.root(), &layout.lock(), max_wait)?;
         journal::recover(&layout)?;
         durable::remove_stale_temp_files(layout.root())?;
         durable::remove_stale_temp_files(&layout.keys_dir())?;

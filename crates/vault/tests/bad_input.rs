@@ -247,7 +247,7 @@ fn data_key_file_swapped_for_another_vaults_is_refused() {
 fn second_writer_gets_an_error_naming_the_lock_file_and_holder_pid() {
     let vault = vault_with_keys(1);
     let writer = vault.writer();
-    let error = VaultWriter::open(&vault.dir).expect_err("locked");
+    let error = VaultWriter::open_with_wait(&vault.dir, Duration::ZERO).expect_err("locked");
     let pid = std::process::id();
     assert!(
         matches!(error, Error::Locked { holder: Some(p), .. } if p == pid),
@@ -285,6 +285,63 @@ fn second_writer_gets_an_error_naming_the_lock_file_and_holder_pid() {
             to: KeyState::Deactivated,
         }])
         .expect("writes after the reader left");
+}
+
+#[test]
+fn deleting_vault_lock_while_a_writer_holds_it_lets_no_second_writer_in() {
+    let vault = vault_with_keys(1);
+    let _writer = vault.writer();
+    fs::remove_file(vault.file("vault.lock")).expect("delete the lock file");
+    let second = VaultWriter::open_with_wait(&vault.dir, Duration::ZERO);
+    assert!(matches!(second, Err(Error::Locked { .. })), "{second:?}");
+    let reader = Vault::open_with_wait(&vault.dir, Duration::ZERO);
+    assert!(matches!(reader, Err(Error::Locked { .. })), "{reader:?}");
+}
+
+#[test]
+fn a_vault_lock_that_is_a_symbolic_link_is_refused_not_followed() {
+    let vault = vault_with_keys(1);
+    let victim = vault.tmp.path().join("victim.txt");
+    fs::write(&victim, "not polyseal's").expect("victim");
+    fs::remove_file(vault.file("vault.lock")).expect("remove");
+    std::os::unix::fs::symlink(&victim, vault.file("vault.lock")).expect("symlink");
+    let error = VaultWriter::open(&vault.dir).expect_err("a symbolic link is refused");
+    assert!(error.to_string().contains("vault.lock"), "{error}");
+    assert_eq!(
+        fs::read_to_string(&victim).expect("victim"),
+        "not polyseal's",
+        "the link's target is untouched"
+    );
+}
+
+#[test]
+fn lock_wait_waits_for_a_writer_too() {
+    let vault = vault_with_keys(1);
+    let writer = vault.writer();
+    let release = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(300));
+        drop(writer);
+    });
+    let second = VaultWriter::open_with_wait(&vault.dir, Duration::from_secs(10));
+    assert!(second.is_ok(), "{second:?}");
+    release.join().expect("thread");
+}
+
+#[test]
+fn after_a_writer_is_killed_the_error_says_its_process_has_ended() {
+    let vault = vault_with_keys(1);
+    // A writer that died without clearing its pid: a process that has ended.
+    let mut child = std::process::Command::new("true").spawn().expect("true");
+    let dead = child.id();
+    child.wait().expect("wait");
+    fs::write(vault.file("vault.lock"), format!("{dead}\n")).expect("pid");
+    let _reader = Vault::open(&vault.dir).expect("a reader holds the lock");
+    let error = VaultWriter::open_with_wait(&vault.dir, Duration::ZERO).expect_err("locked");
+    assert!(
+        matches!(error, Error::Locked { holder: None, ended: Some(p), .. } if p == dead),
+        "{error:?}"
+    );
+    assert!(error.to_string().contains("has ended"), "{error}");
 }
 
 #[test]
