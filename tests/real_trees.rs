@@ -1339,3 +1339,122 @@ fn a_shared_file_encrypted_in_the_source_tree_is_refused_before_any_key() {
     assert_eq!(events(&ws), before, "no key made");
     assert!(!ws.path("out").exists());
 }
+
+#[test]
+fn a_per_phone_file_encrypted_in_the_source_under_another_phones_key_is_refused() {
+    let ws = Workspace::with_vault();
+    ws.publish();
+    std::fs::copy(
+        ws.path("out/0004f2a10002-sip.cfg"),
+        ws.path("src/0004f2a10001-sip.cfg"),
+    )
+    .expect("another phone's file");
+    let before = events(&ws);
+    let output = ws.output(&["publish", "--src", "src", "--out", "out"]);
+    assert_failure(
+        &output,
+        3,
+        "0004f2a10001-sip.cfg: already encrypted in the source tree, under KeyDesc 0004f2a10002-g1",
+    );
+    assert_eq!(events(&ws), before);
+}
+
+#[test]
+fn a_mac_cfg_that_is_no_master_listed_for_its_phone_is_refused_not_encrypted() {
+    let ws = Workspace::with_vault();
+    std::fs::rename(
+        ws.path("src/0004f2a10001-sip.cfg"),
+        ws.path("src/0004f2a10001.cfg"),
+    )
+    .expect("rename");
+    master_with(
+        &ws,
+        r#"CONFIG_FILES="[PHONE_MAC_ADDRESS]-key.cfg, [PHONE_MAC_ADDRESS].cfg, [PHONE_MAC_ADDRESS]-sip.cfg, site.cfg"/>"#,
+    );
+    let output = ws.output(&["publish", "--src", "src", "--out", "out"]);
+    assert_failure(
+        &output,
+        3,
+        "0004f2a10001.cfg: phones request <mac>.cfg first",
+    );
+    assert!(!ws.path("out").exists());
+}
+
+#[test]
+fn a_listed_shared_file_of_any_name_is_checked_and_an_unlisted_malformed_one_is_a_warning() {
+    let ws = Workspace::with_vault();
+    master_with(
+        &ws,
+        r#"CONFIG_FILES="[PHONE_MAC_ADDRESS]-key.cfg, [PHONE_MAC_ADDRESS]-sip.cfg, site.cfg, extra.conf"/>"#,
+    );
+    std::fs::write(
+        ws.path("src/extra.conf"),
+        "<polycomConfig device.logincred.password=\"Hunter2Hunter2\"/>\n",
+    )
+    .expect("extra");
+    let output = ws.output(&["publish", "--src", "src", "--out", "out"]);
+    assert_failure(&output, 3, "extra.conf:1:16: device.logincred.password");
+    std::fs::write(ws.path("src/extra.conf"), "<p a=\"1\"b=\"2\"/>\n").expect("extra");
+    let output = ws.output(&["publish", "--src", "src", "--out", "out"]);
+    assert_failure(&output, 3, "extra.conf:1:");
+    // A backup no master lists, not well-formed: it breaks no phone, and is said.
+    std::fs::write(ws.path("src/extra.conf"), "<polycomConfig/>\n").expect("extra");
+    std::fs::write(ws.path("src/old-site.cfg.bak"), "<p a=\"1\"b=\"2\"/>\n").expect("bak");
+    let output = ws.output(&["publish", "--src", "src", "--out", "out"]);
+    assert!(output.status.success(), "{output:?}");
+    assert!(
+        String::from_utf8_lossy(&output.stderr).contains("old-site.cfg.bak:1:"),
+        "{output:?}"
+    );
+    // With a secret, it is served to anyone who asks for it: refused.
+    std::fs::write(
+        ws.path("src/old-site.cfg.bak"),
+        "<polycomConfig device.logincred.password=\"Hunter2Hunter2\"/>\n",
+    )
+    .expect("bak");
+    let output = ws.output(&["publish", "--src", "src", "--out", "out"]);
+    assert_failure(&output, 3, "old-site.cfg.bak");
+}
+
+#[test]
+fn a_mac_next_to_hex_letters_in_a_listed_name_is_encrypted_and_a_date_is_no_mac() {
+    let ws = Workspace::with_vault();
+    std::fs::rename(
+        ws.path("src/0004f2a10001-sip.cfg"),
+        ws.path("src/abc0004f2a10001.cfg"),
+    )
+    .expect("rename");
+    for other in ["0004f2a10002-sip.cfg", "64167fa10003-sip.cfg"] {
+        std::fs::remove_file(ws.path(&format!("src/{other}"))).expect("one phone");
+    }
+    std::fs::write(ws.path("src/site-202401011200.cfg"), "<polycomConfig/>\n").expect("dated");
+    master_with(
+        &ws,
+        r#"CONFIG_FILES="[PHONE_MAC_ADDRESS]-key.cfg, abc[PHONE_MAC_ADDRESS].cfg, site.cfg, site-202401011200.cfg"/>"#,
+    );
+    ws.publish();
+    assert_eq!(
+        key_desc_of(&ws.path("out/abc0004f2a10001.cfg")).as_deref(),
+        Some("0004f2a10001-g1")
+    );
+    assert_eq!(key_desc_of(&ws.path("out/site-202401011200.cfg")), None);
+}
+
+#[test]
+fn every_listed_file_missing_or_outside_the_tree_is_named_in_one_refusal() {
+    let ws = Workspace::with_vault();
+    master_with(
+        &ws,
+        r#"CONFIG_FILES="[PHONE_MAC_ADDRESS]-key.cfg, [PHONE_MAC_ADDRESS]-sip.cfg, site.cfg, m1.cfg, m2.cfg, ../identity.txt"/>"#,
+    );
+    let before = events(&ws);
+    let output = ws.output(&["publish", "--src", "src", "--out", "out"]);
+    assert_failure(&output, 3, "lists m1.cfg");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("and 2 more"), "{stderr}");
+    assert!(
+        stderr.contains("m2.cfg") && stderr.contains("../identity.txt"),
+        "{stderr}"
+    );
+    assert_eq!(events(&ws), before);
+}

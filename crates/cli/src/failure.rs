@@ -185,10 +185,13 @@ fn fleet_hint(error: &polyseal_fleet::Error) -> Option<String> {
     Some(match error {
         E::KeyFileInSource { .. } => "remove it from the source tree".to_owned(),
         E::MasterEncrypted { .. } => "replace it with the plaintext master".to_owned(),
-        E::PlaintextSecrets { first, .. } => format!(
-            "{}; or pass --allow-plaintext-secrets to publish it anyway",
-            first.hint()
-        ),
+        // The error line says the fix already ("fix: …").
+        E::PlaintextSecrets { .. } => "or pass --allow-plaintext-secrets to publish them \
+                                       anyway, in plaintext to every phone"
+            .to_owned(),
+        E::Malformed { .. } => "fix each file at its place (`xmllint --noout FILE` judges it \
+                                the same way), then run the command again"
+            .to_owned(),
         E::NothingToRotate { .. } => {
             "publish it first: `polyseal publish` makes and bootstraps its key".to_owned()
         }

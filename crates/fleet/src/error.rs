@@ -81,6 +81,48 @@ pub enum Error {
         /// The file.
         path: PathBuf,
     },
+    /// A phone's file is already encrypted in the source tree, under another key than the one
+    /// its phone is served: the phone could not decrypt it.
+    #[error(
+        "{}: already encrypted in the source tree, under {}, but phone {mac} is served {}: it \
+         could not decrypt it and would reboot; put the plaintext file in the source tree \
+         (polyseal encrypts it)",
+        path.display(),
+        found.as_deref().map_or_else(|| "no KeyDesc".to_owned(), |k| format!("KeyDesc {k}")),
+        served.as_deref().map_or_else(|| "a key made by this run".to_owned(), |k| format!("KeyDesc {k}"))
+    )]
+    EncryptedUnderOtherKey {
+        /// The source file.
+        path: PathBuf,
+        /// Its phone.
+        mac: Mac,
+        /// The KeyDesc its header names, if any.
+        found: Option<String>,
+        /// The KeyDesc of the generation the phone is served, if it has one yet.
+        served: Option<String>,
+    },
+    /// A `<mac>.cfg` that is a configuration file, listed for its phone: phones request
+    /// `<mac>.cfg` first, as their master, and an encrypted master loops them.
+    #[error(
+        "{}: phones request <mac>.cfg first, as their master file, but this one is a \
+         configuration file that a master lists for phone {mac}: encrypted, it would make the \
+         phone reboot again and again; rename it (for example to {mac}-sip.cfg) and list that",
+        path.display()
+    )]
+    PhoneFileNotMaster {
+        /// The file.
+        path: PathBuf,
+        /// Its phone.
+        mac: Mac,
+    },
+    /// Files are not well-formed XML: every one of them, the first in full.
+    #[error("{first}{}", malformed_list(others))]
+    Malformed {
+        /// The first, in tree order.
+        first: polyseal_provision::Error,
+        /// The others.
+        others: Vec<polyseal_provision::Error>,
+    },
     /// A master's file list does not list the key file, or lists a per-phone file before it:
     /// phones would loop on reboot.
     #[error(
@@ -111,14 +153,21 @@ pub enum Error {
     /// A master lists a shared configuration file the tree does not have.
     #[error(
         "{}:{position}: {list} lists {file}, which is not a file of the source tree (a typo, a \
-         directory, a file outside the tree): fix the name or add the file",
-        master.display()
+         directory, a file outside the tree): fix the name or add the file{}",
+        master.display(),
+        if others.is_empty() {
+            String::new()
+        } else {
+            format!(" (and {} more: {})", others.len(), others.join(", "))
+        }
     )]
     ListedFileMissing {
         /// The master.
         master: PathBuf,
         /// Where the list is.
         position: Position,
+        /// Every other such entry, as `master:line:column LIST entry`.
+        others: Vec<String>,
         /// The list, with the model it is read for.
         list: String,
         /// The entry.
@@ -126,13 +175,22 @@ pub enum Error {
     },
     /// A list every phone of a master reads names one phone's file by its MAC.
     #[error(
-        "{}{}: {attribute} lists {file}, the file of phone {owner}, which every phone of this \
-         master would fetch: write [PHONE_MAC_ADDRESS] instead of the MAC, or give {owner} a \
-         master of its own ({owner}.cfg)",
+        "{}{}: {attribute} lists {file}, the file of phone {owner}, which {}: write \
+         [PHONE_MAC_ADDRESS] instead of the MAC{}",
         master.display(),
-        position.map_or_else(String::new, |p| format!(":{p}"))
+        position.map_or_else(String::new, |p| format!(":{p}")),
+        match own_master_of {
+            Some(phone) => format!("phone {phone}, whose own master this is, would fetch"),
+            None => "every phone of this master would fetch".to_owned(),
+        },
+        match own_master_of {
+            Some(_) => String::new(),
+            None => format!(", or give {owner} a master of its own ({owner}.cfg)"),
+        }
     )]
     OtherPhonesFileListed {
+        /// The phone whose own `<mac>.cfg` the master is; `None` for `000000000000.cfg`.
+        own_master_of: Option<Mac>,
         /// The master.
         master: PathBuf,
         /// Where the list is, if the master names it.
@@ -375,6 +433,27 @@ fn others_list(others: &[polyseal_provision::Finding]) -> String {
         .map(|f| format!("{}:{} {}", f.file.display(), f.position, f.parameter))
         .collect();
     format!(" (and {} more: {})", others.len(), places.join(", "))
+}
+
+/// " (and N more not well-formed: file:line:column, …)" after the first.
+fn malformed_list(others: &[polyseal_provision::Error]) -> String {
+    if others.is_empty() {
+        return String::new();
+    }
+    let places: Vec<String> = others
+        .iter()
+        .map(|error| match error {
+            polyseal_provision::Error::Xml { path, position, .. } => {
+                format!("{}:{position}", path.display())
+            }
+            other => other.to_string(),
+        })
+        .collect();
+    format!(
+        " (and {} more not well-formed: {})",
+        others.len(),
+        places.join(", ")
+    )
 }
 
 /// Paths, comma-separated.

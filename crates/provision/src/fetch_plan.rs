@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use polyseal_crypto::{KeyDesc, Mac};
 
-use crate::mac_names::{expand_mac, macs_in_name, names_phone};
+use crate::mac_names::{expand_mac, macs_in_name, names_phone, phone_of_file_name};
 use crate::{
     DEFAULT_MASTER, Error, Exposure, FileReference, FileState, Master, MasterAttribute,
     MasterConfig, Position, SourceTree, split_file_list,
@@ -309,6 +309,19 @@ impl SourceTree {
             .collect()
     }
 
+    /// True if a run of 12 hex digits written out in a list names a phone: it has a Polycom
+    /// OUI, or the tree names a file after it (`<mac>.cfg`, `<mac>-sip.cfg`). In
+    /// `site-202401011200.cfg` it is a date.
+    pub(crate) fn is_phone_mac(&self, mac: &Mac) -> bool {
+        mac.is_polycom_oui()
+            || self.files().any(|file| {
+                file.file_name()
+                    .and_then(|name| name.to_str())
+                    .and_then(phone_of_file_name)
+                    == Some(*mac)
+            })
+    }
+
     fn plan_master(&self, plan: &mut FetchPlan, master: &MasterConfig) -> Result<(), Error> {
         let mac = plan.mac;
         let model = plan.model.clone();
@@ -349,7 +362,10 @@ impl SourceTree {
             // phone's for all but one of them (issue 12: refused even in a fleet of one, as
             // the next phone to boot would fetch it).
             let owner = if shared_master {
-                macs_in_name(entry).next()
+                // A run of 12 hex digits is a phone's MAC when it has a Polycom OUI or the tree
+                // names a file after it (`<mac>.cfg`, `<mac>-sip.cfg`): in
+                // `site-202401011200.cfg` it is a date.
+                macs_in_name(entry).find(|named| self.is_phone_mac(named))
             } else {
                 macs_in_name(&name).find(|owner| *owner != mac)
             };

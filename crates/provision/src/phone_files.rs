@@ -7,7 +7,7 @@
 //! requests, and publishing it would only serve a phone's settings in plaintext to whoever asks
 //! (docs/PROVISIONING.md, "Whose file is it").
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::{Path, PathBuf};
 
 use polyseal_crypto::Mac;
@@ -111,11 +111,24 @@ impl SourceTree {
     /// directory and its override file. Files named with a MAC that no master lists for that
     /// phone are [`PhoneFiles::unlisted`].
     pub fn phone_files(&self) -> PhoneFiles<'_> {
+        // Entries written out in full: files the lists name as they are, for every phone.
+        let mut shared: HashSet<String> = HashSet::new();
+        // One that names a phone's MAC is not shared: the plan checks refuse it, for its phone.
+        let mut literal = |entry: &FileReference| {
+            if let Some(path) = entry.tree_path().and_then(Path::to_str) {
+                if !path.contains(PHONE_MAC_ADDRESS)
+                    && !macs_in_name(path).any(|mac| self.is_phone_mac(&mac))
+                {
+                    shared.insert(path.to_owned());
+                }
+            }
+        };
         let mut templates: Vec<Template> = match self.default_master() {
-            Some(Master::Plain(master)) => listed_entries(master)
-                .iter()
-                .filter_map(Template::of)
-                .collect(),
+            Some(Master::Plain(master)) => {
+                let entries = listed_entries(master);
+                entries.iter().for_each(&mut literal);
+                entries.iter().filter_map(Template::of).collect()
+            }
             _ => Vec::new(),
         };
         templates.sort();
@@ -133,7 +146,10 @@ impl SourceTree {
                     Some(template) => template.0.join(&mac.to_string()),
                     None => match entry.tree_path().and_then(Path::to_str) {
                         Some(path) if names_phone(path, mac) => path.to_owned(),
-                        _ => continue,
+                        _ => {
+                            literal(&entry);
+                            continue;
+                        }
                     },
                 };
                 exact.insert(expanded, *mac);
@@ -153,13 +169,20 @@ impl SourceTree {
             let Some(name) = path.to_str() else {
                 continue;
             };
-            let Some(named) = macs_in_name(name).next() else {
-                continue;
-            };
+            // The lists first: `abc[PHONE_MAC_ADDRESS].cfg` names a phone in a run of 15 hex
+            // digits, which no reading of the name alone would take for a MAC.
             if let Some(mac) = owner(name) {
                 files.by_phone.entry(mac).or_default().push(path);
                 continue;
             }
+            // Listed as it is: a shared file (a list naming one phone's file so is refused by
+            // the plan checks), whatever runs of hex digits its name holds.
+            if shared.contains(name) {
+                continue;
+            }
+            let Some(named) = macs_in_name(name).next() else {
+                continue;
+            };
             let lowered = lower_case_macs(name);
             let requested = (lowered != name && owner(&lowered).is_some()).then(|| lowered.into());
             files.unlisted.push(UnlistedFile {

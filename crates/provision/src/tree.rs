@@ -387,8 +387,9 @@ fn read(path: &Path) -> Result<Zeroizing<Vec<u8>>, Error> {
 /// resolves to `resolved_root`). Hidden entries (`.git`, editor swap files) are not served
 /// content and are skipped. A symbolic link that resolves outside the tree is refused: its
 /// target would be published (a `logo.bmp` linked to `../identity.txt` would serve the
-/// identity). Inside the tree, links to files count; links to directories are not followed
-/// (no cycles); a link to nothing is skipped, as it serves nothing.
+/// identity). Inside the tree, links to files count and links to directories are followed,
+/// but for one to a directory above it (a cycle); a link to nothing is skipped, as it serves
+/// nothing.
 fn list_files(
     root: &Path,
     resolved_root: &Path,
@@ -433,6 +434,13 @@ fn list_files(
             }
             if target.is_file() {
                 files.push(child);
+            } else if target.is_dir() {
+                // Followed, as its files are served through it; a link to the directory it is
+                // in, or to one above, would list the tree without end: not followed.
+                let here = fs::canonicalize(&dir).map_err(|e| Error::io(&dir, e))?;
+                if !here.starts_with(&target) {
+                    list_files(root, resolved_root, &child, files)?;
+                }
             }
         }
     }

@@ -211,9 +211,12 @@ impl<'a> XmlText<'a> {
     /// The document, or an error with its position if it is not well-formed.
     fn parse(&self) -> Result<roxmltree::Document<'_>, Error> {
         let options = roxmltree::ParsingOptions {
-            allow_dtd: true,
+            // Polycom configuration files have no DOCTYPE; one can define entities and default
+            // attribute values (a password a scanner of the elements would not see), which
+            // phones' parsers may or may not apply. Refused: docs/PROVISIONING.md §7.
+            allow_dtd: false,
             // Far above any configuration file (Polycom's largest template has some 3,000
-            // elements and attributes), low enough that nested entities cannot exhaust memory.
+            // elements and attributes).
             nodes_limit: WELL_FORMED_NODES_LIMIT,
             ..roxmltree::ParsingOptions::default()
         };
@@ -226,16 +229,66 @@ impl<'a> XmlText<'a> {
                         line: usize::try_from(at.row).unwrap_or(usize::MAX),
                         column: usize::try_from(at.col).unwrap_or(usize::MAX),
                     },
-                    reason: well_formed_reason(&error),
+                    reason: match error {
+                        roxmltree::Error::DtdDetected => "a DOCTYPE: Polycom configuration files \
+                            have none, and polyseal reads none (remove it)"
+                            .to_owned(),
+                        other => well_formed_reason(&other),
+                    },
                 }
             })?;
-        match surrogate_reference(&self.text) {
-            Some(offset) => Err(self.error(
+        self.check_declaration()?;
+        if let Some(offset) = invalid_character_reference(&self.text) {
+            return Err(self.error(
                 offset,
-                "a character reference to a surrogate (U+D800 to U+DFFF), which is no character",
-            )),
-            None => Ok(document),
+                "a character reference to a code point that is no XML character",
+            ));
         }
+        for node in document.descendants() {
+            if node.is_pi()
+                && node
+                    .pi()
+                    .is_some_and(|pi| pi.target.eq_ignore_ascii_case("xml"))
+            {
+                return Err(self.error(
+                    node.range().start,
+                    "a processing instruction named xml, a name XML reserves",
+                ));
+            }
+            // libxml2 refuses documents nested deeper than this (xmllint without --huge).
+            if node.is_element() && node.ancestors().count() > MAX_DEPTH + 2 {
+                return Err(self.error(
+                    node.range().start,
+                    format_args!("elements nested more than {MAX_DEPTH} deep"),
+                ));
+            }
+        }
+        Ok(document)
+    }
+
+    /// Refuses an XML declaration that names a version other than 1.x or a `standalone` other
+    /// than `yes` or `no`.
+    fn check_declaration(&self) -> Result<(), Error> {
+        let mut reader = Reader::from_str(&self.text);
+        let Ok(Event::Decl(declaration)) = reader.read_event() else {
+            return Ok(());
+        };
+        let version = declaration
+            .version()
+            .map(std::borrow::Cow::into_owned)
+            .unwrap_or_default();
+        if !version.starts_with("1.") {
+            return Err(self.error(
+                0,
+                format_args!("the XML declaration names version {version:?}; XML is 1.x"),
+            ));
+        }
+        if let Some(Ok(standalone)) = declaration.standalone() {
+            if !matches!(standalone.as_ref(), "yes" | "no") {
+                return Err(self.error(0, "standalone must be \"yes\" or \"no\""));
+            }
+        }
+        Ok(())
     }
 
     /// The root element's name and offset, read without parsing the rest of the document.
@@ -266,10 +319,11 @@ impl<'a> XmlText<'a> {
     }
 }
 
-/// Where `text` refers to a surrogate code point (`&#xD800;` to `&#xDFFF;`), which XML 1.0
-/// forbids and roxmltree lets through. Inside a comment such text is no reference; refusing it
-/// there too is the one place polyseal is stricter than libxml2.
-fn surrogate_reference(text: &str) -> Option<usize> {
+/// Where `text` has a character reference to a code point XML 1.0 does not allow (a surrogate,
+/// a control character other than tab and line ends, U+FFFE, U+FFFF, or beyond U+10FFFF),
+/// which roxmltree lets through. Inside a comment such text is no reference; refusing it there
+/// too is one place polyseal is stricter than libxml2.
+fn invalid_character_reference(text: &str) -> Option<usize> {
     text.match_indices("&#").find_map(|(at, _)| {
         let rest = text.get(at + 2..)?;
         let (digits, radix) = match rest.strip_prefix('x') {
@@ -277,8 +331,14 @@ fn surrogate_reference(text: &str) -> Option<usize> {
             None => (rest, 10),
         };
         let end = digits.find(';')?;
-        let value = u32::from_str_radix(digits.get(..end)?, radix).ok()?;
-        (0xD800..=0xDFFF).contains(&value).then_some(at)
+        let value = u32::from_str_radix(digits.get(..end)?, radix)
+            .ok()
+            .unwrap_or(u32::MAX);
+        let allowed = matches!(value, 0x9 | 0xA | 0xD)
+            || (0x20..=0xD7FF).contains(&value)
+            || (0xE000..=0xFFFD).contains(&value)
+            || (0x1_0000..=0x10_FFFF).contains(&value);
+        (!allowed).then_some(at)
     })
 }
 
@@ -293,6 +353,9 @@ fn declared_encoding(bytes: &[u8]) -> Option<String> {
         _ => None,
     }
 }
+
+/// How deep elements may nest: libxml2's limit (`xmllint` refuses deeper documents).
+const MAX_DEPTH: usize = 256;
 
 /// The most nodes (elements, attributes, text) a file may expand to; see
 /// [`XmlText::check_well_formed`].

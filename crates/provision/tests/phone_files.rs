@@ -133,3 +133,22 @@ fn a_phone_with_a_master_of_its_own_reads_only_that_masters_list() -> TestResult
     assert_eq!(unlisted, [Path::new("0004f2a10001-sip.cfg")]);
     Ok(())
 }
+
+#[test]
+fn a_mac_next_to_hex_letters_in_a_listed_name_is_still_the_phones() -> TestResult {
+    let master = r#"<APPLICATION CONFIG_FILES="[PHONE_MAC_ADDRESS]-key.cfg, abc[PHONE_MAC_ADDRESS].cfg, [PHONE_MAC_ADDRESS]a.cfg" CONTACTS_DIRECTORY="" OVERRIDES_DIRECTORY=""/>"#;
+    let (_dir, tree) = tree(&[
+        ("000000000000.cfg", master),
+        ("abc0004f2a10001.cfg", CONFIG),
+        ("0004f2a10001a.cfg", CONFIG),
+    ])?;
+    let files = tree.phone_files();
+    assert_eq!(
+        files.by_phone.get(&mac("0004f2a10001")),
+        Some(&vec![
+            Path::new("0004f2a10001a.cfg"),
+            Path::new("abc0004f2a10001.cfg")
+        ])
+    );
+    Ok(())
+}

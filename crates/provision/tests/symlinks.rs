@@ -71,3 +71,20 @@ fn a_symlink_to_a_hidden_file_inside_the_tree_is_refused() {
         "{error:?}"
     );
 }
+
+#[test]
+fn a_symlink_to_a_directory_inside_the_tree_is_followed_but_not_into_a_cycle() {
+    let dir = tree_with_master();
+    std::fs::create_dir_all(dir.path().join("src/phones/0004f2a10001")).expect("dir");
+    std::fs::write(
+        dir.path().join("src/phones/0004f2a10001/reg.cfg"),
+        "<polycomConfig/>",
+    )
+    .expect("reg");
+    symlink("0004f2a10001", dir.path().join("src/phones/0004f2a10002")).expect("symlink");
+    // A link to the directory above: listing through it would never end.
+    symlink("..", dir.path().join("src/phones/up")).expect("cycle");
+    let tree = SourceTree::open(dir.path().join("src")).expect("opens");
+    assert!(tree.contains("phones/0004f2a10002/reg.cfg".as_ref()));
+    assert!(!tree.files().any(|f| f.starts_with("phones/up")));
+}

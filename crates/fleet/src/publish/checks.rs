@@ -2,20 +2,17 @@
 //! phones, and secrets that would be served in plaintext to every phone.
 
 use std::collections::BTreeSet;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use polyseal_crypto::Mac;
 use polyseal_provision::{
-    Exposure, FileReference, FileScan, FindingKind, KeyFilePattern, Master, MasterAttribute,
-    PHONE_MAC_ADDRESS, PhoneFiles, Placeholder, PlanIssue, Position, Role, SourceTree,
-    UnlistedFile, scan_file,
+    FileReference, KeyFilePattern, Master, MasterAttribute, PHONE_MAC_ADDRESS, Placeholder,
+    PlanIssue, Position, Role, SourceTree, UnlistedFile,
 };
 use rayon::prelude::*;
 
 use super::PublishSummary;
-use super::existing::read_source;
-use super::manifest::Manifest;
-use super::warnings::{EXAMPLES, and_more, grouped_findings};
+use super::warnings::{EXAMPLES, and_more};
 use crate::Error;
 
 /// Refuses trees that would brick phones; collects the warnings that would not.
@@ -89,6 +86,7 @@ pub(super) fn check_plans(
             } => {
                 let master = tree.master_for(&mac);
                 return Err(Error::OtherPhonesFileListed {
+                    own_master_of: tree.phone_master(&mac).map(|_| mac),
                     master: master.map_or_else(|| tree.root().to_owned(), |m| m.path().to_owned()),
                     position: master.and_then(|m| attribute_position(m, attribute)),
                     attribute: attribute.clone(),
@@ -139,13 +137,21 @@ pub(super) fn check_names(tree: &SourceTree) -> Result<(), Error> {
     }
 }
 
-/// Refuses a master that lists a shared configuration file the tree does not have (a typo
-/// such as `sitee.cfg`, a directory, `/etc/passwd` read as a path of the tree): phones would
-/// get a 404 and boot without its settings. One phone per master is enough to see every
-/// entry, as shared entries name no phone. A phone's own files may be missing for some
-/// phones, and the contacts and override files are the phones' to upload: not checked here.
-pub(super) fn check_listed_files(tree: &SourceTree, macs: &[Mac]) -> Result<(), Error> {
+/// Refuses a master that lists a configuration file the tree does not have (a typo such as
+/// `sitee.cfg`, a directory, `/etc/passwd` read as a path of the tree) or that lies outside it
+/// (`../identity.txt`): phones would get a 404 and boot without its settings, or polyseal would
+/// serve what it never checked. Every such entry is named, the first in full. One phone per
+/// master is enough to see every shared entry, as they name no phone; a phone's own files may
+/// be missing for some phones, and the contacts and override files are the phones' to upload:
+/// not checked here. Returns the shared files the masters list, which phones read as
+/// configuration whatever their name.
+pub(super) fn check_listed_files(
+    tree: &SourceTree,
+    macs: &[Mac],
+) -> Result<BTreeSet<PathBuf>, Error> {
     let mut seen = BTreeSet::new();
+    let mut listed = BTreeSet::new();
+    let mut refused: Vec<(PathBuf, Position, String, String)> = Vec::new();
     for mac in macs {
         let Some(master) = tree.master_for(mac) else {
             continue;
@@ -153,69 +159,56 @@ pub(super) fn check_listed_files(tree: &SourceTree, macs: &[Mac]) -> Result<(), 
         if !seen.insert(master.path().to_owned()) {
             continue;
         }
+        let Master::Plain(config) = master else {
+            continue;
+        };
         for plan in tree.fetch_plans(mac)? {
-            let missing = plan.files.iter().find(|file| {
-                file.role == Role::SharedConfig
+            let list = config.setting(MasterAttribute::ConfigFiles, plan.model.as_deref());
+            for file in plan
+                .files
+                .iter()
+                .filter(|file| matches!(file.role, Role::SharedConfig | Role::PerPhoneConfig))
+            {
+                let outside = matches!(file.reference, FileReference::OutsideTree(_));
+                let missing = file.role == Role::SharedConfig
                     && file.reference.tree_path().is_some()
-                    && !file.exists()
-            });
-            if let Some(file) = missing {
-                let Master::Plain(config) = master else {
+                    && !file.exists();
+                if file.role == Role::SharedConfig && !missing {
+                    listed.extend(file.path().map(Path::to_path_buf));
+                }
+                if !(outside || missing) {
                     continue;
-                };
-                let list = config.setting(MasterAttribute::ConfigFiles, plan.model.as_deref());
-                return Err(Error::ListedFileMissing {
-                    master: master.path().to_owned(),
-                    position: list.map_or(config.position, |l| l.position),
-                    list: list.map_or_else(|| "CONFIG_FILES".to_owned(), |l| l.attribute.clone()),
-                    file: file.reference.to_string(),
-                });
+                }
+                let entry = (
+                    master.path().to_owned(),
+                    list.map_or(config.position, |l| l.position),
+                    list.map_or_else(|| "CONFIG_FILES".to_owned(), |l| l.attribute.clone()),
+                    file.reference
+                        .to_string()
+                        .replace(&mac.to_string(), PHONE_MAC_ADDRESS),
+                );
+                if !refused.contains(&entry) {
+                    refused.push(entry);
+                }
             }
         }
     }
-    Ok(())
-}
-
-/// Refuses secrets that would be served in plaintext to every phone, unless allowed.
-pub(super) fn check_secrets(
-    tree: &SourceTree,
-    allow: bool,
-    summary: &mut PublishSummary,
-    placeholders: &mut Vec<Placeholder>,
-) -> Result<(), Error> {
-    // Per-phone files are scanned by `check_per_phone_files`.
-    let scan = tree.scan_where(true, |exposure| exposure != Exposure::PerPhoneEncrypted);
-    if let Some(error) = scan.errors.into_iter().next() {
-        return Err(error.into());
+    if refused.is_empty() {
+        return Ok(listed);
     }
-    // An encrypted master is refused by the plan checks, with its KeyDesc.
-    let shared = scan.encrypted.into_iter().find(|path| {
-        tree.exposure(path.strip_prefix(tree.root()).unwrap_or(path), true) == Exposure::Shared
-    });
-    if let Some(path) = shared {
-        return Err(Error::SharedFileEncrypted { path });
-    }
-    placeholders.extend(scan.placeholders);
-    let (mut exposed, others): (Vec<_>, Vec<_>) = scan.findings.into_iter().partition(|finding| {
-        matches!(
-            finding.kind,
-            FindingKind::SecretInMaster | FindingKind::SecretInSharedFile
-        )
-    });
-    summary.warnings.extend(grouped_findings(others));
-    if !allow && !exposed.is_empty() {
-        let first = exposed.remove(0);
-        return Err(Error::PlaintextSecrets {
-            first,
-            others: exposed,
-        });
-    }
-    summary.warnings.extend(
-        grouped_findings(exposed)
+    let (master, position, list, file) = refused.remove(0);
+    Err(Error::ListedFileMissing {
+        master,
+        position,
+        list,
+        file,
+        others: refused
             .into_iter()
-            .map(|w| format!("{w} (allowed by --allow-plaintext-secrets)")),
-    );
-    Ok(())
+            .map(|(master, position, list, file)| {
+                format!("{}:{position} {list} {file}", master.display())
+            })
+            .collect(),
+    })
 }
 
 /// One warning for every file of `unlisted`, with the first of them.
@@ -262,53 +255,6 @@ pub(super) fn master_warnings(tree: &SourceTree, summary: &mut PublishSummary) {
                 .extend(master.warnings.iter().map(ToString::to_string));
         }
     }
-}
-
-/// Reads every per-phone file the new tree encrypts and refuses, before any key is made, one
-/// that is too large or not well-formed XML: a phone could not read it once decrypted (issue
-/// 12, point 3). What the scan finds (weak SIP passwords) becomes grouped warnings. A file
-/// whose source is unchanged since the manifest recorded publishing it was read then, and is
-/// not read again: a rerun of 100,000 phones stays a matter of `stat`s.
-pub(super) fn check_per_phone_files(
-    tree: &SourceTree,
-    phone_files: &PhoneFiles<'_>,
-    manifest: &Manifest,
-    summary: &mut PublishSummary,
-    placeholders: &mut Vec<Placeholder>,
-) -> Result<(), Error> {
-    let files: Vec<&Path> = phone_files
-        .by_phone
-        .values()
-        .flatten()
-        .copied()
-        .filter(|file| tree.exposure(file, true) == Exposure::PerPhoneEncrypted)
-        .filter(|file| {
-            manifest
-                .get(file)
-                .is_none_or(|entry| !entry.source_unchanged(&tree.path_of(file)))
-        })
-        .collect();
-    let scanned: Vec<Result<FileScan, Error>> = files
-        .par_iter()
-        .map(|file| {
-            let path = tree.path_of(file);
-            let (plaintext, _) = read_source(&path)?;
-            // Already encrypted in the source: published as it is (render says so), and
-            // `audit` reports under which key.
-            if polyseal_crypto::is_encrypted(&plaintext) {
-                return Ok(FileScan::default());
-            }
-            Ok(scan_file(&path, &plaintext, Exposure::PerPhoneEncrypted)?)
-        })
-        .collect();
-    let mut findings = Vec::new();
-    for outcome in scanned {
-        let outcome = outcome?;
-        findings.extend(outcome.findings);
-        placeholders.extend(outcome.placeholders);
-    }
-    summary.warnings.extend(grouped_findings(findings));
-    Ok(())
 }
 
 /// One warning for every value of the tree that holds an unrendered template placeholder

@@ -16,7 +16,9 @@ mod existing;
 mod manifest;
 mod output;
 mod ownership;
+mod per_phone;
 mod render;
+mod shared;
 mod stage;
 mod swap;
 mod warnings;
@@ -134,10 +136,12 @@ pub fn check(vault: &Vault, request: &PublishRequest<'_>) -> Result<CheckedPubli
     checked.sort_unstable();
     checked.dedup();
     checks::check_plans(&tree, &checked, &request.key_file, &mut summary)?;
-    checks::check_listed_files(&tree, &checked)?;
+    let listed = checks::check_listed_files(&tree, &checked)?;
     let mut placeholders = Vec::new();
-    checks::check_secrets(
+    shared::check_shared_files(
         &tree,
+        &phone_files,
+        &listed,
         request.allow_plaintext_secrets,
         &mut summary,
         &mut placeholders,
@@ -157,9 +161,10 @@ pub fn check(vault: &Vault, request: &PublishRequest<'_>) -> Result<CheckedPubli
         .chain(key_files.iter().map(PathBuf::as_path))
         .collect();
     let manifest = manifest::Manifest::load(&swap::sibling(&out, "manifest")?);
-    checks::check_per_phone_files(
+    per_phone::check_per_phone_files(
         &tree,
         &phone_files,
+        vault,
         &manifest,
         &mut summary,
         &mut placeholders,

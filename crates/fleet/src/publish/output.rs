@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::{Path, PathBuf};
 
 use polyseal_crypto::{KeyString, Mac};
-use polyseal_provision::{Exposure, KeyFilePattern, SourceTree};
+use polyseal_provision::{KeyFilePattern, SourceTree};
 use polyseal_vault::{RotationStep, Vault};
 use rayon::prelude::*;
 
@@ -168,15 +168,20 @@ pub(super) fn plan_outputs<'a>(
         .par_iter()
         .map(|&relative| {
             let source = tree.path_of(relative);
-            let content = match (tree.exposure(relative, true), owners.get(relative)) {
-                (Exposure::PerPhoneEncrypted, Some(mac))
+            // The masters' lists say whose a file is (`SourceTree::phone_files`), not its
+            // name: a phone's file is encrypted for it, every other file is copied.
+            let owner = owners
+                .get(relative)
+                .filter(|mac| !is_phone_master(tree, mac, relative));
+            let content = match owner {
+                Some(mac)
                     if steps
                         .get(mac)
                         .is_some_and(|s| s.serves_plaintext(vault.key_timing())) =>
                 {
                     Content::Plaintext { source }
                 }
-                (Exposure::PerPhoneEncrypted, Some(mac)) => {
+                Some(mac) => {
                     let generation = steps
                         .get(mac)
                         .and_then(|s| s.files_generation())
@@ -186,7 +191,7 @@ pub(super) fn plan_outputs<'a>(
                         key: key_of(mac, generation)?,
                     }
                 }
-                _ => Content::Copy { source },
+                None => Content::Copy { source },
             };
             Ok(Output {
                 relative: Cow::Borrowed(relative),
@@ -210,4 +215,15 @@ pub(super) fn plan_outputs<'a>(
         .collect::<Result<Vec<_>, Error>>()?;
     outputs.extend(key_files);
     Ok(outputs)
+}
+
+/// True if `relative` is `mac`'s own master file, `<mac>.cfg`: the phone's, but never
+/// encrypted (phones cannot read an encrypted master).
+pub(super) fn is_phone_master(tree: &SourceTree, mac: &Mac, relative: &Path) -> bool {
+    tree.phone_master(mac).is_some_and(|master| {
+        master
+            .path()
+            .strip_prefix(tree.root())
+            .is_ok_and(|path| path == relative)
+    })
 }

@@ -1,0 +1,113 @@
+//! The per-phone files of a new tree, read and checked before any key is made.
+
+use std::path::Path;
+
+use polyseal_crypto::Mac;
+use polyseal_provision::{Exposure, FileScan, PhoneFiles, Placeholder, SourceTree, scan_file};
+use polyseal_vault::{RotationStep, Vault};
+use rayon::prelude::*;
+
+use super::PublishSummary;
+use super::existing::read_source;
+use super::manifest::Manifest;
+use super::output::is_phone_master;
+use super::warnings::grouped_findings;
+use crate::Error;
+
+/// Reads every per-phone file the new tree encrypts and refuses, before any key is made, one
+/// that is too large or not well-formed XML: a phone could not read it once decrypted (issue
+/// 12, point 3); one already encrypted in the source under another key than the one its phone
+/// is served; and a `<mac>.cfg` that is no master (phones request it first, as their master:
+/// encrypted, it would loop them). What the scan finds (weak SIP passwords) becomes grouped
+/// warnings. A file whose source is unchanged since the manifest recorded publishing it was
+/// read then, and is not read again: a rerun of 100,000 phones stays a matter of `stat`s.
+pub(super) fn check_per_phone_files(
+    tree: &SourceTree,
+    phone_files: &PhoneFiles<'_>,
+    vault: &Vault,
+    manifest: &Manifest,
+    summary: &mut PublishSummary,
+    placeholders: &mut Vec<Placeholder>,
+) -> Result<(), Error> {
+    let files: Vec<(Mac, &Path)> = phone_files
+        .by_phone
+        .iter()
+        .flat_map(|(mac, files)| files.iter().map(move |file| (*mac, *file)))
+        .filter(|(mac, file)| !is_phone_master(tree, mac, file))
+        .collect();
+    if let Some((mac, file)) = files
+        .iter()
+        .find(|(mac, file)| *file == Path::new(&format!("{mac}.cfg")))
+    {
+        return Err(Error::PhoneFileNotMaster {
+            path: tree.path_of(file),
+            mac: *mac,
+        });
+    }
+    let scanned: Vec<Result<FileScan, Error>> = files
+        .par_iter()
+        .filter(|(_, file)| {
+            manifest
+                .get(file)
+                .is_none_or(|entry| !entry.source_unchanged(&tree.path_of(file)))
+        })
+        .map(|(mac, file)| {
+            let path = tree.path_of(file);
+            let (plaintext, _) = read_source(&path)?;
+            if polyseal_crypto::is_encrypted(&plaintext) {
+                check_encrypted_source(vault, mac, &path, &plaintext)?;
+                return Ok(FileScan::default());
+            }
+            Ok(scan_file(&path, &plaintext, Exposure::PerPhoneEncrypted)?)
+        })
+        .collect();
+    let mut findings = Vec::new();
+    let mut malformed = Vec::new();
+    for outcome in scanned {
+        match outcome {
+            Ok(outcome) => {
+                findings.extend(outcome.findings);
+                placeholders.extend(outcome.placeholders);
+            }
+            Err(Error::Provision(error @ polyseal_provision::Error::Xml { .. })) => {
+                malformed.push(error);
+            }
+            Err(other) => return Err(other),
+        }
+    }
+    if !malformed.is_empty() {
+        let first = malformed.remove(0);
+        return Err(Error::Malformed {
+            first,
+            others: malformed,
+        });
+    }
+    summary.warnings.extend(grouped_findings(findings));
+    Ok(())
+}
+
+/// Refuses a per-phone file that is already encrypted in the source tree under another key
+/// than the one `mac` is served: published as it is, the phone could not decrypt it.
+fn check_encrypted_source(
+    vault: &Vault,
+    mac: &Mac,
+    path: &Path,
+    bytes: &[u8],
+) -> Result<(), Error> {
+    let found = polyseal_crypto::inspect(bytes)
+        .ok()
+        .and_then(|header| header.key_desc().cloned());
+    let served = RotationStep::of(vault.record(mac))
+        .files_generation()
+        .and_then(|generation| vault.record(mac)?.generation(generation))
+        .map(|generation| generation.key_desc().clone());
+    match (&found, &served) {
+        (Some(found), Some(served)) if found == served => Ok(()),
+        _ => Err(Error::EncryptedUnderOtherKey {
+            path: path.to_owned(),
+            mac: *mac,
+            found: found.map(|k| k.to_string()),
+            served: served.map(|k| k.to_string()),
+        }),
+    }
+}
