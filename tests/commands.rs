@@ -516,6 +516,40 @@ fn recipients_add_list_remove() {
 }
 
 #[test]
+fn recipients_remove_warns_that_the_removed_custodian_may_hold_every_key_and_can_rotate_them() {
+    let ws = Workspace::with_vault();
+    ws.publish();
+    ws.keygen("second.txt");
+    let add = |ws: &Workspace| {
+        ws.polyseal()
+            .args(["recipients", "add", "--label", "backup"])
+            .arg(ws.path("second.txt"))
+            .assert()
+            .success();
+    };
+    add(&ws);
+    let out = ws.output(&["recipients", "remove", "backup"]);
+    assert!(out.status.success(), "{out:?}");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("may already hold every phone key")
+            && stderr.contains("rotate start --all")
+            && stderr.contains("--rotate-keys"),
+        "{stderr}"
+    );
+    add(&ws);
+    let out = ws.output(&["recipients", "remove", "backup", "--rotate-keys"]);
+    assert!(out.status.success(), "{out:?}");
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("started rotation of 3 phones"),
+        "{out:?}"
+    );
+    let keys = ws.output(&["keys", "list", "--format", "json"]);
+    let listed = String::from_utf8_lossy(&keys.stdout);
+    assert_eq!(listed.matches("pre-active").count(), 3, "{listed}");
+}
+
+#[test]
 fn log_show_and_verify_and_a_tampered_log_is_exit_4() {
     let ws = Workspace::with_vault();
     ws.publish();

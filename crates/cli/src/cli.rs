@@ -525,7 +525,9 @@ pub(crate) enum RecipientsCommand {
     )]
     Add(RecipientAddArgs),
     /// Remove a recipient (rotates the data key and re-seals every record).
-    #[command(after_help = "Examples:\n  polyseal recipients remove backup")]
+    #[command(
+        after_help = "Examples:\n  polyseal recipients remove backup\n  polyseal recipients remove backup --rotate-keys"
+    )]
     Remove(RecipientRemoveArgs),
 }
 
@@ -549,6 +551,10 @@ pub(crate) struct RecipientAddArgs {
 pub(crate) struct RecipientRemoveArgs {
     /// The label of the recipient to remove.
     pub(crate) label: String,
+    /// Also start a rotation of every phone's key (as `rotate start --all`): whoever holds the
+    /// removed identity may already hold every key.
+    #[arg(long)]
+    pub(crate) rotate_keys: bool,
 }
 
 #[derive(Subcommand, Debug)]

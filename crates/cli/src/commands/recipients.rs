@@ -1,8 +1,10 @@
 //! `polyseal recipients`: who can open the vault.
 
-use polyseal_vault::Recipient;
+use polyseal_fleet::rotate::{self, Targets};
+use polyseal_vault::{InitialState, Recipient};
 
 use crate::cli::RecipientsCommand;
+use crate::count::count;
 use crate::failure::Failure;
 use crate::session::Session;
 use crate::table::print_listing;
@@ -33,11 +35,37 @@ pub(crate) fn run(session: &Session, command: RecipientsCommand) -> Result<(), F
         }
         RecipientsCommand::Remove(args) => {
             let mut writer = session.writer()?;
+            // Which phones a rotation would start for is known before anything changes.
+            let rotating = if args.rotate_keys {
+                rotate::start_targets(writer.vault(), Targets::All)?
+            } else {
+                Vec::new()
+            };
             let data_key = session.unlock(writer.vault())?;
-            writer.remove_recipient(&data_key, &args.label)?;
+            let data_key = writer.remove_recipient(&data_key, &args.label)?;
             session.say(&format!(
                 "removed recipient {:?}; the data key was rotated and every record re-sealed",
                 args.label
+            ));
+            if !args.rotate_keys {
+                session.warn(&format!(
+                    "{:?} could open this vault until now: whoever holds its identity may already \
+                     hold every phone key (revealed, or from a copy of the vault); rotate them \
+                     to make those copies useless: `polyseal rotate start --all`, or remove \
+                     with --rotate-keys (docs/ROTATION.md)",
+                    args.label
+                ));
+                return Ok(());
+            }
+            if rotating.is_empty() {
+                session.say("no phone to rotate: every phone is already rotating or has no key");
+                return Ok(());
+            }
+            writer.add_keys(&data_key, &rotating, InitialState::PreActive)?;
+            session.say(&format!(
+                "started rotation of {}: each has a new pre-active generation; publish the tree \
+                 to serve it, then `rotate confirm` and `rotate finish` (docs/ROTATION.md)",
+                count(rotating.len(), "phone")
             ));
             Ok(())
         }
