@@ -823,3 +823,81 @@ fn nginx_config_without_a_client_ca_uses_the_bundled_polycom_device_ca_chain() {
     ]);
     assert_eq!(both.status.code(), Some(2));
 }
+
+/// `bytes` with the header line's KeyDesc generation `from` written as `to`: a forged header.
+fn forge_generation(bytes: &[u8], from: &str, to: &str) -> Vec<u8> {
+    let end = bytes
+        .iter()
+        .position(|b| *b == b'\n')
+        .expect("a header line");
+    let header = String::from_utf8_lossy(&bytes[..end]).replace(from, to);
+    [header.as_bytes(), &bytes[end..]].concat()
+}
+
+#[test]
+fn a_forged_header_over_a_body_that_does_not_decrypt_is_no_evidence() {
+    let ws = Workspace::with_vault();
+    ws.publish();
+    ws.run(&["rotate", "start", "0004f2a10001"]);
+    std::fs::create_dir(ws.path("uploads")).unwrap();
+    // The phone's g1 file, its header edited to name g2: anyone can write a header.
+    let g1 = std::fs::read(ws.path("out/0004f2a10001-sip.cfg")).unwrap();
+    std::fs::write(
+        ws.path("uploads/0004f2a10001-phone.cfg"),
+        forge_generation(&g1, "0004f2a10001-g1;", "0004f2a10001-g2;"),
+    )
+    .unwrap();
+    let out = ws.output(&["rotate", "confirm", "--uploads", "uploads"]);
+    assert!(out.status.success(), "{out:?}");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("0004f2a10001-phone.cfg")
+            && stderr.contains("does not decrypt")
+            && stderr.contains("not counted as evidence"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("confirmed 0 phones"), "{stderr}");
+    // Unconfirmed, the rotation cannot finish: the old key is not retired.
+    let finish = ws.output(&["rotate", "finish", "0004f2a10001"]);
+    assert_failure(&finish, 3, "0004f2a10001");
+}
+
+#[test]
+fn one_bad_upload_does_not_hold_up_rotate_start_for_the_fleet() {
+    let ws = Workspace::with_vault();
+    ws.publish();
+    std::fs::create_dir(ws.path("uploads")).unwrap();
+    for mac in ["0004f2a10001", "0004f2a10002"] {
+        ws.run(&[
+            "encrypt",
+            "--mac",
+            mac,
+            "src/site.cfg",
+            "--output",
+            &format!("uploads/{mac}-phone.cfg"),
+        ]);
+    }
+    // Damage the second upload's last block.
+    let path = ws.path("uploads/0004f2a10002-phone.cfg");
+    let mut damaged = std::fs::read(&path).unwrap();
+    let last = damaged.len() - 2;
+    damaged[last] ^= 0x55;
+    std::fs::write(&path, &damaged).unwrap();
+    let out = ws.output(&["rotate", "start", "--all", "--uploads", "uploads"]);
+    assert!(out.status.success(), "{out:?}");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("0004f2a10002-phone.cfg") && stderr.contains("left as it is"),
+        "{stderr}"
+    );
+    let good = std::fs::read(ws.path("uploads/0004f2a10001-phone.cfg")).unwrap();
+    assert!(
+        good.starts_with(b"Crypt=1;KeyDesc=0004f2a10001-g2;"),
+        "the good upload is re-sealed under the new key"
+    );
+    assert_eq!(
+        std::fs::read(&path).unwrap(),
+        damaged,
+        "the bad one is left as it is"
+    );
+}

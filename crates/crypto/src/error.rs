@@ -181,14 +181,11 @@ impl fmt::Display for Error {
                 f,
                 "encrypted body is damaged: {len} bytes after the header is not a whole number of 16-byte blocks"
             ),
-            Error::BadPadding => write!(
-                f,
-                "decryption failed (bad padding): wrong key, or the body is damaged"
-            ),
-            Error::DigestMismatch => write!(
-                f,
-                "decrypted content does not match the header's digest: wrong key, or the file was altered"
-            ),
+            // One message for both: telling a padding failure from a digest failure would tell
+            // an attacker which bytes they reached (a padding oracle). Issue 13, point 5.
+            Error::BadPadding | Error::DigestMismatch => {
+                write!(f, "does not decrypt: wrong key, or the file was altered")
+            }
             Error::TooLarge { len, max } => {
                 write!(f, "input is {len} bytes, over the {max}-byte limit")
             }

@@ -89,3 +89,13 @@ fn every_vector_has_its_expected_outcome() {
         );
     }
 }
+
+#[test]
+fn padding_and_digest_failures_say_the_same_thing() {
+    // Telling them apart would tell an attacker which of their edits reached the padding: a
+    // padding oracle (issue 13).
+    assert_eq!(
+        polyseal_crypto::Error::BadPadding.to_string(),
+        polyseal_crypto::Error::DigestMismatch.to_string()
+    );
+}

@@ -87,6 +87,7 @@ pub enum Note {
 /// under its new generation holds that key. `named`, when given, limits them to those phones.
 fn confirm_from_uploads(
     vault: &Vault,
+    data_key: &DataKey,
     dir: &Path,
     named: Option<&[Mac]>,
     note: &mut dyn FnMut(Note),
@@ -104,6 +105,19 @@ fn confirm_from_uploads(
                     .filter(|(r, _)| r.mac() == evidence.mac);
                 match shown {
                     Some((_, g)) if g.number() == next => {
+                        // A header proves nothing: anyone can write one. Evidence is a file
+                        // that decrypts under the key it names, digest and all (issue 13).
+                        let path = dir.join(&evidence.file);
+                        if let Err(reason) =
+                            decrypts_under(vault, data_key, &evidence.mac, next, &path)
+                        {
+                            note(Note::Warning(format!(
+                                "{}: {path}: names {desc} but {reason}: not counted as evidence",
+                                evidence.mac,
+                                path = evidence.file.display()
+                            )));
+                            continue;
+                        }
                         if !confirmations.iter().any(|c| c.mac == evidence.mac) {
                             confirmations.push(Confirmation {
                                 mac: evidence.mac,
@@ -134,6 +148,22 @@ fn confirm_from_uploads(
         }
     }
     Ok(confirmations)
+}
+
+/// `Ok` if the file at `path` decrypts under `mac`'s generation `generation`, padding and
+/// digest checked; the reason otherwise, in words (one for a wrong key or an altered file).
+fn decrypts_under(
+    vault: &Vault,
+    data_key: &DataKey,
+    mac: &Mac,
+    generation: u32,
+    path: &Path,
+) -> Result<(), String> {
+    let key = vault
+        .open_key(data_key, mac, Some(generation))
+        .map_err(|e| e.to_string())?;
+    let sealed = read_capped(path, MAX_FILE_SIZE).map_err(|e| e.to_string())?;
+    open(&sealed, &key.key).map(drop).map_err(|e| e.to_string())
 }
 
 /// The confirmations the operator gives for `macs`: each must be rotating.
@@ -179,6 +209,7 @@ pub fn reseal_uploads(
     vault: &Vault,
     data_key: &DataKey,
     dir: &Path,
+    note: &mut dyn FnMut(Note),
 ) -> Result<Vec<PathBuf>, Error> {
     let mut resealed = Vec::new();
     for upload in read_uploads(dir)? {
@@ -197,7 +228,19 @@ pub fn reseal_uploads(
         }
         let path = dir.join(&upload.file);
         let sealed = read_capped(&path, MAX_FILE_SIZE)?;
-        let plaintext = open(&sealed, &old.key).map_err(|e| Error::crypto(&path, e))?;
+        // One bad upload does not hold up the fleet: it is said, left as it is, and the others
+        // are re-sealed (issue 13).
+        let plaintext = match open(&sealed, &old.key) {
+            Ok(plaintext) => plaintext,
+            Err(error) => {
+                note(Note::Warning(format!(
+                    "{}: {}: names {desc} but {error}: left as it is",
+                    upload.mac,
+                    path.display()
+                )));
+                continue;
+            }
+        };
         let mode = file_mode(&path);
         if step.serves_plaintext(vault.key_timing()) {
             write_atomic(&path, &plaintext, mode)?;
@@ -224,17 +267,19 @@ fn file_mode(_path: &Path) -> u32 {
 }
 
 /// What `rotate confirm` commits: the evidence of `uploads` when given (for the `named`
-/// phones only, if some are named), otherwise the operator's word for the `named` phones.
+/// phones only, if some are named), otherwise the operator's word for the `named` phones. An
+/// upload is evidence only when it decrypts under the generation its header names, so
+/// `uploads` comes with the vault's data key.
 /// What proves nothing is told to `note` as it is found, so it is said even when a later
 /// phone is refused.
 pub fn confirm(
     vault: &Vault,
     named: Option<&[Mac]>,
-    uploads: Option<&Path>,
+    uploads: Option<(&Path, &DataKey)>,
     note: &mut dyn FnMut(Note),
 ) -> Result<Vec<Confirmation>, Error> {
     match (uploads, named) {
-        (Some(dir), named) => confirm_from_uploads(vault, dir, named, note),
+        (Some((dir, data_key)), named) => confirm_from_uploads(vault, data_key, dir, named, note),
         (None, Some(macs)) => confirm_named(vault, macs, note),
         (None, None) => Err(Error::NothingNamedToConfirm),
     }

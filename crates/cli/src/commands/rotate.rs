@@ -72,7 +72,9 @@ fn start(session: &Session, args: &RotateStartArgs) -> Result<(), Failure> {
     }
     match &args.uploads {
         Some(dir) => {
-            let rewritten = rotate::reseal_uploads(writer.vault(), &data_key, dir)?;
+            let rewritten = rotate::reseal_uploads(writer.vault(), &data_key, dir, &mut |note| {
+                say_note(session, note)
+            })?;
             for path in &rewritten {
                 session.detail(&format!("wrote {}", path.display()));
             }
@@ -100,15 +102,15 @@ fn confirm(session: &Session, args: &RotateConfirmArgs) -> Result<(), Failure> {
     } else {
         Some(parse_macs(&args.macs)?)
     };
-    let confirmations = rotate::confirm(
-        writer.vault(),
-        named.as_deref(),
-        args.uploads.as_deref(),
-        &mut |note| match note {
-            Note::Detail(text) => session.detail(&text),
-            Note::Warning(text) => session.warn(&text),
-        },
-    )?;
+    // Uploads are evidence only once decrypted: that takes the identity.
+    let data_key = match &args.uploads {
+        Some(_) => Some(session.unlock(writer.vault())?),
+        None => None,
+    };
+    let uploads = args.uploads.as_deref().zip(data_key.as_ref());
+    let confirmations = rotate::confirm(writer.vault(), named.as_deref(), uploads, &mut |note| {
+        say_note(session, note)
+    })?;
     writer.confirm(&confirmations)?;
     let waiting = rotate::waiting(writer.vault());
     session.say(&format!(
@@ -233,4 +235,12 @@ fn status(session: &Session, args: &RotateStatusArgs) -> Result<(), Failure> {
             ]
         },
     )
+}
+
+/// Says what the rotation engine noted: details with `-v`, warnings always.
+fn say_note(session: &Session, note: Note) {
+    match note {
+        Note::Detail(text) => session.detail(&text),
+        Note::Warning(text) => session.warn(&text),
+    }
 }
