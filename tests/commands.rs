@@ -901,3 +901,24 @@ fn one_bad_upload_does_not_hold_up_rotate_start_for_the_fleet() {
         "the bad one is left as it is"
     );
 }
+
+#[test]
+fn an_identity_file_readable_by_others_is_warned_about_and_refused_with_strict_perms() {
+    let ws = Workspace::with_vault();
+    let identity = ws.path("identity.txt");
+    std::fs::set_permissions(&identity, std::fs::Permissions::from_mode(0o666)).unwrap();
+    let out = ws.output(&["keys", "add", "0004f2a10001"]);
+    assert!(out.status.success(), "{out:?}");
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("mode 0666, readable by group or others"),
+        "{out:?}"
+    );
+    let before = std::fs::read(ws.path("vault/events.log")).unwrap();
+    let strict = ws.output(&["--strict-perms", "keys", "add", "0004f2a10002"]);
+    assert_failure(&strict, 3, "identity.txt: mode 0666");
+    assert_eq!(std::fs::read(ws.path("vault/events.log")).unwrap(), before);
+    std::fs::set_permissions(&identity, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let quiet = ws.output(&["--strict-perms", "keys", "add", "0004f2a10002"]);
+    assert!(quiet.status.success(), "{quiet:?}");
+    assert!(!String::from_utf8_lossy(&quiet.stderr).contains("readable by group"));
+}

@@ -36,6 +36,9 @@ pub(crate) struct GlobalArgs {
     /// identity comes from POLYSEAL_IDENTITY (a path) or POLYSEAL_IDENTITY_DATA (the text).
     #[arg(long, short = 'i', global = true)]
     pub(crate) identity: Option<PathBuf>,
+    /// Refuse an identity file that its group or others may read (by default, a warning).
+    #[arg(long, global = true, env = "POLYSEAL_STRICT_PERMS")]
+    pub(crate) strict_perms: bool,
     /// How long to wait for another polyseal command that holds the vault's lock, in seconds.
     #[arg(long, global = true, env = "POLYSEAL_LOCK_WAIT", default_value_t = 10)]
     pub(crate) lock_wait: u64,

@@ -55,6 +55,20 @@ impl Session {
     /// the one unlock of a command (one YubiKey touch, one passphrase).
     pub(crate) fn unlock(&self, vault: &Vault) -> Result<DataKey, Failure> {
         let source = IdentitySource::from_flag_or_env(self.args.identity.clone())?;
+        if let (Some(mode), IdentitySource::File(path)) = (source.loose_mode(), &source) {
+            let what = format!(
+                "identity file {}: mode {mode:04o}, readable by group or others, who could open \
+                 the vault with it",
+                path.display()
+            );
+            if self.args.strict_perms {
+                return Err(Failure::input(what).with_hint(format!(
+                    "chmod 600 {} (--strict-perms refuses it until then)",
+                    path.display()
+                )));
+            }
+            self.warn(&format!("{what}; chmod 600 {}", path.display()));
+        }
         let identities = Identities::load(&source, Arc::new(TerminalPrompt))?;
         Ok(vault.unlock(&identities)?)
     }

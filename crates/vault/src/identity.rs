@@ -122,6 +122,20 @@ impl IdentitySource {
         }
     }
 
+    /// The mode of an identity file that its group or others may read or write (`0644`,
+    /// `0666`): anyone with that access can open the vault. `None` for an owner-only file, for
+    /// identity text from the environment, and when the file cannot be looked at (loading it
+    /// says why).
+    pub fn loose_mode(&self) -> Option<u32> {
+        #[cfg(unix)]
+        if let IdentitySource::File(path) = self {
+            use std::os::unix::fs::PermissionsExt as _;
+            let mode = fs::metadata(path).ok()?.permissions().mode() & 0o777;
+            return (mode & 0o077 != 0).then_some(mode);
+        }
+        None
+    }
+
     /// [`IdentitySource::choose`] with this process's environment.
     pub fn from_flag_or_env(flag: Option<PathBuf>) -> Result<IdentitySource, Error> {
         IdentitySource::choose(
