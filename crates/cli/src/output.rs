@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use polyseal_fleet::write::{read_capped, read_capped_from, write_atomic};
+use zeroize::Zeroizing;
 
 use crate::failure::Failure;
 
@@ -44,8 +45,9 @@ impl Destination {
     }
 }
 
-/// Reads an input file, or standard input for `-`, refusing more than `limit` bytes.
-pub(crate) fn read_input(path: &Path, limit: usize) -> Result<Vec<u8>, Failure> {
+/// Reads an input file, or standard input for `-`, refusing more than `limit` bytes, into a
+/// buffer zeroized on drop and as it grows (it may be a plaintext configuration).
+pub(crate) fn read_input(path: &Path, limit: usize) -> Result<Zeroizing<Vec<u8>>, Failure> {
     Ok(if path == Path::new("-") {
         read_capped_from(Path::new("standard input"), std::io::stdin().lock(), limit)?
     } else {

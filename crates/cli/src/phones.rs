@@ -18,9 +18,9 @@ pub(crate) fn read_mac_list(path: &Path) -> Result<Vec<Mac>, Failure> {
     let mut list = PhoneList::new();
     if path == Path::new("-") {
         let bytes = read_input(path, MAX_PHONES_FILE)?;
-        let text = String::from_utf8(bytes)
+        let text = std::str::from_utf8(&bytes)
             .map_err(|_| Failure::input("standard input: phones list is not UTF-8 text"))?;
-        list.add_phones_text(Path::new("standard input"), &text)?;
+        list.add_phones_text(Path::new("standard input"), text)?;
     } else {
         list.read_phones_file(path)?;
     }

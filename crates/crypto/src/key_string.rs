@@ -83,11 +83,19 @@ impl KeyString {
     /// (`Crypt=1;KeyDesc=<desc>;Key=<32 lowercase hex>;`), in a string zeroized on drop.
     /// This is what goes into a bootstrap file; nothing else should print it.
     pub fn expose(&self) -> Zeroizing<String> {
-        Zeroizing::new(format!(
-            "Crypt=1;KeyDesc={};Key={};",
-            self.key_desc,
-            &*self.key.expose_hex()
-        ))
+        let desc = self.key_desc.to_string();
+        let hex = self.key.expose_hex();
+        // Sized exactly first: a string that grows copies the key's hex and frees the old
+        // allocation unwiped (issue 13, point 8).
+        let mut text = Zeroizing::new(String::with_capacity(
+            "Crypt=1;KeyDesc=".len() + desc.len() + ";Key=".len() + hex.len() + 1,
+        ));
+        text.push_str("Crypt=1;KeyDesc=");
+        text.push_str(&desc);
+        text.push_str(";Key=");
+        text.push_str(&hex);
+        text.push(';');
+        text
     }
 }
 
@@ -109,5 +117,20 @@ impl fmt::Debug for KeyString {
             .field("key_desc", &self.key_desc)
             .field("key", &self.key)
             .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_exposed_key_string_is_written_into_a_buffer_that_never_grows() {
+        let mac = crate::Mac::parse("0004f2abcdef").expect("a MAC");
+        let key = KeyString::new(KeyDesc::for_generation(&mac, 12), ConfigKey::generate());
+        let exposed = key.expose();
+        // Exactly the allocation made first: no copy of the key was left in a freed one.
+        assert_eq!(exposed.capacity(), exposed.len(), "{}", exposed.len());
+        assert!(exposed.starts_with("Crypt=1;KeyDesc=0004f2abcdef-g12;Key="));
     }
 }

@@ -23,6 +23,7 @@ mod files;
 mod progress;
 pub mod publish;
 pub mod rotate;
+mod secret_io;
 pub mod uploads;
 pub mod write;
 

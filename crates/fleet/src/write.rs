@@ -4,26 +4,42 @@ use std::fs;
 use std::io::{Read, Write};
 use std::path::Path;
 
+use zeroize::Zeroizing;
+
 use crate::Error;
+use crate::secret_io::{ZeroizingWriter, read_zeroizing};
 
 /// File mode of files that carry a key or plaintext secrets: owner only.
 pub const SECRET_MODE: u32 = 0o600;
 /// File mode of files anyone may read (encrypted files, masters, shared files).
 pub const PUBLIC_MODE: u32 = 0o644;
 
-/// Reads the file at `path`, refusing more than `limit` bytes.
-pub fn read_capped(path: &Path, limit: usize) -> Result<Vec<u8>, Error> {
+/// Reads the file at `path`, refusing more than `limit` bytes, into a buffer zeroized on drop.
+pub fn read_capped(path: &Path, limit: usize) -> Result<Zeroizing<Vec<u8>>, Error> {
     let file = fs::File::open(path).map_err(|e| Error::io(path, "read", e))?;
-    read_capped_from(path, file, limit)
+    let expected = file
+        .metadata()
+        .map_or(0, |m| usize::try_from(m.len()).unwrap_or(usize::MAX));
+    read_capped_sized(path, file, limit, expected)
 }
 
-/// Reads what `reader` (named `name` in errors) gives, refusing more than `limit` bytes.
-pub fn read_capped_from(name: &Path, reader: impl Read, limit: usize) -> Result<Vec<u8>, Error> {
-    let mut bytes = Vec::new();
-    reader
-        .take(limit as u64 + 1)
-        .read_to_end(&mut bytes)
-        .map_err(|e| Error::io(name, "read", e))?;
+/// Reads what `reader` (named `name` in errors) gives, refusing more than `limit` bytes, into
+/// a buffer zeroized on drop (and as it grows).
+pub fn read_capped_from(
+    name: &Path,
+    reader: impl Read,
+    limit: usize,
+) -> Result<Zeroizing<Vec<u8>>, Error> {
+    read_capped_sized(name, reader, limit, 0)
+}
+
+fn read_capped_sized(
+    name: &Path,
+    reader: impl Read,
+    limit: usize,
+    expected: usize,
+) -> Result<Zeroizing<Vec<u8>>, Error> {
+    let bytes = read_zeroizing(reader, limit, expected).map_err(|e| Error::io(name, "read", e))?;
     if bytes.len() > limit {
         return Err(Error::TooLarge {
             path: name.to_owned(),
@@ -74,9 +90,9 @@ fn write_new_with(
     mode: u32,
     fill: impl FnOnce(&mut dyn Write) -> std::io::Result<()>,
 ) -> Result<(), Error> {
-    let mut out = std::io::BufWriter::new(create_new(path, mode)?);
+    let mut out = ZeroizingWriter::new(create_new(path, mode)?);
     fill(&mut out)
-        .and_then(|()| out.into_inner().map_err(|e| e.into_error()))
+        .and_then(|()| out.into_inner())
         .and_then(|file| file.sync_all())
         .map_err(|e| Error::io(path, "write", e))
 }

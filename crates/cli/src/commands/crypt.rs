@@ -32,7 +32,7 @@ pub(crate) fn encrypt(session: &Session, args: &EncryptArgs) -> Result<(), Failu
         return Err(Failure::input(format!("{mac} has no active key"))
             .with_hint("make one with `polyseal keys add MAC` or `polyseal publish`"));
     }
-    let plaintext = zeroize::Zeroizing::new(read_input(&args.input, MAX_FILE_SIZE)?);
+    let plaintext = read_input(&args.input, MAX_FILE_SIZE)?;
     if polyseal_crypto::is_encrypted(&plaintext) {
         return Err(Failure::input(format!(
             "{}: is already encrypted",
