@@ -1458,3 +1458,98 @@ fn every_listed_file_missing_or_outside_the_tree_is_named_in_one_refusal() {
     );
     assert_eq!(events(&ws), before);
 }
+
+#[test]
+fn a_per_phone_file_encrypted_by_another_vault_under_the_same_keydesc_is_refused() {
+    let other = Workspace::with_vault();
+    other.publish();
+    let ws = Workspace::with_vault();
+    ws.run(&["keys", "add", "0004f2a10001"]);
+    std::fs::copy(
+        other.path("out/0004f2a10001-sip.cfg"),
+        ws.path("src/0004f2a10001-sip.cfg"),
+    )
+    .expect("the other vault's file");
+    let output = ws.output(&["publish", "--src", "src", "--out", "out"]);
+    assert_failure(&output, 3, "this vault's key of that name does not open it");
+    assert!(!ws.path("out").exists());
+}
+
+#[test]
+fn rotate_start_refuses_a_per_phone_file_already_encrypted_under_the_old_key() {
+    let ws = Workspace::with_vault();
+    ws.publish();
+    crate::support::copy_dir(&ws.path("src"), &ws.path("src-g1"));
+    std::fs::copy(
+        ws.path("out/0004f2a10001-sip.cfg"),
+        ws.path("src-g1/0004f2a10001-sip.cfg"),
+    )
+    .expect("g1 file");
+    let before = events(&ws);
+    let output = ws.output(&[
+        "rotate", "start", "--all", "--src", "src-g1", "--out", "out",
+    ]);
+    assert_failure(
+        &output,
+        3,
+        "already encrypted in the source tree, under KeyDesc 0004f2a10001-g1",
+    );
+    assert_eq!(events(&ws), before, "no pre-active key");
+}
+
+#[test]
+fn the_default_masters_lists_are_checked_when_every_phone_has_a_master_of_its_own() {
+    let ws = Workspace::with_vault();
+    master_with(
+        &ws,
+        r#"CONFIG_FILES="[PHONE_MAC_ADDRESS]-key.cfg, [PHONE_MAC_ADDRESS]-sip.cfg, provdata"/>"#,
+    );
+    std::fs::write(
+        ws.path("src/provdata"),
+        "<polycomConfig reg.1.auth.password=\"Hunter2Hunter2\"/>\n",
+    )
+    .expect("provdata");
+    for mac in ["0004f2a10001", "0004f2a10002", "64167fa10003"] {
+        std::fs::write(
+            ws.path(&format!("src/{mac}.cfg")),
+            r#"<APPLICATION CONFIG_FILES="[PHONE_MAC_ADDRESS]-key.cfg, [PHONE_MAC_ADDRESS]-sip.cfg, site.cfg"/>"#,
+        )
+        .expect("own master");
+    }
+    let output = ws.output(&["publish", "--src", "src", "--out", "out"]);
+    assert_failure(&output, 3, "provdata");
+}
+
+#[test]
+fn a_symbolic_link_to_a_phones_file_under_another_name_is_refused() {
+    let ws = Workspace::with_vault();
+    symlink("0004f2a10001-sip.cfg", ws.path("src/logo.bmp")).expect("link");
+    let output = ws.output(&["publish", "--src", "src", "--out", "out"]);
+    assert_failure(
+        &output,
+        3,
+        "logo.bmp: a symbolic link to 0004f2a10001-sip.cfg",
+    );
+    assert!(!ws.path("out").exists());
+}
+
+#[test]
+fn an_encrypted_contact_directory_seed_is_refused_as_every_phone_reads_it() {
+    let ws = Workspace::with_vault();
+    master_with(
+        &ws,
+        r#"CONFIG_FILES="[PHONE_MAC_ADDRESS]-key.cfg, [PHONE_MAC_ADDRESS]-sip.cfg, site.cfg" CONTACTS_DIRECTORY="contacts"/>"#,
+    );
+    std::fs::create_dir(ws.path("src/contacts")).expect("dir");
+    ws.run(&["keys", "add", "0004f2a10002"]);
+    ws.run(&[
+        "encrypt",
+        "--mac",
+        "0004f2a10002",
+        "src/site.cfg",
+        "--output",
+        "src/contacts/000000000000-directory.xml",
+    ]);
+    let output = ws.output(&["publish", "--src", "src", "--out", "out"]);
+    assert_failure(&output, 3, "000000000000-directory.xml: a shared file");
+}

@@ -143,8 +143,8 @@ fn provision_hint(error: &polyseal_provision::Error) -> Option<&'static str> {
     use polyseal_provision::Error as E;
     Some(match error {
         E::Xml { .. } => {
-            "fix the file at that place (`xmllint --noout FILE` judges it the same way), then \
-             run the command again; a phone cannot read a file that is not well-formed"
+            "fix the file at that place, then run the command again (docs/PROVISIONING.md §7: \
+             what xmllint refuses, and a DOCTYPE, is refused)"
         }
         E::NotUtf8 { .. } => {
             "save the file as UTF-8; an XML file in ISO-8859-1, which phones read too, may \
@@ -189,8 +189,9 @@ fn fleet_hint(error: &polyseal_fleet::Error) -> Option<String> {
         E::PlaintextSecrets { .. } => "or pass --allow-plaintext-secrets to publish them \
                                        anyway, in plaintext to every phone"
             .to_owned(),
-        E::Malformed { .. } => "fix each file at its place (`xmllint --noout FILE` judges it \
-                                the same way), then run the command again"
+        E::Malformed { .. } => "fix each file at its place, then run the command again \
+                                (docs/PROVISIONING.md §7: what xmllint refuses, and a \
+                                DOCTYPE, is refused)"
             .to_owned(),
         E::NothingToRotate { .. } => {
             "publish it first: `polyseal publish` makes and bootstraps its key".to_owned()

@@ -101,6 +101,36 @@ pub enum Error {
         /// The KeyDesc of the generation the phone is served, if it has one yet.
         served: Option<String>,
     },
+    /// A phone's file is already encrypted in the source tree under the KeyDesc its phone is
+    /// served, but that key does not open it (another vault names its keys the same way).
+    #[error(
+        "{}: already encrypted in the source tree under {key_desc}, but this vault's key of \
+         that name does not open it (made by another vault?): the phone could not decrypt it; \
+         put the plaintext file in the source tree (polyseal encrypts it)",
+        path.display()
+    )]
+    EncryptedSourceDoesNotOpen {
+        /// The source file.
+        path: PathBuf,
+        /// The KeyDesc its header names.
+        key_desc: String,
+    },
+    /// A symbolic link in the source tree leads to a phone's file under a name that is not
+    /// that phone's: it would be served, in plaintext, to every phone.
+    #[error(
+        "{}: a symbolic link to {}, the file of phone {mac}: under this name it would be served \
+         in plaintext to every phone; remove the link",
+        link.display(),
+        target.display()
+    )]
+    LinkToPhoneFile {
+        /// The link.
+        link: PathBuf,
+        /// The phone's file, relative to the tree.
+        target: PathBuf,
+        /// Its phone.
+        mac: Mac,
+    },
     /// A `<mac>.cfg` that is a configuration file, listed for its phone: phones request
     /// `<mac>.cfg` first, as their master, and an encrypted master loops them.
     #[error(
@@ -153,7 +183,7 @@ pub enum Error {
     /// A master lists a shared configuration file the tree does not have.
     #[error(
         "{}:{position}: {list} lists {file}, which is not a file of the source tree (a typo, a \
-         directory, a file outside the tree): fix the name or add the file{}",
+         directory, a hidden file, a file outside the tree): fix the name or add the file{}",
         master.display(),
         if others.is_empty() {
             String::new()

@@ -134,6 +134,8 @@ pub struct SourceTree {
     /// States of files that name no phone (masters, shared files): every phone's fetch plan
     /// asks for them, so a fleet of 100,000 would otherwise read each one 100,000 times.
     shared_states: Arc<Mutex<HashMap<PathBuf, FileState>>>,
+    /// Symbolic links to files of the tree, each with the file it leads to (both relative).
+    links: BTreeMap<PathBuf, PathBuf>,
 }
 
 impl SourceTree {
@@ -149,7 +151,14 @@ impl SourceTree {
         let root = root.into();
         let mut listed = Vec::new();
         let resolved_root = fs::canonicalize(&root).map_err(|e| Error::io(&root, e))?;
-        list_files(&root, &resolved_root, Path::new(""), &mut listed)?;
+        let mut links = BTreeMap::new();
+        list_files(
+            &root,
+            &resolved_root,
+            Path::new(""),
+            &mut listed,
+            &mut links,
+        )?;
         // Sorted first with a cheap comparison, so building the set compares each path once
         // with its neighbour instead of ~17 times, component by component.
         listed.sort_unstable_by(|a, b| path_order(a, b));
@@ -161,6 +170,7 @@ impl SourceTree {
             phone_files_not_masters: BTreeSet::new(),
             key_file: KeyFilePattern::default(),
             shared_states: Arc::default(),
+            links,
         };
         if tree.contains(Path::new(DEFAULT_MASTER)) {
             let path = tree.path_of(Path::new(DEFAULT_MASTER));
@@ -227,6 +237,14 @@ impl SourceTree {
     /// The root joined with `relative`, for opening the file and for messages.
     pub fn path_of(&self, relative: &Path) -> PathBuf {
         self.root.join(relative)
+    }
+
+    /// The symbolic links of the tree that lead to a file of it, each with that file (both
+    /// relative to the root), in path order.
+    pub fn links(&self) -> impl Iterator<Item = (&Path, &Path)> {
+        self.links
+            .iter()
+            .map(|(link, target)| (link.as_path(), target.as_path()))
     }
 
     /// `000000000000.cfg`, if the tree has it.
@@ -395,6 +413,7 @@ fn list_files(
     resolved_root: &Path,
     relative: &Path,
     files: &mut Vec<PathBuf>,
+    links: &mut BTreeMap<PathBuf, PathBuf>,
 ) -> Result<(), Error> {
     // Joining an empty path would add a trailing `/` to messages about the root.
     let dir = if relative.as_os_str().is_empty() {
@@ -412,7 +431,7 @@ fn list_files(
         let child = relative.join(&name);
         let file_type = entry.file_type().map_err(|e| Error::io(entry.path(), e))?;
         if file_type.is_dir() {
-            list_files(root, resolved_root, &child, files)?;
+            list_files(root, resolved_root, &child, files, links)?;
         } else if file_type.is_file() {
             files.push(child);
         } else if file_type.is_symlink() {
@@ -433,13 +452,16 @@ fn list_files(
                 });
             }
             if target.is_file() {
+                if let Ok(inside) = target.strip_prefix(resolved_root) {
+                    links.insert(child.clone(), inside.to_owned());
+                }
                 files.push(child);
             } else if target.is_dir() {
                 // Followed, as its files are served through it; a link to the directory it is
                 // in, or to one above, would list the tree without end: not followed.
                 let here = fs::canonicalize(&dir).map_err(|e| Error::io(&dir, e))?;
                 if !here.starts_with(&target) {
-                    list_files(root, resolved_root, &child, files)?;
+                    list_files(root, resolved_root, &child, files, links)?;
                 }
             }
         }

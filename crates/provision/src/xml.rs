@@ -44,13 +44,20 @@ impl Drop for XmlText<'_> {
 
 /// The encodings phones read besides UTF-8, by the names an XML declaration may give them
 /// (compared without case): Polycom's contact directories are often ISO-8859-1 (issue 12).
-const LATIN1_NAMES: [&str; 6] = [
+/// US-ASCII is a subset of it; Windows-1252 differs from it only in bytes 0x80-0x9F
+/// (typographic quotes, the euro sign), never in markup, so a file declaring it is read as
+/// ISO-8859-1 for checking and published byte for byte as always.
+const LATIN1_NAMES: [&str; 10] = [
     "iso-8859-1",
     "iso8859-1",
     "iso_8859-1",
     "latin1",
     "latin-1",
     "l1",
+    "us-ascii",
+    "ascii",
+    "windows-1252",
+    "cp1252",
 ];
 
 /// One element: its name, nesting depth (0 for the root) and attributes.
@@ -222,6 +229,14 @@ impl<'a> XmlText<'a> {
         };
         let document =
             roxmltree::Document::parse_with_options(&self.text, options).map_err(|error| {
+                if matches!(error, roxmltree::Error::DtdDetected) {
+                    // roxmltree names no place for it: the declaration is where it starts.
+                    return self.error(
+                        self.text.find("<!DOCTYPE").unwrap_or(0),
+                        "a DOCTYPE: Polycom configuration files have none, and polyseal reads \
+                         none (remove it)",
+                    );
+                }
                 let at = error.pos();
                 Error::Xml {
                     path: self.path.to_owned(),
@@ -229,12 +244,7 @@ impl<'a> XmlText<'a> {
                         line: usize::try_from(at.row).unwrap_or(usize::MAX),
                         column: usize::try_from(at.col).unwrap_or(usize::MAX),
                     },
-                    reason: match error {
-                        roxmltree::Error::DtdDetected => "a DOCTYPE: Polycom configuration files \
-                            have none, and polyseal reads none (remove it)"
-                            .to_owned(),
-                        other => well_formed_reason(&other),
-                    },
+                    reason: well_formed_reason(&error),
                 }
             })?;
         self.check_declaration()?;

@@ -54,7 +54,7 @@ fn start(session: &Session, args: &RotateStartArgs) -> Result<(), Failure> {
     if let Some(dir) = &args.uploads {
         uploads_in(dir)?;
     }
-    let planned = check_republish(writer.vault(), &args.republish)?;
+    let planned = check_republish(writer.vault(), &args.republish, &macs)?;
     if macs.is_empty() && args.uploads.is_none() {
         session.say("no phone to rotate: every phone is already rotating or has no key");
         // An interrupted `rotate start` left its keys made: its republish still has to run.
@@ -124,7 +124,7 @@ fn finish(session: &Session, args: &RotateFinishArgs) -> Result<(), Failure> {
     let mut writer = session.writer()?;
     let named = named_macs(args.all, &args.macs)?;
     let changes = rotate::finish_changes(writer.vault(), targets(named.as_deref()))?;
-    let planned = check_republish(writer.vault(), &args.republish)?;
+    let planned = check_republish(writer.vault(), &args.republish, &[])?;
     // The identity is asked for before anything changes, so a wrong one changes nothing.
     let data_key = match planned {
         Some(_) => Some(session.unlock(writer.vault())?),
@@ -155,6 +155,7 @@ fn finish(session: &Session, args: &RotateFinishArgs) -> Result<(), Failure> {
 fn check_republish(
     vault: &Vault,
     args: &RepublishArgs,
+    rotating: &[Mac],
 ) -> Result<Option<(CheckedPublish, PathBuf)>, Failure> {
     let (Some(src), Some(out)) = (&args.src, &args.out) else {
         return Ok(None);
@@ -162,6 +163,7 @@ fn check_republish(
     let mut request = PublishRequest::new(src, out, parse_key_file(&args.key_file)?);
     request.phones_file = args.phones.as_deref();
     request.allow_plaintext_secrets = args.allow_plaintext_secrets;
+    request.rotating = rotating;
     Ok(Some((publish::check(vault, &request)?, out.clone())))
 }
 

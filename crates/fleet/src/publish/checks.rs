@@ -163,6 +163,16 @@ pub(super) fn check_listed_files(
             continue;
         };
         for plan in tree.fetch_plans(mac)? {
+            // Phones without a directory of their own start from the seed beside it
+            // (docs/PROVISIONING.md §3): every one of them reads it.
+            let seed = plan
+                .files
+                .iter()
+                .filter(|file| file.role == Role::Contacts)
+                .filter_map(|file| file.path()?.parent())
+                .map(|dir| dir.join(CONTACTS_SEED))
+                .filter(|seed| tree.contains(seed));
+            listed.extend(seed);
             let list = config.setting(MasterAttribute::ConfigFiles, plan.model.as_deref());
             for file in plan
                 .files
@@ -210,6 +220,9 @@ pub(super) fn check_listed_files(
             .collect(),
     })
 }
+
+/// The contact directory phones without one of their own start from.
+const CONTACTS_SEED: &str = "000000000000-directory.xml";
 
 /// One warning for every file of `unlisted`, with the first of them.
 pub(super) fn unlisted_warning(unlisted: &[UnlistedFile<'_>]) -> Option<String> {

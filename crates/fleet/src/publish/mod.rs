@@ -53,6 +53,10 @@ pub struct PublishRequest<'a> {
     pub adopt_out: bool,
     /// Where each phone's key file is.
     pub key_file: KeyFilePattern,
+    /// Phones that the caller gives a new key between the check and the run (`rotate start`):
+    /// they are served a key that does not exist yet, so no file of theirs can already be
+    /// encrypted under it.
+    pub rotating: &'a [Mac],
 }
 
 impl<'a> PublishRequest<'a> {
@@ -65,6 +69,7 @@ impl<'a> PublishRequest<'a> {
             allow_plaintext_secrets: false,
             adopt_out: false,
             key_file,
+            rotating: &[],
         }
     }
 }
@@ -133,6 +138,12 @@ pub fn check(vault: &Vault, request: &PublishRequest<'_>) -> Result<CheckedPubli
     // file by its MAC) is what keeps the list from naming it, and must be refused.
     let mut checked = macs.clone();
     checked.extend(phone_files.unlisted.iter().map(|file| file.mac));
+    // 000000000000.cfg is every new phone's master: its lists are checked even when no phone
+    // the tree names boots from it (each has a master of its own, or none is named yet), as
+    // the next phone to boot would (a MAC no tree names: issue 12, second review).
+    if tree.default_master().is_some() && checked.iter().all(|m| tree.phone_master(m).is_some()) {
+        checked.extend(Mac::parse(NEXT_PHONE).ok());
+    }
     checked.sort_unstable();
     checked.dedup();
     checks::check_plans(&tree, &checked, &request.key_file, &mut summary)?;
@@ -165,6 +176,7 @@ pub fn check(vault: &Vault, request: &PublishRequest<'_>) -> Result<CheckedPubli
         &tree,
         &phone_files,
         vault,
+        request.rotating,
         &manifest,
         &mut summary,
         &mut placeholders,
@@ -184,6 +196,10 @@ pub fn check(vault: &Vault, request: &PublishRequest<'_>) -> Result<CheckedPubli
         summary,
     })
 }
+
+/// The MAC the default master's lists are checked for when no phone the tree names boots from
+/// it: a Polycom OUI and a serial no factory gives.
+const NEXT_PHONE: &str = "0004f2000000";
 
 /// The phones of `macs` that have no active key in `vault`: publish makes one for each.
 fn need_keys(vault: &Vault, macs: &[Mac]) -> Vec<Mac> {

@@ -25,10 +25,30 @@ pub(super) fn check_per_phone_files(
     tree: &SourceTree,
     phone_files: &PhoneFiles<'_>,
     vault: &Vault,
+    rotating: &[Mac],
     manifest: &Manifest,
     summary: &mut PublishSummary,
     placeholders: &mut Vec<Placeholder>,
 ) -> Result<(), Error> {
+    // A link under another name to a phone's file would serve its plaintext to every phone.
+    let owner_of = |file: &Path| {
+        phone_files
+            .by_phone
+            .iter()
+            .find(|(mac, files)| files.contains(&file) && !is_phone_master(tree, mac, file))
+            .map(|(mac, _)| *mac)
+    };
+    for (link, target) in tree.links() {
+        if let Some(mac) = owner_of(target) {
+            if owner_of(link) != Some(mac) {
+                return Err(Error::LinkToPhoneFile {
+                    link: tree.path_of(link),
+                    target: target.to_owned(),
+                    mac,
+                });
+            }
+        }
+    }
     let files: Vec<(Mac, &Path)> = phone_files
         .by_phone
         .iter()
@@ -55,7 +75,7 @@ pub(super) fn check_per_phone_files(
             let path = tree.path_of(file);
             let (plaintext, _) = read_source(&path)?;
             if polyseal_crypto::is_encrypted(&plaintext) {
-                check_encrypted_source(vault, mac, &path, &plaintext)?;
+                check_encrypted_source(vault, rotating, mac, &path, &plaintext)?;
                 return Ok(FileScan::default());
             }
             Ok(scan_file(&path, &plaintext, Exposure::PerPhoneEncrypted)?)
@@ -90,6 +110,7 @@ pub(super) fn check_per_phone_files(
 /// than the one `mac` is served: published as it is, the phone could not decrypt it.
 fn check_encrypted_source(
     vault: &Vault,
+    rotating: &[Mac],
     mac: &Mac,
     path: &Path,
     bytes: &[u8],
@@ -99,6 +120,7 @@ fn check_encrypted_source(
         .and_then(|header| header.key_desc().cloned());
     let served = RotationStep::of(vault.record(mac))
         .files_generation()
+        .filter(|_| !rotating.contains(mac))
         .and_then(|generation| vault.record(mac)?.generation(generation))
         .map(|generation| generation.key_desc().clone());
     match (&found, &served) {

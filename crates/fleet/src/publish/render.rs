@@ -42,8 +42,17 @@ pub(super) fn render(output: &Output<'_>) -> Result<Rendered, Error> {
         Content::Encrypt { source: path, key } => {
             let (plaintext, source) = read_source(path)?;
             if polyseal_crypto::is_encrypted(&plaintext) {
+                // `check` compared its KeyDesc with the one the phone is served; another vault
+                // names its keys the same way, so the key itself must open it.
+                if polyseal_crypto::decrypt(&plaintext, key).is_err() {
+                    return Err(Error::EncryptedSourceDoesNotOpen {
+                        path: path.to_owned(),
+                        key_desc: key.key_desc().to_string(),
+                    });
+                }
                 let note = format!(
-                    "{}: already encrypted in the source tree; copied as it is",
+                    "{}: already encrypted in the source tree, under its phone's key; copied as \
+                     it is",
                     path.display()
                 );
                 return Ok(Rendered {
