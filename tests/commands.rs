@@ -270,7 +270,7 @@ fn publish_refuses_a_secret_in_a_shared_file_unless_allowed() {
         "<polycomConfig>\n<reg reg.1.auth.password=\"shared-secret-123\"/>\n</polycomConfig>\n",
     )
     .unwrap();
-    let out = ws.output(&["publish", "--src", "src", "--out", "out"]);
+    let out = ws.try_publish();
     assert_failure(&out, 3, "site.cfg");
     assert!(
         !String::from_utf8_lossy(&out.stderr).contains("shared-secret-123"),
@@ -295,7 +295,7 @@ fn publish_refuses_malformed_xml_naming_file_line_and_column() {
         "<polycomConfig>\n<reg a=\"1\">\n</polycomConfig>\n",
     )
     .unwrap();
-    let out = ws.output(&["publish", "--src", "src", "--out", "out"]);
+    let out = ws.try_publish();
     assert_failure(&out, 3, "0004f2a10001-sip.cfg:3");
     assert!(!ws.path("out").exists());
 }
@@ -306,7 +306,7 @@ fn publish_refuses_an_encrypted_master() {
     ws.run(&["keys", "add", "0004f2a10001"]);
     let encrypted = ws.output(&["encrypt", "--mac", "0004f2a10001", "src/000000000000.cfg"]);
     std::fs::write(ws.path("src/000000000000.cfg"), encrypted.stdout).unwrap();
-    let out = ws.output(&["publish", "--src", "src", "--out", "out"]);
+    let out = ws.try_publish();
     assert_failure(&out, 3, "000000000000.cfg");
     assert!(!ws.path("out").exists());
 }

@@ -82,7 +82,7 @@ fn without_a_usable_manifest_a_rerun_reads_every_file_and_writes_a_new_manifest(
         "polyseal-manifest/1\nnot an entry\n",
     ] {
         fs::write(&manifest, broken).unwrap();
-        let refused = ws.output(&["publish", "--src", "src", "--out", "out"]);
+        let refused = ws.try_publish();
         assert_eq!(refused.status.code(), Some(3), "manifest {broken:?}");
         assert_eq!(
             proved_with(&ws, &["--adopt-out"]),

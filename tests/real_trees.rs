@@ -19,7 +19,7 @@ fn mode(path: &std::path::Path) -> u32 {
 fn a_symlink_out_of_the_source_tree_refuses_publish_before_any_key_is_made() {
     let ws = Workspace::with_vault();
     symlink("../identity.txt", ws.path("src/logo.bmp")).expect("symlink");
-    let output = ws.output(&["publish", "--src", "src", "--out", "out"]);
+    let output = ws.try_publish();
     assert_failure(&output, 3, "logo.bmp");
     assert!(!ws.path("out").exists(), "nothing is published");
     let keys = ws.output(&["keys", "list", "--format", "csv"]);
@@ -415,7 +415,7 @@ fn a_firmware_image_larger_than_any_config_is_copied_streamed_with_its_mode() {
     let source = std::fs::metadata(ws.path("src/sip.ld")).expect("source");
     assert_ne!(source.ino(), published.ino());
     // A rerun proves it unchanged without rewriting it.
-    let rerun = ws.output(&["publish", "--src", "src", "--out", "out"]);
+    let rerun = ws.try_publish();
     assert!(
         String::from_utf8_lossy(&rerun.stderr).contains("is up to date"),
         "{}",
@@ -431,7 +431,7 @@ fn publish_into_a_directory_polyseal_did_not_publish_is_refused_listing_what_is_
     std::fs::write(ws.path("out/sip.ld"), b"firmware").expect("firmware");
     std::fs::write(ws.path("out/logs/0004f2a10001-app.log"), b"log").expect("log");
     let before = events(&ws);
-    let refused = ws.output(&["publish", "--src", "src", "--out", "out"]);
+    let refused = ws.try_publish();
     assert_failure(&refused, 3, "holds files polyseal did not write");
     let stderr = String::from_utf8_lossy(&refused.stderr);
     assert!(
@@ -527,7 +527,7 @@ fn publish_never_overwrites_a_file_it_did_not_write() {
     // Someone put a file at a path the next tree writes.
     std::fs::write(ws.path("out/extra.cfg"), b"theirs").expect("theirs");
     std::fs::write(ws.path("src/extra.cfg"), "<polycomConfig/>").expect("ours");
-    let refused = ws.output(&["publish", "--src", "src", "--out", "out"]);
+    let refused = ws.try_publish();
     assert_failure(
         &refused,
         3,
@@ -578,7 +578,7 @@ fn a_master_whose_lists_do_not_give_the_key_first_is_refused_before_any_key_is_m
         let ws = Workspace::with_vault();
         master_with(&ws, lists);
         let before = events(&ws);
-        let output = ws.output(&["publish", "--src", "src", "--out", "out"]);
+        let output = ws.try_publish();
         assert_failure(&output, 3, names);
         assert!(
             String::from_utf8_lossy(&output.stderr).contains("000000000000.cfg"),
@@ -606,7 +606,7 @@ fn a_listed_config_file_that_is_missing_or_not_a_file_is_refused_before_any_key_
             ),
         );
         let before = events(&ws);
-        let output = ws.output(&["publish", "--src", "src", "--out", "out"]);
+        let output = ws.try_publish();
         assert_failure(&output, 3, names);
         assert!(String::from_utf8_lossy(&output.stderr).contains("000000000000.cfg"));
         assert_eq!(events(&ws), before, "{entry}: no key made");
@@ -630,7 +630,7 @@ fn every_secret_of_a_tree_is_reported_in_one_run() {
         &ws,
         r#"CONFIG_FILES="[PHONE_MAC_ADDRESS]-key.cfg, [PHONE_MAC_ADDRESS]-sip.cfg, site.cfg, features.cfg"/>"#,
     );
-    let output = ws.output(&["publish", "--src", "src", "--out", "out"]);
+    let output = ws.try_publish();
     assert_failure(&output, 3, "and 2 more");
     let stderr = String::from_utf8_lossy(&output.stderr);
     for parameter in [
@@ -659,7 +659,7 @@ fn a_phones_file_listed_by_its_literal_mac_in_a_shared_list_is_refused() {
             &format!(r#"CONFIG_FILES="[PHONE_MAC_ADDRESS]-key.cfg, site.cfg, {entry}"/>"#),
         );
         let before = events(&ws);
-        let output = ws.output(&["publish", "--src", "src", "--out", "out"]);
+        let output = ws.try_publish();
         assert_failure(&output, 3, "the file of phone 0004f2a10001");
         assert!(
             String::from_utf8_lossy(&output.stderr).contains("[PHONE_MAC_ADDRESS]"),
@@ -729,7 +729,7 @@ fn an_out_with_only_hidden_files_or_empty_directories_is_not_publish_s_to_take()
     let ws = Workspace::with_vault();
     std::fs::create_dir_all(ws.path("out/.git")).expect("dir");
     std::fs::create_dir_all(ws.path("out/logs")).expect("dir");
-    let output = ws.output(&["publish", "--src", "src", "--out", "out"]);
+    let output = ws.try_publish();
     assert_failure(&output, 3, "holds files polyseal did not write");
 }
 
@@ -846,7 +846,7 @@ fn a_foreign_file_where_the_new_tree_needs_a_directory_is_refused_before_any_key
     std::fs::create_dir(ws.path("src/sounds")).expect("dir");
     std::fs::write(ws.path("src/sounds/ring.wav"), b"RIFF").expect("file");
     let before = events(&ws);
-    let output = ws.output(&["publish", "--src", "src", "--out", "out"]);
+    let output = ws.try_publish();
     assert_failure(&output, 3, "sounds");
     assert_eq!(events(&ws), before);
 }
@@ -902,7 +902,7 @@ fn a_file_name_the_manifest_cannot_record_is_refused() {
     let ws = Workspace::with_vault();
     let name = std::ffi::OsStr::from_bytes(b"ring\xe9.wav");
     std::fs::write(ws.path("src").join(name), b"RIFF").expect("file");
-    let output = ws.output(&["publish", "--src", "src", "--out", "out"]);
+    let output = ws.try_publish();
     assert_failure(&output, 3, "not UTF-8");
 }
 
@@ -942,7 +942,7 @@ fn a_per_phone_file_that_is_not_well_formed_is_refused_and_no_key_stays_in_the_v
     text.push_str("<reg><bad");
     std::fs::write(&path, text).expect("write");
     let before = events(&ws);
-    let output = ws.output(&["publish", "--src", "src", "--out", "out"]);
+    let output = ws.try_publish();
     assert_failure(&output, 3, "0004f2a10001-sip.cfg");
     assert_eq!(
         events(&ws),
@@ -1021,7 +1021,7 @@ fn a_file_named_with_a_mac_that_no_master_lists_is_reported_and_not_published() 
         "<polycomConfig reg.2.auth.password=\"extra-Passw0rd-xyz\"/>\n",
     )
     .expect("extra");
-    let output = ws.output(&["publish", "--src", "src", "--out", "out"]);
+    let output = ws.try_publish();
     assert!(output.status.success(), "{output:?}");
     let stderr = String::from_utf8_lossy(&output.stderr);
     let warnings: Vec<&str> = stderr
@@ -1062,7 +1062,7 @@ fn a_master_no_phone_can_read_is_refused_even_when_the_masters_lists_name_no_pho
         "master.enc",
     ]);
     std::fs::rename(ws.path("master.enc"), ws.path("src/000000000000.cfg")).expect("swap");
-    let output = ws.output(&["publish", "--src", "src", "--out", "out"]);
+    let output = ws.try_publish();
     assert_failure(&output, 3, "000000000000.cfg");
     assert!(!ws.path("out").exists(), "nothing is published");
 }
@@ -1078,7 +1078,7 @@ fn a_phones_file_listed_by_its_literal_mac_is_refused_in_a_fleet_of_one_phone() 
         r#"CONFIG_FILES="[PHONE_MAC_ADDRESS]-key.cfg, site.cfg, 0004f2a10001-sip.cfg"/>"#,
     );
     let before = events(&ws);
-    let output = ws.output(&["publish", "--src", "src", "--out", "out"]);
+    let output = ws.try_publish();
     assert_failure(&output, 3, "the file of phone 0004f2a10001");
     assert_eq!(events(&ws), before, "no key made");
 }
@@ -1094,7 +1094,7 @@ fn a_model_element_carrying_another_models_attribute_is_warned_about() {
   <APPLICATION_SPIP320 APP_FILE_PATH_SPIP320="sip_320.ld" CONFIG_FILES_SPIP501="[PHONE_MAC_ADDRESS]-key.cfg, site.cfg"/>
 </APPLICATION>"#,
     );
-    let output = ws.output(&["publish", "--src", "src", "--out", "out"]);
+    let output = ws.try_publish();
     assert!(output.status.success(), "{output:?}");
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(
@@ -1113,7 +1113,7 @@ fn a_weak_sip_password_in_many_phones_files_is_one_grouped_warning() {
         )
         .expect("weak");
     }
-    let output = ws.output(&["publish", "--src", "src", "--out", "out"]);
+    let output = ws.try_publish();
     assert!(output.status.success(), "{output:?}");
     let stderr = String::from_utf8_lossy(&output.stderr);
     let weak: Vec<&str> = stderr
@@ -1160,7 +1160,7 @@ fn files_xmllint_refuses_are_refused_with_their_line_and_column_before_any_key()
         assert!(!xmllint.status.success(), "xmllint refuses {slip:?}");
         std::fs::rename(&file, ws.path("src/0004f2a10001-sip.cfg")).expect("into the tree");
         let before = events(&ws);
-        let output = ws.output(&["publish", "--src", "src", "--out", "out"]);
+        let output = ws.try_publish();
         assert_failure(&output, 3, &format!("0004f2a10001-sip.cfg:{line}:"));
         assert_eq!(events(&ws), before, "{slip:?}: no key stays");
         assert!(!ws.path("out").exists(), "{slip:?}: nothing published");
@@ -1215,7 +1215,7 @@ fn unrendered_template_placeholders_are_one_grouped_warning_and_no_secret() {
         )
         .expect("per-phone");
     }
-    let output = ws.output(&["publish", "--src", "src", "--out", "out"]);
+    let output = ws.try_publish();
     assert!(output.status.success(), "{output:?}");
     let stderr = String::from_utf8_lossy(&output.stderr);
     let said: Vec<&str> = stderr
@@ -1241,7 +1241,7 @@ fn unrendered_template_placeholders_are_one_grouped_warning_and_no_secret() {
         "<polycomConfig device.prov.password=\"{$prov_password|hunter2hunter2}\"/>\n",
     )
     .expect("site.cfg");
-    let output = ws.output(&["publish", "--src", "src", "--out", "out"]);
+    let output = ws.try_publish();
     assert_failure(&output, 3, "device.prov.password");
 }
 
@@ -1252,7 +1252,7 @@ fn a_firmware_image_or_upload_directory_no_one_has_is_warned_about() {
         &ws,
         r#"CONFIG_FILES="[PHONE_MAC_ADDRESS]-key.cfg, [PHONE_MAC_ADDRESS]-sip.cfg, site.cfg" LOG_FILE_DIRECTORY="logs" OVERRIDES_DIRECTORY="overrides" CONTACTS_DIRECTORY="contacts"/>"#,
     );
-    let output = ws.output(&["publish", "--src", "src", "--out", "out"]);
+    let output = ws.try_publish();
     assert!(output.status.success(), "{output:?}");
     let stderr = String::from_utf8_lossy(&output.stderr);
     for attribute in [
@@ -1269,7 +1269,7 @@ fn a_firmware_image_or_upload_directory_no_one_has_is_warned_about() {
     for dir in ["logs", "overrides", "contacts"] {
         std::fs::create_dir(ws.path(&format!("out/{dir}"))).expect("upload directory");
     }
-    let output = ws.output(&["publish", "--src", "src", "--out", "out"]);
+    let output = ws.try_publish();
     assert!(output.status.success(), "{output:?}");
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(
@@ -1285,7 +1285,7 @@ fn a_master_problem_of_every_phone_is_said_once_for_the_master() {
         &ws,
         r#"CONFIG_FILES="[PHONE_MAC_ADDRESS]-key.cfg, [PHONE_MAC_ADDRESS]-sip.cfg, site.cfg, https://cfg.example.net/[PHONE_MAC_ADDRESS]-remote.cfg"/>"#,
     );
-    let output = ws.output(&["publish", "--src", "src", "--out", "out"]);
+    let output = ws.try_publish();
     assert!(output.status.success(), "{output:?}");
     let stderr = String::from_utf8_lossy(&output.stderr);
     let said: Vec<&str> = stderr
@@ -1334,7 +1334,7 @@ fn a_shared_file_encrypted_in_the_source_tree_is_refused_before_any_key() {
     ]);
     std::fs::rename(ws.path("site.enc"), ws.path("src/site.cfg")).expect("swap");
     let before = events(&ws);
-    let output = ws.output(&["publish", "--src", "src", "--out", "out"]);
+    let output = ws.try_publish();
     assert_failure(&output, 3, "site.cfg: a shared file");
     assert_eq!(events(&ws), before, "no key made");
     assert!(!ws.path("out").exists());
@@ -1350,7 +1350,7 @@ fn a_per_phone_file_encrypted_in_the_source_under_another_phones_key_is_refused(
     )
     .expect("another phone's file");
     let before = events(&ws);
-    let output = ws.output(&["publish", "--src", "src", "--out", "out"]);
+    let output = ws.try_publish();
     assert_failure(
         &output,
         3,
@@ -1371,7 +1371,7 @@ fn a_mac_cfg_that_is_no_master_listed_for_its_phone_is_refused_not_encrypted() {
         &ws,
         r#"CONFIG_FILES="[PHONE_MAC_ADDRESS]-key.cfg, [PHONE_MAC_ADDRESS].cfg, [PHONE_MAC_ADDRESS]-sip.cfg, site.cfg"/>"#,
     );
-    let output = ws.output(&["publish", "--src", "src", "--out", "out"]);
+    let output = ws.try_publish();
     assert_failure(
         &output,
         3,
@@ -1392,15 +1392,15 @@ fn a_listed_shared_file_of_any_name_is_checked_and_an_unlisted_malformed_one_is_
         "<polycomConfig device.logincred.password=\"Hunter2Hunter2\"/>\n",
     )
     .expect("extra");
-    let output = ws.output(&["publish", "--src", "src", "--out", "out"]);
+    let output = ws.try_publish();
     assert_failure(&output, 3, "extra.conf:1:16: device.logincred.password");
     std::fs::write(ws.path("src/extra.conf"), "<p a=\"1\"b=\"2\"/>\n").expect("extra");
-    let output = ws.output(&["publish", "--src", "src", "--out", "out"]);
+    let output = ws.try_publish();
     assert_failure(&output, 3, "extra.conf:1:");
     // A backup no master lists, not well-formed: it breaks no phone, and is said.
     std::fs::write(ws.path("src/extra.conf"), "<polycomConfig/>\n").expect("extra");
     std::fs::write(ws.path("src/old-site.cfg.bak"), "<p a=\"1\"b=\"2\"/>\n").expect("bak");
-    let output = ws.output(&["publish", "--src", "src", "--out", "out"]);
+    let output = ws.try_publish();
     assert!(output.status.success(), "{output:?}");
     assert!(
         String::from_utf8_lossy(&output.stderr).contains("old-site.cfg.bak:1:"),
@@ -1412,7 +1412,7 @@ fn a_listed_shared_file_of_any_name_is_checked_and_an_unlisted_malformed_one_is_
         "<polycomConfig device.logincred.password=\"Hunter2Hunter2\"/>\n",
     )
     .expect("bak");
-    let output = ws.output(&["publish", "--src", "src", "--out", "out"]);
+    let output = ws.try_publish();
     assert_failure(&output, 3, "old-site.cfg.bak");
 }
 
@@ -1448,7 +1448,7 @@ fn every_listed_file_missing_or_outside_the_tree_is_named_in_one_refusal() {
         r#"CONFIG_FILES="[PHONE_MAC_ADDRESS]-key.cfg, [PHONE_MAC_ADDRESS]-sip.cfg, site.cfg, m1.cfg, m2.cfg, ../identity.txt"/>"#,
     );
     let before = events(&ws);
-    let output = ws.output(&["publish", "--src", "src", "--out", "out"]);
+    let output = ws.try_publish();
     assert_failure(&output, 3, "lists m1.cfg");
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("and 2 more"), "{stderr}");
@@ -1470,7 +1470,7 @@ fn a_per_phone_file_encrypted_by_another_vault_under_the_same_keydesc_is_refused
         ws.path("src/0004f2a10001-sip.cfg"),
     )
     .expect("the other vault's file");
-    let output = ws.output(&["publish", "--src", "src", "--out", "out"]);
+    let output = ws.try_publish();
     assert_failure(&output, 3, "this vault's key of that name does not open it");
     assert!(!ws.path("out").exists());
 }
@@ -1516,7 +1516,7 @@ fn the_default_masters_lists_are_checked_when_every_phone_has_a_master_of_its_ow
         )
         .expect("own master");
     }
-    let output = ws.output(&["publish", "--src", "src", "--out", "out"]);
+    let output = ws.try_publish();
     assert_failure(&output, 3, "provdata");
 }
 
@@ -1524,7 +1524,7 @@ fn the_default_masters_lists_are_checked_when_every_phone_has_a_master_of_its_ow
 fn a_symbolic_link_to_a_phones_file_under_another_name_is_refused() {
     let ws = Workspace::with_vault();
     symlink("0004f2a10001-sip.cfg", ws.path("src/logo.bmp")).expect("link");
-    let output = ws.output(&["publish", "--src", "src", "--out", "out"]);
+    let output = ws.try_publish();
     assert_failure(
         &output,
         3,
@@ -1550,6 +1550,6 @@ fn an_encrypted_contact_directory_seed_is_refused_as_every_phone_reads_it() {
         "--output",
         "src/contacts/000000000000-directory.xml",
     ]);
-    let output = ws.output(&["publish", "--src", "src", "--out", "out"]);
+    let output = ws.try_publish();
     assert_failure(&output, 3, "000000000000-directory.xml: a shared file");
 }

@@ -97,6 +97,11 @@ impl Workspace {
         self.run(&["publish", "--src", "src", "--out", "out"]);
     }
 
+    /// Runs `publish --src src --out out` and returns what it did, success or not.
+    pub(crate) fn try_publish(&self) -> std::process::Output {
+        self.output(&["publish", "--src", "src", "--out", "out"])
+    }
+
     /// Every file under `relative`, relative to the workspace, sorted.
     pub(crate) fn files_under(&self, relative: &str) -> Vec<String> {
         let mut files = Vec::new();

@@ -52,26 +52,30 @@ pub(super) fn check_shared_files(
         })
         .collect();
     let unlisted: HashSet<&Path> = phone_files.unlisted.iter().map(|f| f.path).collect();
-    let candidates: Vec<Candidate<'_>> =
-        tree.files()
-            .filter(|file| !owned.contains(file) && !unlisted.contains(file))
-            .filter_map(|file| {
-                let master = file == Path::new(DEFAULT_MASTER)
-                    || phone_files.by_phone.iter().any(|(mac, files)| {
-                        files.contains(&file) && is_phone_master(tree, mac, file)
-                    });
-                let read_by_phones = master || listed.contains(file);
-                (read_by_phones || named_like_configuration(file)).then_some(Candidate {
-                    file,
-                    exposure: if master {
-                        Exposure::Master
-                    } else {
-                        Exposure::Shared
-                    },
-                    read_by_phones,
-                })
+    // Looked up once: a fleet where every phone has a `<mac>.cfg` has 100,000 of them.
+    let masters: HashSet<&Path> = std::iter::once(Path::new(DEFAULT_MASTER))
+        .chain(
+            tree.phone_masters()
+                .filter_map(|(_, master)| master.path().strip_prefix(tree.root()).ok()),
+        )
+        .collect();
+    let candidates: Vec<Candidate<'_>> = tree
+        .files()
+        .filter(|file| !owned.contains(file) && !unlisted.contains(file))
+        .filter_map(|file| {
+            let master = masters.contains(file);
+            let read_by_phones = master || listed.contains(file);
+            (read_by_phones || named_like_configuration(file)).then_some(Candidate {
+                file,
+                exposure: if master {
+                    Exposure::Master
+                } else {
+                    Exposure::Shared
+                },
+                read_by_phones,
             })
-            .collect();
+        })
+        .collect();
     let outcomes: Vec<Result<Option<FileScan>, Error>> = candidates
         .par_iter()
         .map(|candidate| {
