@@ -1553,3 +1553,19 @@ fn an_encrypted_contact_directory_seed_is_refused_as_every_phone_reads_it() {
     let output = ws.try_publish();
     assert_failure(&output, 3, "000000000000-directory.xml: a shared file");
 }
+
+#[test]
+fn a_file_the_lists_give_to_two_phones_is_refused() {
+    let ws = Workspace::with_vault();
+    master_with(
+        &ws,
+        r#"CONFIG_FILES="[PHONE_MAC_ADDRESS]-key.cfg, [PHONE_MAC_ADDRESS]-sip.cfg, 0004f2[PHONE_MAC_ADDRESS].cfg, [PHONE_MAC_ADDRESS]a10001.cfg, site.cfg"/>"#,
+    );
+    std::fs::write(ws.path("src/0004f20004f2a10001.cfg"), "<polycomConfig/>\n").expect("file");
+    let output = ws.try_publish();
+    assert_failure(
+        &output,
+        3,
+        "0004f20004f2a10001.cfg: the masters' lists give this file",
+    );
+}

@@ -115,6 +115,19 @@ pub enum Error {
         /// The KeyDesc its header names.
         key_desc: String,
     },
+    /// The masters' lists give one file to several phones: no one key serves them all.
+    #[error(
+        "{}: the masters' lists give this file to phones {}: encrypted for one, the others \
+         could not read it; write the lists so each file names one phone",
+        path.display(),
+        macs.iter().map(ToString::to_string).collect::<Vec<_>>().join(" and ")
+    )]
+    FileOfSeveralPhones {
+        /// The file.
+        path: PathBuf,
+        /// The phones.
+        macs: Vec<Mac>,
+    },
     /// A symbolic link in the source tree leads to a phone's file under a name that is not
     /// that phone's: it would be served, in plaintext, to every phone.
     #[error(

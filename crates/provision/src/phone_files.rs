@@ -25,6 +25,9 @@ pub struct PhoneFiles<'t> {
     /// Files whose path holds a phone's MAC but that no master lists for that phone, in tree
     /// order: no phone requests them.
     pub unlisted: Vec<UnlistedFile<'t>>,
+    /// Files that the lists give to more than one phone, with those phones: no one key can
+    /// serve them all.
+    pub contested: Vec<(&'t Path, Vec<Mac>)>,
 }
 
 /// A file named with a phone's MAC that no master lists for that phone.
@@ -155,15 +158,21 @@ impl SourceTree {
                 exact.insert(expanded, *mac);
             }
         }
-        let owner = |name: &str| -> Option<Mac> {
-            if let Some(mac) = exact.get(name) {
-                return Some(*mac);
-            }
-            templates
-                .iter()
-                .filter_map(|template| template.phone_of(name))
-                .find(|mac| self.phone_master(mac).is_none())
+        // Every phone that requests `name`: one, as a rule; two when the lists are contrived
+        // enough (`0004f2[PHONE_MAC_ADDRESS].cfg` and `[PHONE_MAC_ADDRESS]a10001.cfg`).
+        let owners = |name: &str| -> Vec<Mac> {
+            let mut macs: Vec<Mac> = exact.get(name).copied().into_iter().collect();
+            macs.extend(
+                templates
+                    .iter()
+                    .filter_map(|template| template.phone_of(name))
+                    .filter(|mac| self.phone_master(mac).is_none()),
+            );
+            macs.sort_unstable();
+            macs.dedup();
+            macs
         };
+        let owner = |name: &str| owners(name).first().copied();
         let mut files = PhoneFiles::default();
         for path in self.files() {
             let Some(name) = path.to_str() else {
@@ -171,9 +180,16 @@ impl SourceTree {
             };
             // The lists first: `abc[PHONE_MAC_ADDRESS].cfg` names a phone in a run of 15 hex
             // digits, which no reading of the name alone would take for a MAC.
-            if let Some(mac) = owner(name) {
-                files.by_phone.entry(mac).or_default().push(path);
-                continue;
+            match owners(name).as_slice() {
+                [] => {}
+                [mac] => {
+                    files.by_phone.entry(*mac).or_default().push(path);
+                    continue;
+                }
+                several => {
+                    files.contested.push((path, several.to_vec()));
+                    continue;
+                }
             }
             // Listed as it is: a shared file (a list naming one phone's file so is refused by
             // the plan checks), whatever runs of hex digits its name holds.

@@ -152,3 +152,22 @@ fn a_mac_next_to_hex_letters_in_a_listed_name_is_still_the_phones() -> TestResul
     );
     Ok(())
 }
+
+#[test]
+fn a_file_two_phones_request_is_contested_not_given_to_one() -> TestResult {
+    let master = r#"<APPLICATION CONFIG_FILES="[PHONE_MAC_ADDRESS]-key.cfg, 0004f2[PHONE_MAC_ADDRESS].cfg, [PHONE_MAC_ADDRESS]a10001.cfg" CONTACTS_DIRECTORY="" OVERRIDES_DIRECTORY=""/>"#;
+    let (_dir, tree) = tree(&[
+        ("000000000000.cfg", master),
+        ("0004f20004f2a10001.cfg", CONFIG),
+    ])?;
+    let files = tree.phone_files();
+    assert_eq!(
+        files.contested,
+        [(
+            Path::new("0004f20004f2a10001.cfg"),
+            vec![mac("0004f20004f2"), mac("0004f2a10001")]
+        )]
+    );
+    assert!(files.by_phone.is_empty());
+    Ok(())
+}

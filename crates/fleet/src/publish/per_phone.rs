@@ -30,6 +30,12 @@ pub(super) fn check_per_phone_files(
     summary: &mut PublishSummary,
     placeholders: &mut Vec<Placeholder>,
 ) -> Result<(), Error> {
+    if let Some((file, macs)) = phone_files.contested.first() {
+        return Err(Error::FileOfSeveralPhones {
+            path: tree.path_of(file),
+            macs: macs.clone(),
+        });
+    }
     // A link under another name to a phone's file would serve its plaintext to every phone.
     let owner_of = |file: &Path| {
         phone_files
