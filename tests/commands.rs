@@ -922,3 +922,41 @@ fn an_identity_file_readable_by_others_is_warned_about_and_refused_with_strict_p
     assert!(quiet.status.success(), "{quiet:?}");
     assert!(!String::from_utf8_lossy(&quiet.stderr).contains("readable by group"));
 }
+
+/// The `head SEQ HEX` line of `log verify`, as `SEQ:HEX`.
+fn log_head(ws: &Workspace) -> String {
+    let out = ws.output(&["log", "verify"]);
+    assert!(out.status.success(), "{out:?}");
+    let text = String::from_utf8_lossy(&out.stdout);
+    let line = text
+        .lines()
+        .find_map(|l| l.strip_prefix("head "))
+        .expect("a head line");
+    line.replacen(' ', ":", 1)
+}
+
+#[test]
+fn a_vault_restored_from_before_an_anchored_head_fails_log_verify_expect_head() {
+    let ws = Workspace::with_vault();
+    ws.publish();
+    let earlier = log_head(&ws);
+    crate::support::copy_dir(&ws.path("vault"), &ws.path("vault-backup"));
+    ws.run(&["keys", "add", "0004f2a10009"]);
+    let later = log_head(&ws);
+    // An earlier head stays valid as events are appended.
+    ws.run(&["log", "verify", "--expect-head", &earlier]);
+    ws.run(&["log", "verify", "--expect-head", &later]);
+    // The backup is a consistent vault of its own: only the anchor tells it is older.
+    std::fs::remove_dir_all(ws.path("vault")).unwrap();
+    std::fs::rename(ws.path("vault-backup"), ws.path("vault")).unwrap();
+    ws.run(&["log", "verify"]);
+    let restored = ws.output(&["log", "verify", "--expect-head", &later]);
+    assert_failure(&restored, 4, "the log ends before event");
+    // A head whose hash the log does not hold at that place: rewritten.
+    let (seq, _) = earlier.split_once(':').unwrap();
+    let forged = format!("{seq}:{}", "00".repeat(32));
+    let rewritten = ws.output(&["log", "verify", "--expect-head", &forged]);
+    assert_failure(&rewritten, 4, "not the anchored");
+    let bad = ws.output(&["log", "verify", "--expect-head", "12"]);
+    assert_failure(&bad, 3, "--expect-head");
+}

@@ -566,8 +566,10 @@ pub(crate) enum LogCommand {
     #[command(after_help = "Examples:\n  polyseal log show\n  polyseal log show --format json")]
     Show(LogShowArgs),
     /// Check the hash chain and that the records agree with it; prints the head hash.
-    #[command(after_help = "Examples:\n  polyseal log verify")]
-    Verify,
+    #[command(
+        after_help = "Examples:\n  polyseal log verify\n  polyseal log verify --expect-head 42:3f1c…"
+    )]
+    Verify(LogVerifyArgs),
 }
 
 #[derive(Args, Debug)]
@@ -579,6 +581,14 @@ pub(crate) struct LogShowArgs {
     /// The same as `--format json` (kept for scripts written before `--format`).
     #[arg(long, hide = true, conflicts_with = "format")]
     pub(crate) json: bool,
+}
+
+#[derive(Args, Debug)]
+pub(crate) struct LogVerifyArgs {
+    /// A head an earlier `log verify` printed, kept outside the vault (`SEQ:HEX`): the log must
+    /// still hold that event with that hash (exit 4 if cut, rewritten or restored from before).
+    #[arg(long, value_name = "SEQ:HEX")]
+    pub(crate) expect_head: Option<String>,
 }
 
 #[derive(Args, Debug)]

@@ -135,6 +135,24 @@ impl LogHead {
         hash: [0; 32],
     };
 
+    /// Reads a head as `log verify` prints it and an operator records it: `SEQ:HEX` (or
+    /// `SEQ HEX`), HEX the 64 hex digits of the event's line hash.
+    ///
+    /// ```
+    /// let head = polyseal_vault::LogHead::parse(&format!("12:{}", "ab".repeat(32))).expect("a head");
+    /// assert_eq!(head.seq, 12);
+    /// assert!(polyseal_vault::LogHead::parse("12:abc").is_none());
+    /// ```
+    pub fn parse(text: &str) -> Option<LogHead> {
+        let (seq, hex) = text.trim().split_once([':', ' '])?;
+        let mut hash = [0u8; 32];
+        hex::decode_to_slice(hex.trim(), &mut hash).ok()?;
+        Some(LogHead {
+            seq: seq.trim().parse().ok()?,
+            hash,
+        })
+    }
+
     /// The hash as 64 lowercase hex digits.
     pub fn hash_hex(&self) -> String {
         hex::encode(self.hash)

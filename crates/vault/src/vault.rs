@@ -1,5 +1,6 @@
 //! Reading a vault: the inventory without any identity, keys after one unlock.
 
+use sha2::Digest as _;
 use std::collections::BTreeMap;
 use std::fs;
 use std::io;
@@ -161,6 +162,45 @@ impl Vault {
     /// Every event in the log, after checking its hash chain.
     pub fn events(&self) -> Result<Vec<Event>, Error> {
         read_log(&self.layout.events()).map(|(events, _)| events)
+    }
+
+    /// Checks the event log against a head recorded elsewhere (an earlier `log verify`'s
+    /// `head SEQ HEX`, kept in a ticket, syslog or by a second custodian): the log must hold
+    /// an event at `anchor.seq` whose line hashes to `anchor.hash`. An earlier head stays valid
+    /// as events are appended; a log cut before it, rewritten and re-chained from there on,
+    /// or restored from an older backup fails with [`Error::EventLog`]. The hash chain itself
+    /// is [`Vault::verify`]'s to check.
+    pub fn check_anchor(&self, anchor: &crate::LogHead) -> Result<(), Error> {
+        use std::io::BufRead as _;
+        let path = self.layout.events();
+        let fail = |reason: String| Error::EventLog {
+            path: path.clone(),
+            line: anchor.seq,
+            reason,
+        };
+        if anchor.seq == 0 {
+            return Err(fail("sequence 0 is before the first event".to_owned()));
+        }
+        let file = std::fs::File::open(&path).map_err(|e| Error::io(&path, "read", e))?;
+        let mut lines = std::io::BufReader::new(file).split(b'\n');
+        let index = usize::try_from(anchor.seq - 1).unwrap_or(usize::MAX);
+        let Some(line) = lines.nth(index) else {
+            return Err(fail(format!(
+                "the log ends before event {}: cut, or restored from before the anchored head",
+                anchor.seq
+            )));
+        };
+        let line = line.map_err(|e| Error::io(&path, "read", e))?;
+        let hash: [u8; 32] = sha2::Sha256::digest(&line).into();
+        if !bool::from(subtle::ConstantTimeEq::ct_eq(&hash[..], &anchor.hash[..])) {
+            return Err(fail(format!(
+                "event {} hashes to {}, not the anchored {}: the log was rewritten from there on",
+                anchor.seq,
+                hex::encode(hash),
+                anchor.hash_hex()
+            )));
+        }
+        Ok(())
     }
 
     /// Checks the event log's hash chain and that the records and `vault.toml` say what the

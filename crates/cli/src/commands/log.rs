@@ -1,6 +1,6 @@
 //! `polyseal log`: the vault's event log.
 
-use polyseal_vault::{EventKind, KeyRef};
+use polyseal_vault::{EventKind, KeyRef, LogHead};
 
 use crate::cli::{LogCommand, LogShowArgs, TableFormat};
 use crate::count::count;
@@ -11,9 +11,21 @@ use crate::table::emit;
 pub(crate) fn run(session: &Session, command: LogCommand) -> Result<(), Failure> {
     match command {
         LogCommand::Show(args) => show(session, &args),
-        LogCommand::Verify => {
+        LogCommand::Verify(args) => {
+            let anchor = match &args.expect_head {
+                Some(text) => Some(LogHead::parse(text).ok_or_else(|| {
+                    Failure::input(format!(
+                        "--expect-head {text:?}: not a head as `log verify` prints it, \
+                         SEQ:HEX (a sequence number, a colon, 64 hex digits)"
+                    ))
+                })?),
+                None => None,
+            };
             let vault = session.vault()?;
             let report = vault.verify()?;
+            if let Some(anchor) = &anchor {
+                vault.check_anchor(anchor)?;
+            }
             emit(&format!(
                 "event log verified: {}, {}, {}\nhead {} {}\n",
                 count(
@@ -24,7 +36,15 @@ pub(crate) fn run(session: &Session, command: LogCommand) -> Result<(), Failure>
                 count(report.generations, "key generation"),
                 report.head.seq,
                 report.head.hash_hex()
-            ))
+            ))?;
+            if let Some(anchor) = anchor {
+                session.say(&format!(
+                    "the log holds the expected head {}:{}",
+                    anchor.seq,
+                    anchor.hash_hex()
+                ));
+            }
+            Ok(())
         }
     }
 }
