@@ -960,3 +960,26 @@ fn a_vault_restored_from_before_an_anchored_head_fails_log_verify_expect_head() 
     let bad = ws.output(&["log", "verify", "--expect-head", "12"]);
     assert_failure(&bad, 3, "--expect-head");
 }
+
+#[test]
+fn a_bucket_saved_before_a_key_was_destroyed_no_longer_opens_it() {
+    let ws = Workspace::with_vault();
+    ws.run(&["keys", "add", "0004f2a10001"]);
+    crate::support::copy_dir(&ws.path("vault/keys"), &ws.path("keys-backup"));
+    ws.run(&["keys", "state", "0004f2a10001", "deactivated"]);
+    let out = ws.output(&["keys", "state", "0004f2a10001", "destroyed"]);
+    assert!(out.status.success(), "{out:?}");
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("the data key was replaced"),
+        "{out:?}"
+    );
+    // The attack: the bucket file as it was before, back in place.
+    std::fs::remove_dir_all(ws.path("vault/keys")).unwrap();
+    std::fs::rename(ws.path("keys-backup"), ws.path("vault/keys")).unwrap();
+    let reveal = ws.output(&["keys", "show", "0004f2a10001", "--reveal"]);
+    assert!(!reveal.status.success(), "{reveal:?}");
+    assert!(
+        !String::from_utf8_lossy(&reveal.stdout).contains("Key="),
+        "the destroyed key is not printed"
+    );
+}

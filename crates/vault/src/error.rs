@@ -48,6 +48,16 @@ pub enum Error {
         /// The version this build reads and writes.
         supported: u32,
     },
+    /// A key would be destroyed or compromised without the data key: that change replaces the
+    /// data key (crypto-shredding), which needs the identity.
+    ShreddingNeedsDataKey {
+        /// The phone.
+        mac: Mac,
+        /// The generation.
+        generation: u32,
+        /// The state it would enter.
+        to: KeyState,
+    },
     /// A transaction journal was left by a writer that stopped mid-transaction, and it could
     /// not be completed now (typically: no write access to the vault directory).
     UnfinishedTransaction {
@@ -341,7 +351,8 @@ impl Error {
             | Error::StaleDataKey { .. }
             | Error::WriterPoisoned { .. }
             | Error::ChangedSincePrepared { .. } => ErrorKind::Vault,
-            Error::UnknownMac { .. }
+            Error::ShreddingNeedsDataKey { .. }
+            | Error::UnknownMac { .. }
             | Error::UnknownGeneration { .. }
             | Error::NoActiveKey { .. }
             | Error::UnknownKeyDesc { .. }
@@ -443,6 +454,15 @@ impl fmt::Display for Error {
                     lock_file.display()
                 ),
             },
+            Error::ShreddingNeedsDataKey {
+                mac,
+                generation,
+                to,
+            } => write!(
+                f,
+                "{mac} g{generation}: becoming {to} replaces the vault's data key and re-seals \
+                 every key (crypto-shredding), which needs the identity"
+            ),
             Error::UnsupportedFormat {
                 path,
                 found,

@@ -58,6 +58,12 @@ pub enum EventKind {
         /// The check value of the new data key.
         data_key_check: String,
     },
+    /// The data key was replaced and every key re-sealed under the new one, because a key was
+    /// destroyed or compromised (crypto-shredding: docs/VAULT.md).
+    DataKeyRotated {
+        /// The check value of the new data key.
+        data_key_check: String,
+    },
     /// The fleet's key timing was set (absent from a log: `immediate`).
     KeyTimingSet {
         /// The new timing.
@@ -216,6 +222,7 @@ struct EventLine {
 const CREATE: &str = "create";
 const RECIPIENT_ADD: &str = "recipient-add";
 const RECIPIENT_REMOVE: &str = "recipient-remove";
+const DATA_KEY_ROTATE: &str = "data-key-rotate";
 const ADD: &str = "add";
 const STATE: &str = "state";
 const CONFIRM: &str = "confirm";
@@ -282,6 +289,10 @@ impl EventLine {
                 data_key_check: Some(data_key_check.clone()),
                 ..EventLine::bare(seq, time, RECIPIENT_REMOVE, prev)
             },
+            EventKind::DataKeyRotated { data_key_check } => EventLine {
+                data_key_check: Some(data_key_check.clone()),
+                ..EventLine::bare(seq, time, DATA_KEY_ROTATE, prev)
+            },
             EventKind::KeyTimingSet { timing } => EventLine {
                 key_timing: Some(timing.to_string()),
                 ..EventLine::bare(seq, time, KEY_TIMING, prev)
@@ -321,6 +332,9 @@ impl EventLine {
             RECIPIENT_REMOVE => EventKind::RecipientRemoved {
                 label: required(self.label, "label")?,
                 public_key: required(self.recipient, "recipient")?,
+                data_key_check: required(self.data_key_check, "data_key_check")?,
+            },
+            DATA_KEY_ROTATE => EventKind::DataKeyRotated {
                 data_key_check: required(self.data_key_check, "data_key_check")?,
             },
             KEY_TIMING => EventKind::KeyTimingSet {

@@ -90,6 +90,12 @@ impl KeyState {
     pub fn is_live(self) -> bool {
         self != KeyState::Destroyed
     }
+
+    /// True for the states whose entry replaces the data key (crypto-shredding): destroyed and
+    /// compromised.
+    pub fn shreds(self) -> bool {
+        matches!(self, KeyState::Destroyed | KeyState::Compromised)
+    }
 }
 
 impl fmt::Display for KeyState {

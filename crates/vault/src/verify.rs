@@ -135,6 +135,9 @@ fn replay(events: &[Event], findings: &mut Findings) -> Replayed {
                 }
                 replayed.data_key_check = Some(data_key_check.clone());
             }
+            EventKind::DataKeyRotated { data_key_check } => {
+                replayed.data_key_check = Some(data_key_check.clone());
+            }
             EventKind::KeyTimingSet { timing } => replayed.key_timing = *timing,
             EventKind::KeyAdded { key, state } => {
                 let generations = replayed.keys.entry(key.mac).or_default();

@@ -393,7 +393,82 @@ impl VaultWriter {
     /// rotation's finish deactivates the old generation before activating the new one.
     /// Destroying erases the sealed key and keeps the metadata.
     pub fn set_states(&mut self, changes: &[StateChange]) -> Result<(), Error> {
+        if let Some(change) = changes.iter().find(|c| c.to.shreds()) {
+            return Err(Error::ShreddingNeedsDataKey {
+                mac: change.mac,
+                generation: change.generation,
+                to: change.to,
+            });
+        }
         let mut txn = Transaction::new();
+        self.stage_states(&mut txn, changes)?;
+        self.commit(txn)
+    }
+
+    /// [`VaultWriter::set_states`] for changes that may destroy or compromise a key: in the
+    /// same transaction, the data key is replaced and every key left is re-sealed under the new
+    /// one, so a copy of a record saved before (a backup of a bucket file, a destroyed key's
+    /// bytes) no longer opens through this vault (crypto-shredding, docs/VAULT.md). Returns the
+    /// new data key when a change destroyed or compromised a key (`data_key` is refused from
+    /// then on), `None` when none did.
+    pub fn set_states_and_shred(
+        &mut self,
+        data_key: &DataKey,
+        changes: &[StateChange],
+    ) -> Result<Option<DataKey>, Error> {
+        self.vault.ensure_current(data_key)?;
+        let mut txn = Transaction::new();
+        self.stage_states(&mut txn, changes)?;
+        if !changes.iter().any(|c| c.to.shreds()) {
+            self.commit(txn)?;
+            return Ok(None);
+        }
+        let mut config = self.vault.config.clone();
+        let new_key = DataKey::generate(config.vault_id);
+        for record in self.vault.records() {
+            let mut resealed = txn
+                .staged
+                .get(&record.mac())
+                .cloned()
+                .unwrap_or_else(|| record.clone());
+            for generation in record.generations() {
+                // A key destroyed by this change has no bytes to re-seal any more.
+                let keeps_bytes = resealed
+                    .generation(generation.number())
+                    .is_some_and(|g| g.state().is_live());
+                if !generation.state().is_live() || !keeps_bytes {
+                    continue;
+                }
+                let opened = self.vault.open_generation(data_key, record, generation)?;
+                let sealed = new_key.seal(
+                    &opened.mac,
+                    opened.generation,
+                    opened.key.key_desc(),
+                    opened.key.key(),
+                );
+                if let Some(g) = resealed.generation_mut(generation.number()) {
+                    g.set_sealed(sealed);
+                }
+            }
+            txn.staged.insert(record.mac(), resealed);
+        }
+        txn.all_buckets = true;
+        config.data_key_check = new_key.check();
+        // Logged first, then the changes that caused it: one transaction either way.
+        txn.events.insert(
+            0,
+            EventKind::DataKeyRotated {
+                data_key_check: config.data_key_check.clone(),
+            },
+        );
+        txn.data_key_file = Some(new_key.wrap(&config.recipients)?);
+        txn.config = Some(config);
+        self.commit(txn)?;
+        Ok(Some(new_key))
+    }
+
+    /// Stages `changes` in `txn`, each checked against the key's state.
+    fn stage_states(&self, txn: &mut Transaction, changes: &[StateChange]) -> Result<(), Error> {
         for change in changes {
             let record = self.staged_record(&mut txn.staged, &change.mac)?;
             let other_active = record
@@ -423,13 +498,14 @@ impl VaultWriter {
                 });
             }
             generation.enter(change.to, txn.time);
+            let key = key_ref(change.mac, generation);
             txn.events.push(EventKind::StateChanged {
-                key: key_ref(change.mac, generation),
+                key,
                 from,
                 to: change.to,
             });
         }
-        self.commit(txn)
+        Ok(())
     }
 
     /// Records, in one transaction, that phones hold their pre-active generations

@@ -17,7 +17,7 @@ fn vault_with_history() -> TestVault {
     let vault = TestVault::new();
     vault.add(&macs(3), InitialState::Active);
     vault.add(&[mac(1)], InitialState::PreActive);
-    let mut writer = vault.writer();
+    let (mut writer, data_key) = vault.unlocked_writer();
     writer
         .confirm(&[Confirmation {
             mac: mac(1),
@@ -31,11 +31,14 @@ fn vault_with_history() -> TestVault {
         to,
     };
     writer
-        .set_states(&[
-            change(1, 1, KeyState::Deactivated),
-            change(1, 2, KeyState::Active),
-            change(3, 1, KeyState::Compromised),
-        ])
+        .set_states_and_shred(
+            &data_key,
+            &[
+                change(1, 1, KeyState::Deactivated),
+                change(1, 2, KeyState::Active),
+                change(3, 1, KeyState::Compromised),
+            ],
+        )
         .expect("states");
     vault
 }
@@ -67,8 +70,9 @@ fn verify_findings(vault: &TestVault) -> Vec<String> {
 fn every_line_is_json_chained_to_the_line_before() {
     let vault = vault_with_history();
     let lines = log_lines(&vault);
-    // create, recipient, 3 adds, add, confirm, 3 state changes
-    assert_eq!(lines.len(), 10);
+    // create, recipient, 3 adds, add, confirm, the data key rotated by a compromise, 3 state
+    // changes
+    assert_eq!(lines.len(), 11);
     let mut prev = "0".repeat(64);
     for (i, line) in lines.iter().enumerate() {
         let event: serde_json::Value = serde_json::from_str(line).expect("JSON");
@@ -90,7 +94,7 @@ fn every_line_is_json_chained_to_the_line_before() {
         .expect("open")
         .verify()
         .expect("verify");
-    assert_eq!(report.head.seq, 10);
+    assert_eq!(report.head.seq, 11);
     assert_eq!(
         report.head.hash_hex(),
         prev,

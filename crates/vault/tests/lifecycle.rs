@@ -188,7 +188,10 @@ fn illegal_transitions_are_errors_that_change_nothing() {
         (2, KeyState::Deactivated),
     ] {
         let error = writer
-            .set_states(&[change(2, 1, KeyState::Compromised), change(from_mac, 1, to)])
+            .set_states_and_shred(
+                &data_key,
+                &[change(2, 1, KeyState::Compromised), change(from_mac, 1, to)],
+            )
             .expect_err("illegal");
         assert!(
             matches!(error, Error::IllegalTransition { to: t, .. } if t == to),
@@ -227,12 +230,16 @@ fn destroying_erases_the_sealed_key_and_keeps_metadata() {
     let added = writer
         .add_keys(&data_key, &[mac(1)], InitialState::Active)
         .expect("add");
-    writer
-        .set_states(&[
-            change(1, 1, KeyState::Compromised),
-            change(1, 1, KeyState::Destroyed),
-        ])
+    let replaced = writer
+        .set_states_and_shred(
+            &data_key,
+            &[
+                change(1, 1, KeyState::Compromised),
+                change(1, 1, KeyState::Destroyed),
+            ],
+        )
         .expect("compromise, destroy");
+    assert!(replaced.is_some(), "destroying replaces the data key");
     drop(writer);
 
     let bucket =

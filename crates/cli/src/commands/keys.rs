@@ -157,11 +157,23 @@ fn state(session: &Session, args: &KeysStateArgs) -> Result<(), Failure> {
             .map(|g| g.number())
             .ok_or_else(|| Failure::input(format!("{mac} has no keys in the vault")))?,
     };
-    writer.set_states(&[StateChange {
+    let change = StateChange {
         mac,
         generation,
         to,
-    }])?;
-    session.say(&format!("{mac} generation {generation} is now {to}"));
+    };
+    if !to.shreds() {
+        writer.set_states(&[change])?;
+        session.say(&format!("{mac} generation {generation} is now {to}"));
+        return Ok(());
+    }
+    // Destroying or compromising a key replaces the data key, so a copy of the record saved
+    // before no longer opens through this vault (docs/VAULT.md, crypto-shredding).
+    let data_key = session.unlock(writer.vault())?;
+    writer.set_states_and_shred(&data_key, &[change])?;
+    session.say(&format!(
+        "{mac} generation {generation} is now {to}; the data key was replaced and every other key \
+         re-sealed under it"
+    ));
     Ok(())
 }

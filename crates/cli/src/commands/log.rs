@@ -98,6 +98,9 @@ fn describe(kind: &EventKind) -> String {
         EventKind::StateChanged { key: k, from, to } => format!("{}: {from} -> {to}", key(k)),
         EventKind::Confirmed { key: k, evidence } => format!("{}: confirmed by {evidence}", key(k)),
         EventKind::KeyTimingSet { timing } => format!("key timing set to {timing}"),
+        EventKind::DataKeyRotated { .. } => {
+            "data key rotated: every key re-sealed under a new one (crypto-shredding)".to_owned()
+        }
         // An event of a later version: its action is in the raw line (`log show --format json`).
         _ => "an event this version of polyseal does not describe".to_owned(),
     }
