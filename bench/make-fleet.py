@@ -7,7 +7,7 @@ import sys
 count, root = int(sys.argv[1]), sys.argv[2]
 os.makedirs(root, exist_ok=True)
 with open(os.path.join(root, "000000000000.cfg"), "w") as f:
-    f.write('<?xml version="1.0" standalone="yes"?>\n<APPLICATION APP_FILE_PATH="sip.ld" '
+    f.write('<?xml version="1.0" standalone="yes"?>\n<APPLICATION APP_FILE_PATH="" '
             'CONFIG_FILES="[PHONE_MAC_ADDRESS]-key.cfg, [PHONE_MAC_ADDRESS]-sip.cfg, site.cfg"/>\n')
 with open(os.path.join(root, "site.cfg"), "w") as f:
     f.write('<polycomConfig><tcpIpApp tcpIpApp.sntp.address="pool.ntp.org"/></polycomConfig>\n')
