@@ -425,6 +425,29 @@ impl VaultWriter {
         }
         let mut config = self.vault.config.clone();
         let new_key = DataKey::generate(config.vault_id);
+        self.reseal_all(&mut txn, data_key, &new_key)?;
+        config.data_key_check = new_key.check();
+        // Logged first, then the changes that caused it: one transaction either way.
+        txn.events.insert(
+            0,
+            EventKind::DataKeyRotated {
+                data_key_check: config.data_key_check.clone(),
+            },
+        );
+        txn.data_key_file = Some(new_key.wrap(&config.recipients)?);
+        txn.config = Some(config);
+        self.commit(txn)?;
+        Ok(Some(new_key))
+    }
+
+    /// Stages every record re-sealed under `new_key`: each generation that has its bytes, in
+    /// the vault and in `txn` (a key `txn` destroys has none left), opened with `data_key`.
+    fn reseal_all(
+        &self,
+        txn: &mut Transaction,
+        data_key: &DataKey,
+        new_key: &DataKey,
+    ) -> Result<(), Error> {
         for record in self.vault.records() {
             let mut resealed = txn
                 .staged
@@ -432,7 +455,6 @@ impl VaultWriter {
                 .cloned()
                 .unwrap_or_else(|| record.clone());
             for generation in record.generations() {
-                // A key destroyed by this change has no bytes to re-seal any more.
                 let keeps_bytes = resealed
                     .generation(generation.number())
                     .is_some_and(|g| g.state().is_live());
@@ -453,18 +475,7 @@ impl VaultWriter {
             txn.staged.insert(record.mac(), resealed);
         }
         txn.all_buckets = true;
-        config.data_key_check = new_key.check();
-        // Logged first, then the changes that caused it: one transaction either way.
-        txn.events.insert(
-            0,
-            EventKind::DataKeyRotated {
-                data_key_check: config.data_key_check.clone(),
-            },
-        );
-        txn.data_key_file = Some(new_key.wrap(&config.recipients)?);
-        txn.config = Some(config);
-        self.commit(txn)?;
-        Ok(Some(new_key))
+        Ok(())
     }
 
     /// Stages `changes` in `txn`, each checked against the key's state.
@@ -610,23 +621,7 @@ impl VaultWriter {
         let removed = config.recipients.remove(index);
         let new_key = DataKey::generate(config.vault_id);
         let mut txn = Transaction::new();
-        for record in self.vault.records() {
-            let mut resealed = record.clone();
-            for generation in record.generations().iter().filter(|g| g.state().is_live()) {
-                let opened = self.vault.open_generation(data_key, record, generation)?;
-                let sealed = new_key.seal(
-                    &opened.mac,
-                    opened.generation,
-                    opened.key.key_desc(),
-                    opened.key.key(),
-                );
-                if let Some(g) = resealed.generation_mut(generation.number()) {
-                    g.set_sealed(sealed);
-                }
-            }
-            txn.staged.insert(record.mac(), resealed);
-        }
-        txn.all_buckets = true;
+        self.reseal_all(&mut txn, data_key, &new_key)?;
         config.data_key_check = new_key.check();
         txn.events.push(EventKind::RecipientRemoved {
             label: removed.label().to_owned(),
