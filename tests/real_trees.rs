@@ -1569,3 +1569,42 @@ fn a_file_the_lists_give_to_two_phones_is_refused() {
         "0004f20004f2a10001.cfg: the masters' lists give this file",
     );
 }
+
+#[test]
+fn every_kind_of_refusal_of_a_tree_is_said_in_one_run() {
+    let ws = Workspace::with_vault();
+    master_with(
+        &ws,
+        r#"CONFIG_FILES="[PHONE_MAC_ADDRESS]-key.cfg, [PHONE_MAC_ADDRESS]-sip.cfg, site.cfg, sitee.cfg"/>"#,
+    );
+    std::fs::write(
+        ws.path("src/site.cfg"),
+        "<polycomConfig device.prov.password=\"hunter22hunter22\"/>\n",
+    )
+    .expect("site.cfg");
+    std::fs::write(
+        ws.path("src/0004f2a10002-sip.cfg"),
+        "<polycomConfig>\n<reg b=\"2\"c=\"3\"/>\n</polycomConfig>\n",
+    )
+    .expect("malformed");
+    let before = events(&ws);
+    let output = ws.try_publish();
+    assert_eq!(output.status.code(), Some(3), "{output:?}");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let errors: Vec<&str> = stderr
+        .lines()
+        .filter(|l| l.starts_with("error: "))
+        .collect();
+    assert_eq!(errors.len(), 3, "{stderr}");
+    assert!(errors[0].contains("lists sitee.cfg"), "{stderr}");
+    assert!(errors[1].contains("device.prov.password"), "{stderr}");
+    assert!(errors[2].contains("0004f2a10002-sip.cfg:2:"), "{stderr}");
+    assert!(
+        stderr
+            .lines()
+            .all(|l| l.starts_with("error: ") || l.starts_with("  hint: ")),
+        "{stderr}"
+    );
+    assert_eq!(events(&ws), before, "no key made");
+    assert!(!ws.path("out").exists());
+}

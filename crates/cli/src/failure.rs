@@ -14,6 +14,8 @@ pub(crate) struct Failure {
     pub(crate) class: ExitClass,
     message: String,
     hint: Option<String>,
+    /// Further refusals of the same command, each said on its own line after this one.
+    also: Vec<Failure>,
 }
 
 impl Failure {
@@ -23,6 +25,7 @@ impl Failure {
             class,
             message: message.into(),
             hint: None,
+            also: Vec::new(),
         }
     }
 
@@ -53,6 +56,11 @@ impl Failure {
     pub(crate) fn with_hint(mut self, hint: impl Into<String>) -> Failure {
         self.hint = Some(hint.into());
         self
+    }
+
+    /// The further refusals of the same command.
+    pub(crate) fn also(&self) -> &[Failure] {
+        &self.also
     }
 
     /// The hint, if any.
@@ -160,6 +168,15 @@ impl From<polyseal_fleet::Error> for Failure {
         let error = match error {
             E::Vault(e) => return e.into(),
             E::Provision(e) => return e.into(),
+            // The first names the exit code; every one is said.
+            E::Refusals(errors) => {
+                let mut failures = errors.into_iter().map(Failure::from);
+                let Some(mut first) = failures.next() else {
+                    return Failure::input("refused");
+                };
+                first.also = failures.collect();
+                return first;
+            }
             other => other,
         };
         let class = match &error {

@@ -59,9 +59,11 @@ fn report(session: &Session, failure: &Failure) -> ExitCode {
         ("", "", "")
     };
     // Findings were already reported in full by `audit`; the line only says why the code is 1.
-    let _ = writeln!(err, "{red}{bold}error:{reset} {failure}");
-    if let Some(hint) = failure.hint() {
-        let _ = writeln!(err, "  hint: {hint}");
+    for failure in std::iter::once(failure).chain(failure.also()) {
+        let _ = writeln!(err, "{red}{bold}error:{reset} {failure}");
+        if let Some(hint) = failure.hint() {
+            let _ = writeln!(err, "  hint: {hint}");
+        }
     }
     ExitCode::from(failure.class.code())
 }

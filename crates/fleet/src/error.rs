@@ -166,6 +166,9 @@ pub enum Error {
         /// The others.
         others: Vec<polyseal_provision::Error>,
     },
+    /// Several refusals of one publish, in the order they were found: each is one line.
+    #[error("{}", refusal_lines(.0))]
+    Refusals(Vec<Error>),
     /// A master's file list does not list the key file, or lists a per-phone file before it:
     /// phones would loop on reboot.
     #[error(
@@ -457,6 +460,15 @@ impl Error {
         }
     }
 
+    /// `Ok` for no refusal, the refusal for one, [`Error::Refusals`] for several.
+    pub(crate) fn refusals(mut refusals: Vec<Error>) -> Result<(), Error> {
+        match refusals.len() {
+            0 => Ok(()),
+            1 => Err(refusals.remove(0)),
+            _ => Err(Error::Refusals(refusals)),
+        }
+    }
+
     /// A crypto failure about `path`.
     pub(crate) fn crypto(path: &std::path::Path, source: polyseal_crypto::Error) -> Error {
         Error::Crypto {
@@ -476,6 +488,12 @@ fn others_list(others: &[polyseal_provision::Finding]) -> String {
         .map(|f| format!("{}:{} {}", f.file.display(), f.position, f.parameter))
         .collect();
     format!(" (and {} more: {})", others.len(), places.join(", "))
+}
+
+/// Each refusal on a line of its own.
+fn refusal_lines(refusals: &[Error]) -> String {
+    let lines: Vec<String> = refusals.iter().map(ToString::to_string).collect();
+    lines.join("\n")
 }
 
 /// " (and N more not well-formed: file:line:column, …)" after the first.

@@ -148,9 +148,18 @@ pub(super) fn check_names(tree: &SourceTree) -> Result<(), Error> {
 pub(super) fn check_listed_files(
     tree: &SourceTree,
     macs: &[Mac],
-) -> Result<BTreeSet<PathBuf>, Error> {
-    let mut seen = BTreeSet::new();
+) -> (BTreeSet<PathBuf>, Result<(), Error>) {
     let mut listed = BTreeSet::new();
+    let result = listed_files(tree, macs, &mut listed);
+    (listed, result)
+}
+
+fn listed_files(
+    tree: &SourceTree,
+    macs: &[Mac],
+    listed: &mut BTreeSet<PathBuf>,
+) -> Result<(), Error> {
+    let mut seen = BTreeSet::new();
     let mut refused: Vec<(PathBuf, Position, String, String)> = Vec::new();
     for mac in macs {
         let Some(master) = tree.master_for(mac) else {
@@ -204,7 +213,7 @@ pub(super) fn check_listed_files(
         }
     }
     if refused.is_empty() {
-        return Ok(listed);
+        return Ok(());
     }
     let (master, position, list, file) = refused.remove(0);
     Err(Error::ListedFileMissing {

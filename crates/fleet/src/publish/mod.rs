@@ -146,17 +146,21 @@ pub fn check(vault: &Vault, request: &PublishRequest<'_>) -> Result<CheckedPubli
     }
     checked.sort_unstable();
     checked.dedup();
-    checks::check_plans(&tree, &checked, &request.key_file, &mut summary)?;
-    let listed = checks::check_listed_files(&tree, &checked)?;
+    // Every kind of refusal is said in one run, so a tree is mended in one go (issue 12,
+    // point 10): plans, listed files, masters and shared files, per-phone files.
+    let mut refusals: Vec<Error> = Vec::new();
+    refusals.extend(checks::check_plans(&tree, &checked, &request.key_file, &mut summary).err());
+    let (listed, listed_files) = checks::check_listed_files(&tree, &checked);
+    refusals.extend(listed_files.err());
     let mut placeholders = Vec::new();
-    shared::check_shared_files(
+    refusals.extend(shared::check_shared_files(
         &tree,
         &phone_files,
         &listed,
         request.allow_plaintext_secrets,
         &mut summary,
         &mut placeholders,
-    )?;
+    ));
     checks::master_warnings(&tree, &mut summary);
     checks::master_paths(&tree, &out, &mut summary);
     summary
@@ -172,15 +176,19 @@ pub fn check(vault: &Vault, request: &PublishRequest<'_>) -> Result<CheckedPubli
         .chain(key_files.iter().map(PathBuf::as_path))
         .collect();
     let manifest = manifest::Manifest::load(&swap::sibling(&out, "manifest")?);
-    per_phone::check_per_phone_files(
-        &tree,
-        &phone_files,
-        vault,
-        request.rotating,
-        &manifest,
-        &mut summary,
-        &mut placeholders,
-    )?;
+    refusals.extend(
+        per_phone::check_per_phone_files(
+            &tree,
+            &phone_files,
+            vault,
+            request.rotating,
+            &manifest,
+            &mut summary,
+            &mut placeholders,
+        )
+        .err(),
+    );
+    Error::refusals(refusals)?;
     summary
         .warnings
         .extend(checks::placeholder_warning(&placeholders));

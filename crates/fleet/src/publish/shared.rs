@@ -25,7 +25,7 @@ struct Candidate<'t> {
 
 /// Reads the masters, every shared file a master lists (whatever its name: phones read it as
 /// configuration) and every other file named like configuration (`.cfg`, `.xml`, also as
-/// `site.cfg.bak`), and refuses, each time naming every file at fault:
+/// `site.cfg.bak`), and returns what it refuses, each refusal naming every file at fault:
 ///
 /// - a file phones read that is not well-formed XML, or that is encrypted (only the phone of
 ///   its key could read it; an encrypted master is refused by the plan checks);
@@ -40,7 +40,8 @@ pub(super) fn check_shared_files(
     allow: bool,
     summary: &mut PublishSummary,
     placeholders: &mut Vec<Placeholder>,
-) -> Result<(), Error> {
+) -> Vec<Error> {
+    let mut refused = Vec::new();
     let owned: HashSet<&Path> = phone_files
         .by_phone
         .iter()
@@ -89,6 +90,7 @@ pub(super) fn check_shared_files(
         .collect();
     let mut findings = Vec::new();
     let mut malformed = Vec::new();
+    let mut encrypted = None;
     for (candidate, outcome) in candidates.iter().zip(outcomes) {
         let path = tree.path_of(candidate.file);
         match outcome {
@@ -98,7 +100,7 @@ pub(super) fn check_shared_files(
             }
             Ok(None) if candidate.exposure == Exposure::Master => {}
             Ok(None) if candidate.read_by_phones => {
-                return Err(Error::SharedFileEncrypted { path });
+                encrypted.get_or_insert(Error::SharedFileEncrypted { path });
             }
             Ok(None) => summary.warnings.push(format!(
                 "{}: encrypted, but no master lists it: published as it is, and a phone that \
@@ -115,15 +117,16 @@ pub(super) fn check_shared_files(
                     "{error}; no master lists it, so no phone reads it: published as it is"
                 ));
             }
-            Err(other) if candidate.read_by_phones => return Err(other),
+            Err(other) if candidate.read_by_phones => refused.push(other),
             Err(other) => summary
                 .warnings
                 .push(format!("{other}; no master lists it: published as it is")),
         }
     }
+    refused.extend(encrypted);
     if !malformed.is_empty() {
         let first = malformed.remove(0);
-        return Err(Error::Malformed {
+        refused.push(Error::Malformed {
             first,
             others: malformed,
         });
@@ -137,17 +140,18 @@ pub(super) fn check_shared_files(
     summary.warnings.extend(grouped_findings(others));
     if !allow && !exposed.is_empty() {
         let first = exposed.remove(0);
-        return Err(Error::PlaintextSecrets {
+        refused.push(Error::PlaintextSecrets {
             first,
             others: exposed,
         });
+        return refused;
     }
     summary.warnings.extend(
         grouped_findings(exposed)
             .into_iter()
             .map(|w| format!("{w} (allowed by --allow-plaintext-secrets)")),
     );
-    Ok(())
+    refused
 }
 
 /// True for a name configuration files have: `.cfg` or `.xml`, also before another extension
