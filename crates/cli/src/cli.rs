@@ -585,9 +585,10 @@ pub(crate) struct LogShowArgs {
 
 #[derive(Args, Debug)]
 pub(crate) struct LogVerifyArgs {
-    /// A head an earlier `log verify` printed, kept outside the vault (`SEQ:HEX`): the log must
-    /// still hold that event with that hash (exit 4 if cut, rewritten or restored from before).
-    #[arg(long, value_name = "SEQ:HEX")]
+    /// A head an earlier `log verify` printed, kept outside the vault (its line `head SEQ HEX`,
+    /// or `SEQ:HEX`): the log must still hold that event with that hash (exit 4 if cut,
+    /// rewritten or restored from before).
+    #[arg(long, value_name = "HEAD")]
     pub(crate) expect_head: Option<String>,
 }
 

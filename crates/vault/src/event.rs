@@ -141,15 +141,20 @@ impl LogHead {
         hash: [0; 32],
     };
 
-    /// Reads a head as `log verify` prints it and an operator records it: `SEQ:HEX` (or
-    /// `SEQ HEX`), HEX the 64 hex digits of the event's line hash.
+    /// Reads a head as `log verify` prints it and an operator records it: `head SEQ HEX`,
+    /// `SEQ HEX` or `SEQ:HEX`, HEX the 64 hex digits of the event's line hash.
     ///
     /// ```
     /// let head = polyseal_vault::LogHead::parse(&format!("12:{}", "ab".repeat(32))).expect("a head");
     /// assert_eq!(head.seq, 12);
     /// assert!(polyseal_vault::LogHead::parse("12:abc").is_none());
+    /// let line = format!("head 12 {}", "ab".repeat(32));
+    /// assert_eq!(polyseal_vault::LogHead::parse(&line), Some(head));
     /// ```
     pub fn parse(text: &str) -> Option<LogHead> {
+        let text = text.trim();
+        // The whole line `log verify` prints, as an operator records it, is a head too.
+        let text = text.strip_prefix("head ").unwrap_or(text);
         let (seq, hex) = text.trim().split_once([':', ' '])?;
         let mut hash = [0u8; 32];
         hex::decode_to_slice(hex.trim(), &mut hash).ok()?;

@@ -15,8 +15,8 @@ pub(crate) fn run(session: &Session, command: LogCommand) -> Result<(), Failure>
             let anchor = match &args.expect_head {
                 Some(text) => Some(LogHead::parse(text).ok_or_else(|| {
                     Failure::input(format!(
-                        "--expect-head {text:?}: not a head as `log verify` prints it, \
-                         SEQ:HEX (a sequence number, a colon, 64 hex digits)"
+                        "--expect-head {text:?}: not a head as `log verify` prints it \
+                         (`head SEQ HEX`, or `SEQ:HEX`: a sequence number and 64 hex digits)"
                     ))
                 })?),
                 None => None,
