@@ -526,7 +526,7 @@ fn a_malformed_shared_file_and_an_unreadable_header_do_not_stop_the_audit() {
 }
 
 #[test]
-fn a_key_in_the_vault_that_does_not_open_is_found_with_the_identity_only() {
+fn a_sealed_key_edited_in_the_vault_is_refused_by_an_audit_with_the_identity() {
     let ws = published();
     // Change one hex digit of a sealed key: the record still agrees with the event log.
     let bucket = fs::read_dir(ws.path("vault/keys"))
@@ -543,9 +543,33 @@ fn a_key_in_the_vault_that_does_not_open_is_found_with_the_identity_only() {
     )
     .unwrap();
 
-    let with = report(&ws, &[]);
-    finding(&with, "vault-key-broken", Some("0004f2a10002"), None);
-    let without = report_without_identity(&ws, &[]);
+    // The vault's authenticated head no longer fits: refused, naming the file, exit 4.
+    let with = ws
+        .polyseal()
+        .args(["audit", "--tree", "out", "--format", "json"])
+        .output()
+        .unwrap();
+    assert_eq!(with.status.code(), Some(4), "{with:?}");
+    let stderr = String::from_utf8_lossy(&with.stderr);
+    let name = bucket.file_name().unwrap().to_string_lossy().into_owned();
+    assert!(
+        stderr.contains(&format!("keys/{name} is not as polyseal last wrote it")),
+        "{stderr}"
+    );
+    assert!(with.stdout.is_empty(), "no report of an altered vault");
+    // Without an identity the edit cannot be seen, and the audit says it did not check.
+    let out = ws
+        .polyseal()
+        .env_remove("POLYSEAL_IDENTITY")
+        .args(["audit", "--tree", "out", "--format", "json"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("not checked against its authenticated head"),
+        "{out:?}"
+    );
+    let without: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert!(serious(&without).is_empty(), "{:#}", without["findings"]);
 
     // An identity that does not open the vault skips the same checks, saying why.

@@ -15,3 +15,4 @@ mod prompt;
 mod readme;
 mod real_trees;
 mod scenarios;
+mod vault_state;

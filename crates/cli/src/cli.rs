@@ -133,6 +133,12 @@ pub(crate) enum Command {
     /// which decides how `rotate start` serves phones (docs/ROTATION.md).
     #[command(after_help = "Examples:\n  polyseal key-timing\n  polyseal key-timing next-boot")]
     KeyTiming(KeyTimingArgs),
+    /// Upgrade a vault made by an older polyseal to this one's format, every key kept; needs
+    /// the identity (docs/VAULT.md, "Upgrading").
+    #[command(
+        after_help = "Examples:\n  polyseal upgrade --vault /etc/polyseal/vault --identity ~/.config/polyseal/identity.txt"
+    )]
+    Upgrade,
     /// Print a shell completion script.
     #[command(
         after_help = "Examples:\n  polyseal completions bash > /etc/bash_completion.d/polyseal"

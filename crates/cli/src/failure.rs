@@ -104,9 +104,19 @@ impl From<polyseal_vault::Error> for Failure {
 }
 
 /// What to do next for the vault errors people meet most.
-fn vault_hint(error: &polyseal_vault::Error) -> Option<&'static str> {
+fn vault_hint(error: &polyseal_vault::Error) -> Option<String> {
     use polyseal_vault::Error as E;
     Some(match error {
+        E::NeedsUpgrade { dir, .. } => {
+            return Some(format!(
+                "upgrade it, keeping every key: polyseal upgrade --vault {} --identity FILE",
+                dir.display()
+            ));
+        }
+        E::NotAuthentic { .. } => {
+            "nothing was changed; find out who changed the vault (`polyseal log show`, the \
+             heads you anchored: docs/VAULT.md), then restore it from a copy you trust"
+        }
         E::NotAVault { .. } => {
             "create one with `polyseal init --recipient age1…`, or point --vault / POLYSEAL_VAULT at it"
         }
@@ -126,7 +136,8 @@ fn vault_hint(error: &polyseal_vault::Error) -> Option<&'static str> {
         }
         E::UnfinishedTransaction { .. } => "run `polyseal log verify`; the next writer recovers it",
         _ => return None,
-    })
+    }
+    .to_owned())
 }
 
 impl From<polyseal_provision::Error> for Failure {

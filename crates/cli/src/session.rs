@@ -34,6 +34,30 @@ impl Session {
         Ok(Vault::open_with_wait(&self.args.vault, self.lock_wait())?)
     }
 
+    /// Opens the vault for a command that reads it without an identity, and says so: its files
+    /// cannot be checked against the authenticated head without the data key
+    /// (docs/VAULT.md, "Authenticated state").
+    pub(crate) fn vault_unchecked(&self) -> Result<Vault, Failure> {
+        let vault = self.vault()?;
+        self.note_unchecked();
+        Ok(vault)
+    }
+
+    /// The note of a command that read the vault without checking its authenticity.
+    pub(crate) fn note_unchecked(&self) {
+        self.say(
+            "note: read without an identity, so the vault's files were not checked against its \
+             authenticated head; commands that unlock the vault check them (`polyseal log verify \
+             --identity FILE` does)",
+        );
+    }
+
+    /// Whether an identity was given (--identity, POLYSEAL_IDENTITY or
+    /// POLYSEAL_IDENTITY_DATA), for commands where it is optional.
+    pub(crate) fn has_identity(&self) -> bool {
+        IdentitySource::from_flag_or_env(self.args.identity.clone()).is_ok()
+    }
+
     /// Opens the vault for writing: takes the writer's lock.
     pub(crate) fn writer(&self) -> Result<VaultWriter, Failure> {
         Ok(VaultWriter::open_with_wait(
@@ -42,7 +66,7 @@ impl Session {
         )?)
     }
 
-    fn lock_wait(&self) -> std::time::Duration {
+    pub(crate) fn lock_wait(&self) -> std::time::Duration {
         std::time::Duration::from_secs(self.args.lock_wait)
     }
 
@@ -54,6 +78,12 @@ impl Session {
     /// Opens the vault's data key with the identity from --identity or the environment:
     /// the one unlock of a command (one YubiKey touch, one passphrase).
     pub(crate) fn unlock(&self, vault: &Vault) -> Result<DataKey, Failure> {
+        Ok(vault.unlock(&self.identities()?)?)
+    }
+
+    /// The identity from --identity or the environment, loaded (a passphrase asked for on the
+    /// terminal), with a warning for a file others may read.
+    pub(crate) fn identities(&self) -> Result<Identities, Failure> {
         let source = IdentitySource::from_flag_or_env(self.args.identity.clone())?;
         if let (Some(mode), IdentitySource::File(path)) = (source.loose_mode(), &source) {
             let what = format!(
@@ -69,8 +99,7 @@ impl Session {
             }
             self.warn(&format!("{what}; chmod 600 {}", path.display()));
         }
-        let identities = Identities::load(&source, Arc::new(TerminalPrompt))?;
-        Ok(vault.unlock(&identities)?)
+        Ok(Identities::load(&source, Arc::new(TerminalPrompt))?)
     }
 
     /// The progress bar and `-v` file lines of a long run.

@@ -74,12 +74,16 @@ fn main() -> Result<(), Box<dyn Error>> {
     // The common small write on a big vault: one phone's state change.
     let start = Instant::now();
     let mut writer = VaultWriter::open(&dir)?;
+    let data_key = writer.vault().unlock(&identities)?;
     let opened = start.elapsed();
-    writer.set_states(&[StateChange {
-        mac: macs[0],
-        generation: 1,
-        to: KeyState::Deactivated,
-    }])?;
+    writer.set_states(
+        &data_key,
+        &[StateChange {
+            mac: macs[0],
+            generation: 1,
+            to: KeyState::Deactivated,
+        }],
+    )?;
     println!(
         "open for writing {opened:?}, then one state change: {:?}",
         start.elapsed() - opened

@@ -18,7 +18,11 @@ use serde::{Deserialize, Serialize};
 use crate::data_key::{NONCE_LEN, SEALED_LEN, SealedKey};
 use crate::layout::bucket_of;
 use crate::record::{Confirmed, Generation, GenerationParts, Record};
-use crate::{Error, FORMAT_VERSION, KeyState, Timestamp};
+use crate::{Error, KeyState, Timestamp};
+
+/// The format of a bucket file (its first line, `{"format":1}`). It did not change when the
+/// vault's format became 2: authentication lives in `head.json` (docs/VAULT.md).
+const BUCKET_FORMAT: u32 = 1;
 
 /// The first line of a bucket file.
 #[derive(Serialize, Deserialize)]
@@ -68,7 +72,7 @@ struct GenerationEntry<'a> {
 /// Renders the records of one bucket (sorted by MAC by the caller).
 pub(crate) fn render<'a>(records: impl Iterator<Item = &'a Record>) -> String {
     let header = Header {
-        format: i64::from(FORMAT_VERSION),
+        format: i64::from(BUCKET_FORMAT),
     };
     let mut text = String::new();
     for line in std::iter::once(serde_json::to_string(&header))
@@ -115,11 +119,11 @@ pub(crate) fn parse(path: &Path, bucket: u8, text: &str) -> Result<Vec<Record>, 
     let mut lines = text.lines();
     let header: Header = serde_json::from_str(lines.next().unwrap_or_default())
         .map_err(|e| Error::corrupt(path, format!("line 1 is not a bucket header ({e})")))?;
-    if header.format != i64::from(FORMAT_VERSION) {
+    if header.format != i64::from(BUCKET_FORMAT) {
         return Err(Error::UnsupportedFormat {
             path: path.to_path_buf(),
             found: header.format,
-            supported: FORMAT_VERSION,
+            supported: BUCKET_FORMAT,
         });
     }
     lines

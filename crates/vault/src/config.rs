@@ -68,17 +68,21 @@ impl Config {
         toml::to_string(&file).expect("vault.toml serializes")
     }
 
-    /// Parses `vault.toml` read from `path`.
-    pub(crate) fn parse(path: &Path, text: &str) -> Result<Config, Error> {
+    /// Parses `vault.toml` read from `path`, of this build's format or of format 1 (read only
+    /// to be upgraded; its fields are the same). Returns the format too.
+    pub(crate) fn parse(path: &Path, text: &str) -> Result<(Config, u32), Error> {
         let file: ConfigFile =
             toml::from_str(text).map_err(|e| Error::corrupt(path, e.message()))?;
-        if file.format != i64::from(FORMAT_VERSION) {
-            return Err(Error::UnsupportedFormat {
-                path: path.to_path_buf(),
-                found: file.format,
-                supported: FORMAT_VERSION,
-            });
-        }
+        let format = match u32::try_from(file.format) {
+            Ok(format @ (1 | FORMAT_VERSION)) => format,
+            _ => {
+                return Err(Error::UnsupportedFormat {
+                    path: path.to_path_buf(),
+                    found: file.format,
+                    supported: FORMAT_VERSION,
+                });
+            }
+        };
         let bad = |reason: String| Error::corrupt(path, reason);
         let vault_id = VaultId::parse(&file.vault_id)
             .ok_or_else(|| bad(format!("vault_id {:?} is not 32 hex digits", file.vault_id)))?;
@@ -106,13 +110,14 @@ impl Config {
         if recipients.is_empty() {
             return Err(bad("lists no recipient".to_owned()));
         }
-        Ok(Config {
+        let config = Config {
             vault_id,
             key_desc_template,
             cryptoperiod,
             key_timing,
             data_key_check: file.data_key_check,
             recipients,
-        })
+        };
+        Ok((config, format))
     }
 }

@@ -7,6 +7,8 @@ use std::io::Read;
 use aes_gcm::aead::AeadInOut;
 use aes_gcm::{Aes256Gcm, KeyInit, Nonce};
 use age::armor::ArmoredReader;
+use hkdf::Hkdf;
+use hmac::{Hmac, Mac as _};
 use polyseal_crypto::{ConfigKey, KeyDesc, Mac};
 use rand::TryRng;
 use rand::rngs::SysRng;
@@ -21,6 +23,8 @@ use crate::{Error, Identities};
 const CHECK_DOMAIN: &[u8] = b"polyseal vault data-key check v1\0";
 /// Domain separation for the associated data of a sealed key.
 const SEAL_DOMAIN: &[u8] = b"polyseal vault key v1\0";
+/// HKDF `info` of the key that authenticates the vault head (docs/VAULT.md, `head.json`).
+const HEAD_KEY_INFO: &[u8] = b"polyseal vault head key v1";
 /// Length of a data key in bytes.
 const DATA_KEY_LEN: usize = 32;
 /// Length of an AES-GCM nonce in bytes.
@@ -184,6 +188,33 @@ impl DataKey {
         ciphertext[..ConfigKey::LEN].copy_from_slice(&buffer[..]);
         ciphertext[ConfigKey::LEN..].copy_from_slice(&tag);
         SealedKey { nonce, ciphertext }
+    }
+
+    /// The tag that authenticates the vault head `message`: HMAC-SHA256 under a key derived
+    /// from this data key with HKDF-SHA256 (salt: the vault id; info:
+    /// `"polyseal vault head key v1"`), so whoever cannot open `data-key.age` cannot make one.
+    pub(crate) fn head_tag(&self, message: &[u8]) -> [u8; 32] {
+        self.head_mac(message).finalize().into_bytes().into()
+    }
+
+    /// True if `tag` is [`DataKey::head_tag`] of `message` (compared in constant time).
+    pub(crate) fn head_tag_matches(&self, message: &[u8], tag: &[u8; 32]) -> bool {
+        self.head_mac(message).verify_slice(tag).is_ok()
+    }
+
+    fn head_mac(&self, message: &[u8]) -> Hmac<Sha256> {
+        let mut head_key = Zeroizing::new([0u8; 32]);
+        // HKDF-SHA256 refuses only outputs longer than 255 × 32 bytes; this one is 32.
+        #[allow(clippy::expect_used)]
+        Hkdf::<Sha256>::new(Some(self.vault_id.as_bytes()), &self.bytes[..])
+            .expand(HEAD_KEY_INFO, &mut head_key[..])
+            .expect("HKDF-SHA256 gives 32 bytes");
+        // HMAC takes a key of any length.
+        #[allow(clippy::expect_used)]
+        let mut mac =
+            <Hmac<Sha256> as KeyInit>::new_from_slice(&head_key[..]).expect("HMAC takes any key");
+        hmac::Mac::update(&mut mac, message);
+        mac
     }
 
     /// Opens a sealed key; `None` if it does not open under this data key with this MAC,

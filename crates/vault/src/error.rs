@@ -48,15 +48,13 @@ pub enum Error {
         /// The version this build reads and writes.
         supported: u32,
     },
-    /// A key would be destroyed or compromised without the data key: that change replaces the
-    /// data key (crypto-shredding), which needs the identity.
-    ShreddingNeedsDataKey {
-        /// The phone.
-        mac: Mac,
-        /// The generation.
-        generation: u32,
-        /// The state it would enter.
-        to: KeyState,
+    /// The vault is of an older format (1: before authenticated vault state). It is read only
+    /// to be upgraded, every key kept: [`VaultWriter::upgrade`](crate::VaultWriter::upgrade).
+    NeedsUpgrade {
+        /// The vault directory.
+        dir: PathBuf,
+        /// The format it has.
+        found: u32,
     },
     /// A transaction journal was left by a writer that stopped mid-transaction, and it could
     /// not be completed now (typically: no write access to the vault directory).
@@ -303,6 +301,15 @@ pub enum Error {
         /// What is wrong with it.
         reason: String,
     },
+    /// The vault's files are not those its authenticated head (`head.json`) records: edited
+    /// outside polyseal, restored from an older copy, cut, or the head itself forged. Found
+    /// when the vault is unlocked, before anything is sealed to anyone.
+    NotAuthentic {
+        /// The vault directory.
+        dir: PathBuf,
+        /// Every difference found, one sentence each, naming its file.
+        findings: Vec<String>,
+    },
     /// `verify` found records and event log in disagreement, or a broken hash chain.
     VerifyFailed {
         /// The vault directory.
@@ -347,12 +354,12 @@ impl Error {
             | Error::DirectoryNotEmpty { .. }
             | Error::Locked { .. }
             | Error::UnsupportedFormat { .. }
+            | Error::NeedsUpgrade { .. }
             | Error::UnfinishedTransaction { .. }
             | Error::StaleDataKey { .. }
             | Error::WriterPoisoned { .. }
             | Error::ChangedSincePrepared { .. } => ErrorKind::Vault,
-            Error::ShreddingNeedsDataKey { .. }
-            | Error::UnknownMac { .. }
+            Error::UnknownMac { .. }
             | Error::UnknownGeneration { .. }
             | Error::NoActiveKey { .. }
             | Error::UnknownKeyDesc { .. }
@@ -385,7 +392,8 @@ impl Error {
             | Error::FingerprintMismatch { .. }
             | Error::DataKeyMismatch { .. }
             | Error::EventLog { .. }
-            | Error::VerifyFailed { .. } => ErrorKind::Integrity,
+            | Error::VerifyFailed { .. }
+            | Error::NotAuthentic { .. } => ErrorKind::Integrity,
             Error::Io { .. } => ErrorKind::Io,
         }
     }
@@ -454,14 +462,12 @@ impl fmt::Display for Error {
                     lock_file.display()
                 ),
             },
-            Error::ShreddingNeedsDataKey {
-                mac,
-                generation,
-                to,
-            } => write!(
+            Error::NeedsUpgrade { dir, found } => write!(
                 f,
-                "{mac} g{generation}: becoming {to} replaces the vault's data key and re-seals \
-                 every key (crypto-shredding), which needs the identity"
+                "the vault at {} has format {found}, from before authenticated vault state; \
+                 this polyseal opens it only to upgrade it to format {}, every key kept",
+                dir.display(),
+                crate::FORMAT_VERSION
             ),
             Error::UnsupportedFormat {
                 path,
@@ -656,6 +662,15 @@ impl fmt::Display for Error {
                     findings.join("; ")
                 )
             }
+            Error::NotAuthentic { dir, findings } => write!(
+                f,
+                "the vault at {} is not as polyseal left it ({} difference{} from its \
+                 authenticated head, nothing was done): {}",
+                dir.display(),
+                findings.len(),
+                if findings.len() == 1 { "" } else { "s" },
+                findings.join("; ")
+            ),
             Error::Io {
                 path,
                 action,

@@ -64,6 +64,13 @@ pub enum EventKind {
         /// The check value of the new data key.
         data_key_check: String,
     },
+    /// The vault was upgraded to a newer format by `VaultWriter::upgrade`, every key kept.
+    FormatUpgraded {
+        /// The format it had.
+        from: u32,
+        /// The format it has now.
+        to: u32,
+    },
     /// The fleet's key timing was set (absent from a log: `immediate`).
     KeyTimingSet {
         /// The new timing.
@@ -221,6 +228,10 @@ struct EventLine {
     data_key_check: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     key_timing: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    from_format: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    format: Option<u32>,
     prev: String,
 }
 
@@ -232,6 +243,7 @@ const ADD: &str = "add";
 const STATE: &str = "state";
 const CONFIRM: &str = "confirm";
 const KEY_TIMING: &str = "key-timing";
+const UPGRADE: &str = "upgrade";
 
 impl EventLine {
     fn bare(seq: u64, time: Timestamp, action: &str, prev: String) -> EventLine {
@@ -253,6 +265,8 @@ impl EventLine {
             evidence: None,
             data_key_check: None,
             key_timing: None,
+            from_format: None,
+            format: None,
             prev,
         }
     }
@@ -298,6 +312,11 @@ impl EventLine {
                 data_key_check: Some(data_key_check.clone()),
                 ..EventLine::bare(seq, time, DATA_KEY_ROTATE, prev)
             },
+            EventKind::FormatUpgraded { from, to } => EventLine {
+                from_format: Some(*from),
+                format: Some(*to),
+                ..EventLine::bare(seq, time, UPGRADE, prev)
+            },
             EventKind::KeyTimingSet { timing } => EventLine {
                 key_timing: Some(timing.to_string()),
                 ..EventLine::bare(seq, time, KEY_TIMING, prev)
@@ -341,6 +360,10 @@ impl EventLine {
             },
             DATA_KEY_ROTATE => EventKind::DataKeyRotated {
                 data_key_check: required(self.data_key_check, "data_key_check")?,
+            },
+            UPGRADE => EventKind::FormatUpgraded {
+                from: required(self.from_format, "from_format")?,
+                to: required(self.format, "format")?,
             },
             KEY_TIMING => EventKind::KeyTimingSet {
                 timing: required(self.key_timing, "key_timing")?

@@ -8,6 +8,8 @@ use polyseal_crypto::Mac;
 pub(crate) const CONFIG_FILE: &str = "vault.toml";
 /// `data-key.age`: the vault data key, sealed with age to every recipient.
 pub(crate) const DATA_KEY_FILE: &str = "data-key.age";
+/// `head.json`: the authenticated vault head (what every file holds, where the log ends).
+pub(crate) const HEAD_FILE: &str = "head.json";
 /// `events.log`: the hash-chained event log.
 pub(crate) const EVENTS_FILE: &str = "events.log";
 /// `vault.lock`: the pid of the writer holding the lock (the lock is on the vault directory).
@@ -48,6 +50,10 @@ impl Layout {
         self.root.join(DATA_KEY_FILE)
     }
 
+    pub(crate) fn head(&self) -> PathBuf {
+        self.root.join(HEAD_FILE)
+    }
+
     pub(crate) fn events(&self) -> PathBuf {
         self.root.join(EVENTS_FILE)
     }
@@ -73,6 +79,7 @@ impl Layout {
     pub(crate) fn resolve_journal_path(&self, relative: &str) -> Option<PathBuf> {
         let allowed = relative == CONFIG_FILE
             || relative == DATA_KEY_FILE
+            || relative == HEAD_FILE
             || parse_bucket_relative_path(relative).is_some();
         allowed.then(|| self.root.join(relative))
     }
@@ -136,6 +143,7 @@ mod tests {
         );
         assert!(layout.resolve_journal_path("vault.toml").is_some());
         assert!(layout.resolve_journal_path("data-key.age").is_some());
+        assert!(layout.resolve_journal_path("head.json").is_some());
         for path in [
             "../x",
             "keys/../vault.toml",

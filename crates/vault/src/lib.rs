@@ -57,6 +57,7 @@ mod data_key;
 mod durable;
 mod error;
 mod event;
+mod head;
 mod identity;
 mod journal;
 mod key_timing;
@@ -67,6 +68,7 @@ mod record;
 mod rotation_step;
 mod state;
 mod time;
+mod upgrade;
 mod vault;
 mod verify;
 mod writer;
@@ -82,9 +84,11 @@ pub use record::{Confirmed, Generation, Record};
 pub use rotation_step::RotationStep;
 pub use state::{InitialState, KeyState};
 pub use time::{Cryptoperiod, Timestamp};
+pub use upgrade::Upgraded;
 pub use vault::{OpenedKey, Vault};
 pub use verify::VerifyReport;
 pub use writer::{Confirmation, PreparedKeys, StateChange, VaultSettings, VaultWriter};
 
-/// The format version of every file this build writes and reads (`format = 1`).
-pub const FORMAT_VERSION: u32 = 1;
+/// The vault format this build writes and reads: `format = 2` in `vault.toml`. Format 1
+/// (before authenticated vault state) is read only by [`VaultWriter::upgrade`].
+pub const FORMAT_VERSION: u32 = 2;

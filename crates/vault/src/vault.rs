@@ -15,14 +15,19 @@ use zeroize::Zeroizing;
 
 use crate::config::Config;
 use crate::data_key::{DataKey, UnwrapError, VaultId};
-use crate::event::{Event, read_log};
-use crate::layout::{Layout, bucket_of, parse_bucket_file_name};
+use crate::event::{Event, read_head, read_log};
+use crate::head::{FileDigest, Head, LogEnd, digest};
+use crate::layout::{
+    CONFIG_FILE, DATA_KEY_FILE, HEAD_FILE, Layout, bucket_of, bucket_relative_path,
+    parse_bucket_file_name,
+};
 use crate::lock::{DEFAULT_LOCK_WAIT, VaultLock};
 use crate::recipient::seal_to_all;
 use crate::record::{Generation, Record};
 use crate::verify::{VerifyReport, verify};
 use crate::{
-    Cryptoperiod, Error, Identities, KeyState, KeyTiming, Recipient, VaultWriter, bucket, durable,
+    Cryptoperiod, Error, FORMAT_VERSION, Identities, KeyState, KeyTiming, Recipient, VaultWriter,
+    bucket, durable,
 };
 
 /// An open vault: its policy, recipients and every phone's record, read under a shared lock
@@ -37,8 +42,19 @@ pub struct Vault {
     pub(crate) layout: Layout,
     pub(crate) config: Config,
     pub(crate) records: BTreeMap<Mac, Record>,
+    /// What was read, for checking against the authenticated head when the vault is unlocked.
+    pub(crate) found: Found,
     // Held for its Drop: releases the lock when the vault is dropped.
     _lock: Option<VaultLock>,
+}
+
+/// The files as a [`Vault`] read them: what [`Head::differences`] compares.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Found {
+    /// `head.json` as read, if there is one.
+    pub(crate) head: Option<String>,
+    /// The SHA-256 of `vault.toml` and of every bucket file, by path from the vault root.
+    pub(crate) files: BTreeMap<String, FileDigest>,
 }
 
 /// A key opened from the vault, with where it belongs.
@@ -90,21 +106,42 @@ impl Vault {
     }
 
     /// Reads `vault.toml` and every bucket file. The caller holds a lock and has applied any
-    /// journal.
+    /// journal. A vault of an older format is [`Error::NeedsUpgrade`].
     pub(crate) fn load(layout: Layout, lock: Option<VaultLock>) -> Result<Vault, Error> {
+        match Vault::load_any_format(layout, lock)? {
+            (vault, FORMAT_VERSION) => Ok(vault),
+            (vault, found) => Err(Error::NeedsUpgrade {
+                dir: vault.layout.root().to_path_buf(),
+                found,
+            }),
+        }
+    }
+
+    /// [`Vault::load`] of this build's format or an older one; returns the format too.
+    pub(crate) fn load_any_format(
+        layout: Layout,
+        lock: Option<VaultLock>,
+    ) -> Result<(Vault, u32), Error> {
         let config_path = layout.config();
         let config_text =
             durable::read_optional(&config_path)?.ok_or_else(|| Error::NotAVault {
                 dir: layout.root().to_path_buf(),
             })?;
-        let config = Config::parse(&config_path, &config_text)?;
-        let records = load_records(&layout)?;
-        Ok(Vault {
+        let (config, format) = Config::parse(&config_path, &config_text)?;
+        let (records, mut files) = load_records(&layout)?;
+        files.insert(CONFIG_FILE.to_owned(), digest(config_text.as_bytes()));
+        let found = Found {
+            head: durable::read_optional(&layout.head())?,
+            files,
+        };
+        let vault = Vault {
             layout,
             config,
             records,
+            found,
             _lock: lock,
-        })
+        };
+        Ok((vault, format))
     }
 
     /// The vault's directory.
@@ -211,8 +248,22 @@ impl Vault {
     }
 
     /// Opens `data-key.age` with `identities`: one age unwrap (one X25519 operation, one
-    /// passphrase or one hardware-key touch) for the whole command.
+    /// passphrase or one hardware-key touch) for the whole command. Then checks, with a key
+    /// derived from the data key, that every file of the vault is as polyseal last wrote it
+    /// ([`Error::NotAuthentic`] names each one that is not), so nothing is ever sealed to a
+    /// recipient, or served in a state, that someone wrote into the files by hand.
     pub fn unlock(&self, identities: &Identities) -> Result<DataKey, Error> {
+        let (data_key, data_key_file) = self.unwrap_data_key(identities)?;
+        self.authenticate(&data_key, &data_key_file)?;
+        Ok(data_key)
+    }
+
+    /// Opens `data-key.age`, without checking the vault's head: for [`Vault::unlock`] and
+    /// the upgrade of a vault that has none yet. Returns the file's bytes too.
+    pub(crate) fn unwrap_data_key(
+        &self,
+        identities: &Identities,
+    ) -> Result<(DataKey, Vec<u8>), Error> {
         let path = self.layout.data_key();
         let armored = match fs::read(&path) {
             Ok(bytes) => bytes,
@@ -245,7 +296,55 @@ impl Vault {
         if !data_key.matches_check(&self.config.data_key_check) {
             return Err(Error::DataKeyMismatch { path });
         }
-        Ok(data_key)
+        Ok((data_key, armored))
+    }
+
+    /// Checks every file this vault read, `data_key_file` (the bytes of `data-key.age`) and
+    /// the event log's end against the authenticated head; returns the head.
+    pub(crate) fn authenticate(
+        &self,
+        data_key: &DataKey,
+        data_key_file: &[u8],
+    ) -> Result<Head, Error> {
+        let not_authentic = |findings| Error::NotAuthentic {
+            dir: self.layout.root().to_path_buf(),
+            findings,
+        };
+        let Some(text) = &self.found.head else {
+            return Err(not_authentic(vec![format!(
+                "{HEAD_FILE} is missing, so nothing in the vault can be authenticated (deleted, \
+                 or the vault was copied without it)"
+            )]));
+        };
+        let head = Head::open(&self.layout.head(), text, data_key)?;
+        let mut files = self.found.files.clone();
+        files.insert(DATA_KEY_FILE.to_owned(), digest(data_key_file));
+        let (log_head, len) = read_head(&self.layout.events())?;
+        let findings = head.differences(
+            &files,
+            LogEnd {
+                head: log_head,
+                len,
+            },
+        );
+        if findings.is_empty() {
+            Ok(head)
+        } else {
+            Err(not_authentic(findings))
+        }
+    }
+
+    /// How many transactions the vault's head counts, as `head.json` says (authenticated only
+    /// once [`Vault::unlock`] has succeeded); `None` if it has no head.
+    pub fn head_counter(&self) -> Option<u64> {
+        #[derive(serde::Deserialize)]
+        struct Counter {
+            counter: u64,
+        }
+        let text = self.found.head.as_deref()?;
+        serde_json::from_str::<Counter>(text)
+            .ok()
+            .map(|c| c.counter)
     }
 
     /// Opens generation `generation` of `mac`'s key, or its active generation when `None`.
@@ -386,12 +485,15 @@ impl Vault {
 /// At most this many threads parse bucket files.
 const MAX_LOAD_THREADS: usize = 4;
 
-/// A bucket file's path and the records it holds.
-type ParsedBucket = (PathBuf, Vec<Record>);
+/// Every record by MAC, and every bucket file's SHA-256 by its path from the vault root.
+type LoadedRecords = (BTreeMap<Mac, Record>, BTreeMap<String, FileDigest>);
+
+/// A bucket file's path, the SHA-256 of its bytes and the records it holds.
+type ParsedBucket = (PathBuf, u8, FileDigest, Vec<Record>);
 
 /// Reads every bucket file in `keys/`. Parsing JSON is most of the cost of opening a large
 /// vault, and buckets are independent, so they are parsed on every core (up to 4).
-fn load_records(layout: &Layout) -> Result<BTreeMap<Mac, Record>, Error> {
+fn load_records(layout: &Layout) -> Result<LoadedRecords, Error> {
     let buckets = list_bucket_files(layout)?;
     let threads = thread::available_parallelism()
         .map_or(1, NonZeroUsize::get)
@@ -408,8 +510,10 @@ fn load_records(layout: &Layout) -> Result<BTreeMap<Mac, Record>, Error> {
             .collect()
     });
     let mut records = BTreeMap::new();
+    let mut digests = BTreeMap::new();
     for share in parsed {
-        for (path, bucket_records) in share? {
+        for (path, bucket, file_digest, bucket_records) in share? {
+            digests.insert(bucket_relative_path(bucket), file_digest);
             for record in bucket_records {
                 let mac = record.mac();
                 if records.insert(mac, record).is_some() {
@@ -418,7 +522,7 @@ fn load_records(layout: &Layout) -> Result<BTreeMap<Mac, Record>, Error> {
             }
         }
     }
-    Ok(records)
+    Ok((records, digests))
 }
 
 /// The bucket files in `keys/`, with their bucket numbers. Any other file is an error, but
@@ -449,5 +553,6 @@ fn list_bucket_files(layout: &Layout) -> Result<Vec<(u8, PathBuf)>, Error> {
 fn read_bucket((bucket, path): &(u8, PathBuf)) -> Result<ParsedBucket, Error> {
     let text =
         durable::read_optional(path)?.ok_or_else(|| Error::MissingFile { path: path.clone() })?;
-    Ok((path.clone(), bucket::parse(path, *bucket, &text)?))
+    let records = bucket::parse(path, *bucket, &text)?;
+    Ok((path.clone(), *bucket, digest(text.as_bytes()), records))
 }

@@ -13,10 +13,14 @@ use rayon::prelude::*;
 use crate::config::Config;
 use crate::data_key::{DataKey, VaultId};
 use crate::event::{EventKind, KeyRef, LogHead, read_head};
+use crate::head::{Head, LogEnd, digest};
 use crate::journal::{self, JournalWriter};
-use crate::layout::{CONFIG_FILE, DATA_KEY_FILE, Layout, bucket_of, bucket_relative_path};
+use crate::layout::{
+    CONFIG_FILE, DATA_KEY_FILE, HEAD_FILE, Layout, bucket_of, bucket_relative_path,
+};
 use crate::lock::{DEFAULT_LOCK_WAIT, VaultLock};
 use crate::record::{Confirmed, Generation, Record};
+use crate::vault::Found;
 use crate::{
     Cryptoperiod, Error, InitialState, KeyState, KeyTiming, OpenedKey, Recipient, Timestamp, Vault,
     bucket, durable,
@@ -108,12 +112,12 @@ pub struct Confirmation {
 ///
 /// // Rotation: generation 2 starts pre-active, is confirmed, then replaces generation 1.
 /// writer.add_keys(&data_key, &[mac], InitialState::PreActive)?;
-/// writer.confirm(&[polyseal_vault::Confirmation {
+/// writer.confirm(&data_key, &[polyseal_vault::Confirmation {
 ///     mac,
 ///     generation: 2,
 ///     evidence: "upload 0004f2abcdef-phone.cfg".into(),
 /// }])?;
-/// writer.set_states(&[
+/// writer.set_states(&data_key, &[
 ///     StateChange { mac, generation: 1, to: KeyState::Deactivated },
 ///     StateChange { mac, generation: 2, to: KeyState::Active },
 /// ])?;
@@ -156,19 +160,19 @@ impl std::fmt::Debug for PreparedKeys {
     }
 }
 
-struct Transaction {
+pub(crate) struct Transaction {
     time: Timestamp,
-    events: Vec<EventKind>,
+    pub(crate) events: Vec<EventKind>,
     /// Records as they will be after the transaction (only those it changes).
     staged: BTreeMap<Mac, Record>,
     /// Rewrite every bucket (the data key changed, so every sealed key did).
-    all_buckets: bool,
-    config: Option<Config>,
-    data_key_file: Option<String>,
+    pub(crate) all_buckets: bool,
+    pub(crate) config: Option<Config>,
+    pub(crate) data_key_file: Option<String>,
 }
 
 impl Transaction {
-    fn new() -> Transaction {
+    pub(crate) fn new() -> Transaction {
         Transaction {
             time: Timestamp::now(),
             events: Vec::new(),
@@ -237,7 +241,12 @@ impl VaultWriter {
         durable::restrict_dir(dir)?;
         durable::create_private_dir(&layout.keys_dir())?;
         let lock = VaultLock::exclusive(layout.root(), &layout.lock(), Duration::ZERO)?;
-        write_journal(&layout, LogHead::EMPTY, 0, Timestamp::now(), &events, files)?;
+        let empty = LogEnd {
+            head: LogHead::EMPTY,
+            len: 0,
+        };
+        let time = Timestamp::now();
+        write_journal(&layout, empty, time, &events, files, None, &data_key)?;
         journal::recover(&layout)?;
         VaultWriter::from_locked(layout, lock)
     }
@@ -269,12 +278,23 @@ impl VaultWriter {
         debug_assert!(lock.is_exclusive());
         let (head, log_len) = read_head(&layout.events())?;
         let vault = Vault::load(layout, Some(lock))?;
-        Ok(VaultWriter {
+        Ok(VaultWriter::from_parts(vault, head, log_len))
+    }
+
+    /// A writer of `vault`, loaded under the writer's lock, whose log ends at `head`, `log_len`
+    /// bytes long.
+    pub(crate) fn from_parts(vault: Vault, head: LogHead, log_len: u64) -> VaultWriter {
+        VaultWriter {
             vault,
             head,
             log_len,
             poisoned: false,
-        })
+        }
+    }
+
+    /// Where the event log ends now.
+    pub(crate) fn log_head(&self) -> LogHead {
+        self.head
     }
 
     /// The vault as it is now, for reading and unlocking.
@@ -295,7 +315,7 @@ impl VaultWriter {
         state: InitialState,
     ) -> Result<Vec<OpenedKey>, Error> {
         let prepared = self.prepare_keys(data_key, macs, state)?;
-        self.commit_keys(prepared)
+        self.commit_keys(data_key, prepared)
     }
 
     /// [`VaultWriter::add_keys`] in two steps: the keys are made and sealed here, in memory,
@@ -378,13 +398,17 @@ impl VaultWriter {
     }
 
     /// Writes keys made by [`VaultWriter::prepare_keys`] in one transaction and returns them.
-    pub fn commit_keys(&mut self, prepared: PreparedKeys) -> Result<Vec<OpenedKey>, Error> {
+    pub fn commit_keys(
+        &mut self,
+        data_key: &DataKey,
+        prepared: PreparedKeys,
+    ) -> Result<Vec<OpenedKey>, Error> {
         if prepared.log_len != self.log_len {
             return Err(Error::ChangedSincePrepared {
                 dir: self.vault.dir().to_path_buf(),
             });
         }
-        self.commit(prepared.txn)?;
+        self.commit(data_key, prepared.txn)?;
         Ok(prepared.keys)
     }
 
@@ -392,26 +416,13 @@ impl VaultWriter {
     /// [`KeyState::can_become`] and leave at most one active generation per MAC, so a
     /// rotation's finish deactivates the old generation before activating the new one.
     /// Destroying erases the sealed key and keeps the metadata.
-    pub fn set_states(&mut self, changes: &[StateChange]) -> Result<(), Error> {
-        if let Some(change) = changes.iter().find(|c| c.to.shreds()) {
-            return Err(Error::ShreddingNeedsDataKey {
-                mac: change.mac,
-                generation: change.generation,
-                to: change.to,
-            });
-        }
-        let mut txn = Transaction::new();
-        self.stage_states(&mut txn, changes)?;
-        self.commit(txn)
-    }
-
-    /// [`VaultWriter::set_states`] for changes that may destroy or compromise a key: in the
-    /// same transaction, the data key is replaced and every key left is re-sealed under the new
-    /// one, so a copy of a record saved before (a backup of a bucket file, a destroyed key's
-    /// bytes) no longer opens through this vault (crypto-shredding, docs/VAULT.md). Returns the
-    /// new data key when a change destroyed or compromised a key (`data_key` is refused from
-    /// then on), `None` when none did.
-    pub fn set_states_and_shred(
+    ///
+    /// A change that destroys or compromises a key also replaces the data key, in the same
+    /// transaction, and re-seals every key left under the new one, so a copy of a record saved
+    /// before (a backup of a bucket file, a destroyed key's bytes) no longer opens through this
+    /// vault (crypto-shredding, docs/VAULT.md). Returns the new data key then (`data_key` is
+    /// refused from then on), `None` when no change destroyed or compromised a key.
+    pub fn set_states(
         &mut self,
         data_key: &DataKey,
         changes: &[StateChange],
@@ -420,7 +431,7 @@ impl VaultWriter {
         let mut txn = Transaction::new();
         self.stage_states(&mut txn, changes)?;
         if !changes.iter().any(|c| c.to.shreds()) {
-            self.commit(txn)?;
+            self.commit(data_key, txn)?;
             return Ok(None);
         }
         let mut config = self.vault.config.clone();
@@ -436,7 +447,7 @@ impl VaultWriter {
         );
         txn.data_key_file = Some(new_key.wrap(&config.recipients)?);
         txn.config = Some(config);
-        self.commit(txn)?;
+        self.commit_under(data_key, &new_key, txn)?;
         Ok(Some(new_key))
     }
 
@@ -521,7 +532,11 @@ impl VaultWriter {
 
     /// Records, in one transaction, that phones hold their pre-active generations
     /// (docs/ROTATION.md: the evidence that lets a rotation finish).
-    pub fn confirm(&mut self, confirmations: &[Confirmation]) -> Result<(), Error> {
+    pub fn confirm(
+        &mut self,
+        data_key: &DataKey,
+        confirmations: &[Confirmation],
+    ) -> Result<(), Error> {
         let mut txn = Transaction::new();
         for confirmation in confirmations {
             validate_evidence(&confirmation.evidence)?;
@@ -556,13 +571,13 @@ impl VaultWriter {
                 evidence: confirmation.evidence.clone(),
             });
         }
-        self.commit(txn)
+        self.commit(data_key, txn)
     }
 
     /// Sets when the fleet's firmware applies a new key (a no-op if it already is `timing`).
     /// It decides how `rotate start` serves phones from then on; phones already rotating
     /// keep what they were served until the next publish.
-    pub fn set_key_timing(&mut self, timing: KeyTiming) -> Result<(), Error> {
+    pub fn set_key_timing(&mut self, data_key: &DataKey, timing: KeyTiming) -> Result<(), Error> {
         if self.vault.config.key_timing == timing {
             return Ok(());
         }
@@ -571,7 +586,7 @@ impl VaultWriter {
         let mut txn = Transaction::new();
         txn.events.push(EventKind::KeyTimingSet { timing });
         txn.config = Some(config);
-        self.commit(txn)
+        self.commit(data_key, txn)
     }
 
     /// Adds a recipient: re-seals the (unchanged) data key to every recipient.
@@ -595,7 +610,7 @@ impl VaultWriter {
         config.recipients.push(recipient);
         txn.data_key_file = Some(data_key.wrap(&config.recipients)?);
         txn.config = Some(config);
-        self.commit(txn)
+        self.commit(data_key, txn)
     }
 
     /// Removes the recipient labelled `label` and rotates the data key: a new data key is
@@ -630,7 +645,7 @@ impl VaultWriter {
         });
         txn.data_key_file = Some(new_key.wrap(&config.recipients)?);
         txn.config = Some(config);
-        self.commit(txn)?;
+        self.commit_under(data_key, &new_key, txn)?;
         Ok(new_key)
     }
 
@@ -651,7 +666,18 @@ impl VaultWriter {
     }
 
     /// Makes `txn` durable and applies it; only then does the in-memory state change.
-    fn commit(&mut self, txn: Transaction) -> Result<(), Error> {
+    fn commit(&mut self, data_key: &DataKey, txn: Transaction) -> Result<(), Error> {
+        self.commit_under(data_key, data_key, txn)
+    }
+
+    /// [`VaultWriter::commit`] of a transaction that replaces the data key `data_key` with
+    /// `next_key`: the vault is authenticated with the first, its new head with the second.
+    fn commit_under(
+        &mut self,
+        data_key: &DataKey,
+        next_key: &DataKey,
+        txn: Transaction,
+    ) -> Result<(), Error> {
         if self.poisoned {
             return Err(Error::WriterPoisoned {
                 dir: self.vault.dir().to_path_buf(),
@@ -660,6 +686,30 @@ impl VaultWriter {
         if txn.events.is_empty() {
             return Ok(());
         }
+        // The files are checked against the head before anything is written: a change made
+        // outside polyseal (a recipient appended, a state edited back) is refused, never
+        // sealed to or written into a new head.
+        self.vault.ensure_current(data_key)?;
+        let data_key_file =
+            durable::read_optional(&self.vault.layout.data_key())?.ok_or_else(|| {
+                Error::MissingDataKey {
+                    path: self.vault.layout.data_key(),
+                }
+            })?;
+        let previous = self
+            .vault
+            .authenticate(data_key, data_key_file.as_bytes())?;
+        self.apply(Some(&previous), next_key, txn)
+    }
+
+    /// Journals `txn` with the head after `previous` (`None`: a head of every file, for an
+    /// upgraded vault), tagged with `head_key`, and applies it.
+    pub(crate) fn apply(
+        &mut self,
+        previous: Option<&Head>,
+        head_key: &DataKey,
+        txn: Transaction,
+    ) -> Result<(), Error> {
         let buckets: Vec<_> = self.buckets_to_write(&txn).into_iter().collect();
         // Rendered on every core, a few buckets at a time: all 256 at once would hold the
         // whole inventory's text (25 MB at 100,000 phones) on top of the records.
@@ -683,20 +733,26 @@ impl VaultWriter {
             .clone()
             .map(|file| (DATA_KEY_FILE.to_owned(), file));
         let files = rendered.chain(data_key).chain(config);
-        let (head, log_len) = write_journal(
+        let log = LogEnd {
+            head: self.head,
+            len: self.log_len,
+        };
+        let written = write_journal(
             &self.vault.layout,
-            self.head,
-            self.log_len,
+            log,
             txn.time,
             &txn.events,
             files,
+            previous,
+            head_key,
         )?;
         // Committed: until the journal is applied, this writer's view is behind the disk.
         self.poisoned = true;
         journal::recover(&self.vault.layout)?;
         self.poisoned = false;
-        self.head = head;
-        self.log_len = log_len;
+        self.head = written.head.log.head;
+        self.log_len = written.head.log.len;
+        self.vault.found = written.found();
         self.vault.records.extend(txn.staged);
         if let Some(config) = txn.config {
             self.vault.config = config;
@@ -725,28 +781,59 @@ impl VaultWriter {
     }
 }
 
-/// Writes and commits the journal of one transaction: its event lines after `head` and the
-/// files it replaces. Returns the log's head and length after it.
+/// What a transaction's journal holds, once committed.
+struct Written {
+    /// The vault's head after it.
+    head: Head,
+    /// `head.json` as written.
+    head_file: String,
+}
+
+impl Written {
+    /// The files as a reader of the vault after the transaction finds them.
+    fn found(self) -> Found {
+        let mut files = self.head.files;
+        files.remove(DATA_KEY_FILE);
+        Found {
+            head: Some(self.head_file),
+            files,
+        }
+    }
+}
+
+/// Writes and commits the journal of one transaction: its event lines after `log`, the files
+/// it replaces, and last the vault head after it (tagged with `head_key`), which records every
+/// file's digest and where the log ends.
 fn write_journal(
     layout: &Layout,
-    mut head: LogHead,
-    log_len: u64,
+    log: LogEnd,
     time: Timestamp,
     events: &[EventKind],
     files: impl IntoIterator<Item = (String, String)>,
-) -> Result<(LogHead, u64), Error> {
-    let mut journal = JournalWriter::create(layout, log_len)?;
-    let mut new_len = log_len;
+    previous: Option<&Head>,
+    head_key: &DataKey,
+) -> Result<Written, Error> {
+    let mut journal = JournalWriter::create(layout, log.len)?;
+    let (mut log_head, mut log_len) = (log.head, log.len);
     for kind in events {
-        let line = head.append(time, kind);
-        new_len += line.len() as u64 + 1;
+        let line = log_head.append(time, kind);
+        log_len += line.len() as u64 + 1;
         journal.event(&line)?;
     }
+    let mut written = Vec::new();
     for (relative, contents) in files {
+        written.push((relative.clone(), digest(contents.as_bytes())));
         journal.file(relative, contents.as_bytes())?;
     }
+    let log = LogEnd {
+        head: log_head,
+        len: log_len,
+    };
+    let head = Head::after(previous, log, written);
+    let head_file = head.render(head_key);
+    journal.file(HEAD_FILE.to_owned(), head_file.as_bytes())?;
     journal.commit()?;
-    Ok((head, new_len))
+    Ok(Written { head, head_file })
 }
 
 fn key_ref(mac: Mac, generation: &Generation) -> KeyRef {

@@ -34,6 +34,26 @@ fn field(vault: &TestVault, relative: &str, name: &str) -> String {
     text[start..start + len].to_owned()
 }
 
+/// The data key, unlocked before a test edits the vault: the edit is refused at every later
+/// unlock (the head no longer fits), and a test of the layers below authentication (the sealed
+/// key's associated data, the fingerprint) needs the key all the same.
+fn unlocked_before_the_edit(vault: &TestVault) -> polyseal_vault::DataKey {
+    Vault::open(&vault.dir)
+        .expect("open")
+        .unlock(&vault.identities())
+        .expect("unlock")
+}
+
+/// Unlocking `opened` is refused, naming `file` as not what polyseal wrote.
+fn assert_not_authentic(opened: &Vault, vault: &TestVault, file: &str) {
+    let error = opened
+        .unlock(&vault.identities())
+        .expect_err("an edited vault does not unlock");
+    assert!(matches!(error, Error::NotAuthentic { .. }), "{error:?}");
+    assert_eq!(error.kind(), ErrorKind::Integrity);
+    assert!(error.to_string().contains(file), "{error}");
+}
+
 fn open_error(vault: &TestVault) -> Error {
     Vault::open(&vault.dir).expect_err("the damaged vault is refused")
 }
@@ -52,14 +72,14 @@ fn corrupt_record_is_refused_naming_the_file() {
 #[test]
 fn unknown_format_version_is_refused() {
     let vault = vault_with_keys(1);
-    edit(&vault, "vault.toml", "format = 1", "format = 2");
+    edit(&vault, "vault.toml", "format = 2", "format = 3");
     let error = open_error(&vault);
     assert!(
         matches!(
             error,
             Error::UnsupportedFormat {
-                found: 2,
-                supported: 1,
+                found: 3,
+                supported: 2,
                 ..
             }
         ),
@@ -68,7 +88,7 @@ fn unknown_format_version_is_refused() {
     assert_eq!(error.kind(), ErrorKind::Vault);
     assert!(error.to_string().contains("vault.toml"), "{error}");
 
-    edit(&vault, "vault.toml", "format = 2", "format = 1");
+    edit(&vault, "vault.toml", "format = 3", "format = 2");
     edit(
         &vault,
         &bucket_file(&mac(1)),
@@ -110,6 +130,7 @@ fn bucket_file_renamed_to_another_bucket_is_refused() {
 #[test]
 fn record_moved_to_another_mac_does_not_open_and_fails_verify() {
     let vault = vault_with_keys(1);
+    let data_key = unlocked_before_the_edit(&vault);
     // MAC ...000001 and ...000101 share bucket 01: the record now claims the other MAC.
     let (real, claimed) = (mac(1), mac(0x101));
     edit(
@@ -119,7 +140,7 @@ fn record_moved_to_another_mac_does_not_open_and_fails_verify() {
         &format!("\"mac\":\"{claimed}\""),
     );
     let opened = Vault::open(&vault.dir).expect("metadata parses");
-    let data_key = opened.unlock(&vault.identities()).expect("unlock");
+    assert_not_authentic(&opened, &vault, &bucket_file(&real));
     let error = opened
         .open_key(&data_key, &claimed, None)
         .expect_err("AAD binds the MAC");
@@ -136,6 +157,7 @@ fn record_moved_to_another_mac_does_not_open_and_fails_verify() {
 #[test]
 fn edited_sealed_key_or_key_desc_does_not_open() {
     let vault = vault_with_keys(1);
+    let data_key = unlocked_before_the_edit(&vault);
     let bucket = bucket_file(&mac(1));
     let sealed = field(&vault, &bucket, "sealed");
     let flipped = format!(
@@ -145,7 +167,7 @@ fn edited_sealed_key_or_key_desc_does_not_open() {
     );
     edit(&vault, &bucket, &sealed, &flipped);
     let opened = Vault::open(&vault.dir).expect("open");
-    let data_key = opened.unlock(&vault.identities()).expect("unlock");
+    assert_not_authentic(&opened, &vault, &bucket);
     assert!(matches!(
         opened.open_key(&data_key, &mac(1), None),
         Err(Error::SealBroken { .. })
@@ -153,9 +175,10 @@ fn edited_sealed_key_or_key_desc_does_not_open() {
     drop(opened);
 
     let vault = vault_with_keys(1);
+    let data_key = unlocked_before_the_edit(&vault);
     edit(&vault, &bucket, "-g1\"", "-g9\"");
     let opened = Vault::open(&vault.dir).expect("open");
-    let data_key = opened.unlock(&vault.identities()).expect("unlock");
+    assert_not_authentic(&opened, &vault, &bucket);
     assert!(matches!(
         opened.open_live_keys(&data_key),
         Err(Error::SealBroken { .. })
@@ -165,11 +188,12 @@ fn edited_sealed_key_or_key_desc_does_not_open() {
 #[test]
 fn edited_fingerprint_is_caught_when_the_key_opens() {
     let vault = vault_with_keys(1);
+    let data_key = unlocked_before_the_edit(&vault);
     let bucket = bucket_file(&mac(1));
     let fingerprint = field(&vault, &bucket, "fingerprint");
     edit(&vault, &bucket, &fingerprint, "sha256:0000000000000000");
     let opened = Vault::open(&vault.dir).expect("open");
-    let data_key = opened.unlock(&vault.identities()).expect("unlock");
+    assert_not_authentic(&opened, &vault, &bucket);
     let error = opened
         .open_key(&data_key, &mac(1), None)
         .expect_err("mismatch");
@@ -277,13 +301,16 @@ fn second_writer_gets_an_error_naming_the_lock_file_and_holder_pid() {
         "{blocked:?}"
     );
     drop(reader);
-    let mut writer = vault.writer();
+    let (mut writer, data_key) = vault.unlocked_writer();
     writer
-        .set_states(&[StateChange {
-            mac: mac(1),
-            generation: 1,
-            to: KeyState::Deactivated,
-        }])
+        .set_states(
+            &data_key,
+            &[StateChange {
+                mac: mac(1),
+                generation: 1,
+                to: KeyState::Deactivated,
+            }],
+        )
         .expect("writes after the reader left");
 }
 

@@ -5,11 +5,10 @@ mod common;
 
 use std::fs;
 
-use common::{TestVault, mac, macs};
+use common::{TestVault, log_lines, mac, macs, rechain, sha256_hex, write_log};
 use polyseal_vault::{
     Confirmation, Error, EventKind, InitialState, KeyState, KeyTiming, StateChange, Vault,
 };
-use sha2::{Digest, Sha256};
 
 /// A vault with a history: 3 phones added active, phone 1 rotated to generation 2 with a
 /// confirmation, phone 3 compromised.
@@ -19,11 +18,14 @@ fn vault_with_history() -> TestVault {
     vault.add(&[mac(1)], InitialState::PreActive);
     let (mut writer, data_key) = vault.unlocked_writer();
     writer
-        .confirm(&[Confirmation {
-            mac: mac(1),
-            generation: 2,
-            evidence: "operator".to_owned(),
-        }])
+        .confirm(
+            &data_key,
+            &[Confirmation {
+                mac: mac(1),
+                generation: 2,
+                evidence: "operator".to_owned(),
+            }],
+        )
         .expect("confirm");
     let change = |n, generation, to| StateChange {
         mac: mac(n),
@@ -31,7 +33,7 @@ fn vault_with_history() -> TestVault {
         to,
     };
     writer
-        .set_states_and_shred(
+        .set_states(
             &data_key,
             &[
                 change(1, 1, KeyState::Deactivated),
@@ -41,22 +43,6 @@ fn vault_with_history() -> TestVault {
         )
         .expect("states");
     vault
-}
-
-fn log_lines(vault: &TestVault) -> Vec<String> {
-    fs::read_to_string(vault.file("events.log"))
-        .expect("log")
-        .lines()
-        .map(str::to_owned)
-        .collect()
-}
-
-fn write_log(vault: &TestVault, lines: &[String]) {
-    fs::write(vault.file("events.log"), lines.join("\n") + "\n").expect("write log");
-}
-
-fn sha256_hex(line: &str) -> String {
-    hex::encode(Sha256::digest(line.as_bytes()))
 }
 
 fn verify_findings(vault: &TestVault) -> Vec<String> {
@@ -214,14 +200,7 @@ fn a_rewritten_chain_verifies_but_changes_the_anchored_head() {
     // to match: only the head hash kept elsewhere shows it.
     let mut lines = log_lines(&vault);
     lines.pop();
-    let mut prev = "0".repeat(64);
-    for line in &mut lines {
-        let mut event: serde_json::Value = serde_json::from_str(line).expect("JSON");
-        event["prev"] = serde_json::Value::String(prev.clone());
-        *line = serde_json::to_string(&event).expect("JSON");
-        prev = sha256_hex(line);
-    }
-    write_log(&vault, &lines);
+    write_log(&vault, &rechain(lines));
     let bucket = vault.file(&common::bucket_file(&mac(3)));
     let record = fs::read_to_string(&bucket).expect("bucket");
     let compromised_at = record
@@ -263,10 +242,11 @@ fn key_timing_is_logged_kept_in_vault_toml_and_checked_against_the_log() {
     let vault = vault_with_history();
     assert_eq!(vault.writer().vault().key_timing(), KeyTiming::Immediate);
 
-    vault
-        .writer()
-        .set_key_timing(KeyTiming::NextBoot)
+    let (mut writer, data_key) = vault.unlocked_writer();
+    writer
+        .set_key_timing(&data_key, KeyTiming::NextBoot)
         .expect("set");
+    drop(writer);
     let reopened = Vault::open(&vault.dir).expect("open");
     assert_eq!(reopened.key_timing(), KeyTiming::NextBoot);
     let text = fs::read_to_string(vault.file("vault.toml")).expect("vault.toml");

@@ -130,10 +130,13 @@ fn rotation_finish_deactivates_then_activates_in_one_batch() {
     let (mut writer, data_key) = vault.unlocked_writer();
 
     let wrong_order = writer
-        .set_states(&[
-            change(1, 2, KeyState::Active),
-            change(1, 1, KeyState::Deactivated),
-        ])
+        .set_states(
+            &data_key,
+            &[
+                change(1, 2, KeyState::Active),
+                change(1, 1, KeyState::Deactivated),
+            ],
+        )
         .expect_err("two active at once");
     assert!(matches!(
         wrong_order,
@@ -147,10 +150,13 @@ fn rotation_finish_deactivates_then_activates_in_one_batch() {
     );
 
     writer
-        .set_states(&[
-            change(1, 1, KeyState::Deactivated),
-            change(1, 2, KeyState::Active),
-        ])
+        .set_states(
+            &data_key,
+            &[
+                change(1, 1, KeyState::Deactivated),
+                change(1, 2, KeyState::Active),
+            ],
+        )
         .expect("finish");
     let record = writer.vault().record(&mac(1)).expect("record");
     assert_eq!(record.active().map(|g| g.number()), Some(2));
@@ -177,10 +183,13 @@ fn illegal_transitions_are_errors_that_change_nothing() {
         .add_keys(&data_key, &macs(2), InitialState::PreActive)
         .expect("add");
     writer
-        .set_states(&[
-            change(1, 1, KeyState::Active),
-            change(1, 1, KeyState::Deactivated),
-        ])
+        .set_states(
+            &data_key,
+            &[
+                change(1, 1, KeyState::Active),
+                change(1, 1, KeyState::Deactivated),
+            ],
+        )
         .expect("legal path");
     for (from_mac, to) in [
         (1, KeyState::Active),
@@ -188,7 +197,7 @@ fn illegal_transitions_are_errors_that_change_nothing() {
         (2, KeyState::Deactivated),
     ] {
         let error = writer
-            .set_states_and_shred(
+            .set_states(
                 &data_key,
                 &[change(2, 1, KeyState::Compromised), change(from_mac, 1, to)],
             )
@@ -211,11 +220,11 @@ fn illegal_transitions_are_errors_that_change_nothing() {
         "the compromise in the failed batches was not applied"
     );
     let unknown = writer
-        .set_states(&[change(3, 1, KeyState::Active)])
+        .set_states(&data_key, &[change(3, 1, KeyState::Active)])
         .expect_err("unknown MAC");
     assert!(matches!(unknown, Error::UnknownMac { .. }));
     let no_generation = writer
-        .set_states(&[change(1, 7, KeyState::Active)])
+        .set_states(&data_key, &[change(1, 7, KeyState::Active)])
         .expect_err("unknown generation");
     assert!(matches!(
         no_generation,
@@ -231,7 +240,7 @@ fn destroying_erases_the_sealed_key_and_keeps_metadata() {
         .add_keys(&data_key, &[mac(1)], InitialState::Active)
         .expect("add");
     let replaced = writer
-        .set_states_and_shred(
+        .set_states(
             &data_key,
             &[
                 change(1, 1, KeyState::Compromised),
@@ -273,14 +282,16 @@ fn confirmation_marks_a_pre_active_generation_and_is_logged() {
     let vault = TestVault::new();
     vault.add(&[mac(1)], InitialState::Active);
     vault.add(&[mac(1)], InitialState::PreActive);
-    let mut writer = vault.writer();
+    let (mut writer, data_key) = vault.unlocked_writer();
     let confirm = |generation: u32, evidence: &str| Confirmation {
         mac: mac(1),
         generation,
         evidence: evidence.to_owned(),
     };
     let evidence = "upload 0004f2000001-phone.cfg";
-    writer.confirm(&[confirm(2, evidence)]).expect("confirm");
+    writer
+        .confirm(&data_key, &[confirm(2, evidence)])
+        .expect("confirm");
 
     let generation = writer
         .vault()
@@ -292,11 +303,11 @@ fn confirmation_marks_a_pre_active_generation_and_is_logged() {
     assert_eq!(confirmed.evidence, evidence);
     assert!(confirmed.at >= generation.created());
     assert!(matches!(
-        writer.confirm(&[confirm(2, "operator")]),
+        writer.confirm(&data_key, &[confirm(2, "operator")]),
         Err(Error::AlreadyConfirmed { generation: 2, .. })
     ));
     assert!(matches!(
-        writer.confirm(&[confirm(1, "operator")]),
+        writer.confirm(&data_key, &[confirm(1, "operator")]),
         Err(Error::NotPreActive {
             state: KeyState::Active,
             ..
@@ -304,7 +315,7 @@ fn confirmation_marks_a_pre_active_generation_and_is_logged() {
     ));
     for bad in ["", "  ", "line\nbreak", &"x".repeat(257)] {
         assert!(matches!(
-            writer.confirm(&[confirm(2, bad)]),
+            writer.confirm(&data_key, &[confirm(2, bad)]),
             Err(Error::InvalidEvidence { .. })
         ));
     }
@@ -549,7 +560,7 @@ fn prepared_keys_enter_the_vault_only_when_committed() {
         .prepare_keys(&data_key, &macs(2), InitialState::Active)
         .expect("prepare");
     let keys = prepared.keys().to_vec();
-    let committed = writer.commit_keys(prepared).expect("commit");
+    let committed = writer.commit_keys(&data_key, prepared).expect("commit");
     assert_eq!(committed.len(), 2);
     let opened = writer
         .vault()
@@ -571,7 +582,7 @@ fn prepared_keys_are_refused_if_the_vault_changed_before_the_commit() {
     writer
         .add_keys(&data_key, &[mac(2)], InitialState::Active)
         .expect("another change");
-    let error = writer.commit_keys(prepared).expect_err("stale");
+    let error = writer.commit_keys(&data_key, prepared).expect_err("stale");
     assert!(
         matches!(error, Error::ChangedSincePrepared { .. }),
         "{error:?}"

@@ -43,10 +43,16 @@ pub(crate) fn run(session: &Session, args: &AuditArgs) -> Result<(), Failure> {
     let vault = vault?;
     let tree = tree?.with_key_file_pattern(key_file);
     // The identity is optional: without one, the checks that decrypt are skipped and the
-    // report says why.
-    let data_key = session
-        .unlock(&vault)
-        .map_err(|failure| failure.to_string());
+    // report says why. Given one, an altered vault is refused like everywhere it is unlocked.
+    let data_key = if session.has_identity() {
+        match session.unlock(&vault) {
+            Err(failure) if failure.class == ExitClass::Integrity => return Err(failure),
+            unlocked => unlocked.map_err(|failure| failure.to_string()),
+        }
+    } else {
+        session.note_unchecked();
+        Err(Failure::from(polyseal_vault::Error::NoIdentity).to_string())
+    };
 
     let report = audit(
         AuditRequest {

@@ -6,14 +6,16 @@ use crate::session::Session;
 
 pub(crate) fn run(session: &Session, args: &KeyTimingArgs) -> Result<(), Failure> {
     let Some(timing) = args.timing else {
-        let vault = session.vault()?;
+        let vault = session.vault_unchecked()?;
         crate::table::emit(&format!("{}\n", vault.key_timing()))?;
         return Ok(());
     };
     let timing = timing.into();
     let mut writer = session.writer()?;
     let before = writer.vault().key_timing();
-    writer.set_key_timing(timing)?;
+    // Every change is authenticated with the data key (docs/VAULT.md, "Authenticated state").
+    let data_key = session.unlock(writer.vault())?;
+    writer.set_key_timing(&data_key, timing)?;
     session.say(&if before == timing {
         format!("key timing is already {timing}")
     } else {

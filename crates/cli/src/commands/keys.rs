@@ -92,7 +92,7 @@ fn inventory(vault: &Vault) -> Vec<InventoryRow> {
 }
 
 fn list(session: &Session, args: &KeysListArgs) -> Result<(), Failure> {
-    let vault = session.vault()?;
+    let vault = session.vault_unchecked()?;
     let rows = inventory(&vault);
     print_listing(
         &rows,
@@ -162,18 +162,15 @@ fn state(session: &Session, args: &KeysStateArgs) -> Result<(), Failure> {
         generation,
         to,
     };
-    if !to.shreds() {
-        writer.set_states(&[change])?;
-        session.say(&format!("{mac} generation {generation} is now {to}"));
-        return Ok(());
-    }
+    let data_key = session.unlock(writer.vault())?;
     // Destroying or compromising a key replaces the data key, so a copy of the record saved
     // before no longer opens through this vault (docs/VAULT.md, crypto-shredding).
-    let data_key = session.unlock(writer.vault())?;
-    writer.set_states_and_shred(&data_key, &[change])?;
-    session.say(&format!(
-        "{mac} generation {generation} is now {to}; the data key was replaced and every other key \
-         re-sealed under it"
-    ));
+    match writer.set_states(&data_key, &[change])? {
+        Some(_) => session.say(&format!(
+            "{mac} generation {generation} is now {to}; the data key was replaced and every \
+             other key re-sealed under it"
+        )),
+        None => session.say(&format!("{mac} generation {generation} is now {to}")),
+    }
     Ok(())
 }

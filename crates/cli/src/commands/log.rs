@@ -26,6 +26,13 @@ pub(crate) fn run(session: &Session, command: LogCommand) -> Result<(), Failure>
             if let Some(anchor) = &anchor {
                 vault.check_anchor(anchor)?;
             }
+            // With an identity, the files are checked against the authenticated head too.
+            let authenticated = if session.has_identity() {
+                session.unlock(&vault)?;
+                vault.head_counter()
+            } else {
+                None
+            };
             emit(&format!(
                 "event log verified: {}, {}, {}\nhead {} {}\n",
                 count(
@@ -44,13 +51,20 @@ pub(crate) fn run(session: &Session, command: LogCommand) -> Result<(), Failure>
                     anchor.hash_hex()
                 ));
             }
+            match authenticated {
+                Some(counter) => session.say(&format!(
+                    "every file of the vault is as polyseal last wrote it (authenticated head, \
+                     transaction {counter})"
+                )),
+                None => session.note_unchecked(),
+            }
             Ok(())
         }
     }
 }
 
 fn show(session: &Session, args: &LogShowArgs) -> Result<(), Failure> {
-    let vault = session.vault()?;
+    let vault = session.vault_unchecked()?;
     if args.json || args.format == TableFormat::Json {
         let path = session.vault_dir().join("events.log");
         let text = std::fs::read_to_string(&path).map_err(|e| Failure::io(&path, "read", &e))?;
@@ -98,6 +112,9 @@ fn describe(kind: &EventKind) -> String {
         EventKind::StateChanged { key: k, from, to } => format!("{}: {from} -> {to}", key(k)),
         EventKind::Confirmed { key: k, evidence } => format!("{}: confirmed by {evidence}", key(k)),
         EventKind::KeyTimingSet { timing } => format!("key timing set to {timing}"),
+        EventKind::FormatUpgraded { from, to } => {
+            format!("vault upgraded from format {from} to {to}, every key kept")
+        }
         EventKind::DataKeyRotated { .. } => {
             "data key rotated: every key re-sealed under a new one (crypto-shredding)".to_owned()
         }

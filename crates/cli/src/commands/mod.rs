@@ -12,6 +12,7 @@ mod nginx;
 mod publish;
 mod recipients;
 mod rotate;
+mod upgrade;
 
 use crate::cli::Command;
 use crate::failure::Failure;
@@ -33,6 +34,7 @@ pub(crate) fn run(session: &Session, command: Command) -> Result<(), Failure> {
         Command::Log(command) => log::run(session, command),
         Command::NginxConfig(args) => nginx::config(session, &args),
         Command::KeyTiming(args) => key_timing::run(session, &args),
+        Command::Upgrade => upgrade::run(session),
         Command::Completions(args) => docs::completions(args.shell),
         Command::Man(args) => docs::man(session, args.out.as_deref()),
     }

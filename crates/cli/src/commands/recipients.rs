@@ -12,7 +12,7 @@ use crate::table::print_listing;
 pub(crate) fn run(session: &Session, command: RecipientsCommand) -> Result<(), Failure> {
     match command {
         RecipientsCommand::List(args) => {
-            let vault = session.vault()?;
+            let vault = session.vault_unchecked()?;
             let rows: Vec<RecipientRow> = vault
                 .recipients()
                 .iter()

@@ -102,16 +102,14 @@ fn confirm(session: &Session, args: &RotateConfirmArgs) -> Result<(), Failure> {
     } else {
         Some(parse_macs(&args.macs)?)
     };
-    // Uploads are evidence only once decrypted: that takes the identity.
-    let data_key = match &args.uploads {
-        Some(_) => Some(session.unlock(writer.vault())?),
-        None => None,
-    };
-    let uploads = args.uploads.as_deref().zip(data_key.as_ref());
+    // Uploads are evidence only once decrypted, and every change is authenticated with the
+    // data key: both take the identity.
+    let data_key = session.unlock(writer.vault())?;
+    let uploads = args.uploads.as_deref().map(|dir| (dir, &data_key));
     let confirmations = rotate::confirm(writer.vault(), named.as_deref(), uploads, &mut |note| {
         say_note(session, note)
     })?;
-    writer.confirm(&confirmations)?;
+    writer.confirm(&data_key, &confirmations)?;
     let waiting = rotate::waiting(writer.vault());
     session.say(&format!(
         "confirmed {}; {waiting} still waiting for evidence",
@@ -126,11 +124,8 @@ fn finish(session: &Session, args: &RotateFinishArgs) -> Result<(), Failure> {
     let changes = rotate::finish_changes(writer.vault(), targets(named.as_deref()))?;
     let planned = check_republish(writer.vault(), &args.republish, &[])?;
     // The identity is asked for before anything changes, so a wrong one changes nothing.
-    let data_key = match planned {
-        Some(_) => Some(session.unlock(writer.vault())?),
-        None => None,
-    };
-    writer.set_states(&changes)?;
+    let data_key = session.unlock(writer.vault())?;
+    writer.set_states(&data_key, &changes)?;
     session.say(&format!(
         "finished rotation of {}: new generation active, old one deactivated",
         count(
@@ -138,8 +133,8 @@ fn finish(session: &Session, args: &RotateFinishArgs) -> Result<(), Failure> {
             "phone"
         )
     ));
-    match data_key {
-        Some(data_key) => republish(
+    match planned {
+        Some(_) => republish(
             session,
             &mut writer,
             planned,
@@ -200,7 +195,7 @@ struct StatusRow {
 }
 
 fn status(session: &Session, args: &RotateStatusArgs) -> Result<(), Failure> {
-    let vault = session.vault()?;
+    let vault = session.vault_unchecked()?;
     let rows: Vec<StatusRow> = vault
         .records()
         .map(|record| {

@@ -292,7 +292,7 @@ impl CheckedPublish {
         let context = stage::RunContext { clock, progress };
         let mut commit_keys = || match prepared.take() {
             Some(prepared) => writer
-                .commit_keys(prepared)
+                .commit_keys(data_key, prepared)
                 .map(|_| ())
                 .map_err(Error::from),
             None => Ok(()),

@@ -59,7 +59,7 @@ fn finish_needs_a_confirmation_and_then_swaps_the_generations() {
         .expect("operator confirms");
     assert_eq!(confirmations.len(), 1);
     assert!(notes.is_empty());
-    writer.confirm(&confirmations).expect("commit");
+    writer.confirm(&data_key, &confirmations).expect("commit");
     let again =
         rotate::confirm(writer.vault(), Some(&phone), None, &mut |n| notes.push(n)).expect("again");
     assert!(again.is_empty());
@@ -74,7 +74,7 @@ fn finish_needs_a_confirmation_and_then_swaps_the_generations() {
         2,
         "old generation deactivated, new one activated"
     );
-    writer.set_states(&changes).expect("commit");
+    writer.set_states(&data_key, &changes).expect("commit");
     assert_eq!(
         RotationStep::of(writer.vault().record(&phone[0])),
         RotationStep::Steady { active: 2 }

@@ -119,3 +119,37 @@ pub(crate) fn macs(n: u32) -> Vec<Mac> {
 pub(crate) fn bucket_file(mac: &Mac) -> String {
     format!("keys/{:02x}.jsonl", mac.octets()[5])
 }
+
+/// The lines of the vault's event log.
+pub(crate) fn log_lines(vault: &TestVault) -> Vec<String> {
+    std::fs::read_to_string(vault.file("events.log"))
+        .expect("log")
+        .lines()
+        .map(str::to_owned)
+        .collect()
+}
+
+/// Replaces the vault's event log with `lines`.
+pub(crate) fn write_log(vault: &TestVault, lines: &[String]) {
+    std::fs::write(vault.file("events.log"), lines.join("\n") + "\n").expect("write log");
+}
+
+/// SHA-256 of a log line, as `prev` and the head carry it.
+pub(crate) fn sha256_hex(line: &str) -> String {
+    use sha2::Digest as _;
+    hex::encode(sha2::Sha256::digest(line.as_bytes()))
+}
+
+/// `lines` with every `prev` recomputed, as an attacker who edited the log would: a chain
+/// that verifies, without any key.
+pub(crate) fn rechain(mut lines: Vec<String>) -> Vec<String> {
+    let mut prev = "0".repeat(64);
+    for (seq, line) in lines.iter_mut().enumerate() {
+        let mut event: serde_json::Value = serde_json::from_str(line).expect("JSON");
+        event["seq"] = serde_json::Value::from(seq + 1);
+        event["prev"] = serde_json::Value::String(prev.clone());
+        *line = serde_json::to_string(&event).expect("JSON");
+        prev = sha256_hex(line);
+    }
+    lines
+}

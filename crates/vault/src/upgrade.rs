@@ -1,0 +1,92 @@
+//! Upgrading a vault of an older format to this build's, every key kept.
+
+use std::path::Path;
+use std::time::Duration;
+
+use crate::event::{EventKind, LogHead, read_head};
+use crate::journal;
+use crate::layout::Layout;
+use crate::lock::VaultLock;
+use crate::verify::verify;
+use crate::writer::Transaction;
+use crate::{Error, FORMAT_VERSION, Identities, Vault, VaultWriter, durable};
+
+/// What [`VaultWriter::upgrade`] did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Upgraded {
+    /// The format the vault had.
+    pub from: u32,
+    /// The format it has now ([`FORMAT_VERSION`]); equal to `from` when it was current.
+    pub to: u32,
+    /// How many live keys it holds, each opened and checked against its fingerprint.
+    pub live_keys: usize,
+    /// The event log's head after the upgrade.
+    pub head: LogHead,
+}
+
+impl VaultWriter {
+    /// Upgrades the vault in `dir` to this build's format, waiting up to `max_wait` for the
+    /// lock. Format 1 (before authenticated vault state) becomes format 2: `vault.toml` says
+    /// `format = 2` and `head.json` authenticates every file from then on (docs/VAULT.md).
+    ///
+    /// Nothing is written unless the vault is what its own history says it is: the event log
+    /// must verify against every record and `vault.toml` ([`Error::VerifyFailed`] otherwise,
+    /// for a format-1 vault was never authenticated, and an upgrade must not bless an edit),
+    /// `identities` must open its data key, and every live key must open and match its
+    /// fingerprint. Keys are not re-sealed: each stays the bytes it was. A vault already of
+    /// this format is left as it is.
+    pub fn upgrade(
+        dir: &Path,
+        max_wait: Duration,
+        identities: &Identities,
+    ) -> Result<(VaultWriter, Upgraded), Error> {
+        let layout = Layout::new(dir);
+        if !layout.config().exists() && !layout.journal().exists() {
+            return Err(Error::NotAVault {
+                dir: dir.to_path_buf(),
+            });
+        }
+        let lock = VaultLock::exclusive(layout.root(), &layout.lock(), max_wait)?;
+        journal::recover(&layout)?;
+        durable::remove_stale_temp_files(layout.root())?;
+        durable::remove_stale_temp_files(&layout.keys_dir())?;
+        let (head, log_len) = read_head(&layout.events())?;
+        let (vault, from) = Vault::load_any_format(layout, Some(lock))?;
+        if from == FORMAT_VERSION {
+            let data_key = vault.unlock(identities)?;
+            let live_keys = vault.open_live_keys(&data_key)?.len();
+            let writer = VaultWriter::from_parts(vault, head, log_len);
+            let upgraded = Upgraded {
+                from,
+                to: from,
+                live_keys,
+                head,
+            };
+            return Ok((writer, upgraded));
+        }
+        verify(&vault)?;
+        let (data_key, data_key_file) = vault.unwrap_data_key(identities)?;
+        let live_keys = vault.open_live_keys(&data_key)?.len();
+        let data_key_file = String::from_utf8(data_key_file)
+            .map_err(|_| Error::corrupt(vault.layout.data_key(), "is not ASCII-armored"))?;
+        let mut txn = Transaction::new();
+        txn.events.push(EventKind::FormatUpgraded {
+            from,
+            to: FORMAT_VERSION,
+        });
+        // Every file is written anew, so the first head records each one's digest.
+        txn.all_buckets = true;
+        txn.config = Some(vault.config.clone());
+        txn.data_key_file = Some(data_key_file);
+        let mut writer = VaultWriter::from_parts(vault, head, log_len);
+        writer.apply(None, &data_key, txn)?;
+        let upgraded = Upgraded {
+            from,
+            to: FORMAT_VERSION,
+            live_keys,
+            head: writer.log_head(),
+        };
+        Ok((writer, upgraded))
+    }
+}

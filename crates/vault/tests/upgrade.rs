@@ -1,0 +1,145 @@
+//! A vault of format 1, made by polyseal's release before authenticated vault state
+//! (`tests/fixtures/vault-format-1`), is refused by every command but the upgrade, which keeps
+//! every key and refuses to bless a vault its own log contradicts.
+
+mod common;
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use polyseal_vault::{Error, ErrorKind, EventKind, KeyTiming, Vault, VaultWriter};
+
+/// A copy of the format-1 fixture, and its `ops` identity.
+struct OldVault {
+    _tmp: tempfile::TempDir,
+    dir: PathBuf,
+    fixture: PathBuf,
+}
+
+impl OldVault {
+    fn new() -> OldVault {
+        let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/vault-format-1");
+        let tmp = tempfile::tempdir().expect("tmp");
+        let dir = tmp.path().join("vault");
+        copy_dir(&fixture.join("vault"), &dir);
+        OldVault {
+            _tmp: tmp,
+            dir,
+            fixture,
+        }
+    }
+
+    fn identities(&self) -> polyseal_vault::Identities {
+        common::identities(&self.fixture.join("ops.key"))
+    }
+
+    fn upgrade(&self) -> Result<polyseal_vault::Upgraded, Error> {
+        VaultWriter::upgrade(&self.dir, Duration::ZERO, &self.identities()).map(|(_, u)| u)
+    }
+
+    /// Every key the release revealed before the upgrade, as `keys show --reveal` printed it.
+    fn revealed_keys(&self) -> Vec<String> {
+        fs::read_to_string(self.fixture.join("keys.txt"))
+            .expect("keys.txt")
+            .lines()
+            .map(str::to_owned)
+            .collect()
+    }
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    fs::create_dir_all(to).expect("mkdir");
+    for entry in fs::read_dir(from).expect("list") {
+        let entry = entry.expect("entry");
+        let target = to.join(entry.file_name());
+        if entry.file_type().expect("type").is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            fs::copy(entry.path(), target).expect("copy");
+        }
+    }
+}
+
+#[test]
+fn a_format_1_vault_is_refused_until_it_is_upgraded() {
+    let old = OldVault::new();
+    let error = Vault::open(&old.dir).expect_err("format 1 is refused");
+    assert!(
+        matches!(error, Error::NeedsUpgrade { found: 1, .. }),
+        "{error:?}"
+    );
+    assert_eq!(error.kind(), ErrorKind::Vault);
+    assert!(
+        matches!(VaultWriter::open(&old.dir), Err(Error::NeedsUpgrade { .. })),
+        "writers too"
+    );
+}
+
+#[test]
+fn the_upgrade_of_a_vault_from_todays_release_keeps_every_key() {
+    let old = OldVault::new();
+    let upgraded = old.upgrade().expect("upgrade");
+    assert_eq!((upgraded.from, upgraded.to), (1, 2));
+    assert_eq!(upgraded.live_keys, 6);
+    assert_eq!(upgraded.head.seq, 20, "19 events, then the upgrade");
+
+    let vault = Vault::open(&old.dir).expect("opens as format 2");
+    let data_key = vault.unlock(&old.identities()).expect("authentic");
+    let keys: Vec<String> = vault
+        .open_live_keys(&data_key)
+        .expect("every live key opens")
+        .iter()
+        .map(|k| k.key.expose().to_string())
+        .collect();
+    assert_eq!(keys, old.revealed_keys(), "every key kept, byte for byte");
+    assert_eq!(vault.key_timing(), KeyTiming::NextBoot);
+    assert_eq!(vault.recipients().len(), 2);
+    vault.verify().expect("the log still verifies");
+    let last = vault.events().expect("events").pop().expect("an event");
+    assert_eq!(last.kind, EventKind::FormatUpgraded { from: 1, to: 2 });
+    let config = fs::read_to_string(old.dir.join("vault.toml")).expect("vault.toml");
+    assert!(config.starts_with("format = 2\n"), "{config}");
+    drop(vault);
+
+    let again = old.upgrade().expect("a second upgrade");
+    assert_eq!(
+        (again.from, again.to),
+        (2, 2),
+        "already current: nothing done"
+    );
+    assert_eq!(again.head.seq, 20);
+}
+
+#[test]
+fn an_upgrade_refuses_a_vault_its_own_log_contradicts_and_writes_nothing() {
+    let old = OldVault::new();
+    // Edited before the upgrade: a compromised key made active again.
+    let bucket = old.dir.join("keys/05.jsonl");
+    let text = fs::read_to_string(&bucket).expect("bucket");
+    let edited = text.replace("\"state\":\"compromised\"", "\"state\":\"active\"");
+    assert_ne!(edited, text);
+    fs::write(&bucket, edited).expect("write");
+    let log = fs::read(old.dir.join("events.log")).expect("log");
+
+    let error = old.upgrade().expect_err("not blessed");
+    assert!(matches!(error, Error::VerifyFailed { .. }), "{error:?}");
+    assert!(error.to_string().contains("0004f2a10005"), "{error}");
+    assert_eq!(fs::read(old.dir.join("events.log")).expect("log"), log);
+    assert!(!old.dir.join("head.json").exists());
+}
+
+#[test]
+fn an_upgrade_needs_an_identity_of_the_vault() {
+    let old = OldVault::new();
+    let tmp = tempfile::tempdir().expect("tmp");
+    let (stranger, _) = common::age_keygen(tmp.path(), "stranger.key");
+    let error = VaultWriter::upgrade(&old.dir, Duration::ZERO, &common::identities(&stranger))
+        .map(|_| ())
+        .expect_err("a stranger cannot upgrade");
+    assert!(
+        matches!(error, Error::NoMatchingIdentity { .. }),
+        "{error:?}"
+    );
+    assert!(!old.dir.join("head.json").exists());
+}
