@@ -15,4 +15,5 @@ mod prompt;
 mod readme;
 mod real_trees;
 mod scenarios;
+mod secret_hygiene;
 mod vault_state;

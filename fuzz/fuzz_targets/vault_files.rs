@@ -1,13 +1,17 @@
-//! The vault's parsers on arbitrary bytes: a bucket file of records, the event log, a journal
-//! and `vault.toml`, each in turn replaced by the input in a copy of a real vault. Opening,
-//! verifying and listing never panic.
+//! The vault's parsers on arbitrary bytes: a bucket file of records, the event log, a journal,
+//! `vault.toml` and the authenticated head `head.json`, each in turn replaced by the input in a
+//! copy of a real vault. Opening, verifying, listing and unlocking never panic.
 #![no_main]
 
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
 use libfuzzer_sys::fuzz_target;
-use polyseal_vault::{Recipient, Vault, VaultSettings, VaultWriter};
+use polyseal_vault::{Identities, NoPrompt, Recipient, Vault, VaultSettings, VaultWriter};
+
+/// The identity of the template vault: the example in polyseal-vault's documentation, public,
+/// protecting nothing.
+const IDENTITY: &str = "AGE-SECRET-KEY-1K5GLS3ZY7H4C09CZZUTUM4S5QS8DPM3KJU3DPGGWX9RJ8085M56SF6V0E2";
 
 /// A vault made once per run, with one key, to copy for every input.
 fn template() -> &'static Path {
@@ -15,10 +19,9 @@ fn template() -> &'static Path {
     let (_, dir) = TEMPLATE.get_or_init(|| {
         let tmp = tempfile::tempdir().expect("tempdir");
         let dir = tmp.path().join("vault");
-        // A public key only: no identity is needed to make or read a vault's metadata.
         let recipient = Recipient::parse(
             "fuzz",
-            "age1fdvf6jwm80cl6y2e6yxs7x30044ej9c7u90nkwsqk8g8rruyaa7sn925wp",
+            "age1y605jvun0aa3svvyf60lxdteud9wumq5rv2dv59v0e63wc0rv38qs3mm26",
         )
         .expect("recipient");
         VaultWriter::create(&dir, VaultSettings::new(vec![recipient])).expect("vault");
@@ -56,10 +59,11 @@ fuzz_target!(|data: &[u8]| {
     let Some((&which, bytes)) = data.split_first() else {
         return;
     };
-    let target = match which % 4 {
+    let target = match which % 5 {
         0 => "keys/00.jsonl",
         1 => "events.log",
         2 => "journal",
+        3 => "head.json",
         _ => "vault.toml",
     };
     let tmp = tempfile::tempdir().expect("tempdir");
@@ -70,6 +74,9 @@ fuzz_target!(|data: &[u8]| {
         Ok(vault) => {
             let _ = vault.verify().map(|report| format!("{report:?}"));
             let _ = vault.events();
+            let identities =
+                Identities::from_text(IDENTITY, "fuzz", std::sync::Arc::new(NoPrompt)).expect("id");
+            let _ = vault.unlock(&identities).map_err(|e| e.to_string());
             for record in vault.records() {
                 let _ = format!("{record:?}");
             }

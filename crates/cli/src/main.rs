@@ -2,7 +2,9 @@
 //! (`polyseal-fleet` for publish, rotate and audit; `polyseal-crypto`, `polyseal-provision`,
 //! `polyseal-vault`) and renders their results; the logic lives in the libraries
 //! (docs/ARCHITECTURE.md).
-#![forbid(unsafe_code)]
+// Every crate forbids unsafe code; the binary denies it and allows it once, to take the
+// identity out of its environment before any thread exists (`take_identity_data`).
+#![deny(unsafe_code)]
 
 mod audit_table;
 mod cli;
@@ -20,19 +22,37 @@ use std::io::Write;
 use std::process::ExitCode;
 
 use clap::Parser;
+use polyseal_vault::IdentitySource;
+use zeroize::Zeroizing;
 
 use crate::cli::Cli;
 use crate::failure::Failure;
 use crate::session::Session;
 
 fn main() -> ExitCode {
+    let identity_data = take_identity_data();
     let cli = Cli::parse();
     configure_threads();
-    let session = Session::new(cli.global.clone());
+    let session = Session::new(cli.global.clone(), identity_data);
     match commands::run(&session, cli.command) {
         Ok(()) => ExitCode::SUCCESS,
         Err(failure) => report(&session, &failure),
     }
+}
+
+/// Takes `POLYSEAL_IDENTITY_DATA` out of this process's environment and returns it, so that no
+/// subprocess ever inherits the identity: age spawns plugins (`age-plugin-*`, for plugin
+/// recipients and identities) with this process's environment (docs/SECURITY.md).
+#[allow(unsafe_code)]
+fn take_identity_data() -> Option<Zeroizing<String>> {
+    let name = IdentitySource::DATA_VARIABLE;
+    std::env::var_os(name)?;
+    let value = std::env::var(name).ok().map(Zeroizing::new);
+    // SAFETY: `remove_var` requires that no other thread reads or writes the environment at
+    // the same time. This runs first in `main`, before any thread exists (rayon's pool is
+    // built after it, and no library is called before it).
+    unsafe { std::env::remove_var(name) };
+    value
 }
 
 /// Sizes the thread pool that publish and audit spread file work over: two threads per core.

@@ -14,10 +14,12 @@ use crate::failure::Failure;
 pub(crate) struct Session {
     args: GlobalArgs,
     color: bool,
+    /// `POLYSEAL_IDENTITY_DATA`, taken out of the environment at start.
+    identity_data: Option<Zeroizing<String>>,
 }
 
 impl Session {
-    pub(crate) fn new(args: GlobalArgs) -> Session {
+    pub(crate) fn new(args: GlobalArgs, identity_data: Option<Zeroizing<String>>) -> Session {
         let color = match args.color {
             ColorChoice::Always => true,
             ColorChoice::Never => false,
@@ -26,7 +28,11 @@ impl Session {
                     && std::io::stderr().is_terminal()
             }
         };
-        Session { args, color }
+        Session {
+            args,
+            color,
+            identity_data,
+        }
     }
 
     /// Opens the vault for reading (no identity needed).
@@ -55,7 +61,18 @@ impl Session {
     /// Whether an identity was given (--identity, POLYSEAL_IDENTITY or
     /// POLYSEAL_IDENTITY_DATA), for commands where it is optional.
     pub(crate) fn has_identity(&self) -> bool {
-        IdentitySource::from_flag_or_env(self.args.identity.clone()).is_ok()
+        self.identity_source().is_ok()
+    }
+
+    /// Where the identity comes from: --identity, POLYSEAL_IDENTITY, or the text of
+    /// POLYSEAL_IDENTITY_DATA that `main` took out of the environment.
+    fn identity_source(&self) -> Result<IdentitySource, Failure> {
+        let data = self.identity_data.as_deref().cloned();
+        Ok(IdentitySource::choose(
+            self.args.identity.clone(),
+            std::env::var_os(IdentitySource::PATH_VARIABLE),
+            data,
+        )?)
     }
 
     /// Opens the vault for writing: takes the writer's lock.
@@ -84,7 +101,7 @@ impl Session {
     /// The identity from --identity or the environment, loaded (a passphrase asked for on the
     /// terminal), with a warning for a file others may read.
     pub(crate) fn identities(&self) -> Result<Identities, Failure> {
-        let source = IdentitySource::from_flag_or_env(self.args.identity.clone())?;
+        let source = self.identity_source()?;
         if let (Some(mode), IdentitySource::File(path)) = (source.loose_mode(), &source) {
             let what = format!(
                 "identity file {}: mode {mode:04o}, readable by group or others, who could open \

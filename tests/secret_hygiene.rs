@@ -1,0 +1,83 @@
+//! Secrets stay in polyseal: an age plugin it runs never inherits the identity, and the one
+//! `unsafe` block that makes it so is the only one in the code.
+
+use std::fs;
+use std::path::Path;
+
+use crate::support::{Workspace, repo_root};
+
+/// The stand-in age plugin (`crates/vault/tests/fixtures/plugin`), and its recipient.
+const PLUGIN_RECIPIENT: &str =
+    "age1polysealtest1qqqsyqcyq5rqwzqfpg9scrgwpugpzysnzs23v9ccrydpk8qarc0jq0arevz";
+
+#[test]
+fn an_age_plugin_never_sees_polyseal_identity_data_in_its_environment() {
+    let ws = Workspace::with_vault();
+    let identity = fs::read_to_string(ws.path("identity.txt")).expect("identity");
+    let dump = ws.path("plugin-environment.txt");
+    let plugins = repo_root().join("crates/vault/tests/fixtures/plugin");
+    let path = format!(
+        "{}:{}",
+        plugins.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    // Adding a plugin recipient runs the plugin to seal the data key to it.
+    let output = ws
+        .polyseal()
+        .env_remove("POLYSEAL_IDENTITY")
+        .env("POLYSEAL_IDENTITY_DATA", &identity)
+        .env("PATH", path)
+        .env("POLYSEALTEST_ENV_DUMP", &dump)
+        .args(["recipients", "add", "--label", "hardware", PLUGIN_RECIPIENT])
+        .output()
+        .expect("run");
+    assert!(output.status.success(), "{output:?}");
+    let seen = fs::read_to_string(&dump).expect("the plugin ran and wrote its environment");
+    assert!(seen.lines().any(|name| name == "PATH"), "{seen}");
+    assert!(
+        !seen.lines().any(|name| name == "POLYSEAL_IDENTITY_DATA"),
+        "the identity reached the plugin: {seen}"
+    );
+}
+
+#[test]
+fn the_only_unsafe_block_takes_the_identity_out_of_the_environment() {
+    let mut blocks = Vec::new();
+    for crate_dir in fs::read_dir(repo_root().join("crates"))
+        .expect("crates")
+        .flatten()
+    {
+        let src = crate_dir.path().join("src");
+        if src.join("lib.rs").exists() {
+            let lib = fs::read_to_string(src.join("lib.rs")).expect("lib.rs");
+            assert!(
+                lib.contains("#![forbid(unsafe_code)]"),
+                "{} does not forbid unsafe code",
+                src.display()
+            );
+        }
+        collect_unsafe(&src, &mut blocks);
+    }
+    assert_eq!(
+        blocks,
+        vec!["crates/cli/src/main.rs: unsafe { std::env::remove_var(name) };".to_owned()],
+    );
+}
+
+fn collect_unsafe(dir: &Path, found: &mut Vec<String>) {
+    let Ok(entries) = fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            collect_unsafe(&path, found);
+        } else if path.extension().is_some_and(|e| e == "rs") {
+            let text = fs::read_to_string(&path).expect("source");
+            for line in text.lines().filter(|l| l.contains("unsafe {")) {
+                let relative = path.strip_prefix(repo_root()).expect("in the repo");
+                found.push(format!("{}: {}", relative.display(), line.trim()));
+            }
+        }
+    }
+}
