@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Compares two polyseal binaries side by side on one fleet: publish from nothing, publish
-# again with nothing changed, audit without and with the identity. The runs alternate
+# again with nothing changed, audit without and with the identity, the inventory listing, and
+# one phone's state change on the full vault. The runs alternate
 # (A B, then B A, ...) so that a slow minute of this shared machine hits both alike, and no
 # tree is deleted until the end (ext4 without a journal slows file creation for minutes after
 # a large deletion: docs/PERFORMANCE.md). Results go in docs/PERFORMANCE.md.
@@ -32,11 +33,14 @@ run() { # label binary round
     POLYSEAL_VAULT=$vault "$bin" -q init --recipient "$work/identity.txt"
     sync
     export POLYSEAL_VAULT=$vault
-    printf '%-4s round %d  publish %s  rerun %s  audit %s  audit+identity %s\n' "$label" "$round" \
+    printf '%-4s round %d  publish %s  rerun %s  audit %s  audit+identity %s  keys-list %s  keys-state %s\n' \
+        "$label" "$round" \
         "$(seconds "$bin" -q publish --src "$work/src" --out "$out")" \
         "$(seconds "$bin" -q publish --src "$work/src" --out "$out")" \
         "$(seconds env POLYSEAL_IDENTITY= "$bin" -q audit --tree "$out")" \
-        "$(seconds "$bin" -q audit --tree "$out")"
+        "$(seconds "$bin" -q audit --tree "$out")" \
+        "$(seconds "$bin" -q keys list)" \
+        "$(seconds "$bin" -q keys state 0004f2000001 deactivated)"
 }
 
 echo "machine: $(nproc) cores, $(free -g | awk '/Mem:/{print $2}') GiB, $(uname -m); fleet: $phones phones"

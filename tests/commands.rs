@@ -30,6 +30,21 @@ fn init_rejects_a_bad_recipient_and_writes_nothing() {
 }
 
 #[test]
+fn publish_or_audit_of_a_tree_that_does_not_exist_names_it_as_bad_input() {
+    let ws = Workspace::with_vault();
+    let publish = ws.output(&["publish", "--src", "nosuch", "--out", "out"]);
+    assert_failure(&publish, 3, "nosuch: no such directory");
+    assert!(!ws.path("out").exists(), "nothing written");
+    assert!(
+        ws.output(&["keys", "list", "--format", "json"])
+            .stdout
+            .starts_with(b"[]")
+    );
+    let audit = ws.output(&["audit", "--tree", "nosuch"]);
+    assert_failure(&audit, 3, "nosuch: no such directory");
+}
+
+#[test]
 fn keys_add_list_show_and_state() {
     let ws = Workspace::with_vault();
     ws.polyseal()
@@ -958,7 +973,7 @@ fn a_vault_restored_from_before_an_anchored_head_fails_log_verify_expect_head() 
     std::fs::rename(ws.path("vault-backup"), ws.path("vault")).unwrap();
     ws.run(&["log", "verify"]);
     let restored = ws.output(&["log", "verify", "--expect-head", &later]);
-    assert_failure(&restored, 4, "the log ends before event");
+    assert_failure(&restored, 4, "events.log: ends before event");
     // A head whose hash the log does not hold at that place: rewritten.
     let (seq, _) = earlier.split_once(':').unwrap();
     let forged = format!("{seq}:{}", "00".repeat(32));

@@ -19,6 +19,12 @@ use crate::Position;
 #[derive(Debug)]
 #[non_exhaustive]
 pub enum Error {
+    /// The tree's root directory does not exist, or is not a directory. Exit-code class:
+    /// input.
+    MissingTree {
+        /// The root given.
+        path: PathBuf,
+    },
     /// A file or directory could not be read. Exit-code class: I/O.
     Io {
         /// The file or directory.
@@ -138,6 +144,11 @@ impl Error {
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
+            Error::MissingTree { path } => write!(
+                f,
+                "{}: no such directory to read a provisioning tree from",
+                path.display()
+            ),
             Error::Io { path, source } => write!(f, "{}: {source}", path.display()),
             Error::NotUtf8 { path, position } => {
                 write!(f, "{}:{position}: not valid UTF-8 text", path.display())

@@ -150,7 +150,14 @@ impl SourceTree {
     pub fn open(root: impl Into<PathBuf>) -> Result<SourceTree, Error> {
         let root = root.into();
         let mut listed = Vec::new();
-        let resolved_root = fs::canonicalize(&root).map_err(|e| Error::io(&root, e))?;
+        let resolved_root = match fs::canonicalize(&root) {
+            Ok(resolved) if resolved.is_dir() => resolved,
+            Ok(_) => return Err(Error::MissingTree { path: root }),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Err(Error::MissingTree { path: root });
+            }
+            Err(e) => return Err(Error::io(&root, e)),
+        };
         let mut links = BTreeMap::new();
         list_files(
             &root,

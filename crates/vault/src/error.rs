@@ -649,6 +649,12 @@ impl fmt::Display for Error {
                  vault.toml differs): the file was replaced",
                 path.display()
             ),
+            // Line 0: about the log as a whole (its end, its length), not one line.
+            Error::EventLog {
+                path,
+                line: 0,
+                reason,
+            } => write!(f, "{}: {reason}", path.display()),
             Error::EventLog { path, line, reason } => {
                 write!(f, "{} line {line}: {reason}", path.display())
             }

@@ -222,10 +222,14 @@ impl Vault {
         let mut lines = std::io::BufReader::new(file).split(b'\n');
         let index = usize::try_from(anchor.seq - 1).unwrap_or(usize::MAX);
         let Some(line) = lines.nth(index) else {
-            return Err(fail(format!(
-                "the log ends before event {}: cut, or restored from before the anchored head",
-                anchor.seq
-            )));
+            return Err(Error::EventLog {
+                path: path.clone(),
+                line: 0,
+                reason: format!(
+                    "ends before event {}, the anchored head: cut, or restored from before it",
+                    anchor.seq
+                ),
+            });
         };
         let line = line.map_err(|e| Error::io(&path, "read", e))?;
         let hash: [u8; 32] = sha2::Sha256::digest(&line).into();

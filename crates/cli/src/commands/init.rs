@@ -23,7 +23,7 @@ pub(crate) fn run(session: &Session, args: &InitArgs) -> Result<(), Failure> {
     settings.key_timing = args.key_timing.into();
     VaultWriter::create(session.vault_dir(), settings)?;
     session.say(&format!(
-        "created vault {} sealed to {recipient}",
+        "created a vault at {}, sealed to {recipient}",
         session.vault_dir().display()
     ));
     Ok(())
