@@ -4,10 +4,13 @@
 # (validates the XML we write), ssh-keygen (SSH recipients and identities of the vault),
 # python3 (a stand-in age plugin speaking the real plugin protocol), strace (kills publish at
 # each file-system step of its swap) and util-linux (setpriv and unshare: publish as another
-# user, onto a mount point) and time (/usr/bin/time: a copy's peak memory). On CI it always runs apt-get; elsewhere only when one is missing.
+# user, onto a mount point), time (/usr/bin/time: a copy's peak memory), chromium (renders and
+# prints the report's page) and poppler-utils (pdftoppm: renders the printed PDF's pages). On CI it always runs apt-get; elsewhere only when one is missing.
 set -euo pipefail
-packages=(age openssl nginx libxml2-utils openssh-client python3 strace util-linux time)
-tools=(age age-keygen openssl nginx xmllint ssh-keygen python3 strace setpriv unshare /usr/bin/time)
+packages=(age openssl nginx libxml2-utils openssh-client python3 strace util-linux time chromium
+    poppler-utils)
+tools=(age age-keygen openssl nginx xmllint ssh-keygen python3 strace setpriv unshare /usr/bin/time
+    chromium pdftoppm)
 missing=0
 for tool in "${tools[@]}"; do
     command -v "$tool" >/dev/null 2>&1 || [ -x "/usr/sbin/$tool" ] || missing=1

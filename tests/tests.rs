@@ -14,6 +14,7 @@ mod manifest;
 mod prompt;
 mod readme;
 mod real_trees;
+mod report;
 mod scenarios;
 mod secret_hygiene;
 mod vault_state;

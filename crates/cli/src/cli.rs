@@ -113,6 +113,12 @@ pub(crate) enum Command {
         after_help = "Examples:\n  polyseal audit --tree /srv/polycom\n  polyseal audit --tree /srv/polycom --strict --format json > audit.json\n  polyseal audit --tree /srv/polycom --uploads /srv/polycom-uploads --as-of 2026-12-31T00:00:00Z"
     )]
     Audit(AuditArgs),
+    /// Write the evidence pack an assessor files: index.html, report.json and inventory.csv
+    /// (docs/COMPLIANCE.md); needs no identity.
+    #[command(
+        after_help = "Examples:\n  polyseal report --out evidence/2026-q4 --tree /srv/polycom --as-of 2026-12-31T23:59:59Z"
+    )]
+    Report(ReportArgs),
     /// List, add and remove who can open the vault.
     #[command(subcommand)]
     #[command(
@@ -494,6 +500,22 @@ pub(crate) enum ReportFormat {
     Json,
     /// One finding a line: severity, code, mac, file, message, fix (docs/AUDIT.md).
     Csv,
+}
+
+#[derive(Args, Debug)]
+pub(crate) struct ReportArgs {
+    /// Where to write index.html, report.json and inventory.csv: a new or empty directory, or
+    /// one holding an earlier report (replaced).
+    #[arg(long)]
+    pub(crate) out: PathBuf,
+    /// The published tree to audit as part of the report.
+    #[arg(long)]
+    pub(crate) tree: Option<PathBuf>,
+    /// Judge as of this RFC 3339 UTC time (the end of the audit period) instead of now.
+    #[arg(long, value_name = "TIME")]
+    pub(crate) as_of: Option<String>,
+    #[command(flatten)]
+    pub(crate) key_file: KeyFileArg,
 }
 
 #[derive(Args, Debug)]

@@ -22,6 +22,7 @@ mod file_key;
 mod files;
 mod progress;
 pub mod publish;
+pub mod report;
 pub mod rotate;
 mod secret_io;
 pub mod uploads;

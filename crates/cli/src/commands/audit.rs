@@ -22,17 +22,7 @@ pub(crate) fn run(session: &Session, args: &AuditArgs) -> Result<(), Failure> {
     if let Some(phones) = args.phones.as_deref().filter(|p| *p != Path::new("-")) {
         require("--phones", phones, Kind::File)?;
     }
-    let as_of = args
-        .as_of
-        .as_deref()
-        .map(|text| {
-            Timestamp::parse(text).ok_or_else(|| {
-                Failure::input(format!(
-                    "--as-of {text}: not an RFC 3339 UTC time such as 2026-12-31T00:00:00Z"
-                ))
-            })
-        })
-        .transpose()?;
+    let as_of = parse_as_of(args.as_of.as_deref())?;
     let key_file = key_file_pattern(&args.key_file)?;
     let listed = match &args.phones {
         Some(path) => Some((path.as_path(), read_mac_list(path)?)),
@@ -83,16 +73,28 @@ pub(crate) fn run(session: &Session, args: &AuditArgs) -> Result<(), Failure> {
     Ok(())
 }
 
+/// `--as-of TIME`: an RFC 3339 UTC time, or bad input naming it.
+pub(crate) fn parse_as_of(text: Option<&str>) -> Result<Option<Timestamp>, Failure> {
+    text.map(|text| {
+        Timestamp::parse(text).ok_or_else(|| {
+            Failure::input(format!(
+                "--as-of {text}: not an RFC 3339 UTC time such as 2026-12-31T00:00:00Z"
+            ))
+        })
+    })
+    .transpose()
+}
+
 /// What an option names.
 #[derive(Clone, Copy, PartialEq, Eq)]
-enum Kind {
+pub(crate) enum Kind {
     File,
     Directory,
 }
 
 /// Refuses an input that is missing or of the wrong kind, naming the option: bad input, not
 /// an I/O failure.
-fn require(option: &str, path: &Path, kind: Kind) -> Result<(), Failure> {
+pub(crate) fn require(option: &str, path: &Path, kind: Kind) -> Result<(), Failure> {
     let (wanted, found) = match kind {
         Kind::File => ("file", path.is_file()),
         Kind::Directory => ("directory", path.is_dir()),

@@ -1,6 +1,6 @@
 //! One module per command; each takes the session and its arguments.
 
-mod audit;
+pub(crate) mod audit;
 mod bootstrap;
 mod crypt;
 mod docs;
@@ -11,6 +11,7 @@ mod log;
 mod nginx;
 mod publish;
 mod recipients;
+mod report;
 mod rotate;
 mod upgrade;
 
@@ -30,6 +31,7 @@ pub(crate) fn run(session: &Session, command: Command) -> Result<(), Failure> {
         Command::Publish(args) => publish::run(session, &args),
         Command::Rotate(command) => rotate::run(session, command),
         Command::Audit(args) => audit::run(session, &args),
+        Command::Report(args) => report::run(session, &args),
         Command::Recipients(command) => recipients::run(session, command),
         Command::Log(command) => log::run(session, command),
         Command::NginxConfig(args) => nginx::config(session, &args),

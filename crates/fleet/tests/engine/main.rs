@@ -1,6 +1,7 @@
 //! polyseal-fleet's public API: publish (check, then run, with an injected clock and
-//! progress) and the rotation steps.
+//! progress), the rotation steps, and the evidence pack (report).
 
 mod common;
 mod publish;
+mod report;
 mod rotate;

@@ -10,7 +10,9 @@ use std::time::{Duration, SystemTime};
 use polyseal_fleet::publish::{self, PublishRequest, PublishSummary};
 use polyseal_fleet::{Error, FixedClock, Progress};
 use polyseal_provision::KeyFilePattern;
-use polyseal_vault::{DataKey, Identities, NoPrompt, Recipient, VaultSettings, VaultWriter};
+use polyseal_vault::{
+    Cryptoperiod, DataKey, Identities, NoPrompt, Recipient, VaultSettings, VaultWriter,
+};
 use tempfile::TempDir;
 
 /// The example tree's phones.
@@ -24,6 +26,11 @@ pub(crate) struct Fleet {
 
 impl Fleet {
     pub(crate) fn new() -> Fleet {
+        Fleet::with_cryptoperiod(None)
+    }
+
+    /// A fleet whose vault has a cryptoperiod of `days`, if given.
+    pub(crate) fn with_cryptoperiod(days: Option<u32>) -> Fleet {
         let dir = TempDir::new().expect("temp dir");
         let identity = dir.path().join("identity.txt");
         let made = Command::new("age-keygen")
@@ -39,8 +46,9 @@ impl Fleet {
             .expect("age-keygen -y");
         let recipient = String::from_utf8(public.stdout).expect("text");
         let ops = Recipient::parse("ops", recipient.trim()).expect("recipient parses");
-        VaultWriter::create(&dir.path().join("vault"), VaultSettings::new(vec![ops]))
-            .expect("vault is created");
+        let mut settings = VaultSettings::new(vec![ops]);
+        settings.cryptoperiod = days.and_then(Cryptoperiod::from_days);
+        VaultWriter::create(&dir.path().join("vault"), settings).expect("vault is created");
         let src = dir.path().join("src");
         std::fs::create_dir(&src).expect("src");
         let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/provisioning");

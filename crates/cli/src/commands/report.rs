@@ -1,0 +1,131 @@
+//! `polyseal report`: the evidence pack, written as three files into --out.
+
+use std::path::Path;
+
+use polyseal_fleet::SystemClock;
+use polyseal_fleet::report::{ReportRequest, SCHEMA, build, inventory_csv, render_html};
+use polyseal_fleet::write::{create_dirs, write_atomic};
+use polyseal_provision::SourceTree;
+
+use crate::cli::ReportArgs;
+use crate::commands::audit::{Kind, parse_as_of, require};
+use crate::count::count;
+use crate::failure::{ExitClass, Failure};
+use crate::phones::key_file_pattern;
+use crate::session::Session;
+
+/// The files a report is, by name.
+const FILES: [&str; 3] = ["index.html", "report.json", "inventory.csv"];
+
+pub(crate) fn run(session: &Session, args: &ReportArgs) -> Result<(), Failure> {
+    let as_of = parse_as_of(args.as_of.as_deref())?;
+    if let Some(tree) = &args.tree {
+        require("--tree", tree, Kind::Directory)?;
+    }
+    check_out(&args.out)?;
+    let key_file = key_file_pattern(&args.key_file)?;
+    let tree = match &args.tree {
+        Some(path) => Some(SourceTree::open(path)?.with_key_file_pattern(key_file)),
+        None => None,
+    };
+    let vault = session.vault()?;
+    // The identity is optional: with one, the vault's authenticity and every key are checked
+    // (an altered vault is refused, as everywhere it is unlocked); without, the report's first
+    // screen names what was not checked.
+    let data_key = if session.has_identity() {
+        match session.unlock(&vault) {
+            Err(failure) if failure.class == ExitClass::Integrity => return Err(failure),
+            unlocked => unlocked.map_err(|failure| failure.to_string()),
+        }
+    } else {
+        session.note_unchecked();
+        Err("no identity was given (--identity, POLYSEAL_IDENTITY)".to_owned())
+    };
+    let report = build(
+        ReportRequest {
+            vault: &vault,
+            tree: tree.as_ref(),
+            data_key,
+            as_of,
+        },
+        &SystemClock,
+    )?;
+    let json = serde_json::to_string_pretty(&report)
+        .map_err(|e| Failure::input(format!("the report does not serialize: {e}")))?;
+    create_dirs(&args.out, 0o755)?;
+    // Metadata only, no key: readable by the assessor's account as any document.
+    write_atomic(
+        &args.out.join("report.json"),
+        format!("{json}\n").as_bytes(),
+        0o644,
+    )?;
+    write_atomic(
+        &args.out.join("inventory.csv"),
+        &inventory_csv(&report),
+        0o644,
+    )?;
+    write_atomic(
+        &args.out.join("index.html"),
+        render_html(&report).as_bytes(),
+        0o644,
+    )?;
+    session.say(&format!(
+        "wrote the report of {} and {} into {} (index.html, report.json, inventory.csv)",
+        count(report.inventory.phones, "phone"),
+        count(report.inventory.generations, "key generation"),
+        args.out.display()
+    ));
+    if !report.checks.log_verified {
+        return Err(Failure::new(
+            ExitClass::Integrity,
+            format!(
+                "the vault does not verify; the report says so on its first screen: {}",
+                report.checks.log_problems.join("; ")
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// Refuses an --out that holds anything but an earlier report: a report never overwrites or
+/// mixes with files it did not write.
+fn check_out(out: &Path) -> Result<(), Failure> {
+    let entries = match std::fs::read_dir(out) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotADirectory => {
+            return Err(Failure::input(format!(
+                "--out {}: not a directory",
+                out.display()
+            )));
+        }
+        Err(e) => return Err(Failure::io(out, "list", &e)),
+    };
+    let mut names = Vec::new();
+    for entry in entries {
+        let entry = entry.map_err(|e| Failure::io(out, "list", &e))?;
+        names.push(entry.file_name().to_string_lossy().into_owned());
+    }
+    if names.is_empty() {
+        return Ok(());
+    }
+    let foreign: Vec<&String> = names
+        .iter()
+        .filter(|n| !FILES.contains(&n.as_str()))
+        .collect();
+    let earlier_report = std::fs::read_to_string(out.join("report.json"))
+        .ok()
+        .and_then(|text| serde_json::from_str::<serde_json::Value>(&text).ok())
+        .is_some_and(|json| json["schema"] == SCHEMA);
+    if foreign.is_empty() && earlier_report {
+        return Ok(());
+    }
+    let why = match foreign.first() {
+        Some(name) => format!("holds {name}, which polyseal's report does not write"),
+        None => "holds files of a report polyseal did not write".to_owned(),
+    };
+    Err(Failure::input(format!(
+        "--out {}: not empty and not an earlier report ({why}); give a new or empty directory",
+        out.display()
+    )))
+}
