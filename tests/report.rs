@@ -250,3 +250,49 @@ fn a_vault_that_does_not_verify_gets_a_report_that_says_so_first_and_exit_4() {
     assert_failure(&refused, 4, "is not as polyseal last wrote it");
     assert!(!ws.path("evidence2").exists());
 }
+
+#[test]
+fn a_custodian_acknowledgement_is_proven_logged_and_reported() {
+    let ws = published();
+    let stranger = ws.keygen("stranger.txt");
+    let backup = ws.keygen("backup.txt");
+    ws.polyseal()
+        .args(["recipients", "add", "--label", "backup"])
+        .arg(&backup)
+        .assert()
+        .success();
+    ws.run(&["custodians", "acknowledge", "--label", "admin"]);
+    // The admin identity is not backup's; a stranger's opens nothing.
+    let refused = ws.output(&["custodians", "acknowledge", "--label", "backup"]);
+    assert_failure(&refused, 3, "is not recipient \"backup\"'s");
+    let stranger = stranger.display().to_string();
+    let refused = ws.output(&[
+        "-i",
+        &stranger,
+        "custodians",
+        "acknowledge",
+        "--label",
+        "admin",
+    ]);
+    assert_eq!(refused.status.code(), Some(3), "{refused:?}");
+
+    ws.run(&["report", "--out", "evidence"]);
+    let json: Value =
+        serde_json::from_slice(&fs::read(ws.path("evidence/report.json")).expect("report.json"))
+            .expect("JSON");
+    let custodians = json["custodians"].as_array().expect("custodians");
+    let acknowledged = |label: &str| {
+        custodians
+            .iter()
+            .find(|c| c["label"] == label)
+            .map(|c| c["acknowledged"].clone())
+            .expect("listed")
+    };
+    assert!(acknowledged("admin").is_string());
+    assert!(acknowledged("backup").is_null());
+    let log = ws.output(&["log", "show"]);
+    assert!(
+        String::from_utf8_lossy(&log.stdout).contains("custodian \"admin\""),
+        "{log:?}"
+    );
+}

@@ -119,6 +119,12 @@ pub(crate) enum Command {
         after_help = "Examples:\n  polyseal report --out evidence/2026-q4 --tree /srv/polycom --as-of 2026-12-31T23:59:59Z"
     )]
     Report(ReportArgs),
+    /// Record a key custodian's acknowledgement of their responsibilities (PCI DSS 3.7.8).
+    #[command(subcommand)]
+    #[command(
+        after_help = "Examples:\n  polyseal custodians acknowledge --label ops --identity ~/.config/polyseal/identity.txt"
+    )]
+    Custodians(CustodiansCommand),
     /// List, add and remove who can open the vault.
     #[command(subcommand)]
     #[command(
@@ -500,6 +506,21 @@ pub(crate) enum ReportFormat {
     Json,
     /// One finding a line: severity, code, mac, file, message, fix (docs/AUDIT.md).
     Csv,
+}
+
+#[derive(Subcommand, Debug)]
+pub(crate) enum CustodiansCommand {
+    /// Record that the custodian holding recipient LABEL's identity accepts the
+    /// responsibilities of a key custodian; the identity must be that recipient's (a challenge
+    /// sealed to it alone must open), and the event is logged.
+    Acknowledge(AcknowledgeArgs),
+}
+
+#[derive(Args, Debug)]
+pub(crate) struct AcknowledgeArgs {
+    /// The recipient's label (`polyseal recipients list`).
+    #[arg(long)]
+    pub(crate) label: String,
 }
 
 #[derive(Args, Debug)]

@@ -202,6 +202,14 @@ pub enum Error {
     },
     /// A vault needs at least one recipient.
     NoRecipients,
+    /// The identity offered does not open what is sealed to this recipient alone: it is not
+    /// that custodian's.
+    NotTheCustodian {
+        /// The recipient's label.
+        label: String,
+        /// Where the identity came from.
+        origin: String,
+    },
     /// No identity was given: neither a file, nor `POLYSEAL_IDENTITY`, nor
     /// `POLYSEAL_IDENTITY_DATA`.
     NoIdentity,
@@ -379,6 +387,7 @@ impl Error {
             | Error::LastRecipient { .. }
             | Error::NoRecipients
             | Error::NoIdentity
+            | Error::NotTheCustodian { .. }
             | Error::InvalidIdentity { .. }
             | Error::IdentityLocked { .. }
             | Error::NoMatchingIdentity { .. }
@@ -668,6 +677,11 @@ impl fmt::Display for Error {
                     findings.join("; ")
                 )
             }
+            Error::NotTheCustodian { label, origin } => write!(
+                f,
+                "the identity from {origin} is not recipient {label:?}'s: it does not open a \
+                 challenge sealed to {label:?} alone, so it cannot acknowledge for them"
+            ),
             Error::NotAuthentic { dir, findings } => write!(
                 f,
                 "the vault at {} is not as polyseal left it ({} difference{} from its \

@@ -71,6 +71,14 @@ pub enum EventKind {
         /// The format it has now.
         to: u32,
     },
+    /// The custodian holding a recipient's identity acknowledged their responsibilities (PCI
+    /// DSS v4 3.7.8), proven by opening a challenge sealed to that recipient alone.
+    Acknowledged {
+        /// The recipient's label.
+        label: String,
+        /// Its public key.
+        public_key: String,
+    },
     /// The fleet's key timing was set (absent from a log: `immediate`).
     KeyTimingSet {
         /// The new timing.
@@ -244,6 +252,7 @@ const STATE: &str = "state";
 const CONFIRM: &str = "confirm";
 const KEY_TIMING: &str = "key-timing";
 const UPGRADE: &str = "upgrade";
+const ACKNOWLEDGE: &str = "acknowledge";
 
 impl EventLine {
     fn bare(seq: u64, time: Timestamp, action: &str, prev: String) -> EventLine {
@@ -312,6 +321,11 @@ impl EventLine {
                 data_key_check: Some(data_key_check.clone()),
                 ..EventLine::bare(seq, time, DATA_KEY_ROTATE, prev)
             },
+            EventKind::Acknowledged { label, public_key } => EventLine {
+                label: Some(label.clone()),
+                recipient: Some(public_key.clone()),
+                ..EventLine::bare(seq, time, ACKNOWLEDGE, prev)
+            },
             EventKind::FormatUpgraded { from, to } => EventLine {
                 from_format: Some(*from),
                 format: Some(*to),
@@ -360,6 +374,10 @@ impl EventLine {
             },
             DATA_KEY_ROTATE => EventKind::DataKeyRotated {
                 data_key_check: required(self.data_key_check, "data_key_check")?,
+            },
+            ACKNOWLEDGE => EventKind::Acknowledged {
+                label: required(self.label, "label")?,
+                public_key: required(self.recipient, "recipient")?,
             },
             UPGRADE => EventKind::FormatUpgraded {
                 from: required(self.from_format, "from_format")?,

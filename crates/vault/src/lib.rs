@@ -53,6 +53,7 @@
 
 mod bucket;
 mod config;
+mod custodian;
 mod data_key;
 mod durable;
 mod error;

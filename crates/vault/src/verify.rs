@@ -141,6 +141,17 @@ fn replay(events: &[Event], findings: &mut Findings) -> Replayed {
             EventKind::KeyTimingSet { timing } => replayed.key_timing = *timing,
             // Changes the files' format, not what they say.
             EventKind::FormatUpgraded { .. } => {}
+            EventKind::Acknowledged { label, public_key } => {
+                if !replayed
+                    .recipients
+                    .iter()
+                    .any(|(l, k)| l == label && k == public_key)
+                {
+                    findings.add(at(format!(
+                        "acknowledges recipient {label:?}, which is not a recipient then"
+                    )));
+                }
+            }
             EventKind::KeyAdded { key, state } => {
                 let generations = replayed.keys.entry(key.mac).or_default();
                 let expected = generations

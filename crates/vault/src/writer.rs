@@ -670,6 +670,15 @@ impl VaultWriter {
         self.commit_under(data_key, data_key, txn)
     }
 
+    /// [`VaultWriter::commit`], for the changes written in other files of this crate.
+    pub(crate) fn commit_change(
+        &mut self,
+        data_key: &DataKey,
+        txn: Transaction,
+    ) -> Result<(), Error> {
+        self.commit_under(data_key, data_key, txn)
+    }
+
     /// [`VaultWriter::commit`] of a transaction that replaces the data key `data_key` with
     /// `next_key`: the vault is authenticated with the first, its new head with the second.
     fn commit_under(

@@ -589,3 +589,44 @@ fn prepared_keys_are_refused_if_the_vault_changed_before_the_commit() {
     );
     assert!(writer.vault().record(&mac(1)).is_none());
 }
+
+#[test]
+fn a_custodian_acknowledges_only_with_their_own_identity() {
+    let vault = TestVault::new();
+    let (backup_identity, backup) = common::age_keygen(vault.tmp.path(), "backup.key");
+    let (mut writer, data_key) = vault.unlocked_writer();
+    writer
+        .add_recipient(
+            &data_key,
+            polyseal_vault::Recipient::parse("backup", &backup).expect("recipient"),
+        )
+        .expect("add backup");
+    writer
+        .acknowledge(&data_key, "ops", &vault.identities())
+        .expect("ops acknowledges with the ops identity");
+    // The ops identity opens the vault, but is not backup's: it cannot speak for backup.
+    let error = writer
+        .acknowledge(&data_key, "backup", &vault.identities())
+        .expect_err("not backup's identity");
+    assert!(
+        matches!(&error, Error::NotTheCustodian { label, .. } if label == "backup"),
+        "{error:?}"
+    );
+    writer
+        .acknowledge(&data_key, "backup", &common::identities(&backup_identity))
+        .expect("backup acknowledges with its own");
+    assert!(matches!(
+        writer.acknowledge(&data_key, "nobody", &vault.identities()),
+        Err(Error::UnknownRecipient { .. })
+    ));
+    let events = writer.vault().events().expect("events");
+    let acknowledged: Vec<&str> = events
+        .iter()
+        .filter_map(|e| match &e.kind {
+            polyseal_vault::EventKind::Acknowledged { label, .. } => Some(label.as_str()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(acknowledged, ["ops", "backup"]);
+    writer.vault().verify().expect("the log replays");
+}

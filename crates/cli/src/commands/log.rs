@@ -112,6 +112,9 @@ fn describe(kind: &EventKind) -> String {
         EventKind::StateChanged { key: k, from, to } => format!("{}: {from} -> {to}", key(k)),
         EventKind::Confirmed { key: k, evidence } => format!("{}: confirmed by {evidence}", key(k)),
         EventKind::KeyTimingSet { timing } => format!("key timing set to {timing}"),
+        EventKind::Acknowledged { label, public_key } => {
+            format!("custodian {label:?} ({public_key}) acknowledged their responsibilities")
+        }
         EventKind::FormatUpgraded { from, to } => {
             format!("vault upgraded from format {from} to {to}, every key kept")
         }

@@ -3,6 +3,7 @@
 pub(crate) mod audit;
 mod bootstrap;
 mod crypt;
+mod custodians;
 mod docs;
 mod init;
 mod key_timing;
@@ -32,6 +33,7 @@ pub(crate) fn run(session: &Session, command: Command) -> Result<(), Failure> {
         Command::Rotate(command) => rotate::run(session, command),
         Command::Audit(args) => audit::run(session, &args),
         Command::Report(args) => report::run(session, &args),
+        Command::Custodians(command) => custodians::run(session, command),
         Command::Recipients(command) => recipients::run(session, command),
         Command::Log(command) => log::run(session, command),
         Command::NginxConfig(args) => nginx::config(session, &args),

@@ -347,6 +347,13 @@ fn custodians(vault: &Vault, events: &[Event]) -> Vec<Custodian> {
                 removed: None,
                 acknowledged: None,
             }),
+            EventKind::Acknowledged { label, public_key } => {
+                if let Some(custodian) = custodians.iter_mut().rev().find(|c| {
+                    &c.label == label && &c.public_key == public_key && c.removed.is_none()
+                }) {
+                    custodian.acknowledged = Some(event.time.to_string());
+                }
+            }
             EventKind::RecipientRemoved {
                 label, public_key, ..
             } => {
@@ -456,6 +463,7 @@ fn action_name(kind: &EventKind) -> &'static str {
         EventKind::RecipientRemoved { .. } => "recipient-remove",
         EventKind::DataKeyRotated { .. } => "data-key-rotate",
         EventKind::FormatUpgraded { .. } => "upgrade",
+        EventKind::Acknowledged { .. } => "acknowledge",
         EventKind::KeyTimingSet { .. } => "key-timing",
         EventKind::KeyAdded { .. } => "add",
         EventKind::StateChanged { .. } => "state",
