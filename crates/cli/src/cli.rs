@@ -513,6 +513,9 @@ pub(crate) enum CustodiansCommand {
     /// Record that the custodian holding recipient LABEL's identity accepts the
     /// responsibilities of a key custodian; the identity must be that recipient's (a challenge
     /// sealed to it alone must open), and the event is logged.
+    #[command(
+        after_help = "Examples:\n  polyseal custodians acknowledge --label ops --identity ~/.config/polyseal/identity.txt"
+    )]
     Acknowledge(AcknowledgeArgs),
 }
 

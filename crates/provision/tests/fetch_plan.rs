@@ -557,9 +557,16 @@ fn a_malformed_or_wrong_master_stops_opening_the_tree_with_its_position() -> Tes
 }
 
 #[test]
-fn opening_a_missing_directory_is_an_io_error_naming_it() {
+fn opening_a_missing_directory_is_bad_input_naming_it() {
     let error = SourceTree::open("/nonexistent/polyseal-tree").expect_err("no such directory");
-    assert!(error.is_io());
+    assert!(
+        matches!(error, polyseal_provision::Error::MissingTree { .. }),
+        "{error:?}"
+    );
+    assert!(
+        !error.is_io(),
+        "a missing tree is the caller's input, not an I/O failure"
+    );
     assert!(
         error
             .to_string()

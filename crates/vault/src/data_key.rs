@@ -25,6 +25,11 @@ const CHECK_DOMAIN: &[u8] = b"polyseal vault data-key check v1\0";
 const SEAL_DOMAIN: &[u8] = b"polyseal vault key v1\0";
 /// HKDF `info` of the key that authenticates the vault head (docs/VAULT.md, `head.json`).
 const HEAD_KEY_INFO: &[u8] = b"polyseal vault head key v1";
+/// The line after the key in `data-key.age`'s plaintext since vault format 2. A format-1 vault
+/// never has it, so a format-2 vault edited back to `format = 1` cannot pass for one at
+/// `polyseal upgrade`: the marker is inside the age file, which only the data key's holders can
+/// write (docs/VAULT.md, "Upgrading").
+const FORMAT_2_MARKER: &str = "polyseal vault format 2\n";
 /// Length of a data key in bytes.
 const DATA_KEY_LEN: usize = 32;
 /// Length of an AES-GCM nonce in bytes.
@@ -91,6 +96,9 @@ pub struct DataKey {
     bytes: Zeroizing<[u8; DATA_KEY_LEN]>,
     cipher: Aes256Gcm,
     vault_id: VaultId,
+    /// Whether the `data-key.age` it came from carries the format-2 marker (a key made here
+    /// does).
+    format_2: bool,
 }
 
 impl DataKey {
@@ -104,6 +112,7 @@ impl DataKey {
             bytes,
             cipher,
             vault_id,
+            format_2: true,
         }
     }
 
@@ -128,13 +137,22 @@ impl DataKey {
         self.check().as_bytes().ct_eq(check.as_bytes()).into()
     }
 
-    /// The contents of `data-key.age`: the key as 64 lowercase hex digits and a newline,
-    /// sealed with age to every recipient, ASCII-armored.
+    /// Whether the `data-key.age` this key was opened from was written for a vault of format
+    /// 2 or later (it carries the marker line); a key made here is.
+    pub(crate) fn sealed_for_format_2(&self) -> bool {
+        self.format_2
+    }
+
+    /// The contents of `data-key.age`: the key as 64 lowercase hex digits and a newline, then
+    /// the line `polyseal vault format 2`, sealed with age to every recipient, ASCII-armored.
     pub(crate) fn wrap(&self, recipients: &[Recipient]) -> Result<String, Error> {
         // Sized up front: a String that grows leaves its old buffer behind, unzeroized.
-        let mut plaintext = Zeroizing::new(String::with_capacity(2 * DATA_KEY_LEN + 1));
+        let mut plaintext = Zeroizing::new(String::with_capacity(
+            2 * DATA_KEY_LEN + 1 + FORMAT_2_MARKER.len(),
+        ));
         plaintext.push_str(&Zeroizing::new(hex::encode(&self.bytes[..])));
         plaintext.push('\n');
+        plaintext.push_str(FORMAT_2_MARKER);
         seal_to_all(recipients, plaintext.as_bytes())
     }
 
@@ -155,7 +173,11 @@ impl DataKey {
         reader
             .read_to_end(&mut plaintext)
             .map_err(|e| UnwrapError::Age(age::DecryptError::Io(e)))?;
-        let hex_digits = plaintext
+        let (first_line, format_2) = match plaintext.strip_suffix(FORMAT_2_MARKER.as_bytes()) {
+            Some(first_line) => (first_line, true),
+            None => (&plaintext[..], false),
+        };
+        let hex_digits = first_line
             .strip_suffix(b"\n")
             .ok_or(UnwrapError::Malformed)?;
         let mut bytes = Zeroizing::new([0u8; DATA_KEY_LEN]);
@@ -164,7 +186,9 @@ impl DataKey {
         if !canonical {
             return Err(UnwrapError::Malformed);
         }
-        Ok(DataKey::from_bytes(bytes, vault_id))
+        let mut data_key = DataKey::from_bytes(bytes, vault_id);
+        data_key.format_2 = format_2;
+        Ok(data_key)
     }
 
     /// Seals one generation of a phone's key.

@@ -29,7 +29,8 @@ pub(crate) fn replace_file(path: &Path, contents: &[u8]) -> Result<(), Error> {
 /// Creates (or truncates) a file with mode 0600 for writing.
 pub(crate) fn create_private(path: &Path) -> Result<File, Error> {
     let mut options = OpenOptions::new();
-    options.write(true).create(true).truncate(true);
+    // create_new: after the removal, a link planted at this name is never followed.
+    options.write(true).create_new(true);
     #[cfg(unix)]
     std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
     // A stale file of that name keeps its old mode when truncated, so remove it first.
@@ -99,14 +100,85 @@ pub(crate) fn remove_stale_temp_files(dir: &Path) -> Result<(), Error> {
     Ok(())
 }
 
-/// Reads a whole file as UTF-8; `Ok(None)` if it does not exist.
+/// The largest vault file read whole: a bucket of 100,000 phones' records is under 64 MiB; a
+/// larger file is damage or an attack, and must not exhaust memory.
+const MAX_READ: u64 = 256 << 20;
+
+/// Opens a vault file for reading, refusing anything but a regular file: a symbolic link (it
+/// could lead a journal's writes, or a read, anywhere), a directory, a device (`/dev/zero`
+/// would be read until memory runs out) or a pipe (it would block the command). `Ok(None)` if
+/// it does not exist.
+pub(crate) fn open_regular(path: &Path) -> Result<Option<File>, Error> {
+    let mut options = OpenOptions::new();
+    options.read(true);
+    // O_NONBLOCK: opening a pipe does not wait for a writer; on a regular file it changes
+    // nothing.
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::custom_flags(
+        &mut options,
+        (rustix::fs::OFlags::NOFOLLOW | rustix::fs::OFlags::NONBLOCK).bits() as i32,
+    );
+    let file = match options.open(path) {
+        Ok(file) => file,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+        Err(_) if is_symlink(path) => return Err(not_regular(path)),
+        Err(e) => return Err(Error::io(path, "read", e)),
+    };
+    let metadata = file.metadata().map_err(|e| Error::io(path, "read", e))?;
+    if !metadata.is_file() {
+        return Err(not_regular(path));
+    }
+    Ok(Some(file))
+}
+
+fn is_symlink(path: &Path) -> bool {
+    fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_symlink())
+}
+
+fn not_regular(path: &Path) -> Error {
+    Error::corrupt(
+        path,
+        "is not a regular file (a symbolic link, directory, device or pipe): polyseal never \
+         puts one there",
+    )
+}
+
+/// Reads a whole vault file as bytes (a regular file, at most 256 MiB); `Ok(None)` if it does
+/// not exist.
+pub(crate) fn read_bytes(path: &Path) -> Result<Option<Vec<u8>>, Error> {
+    let Some(file) = open_regular(path)? else {
+        return Ok(None);
+    };
+    let mut bytes = Vec::new();
+    io::Read::read_to_end(&mut io::Read::take(file, MAX_READ + 1), &mut bytes)
+        .map_err(|e| Error::io(path, "read", e))?;
+    if bytes.len() as u64 > MAX_READ {
+        return Err(Error::corrupt(path, "is larger than 256 MiB"));
+    }
+    Ok(Some(bytes))
+}
+
+/// Reads a whole vault file as UTF-8; `Ok(None)` if it does not exist.
 pub(crate) fn read_optional(path: &Path) -> Result<Option<String>, Error> {
-    match fs::read(path) {
-        Ok(bytes) => String::from_utf8(bytes)
-            .map(Some)
-            .map_err(|_| Error::corrupt(path, "is not UTF-8 text")),
-        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(Error::io(path, "read", e)),
+    read_bytes(path)?
+        .map(|bytes| {
+            String::from_utf8(bytes).map_err(|_| Error::corrupt(path, "is not UTF-8 text"))
+        })
+        .transpose()
+}
+
+/// Refuses a directory of the vault that is a symbolic link (or not a directory): a journal
+/// applied there would write wherever it leads.
+pub(crate) fn ensure_real_dir(dir: &Path) -> Result<(), Error> {
+    match fs::symlink_metadata(dir) {
+        Ok(m) if m.file_type().is_dir() => Ok(()),
+        Ok(_) => Err(Error::corrupt(
+            dir,
+            "is not a directory of its own (a symbolic link, or a file): polyseal never puts \
+             one there",
+        )),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(Error::io(dir, "read", e)),
     }
 }
 

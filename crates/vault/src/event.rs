@@ -5,7 +5,7 @@
 //! key: keys appear by fingerprint only.
 
 use std::fs::File;
-use std::io::{self, BufRead, BufReader, Read, Seek, SeekFrom};
+use std::io::{BufRead, BufReader, Read, Seek, SeekFrom};
 use std::path::Path;
 
 use polyseal_crypto::{Fingerprint, KeyDesc, Mac};
@@ -437,7 +437,7 @@ fn parse_state(value: Option<&str>, field: &str) -> Result<KeyState, String> {
 /// `prev` is the SHA-256 of the line before. The first fault is an [`Error::EventLog`]
 /// naming its line.
 pub(crate) fn read_log(path: &Path) -> Result<(Vec<Event>, LogHead), Error> {
-    let file = File::open(path).map_err(|e| missing_or_io(path, e))?;
+    let file = open_log(path)?;
     let mut reader = BufReader::new(file);
     let mut head = LogHead::EMPTY;
     let mut events = Vec::new();
@@ -483,7 +483,7 @@ pub(crate) fn read_log(path: &Path) -> Result<(Vec<Event>, LogHead), Error> {
 /// The head of the log and its length in bytes, read from its end: the writer appends after
 /// it without reading the whole log.
 pub(crate) fn read_head(path: &Path) -> Result<(LogHead, u64), Error> {
-    let mut file = File::open(path).map_err(|e| missing_or_io(path, e))?;
+    let mut file = open_log(path)?;
     let len = file
         .metadata()
         .map_err(|e| Error::io(path, "read", e))?
@@ -529,14 +529,11 @@ struct SeqOnly {
     seq: u64,
 }
 
-fn missing_or_io(path: &Path, error: io::Error) -> Error {
-    if error.kind() == io::ErrorKind::NotFound {
-        Error::MissingFile {
-            path: path.to_path_buf(),
-        }
-    } else {
-        Error::io(path, "read", error)
-    }
+/// Opens `events.log`, a regular file (docs/VAULT.md).
+fn open_log(path: &Path) -> Result<File, Error> {
+    crate::durable::open_regular(path)?.ok_or_else(|| Error::MissingFile {
+        path: path.to_path_buf(),
+    })
 }
 
 #[cfg(test)]

@@ -20,6 +20,9 @@ const HEAD_FORMAT: u32 = 1;
 /// Domain separation for the message the tag covers.
 const HEAD_DOMAIN: &[u8] = b"polyseal vault head v1\0";
 
+/// At most this many differences are named, then a count.
+const MAX_FINDINGS: usize = 20;
+
 /// SHA-256 of a file's bytes.
 pub(crate) type FileDigest = [u8; 32];
 
@@ -35,6 +38,50 @@ pub(crate) struct LogEnd {
     pub(crate) head: LogHead,
     /// Its length in bytes.
     pub(crate) len: u64,
+    /// SHA-256 of the whole log: an edit before the last line that keeps the length (a state
+    /// name changed for another of the same length) changes it.
+    pub(crate) sha256: [u8; 32],
+}
+
+/// SHA-256 of the whole event log, extended as lines are appended, so a writer need not read
+/// the log again after the check that read it.
+#[derive(Clone)]
+pub(crate) struct LogDigest(Sha256);
+
+impl LogDigest {
+    /// The digest of an empty log.
+    pub(crate) fn empty() -> LogDigest {
+        LogDigest(Sha256::new())
+    }
+
+    /// The digest of the log at `path`, read once.
+    pub(crate) fn of_file(path: &Path) -> Result<LogDigest, Error> {
+        use std::io::Read as _;
+        let mut hasher = Sha256::new();
+        let mut file = crate::durable::open_regular(path)?.ok_or_else(|| Error::MissingFile {
+            path: path.to_path_buf(),
+        })?;
+        let mut buffer = vec![0u8; 256 * 1024];
+        loop {
+            let read = file
+                .read(&mut buffer)
+                .map_err(|e| Error::io(path, "read", e))?;
+            if read == 0 {
+                return Ok(LogDigest(hasher));
+            }
+            hasher.update(&buffer[..read]);
+        }
+    }
+
+    /// Appends `bytes` to the digested log.
+    pub(crate) fn update(&mut self, bytes: &[u8]) {
+        self.0.update(bytes);
+    }
+
+    /// The digest so far.
+    pub(crate) fn value(&self) -> [u8; 32] {
+        self.0.clone().finalize().into()
+    }
 }
 
 /// The vault head: the state of every file after the last transaction.
@@ -65,6 +112,7 @@ struct LogFile {
     seq: u64,
     len: u64,
     hash: String,
+    sha256: String,
 }
 
 impl Head {
@@ -97,6 +145,7 @@ impl Head {
         message.extend_from_slice(&self.log.head.seq.to_be_bytes());
         message.extend_from_slice(&self.log.len.to_be_bytes());
         message.extend_from_slice(&self.log.head.hash);
+        message.extend_from_slice(&self.log.sha256);
         message.extend_from_slice(&(self.files.len() as u32).to_be_bytes());
         for (path, digest) in &self.files {
             message.extend_from_slice(&(path.len() as u16).to_be_bytes());
@@ -116,6 +165,7 @@ impl Head {
                 seq: self.log.head.seq,
                 len: self.log.len,
                 hash: hex::encode(self.log.head.hash),
+                sha256: hex::encode(self.log.sha256),
             },
             files: self
                 .files
@@ -136,12 +186,12 @@ impl Head {
     pub(crate) fn open(path: &Path, text: &str, data_key: &DataKey) -> Result<Head, Error> {
         let file: HeadFile =
             serde_json::from_str(text).map_err(|e| Error::corrupt(path, e.to_string()))?;
+        // Only polyseal writes this file, and this build writes format 1: another is damage.
         if file.format != HEAD_FORMAT {
-            return Err(Error::UnsupportedFormat {
-                path: path.to_path_buf(),
-                found: i64::from(file.format),
-                supported: HEAD_FORMAT,
-            });
+            return Err(Error::corrupt(
+                path,
+                format!("says format {}, which polyseal never wrote", file.format),
+            ));
         }
         let bad = |what: &str| Error::corrupt(path, format!("{what} is not 64 hex digits"));
         let mut files = BTreeMap::new();
@@ -159,6 +209,7 @@ impl Head {
                     hash: parse_hash(&file.log.hash).ok_or_else(|| bad("log.hash"))?,
                 },
                 len: file.log.len,
+                sha256: parse_hash(&file.log.sha256).ok_or_else(|| bad("log.sha256"))?,
             },
             files,
         };
@@ -201,6 +252,12 @@ impl Head {
         if log != self.log {
             findings.push(log_difference(log, self.log));
         }
+        // Enough to act on; a vault flooded with planted files gets a count, not a page.
+        if findings.len() > MAX_FINDINGS {
+            let more = findings.len() - MAX_FINDINGS;
+            findings.truncate(MAX_FINDINGS);
+            findings.push(format!("and {more} more"));
+        }
         findings
     }
 }
@@ -218,8 +275,13 @@ fn log_difference(found: LogEnd, recorded: LogEnd) -> String {
             "events.log goes on past event {want}, where polyseal last left it, to event {at}: \
              events were appended outside polyseal"
         )
-    } else {
+    } else if found.head.hash != recorded.head.hash || found.len != recorded.len {
         format!("events.log's event {want} is not the one polyseal wrote: the log was rewritten")
+    } else {
+        format!(
+            "events.log was edited before its last event {want}: its lines no longer hash to \
+             what polyseal wrote (`polyseal log verify` names the line)"
+        )
     }
 }
 
@@ -243,6 +305,7 @@ mod tests {
                     hash: [7; 32],
                 },
                 len: 600,
+                sha256: [9; 32],
             },
             [
                 ("vault.toml".to_owned(), digest(b"a")),
@@ -278,6 +341,7 @@ mod tests {
                 hash: [1; 32],
             },
             len: 400,
+            sha256: [2; 32],
         };
         let findings = recorded.differences(&found, cut);
         assert_eq!(findings.len(), 4, "{findings:?}");

@@ -216,6 +216,7 @@ fn check(path: &Path) -> Result<u64, Error> {
 }
 
 fn apply(layout: &Layout, path: &Path, log_len: u64) -> Result<(), Error> {
+    durable::ensure_real_dir(&layout.keys_dir())?;
     let log_path = layout.events();
     let mut log = open_log_at(&log_path, log_len)?;
     // Directories whose entries changed; appending to events.log changes none.
@@ -267,7 +268,9 @@ struct JournalReader<'p> {
 
 impl<'p> JournalReader<'p> {
     fn open(path: &'p Path) -> Result<JournalReader<'p>, Error> {
-        let file = File::open(path).map_err(|e| Error::io(path, "read", e))?;
+        let file = durable::open_regular(path)?.ok_or_else(|| Error::MissingFile {
+            path: path.to_path_buf(),
+        })?;
         Ok(JournalReader {
             input: BufReader::new(file),
             path,
@@ -324,12 +327,30 @@ fn open_log_at(path: &Path, log_len: u64) -> Result<BufWriter<File>, Error> {
     let mut options = OpenOptions::new();
     options.read(true).write(true).create(true).truncate(false);
     #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    let mut file = options.open(path).map_err(|e| Error::io(path, "open", e))?;
-    let len = file
-        .metadata()
-        .map_err(|e| Error::io(path, "read", e))?
-        .len();
+    {
+        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+        // Never through a symbolic link: a planted link would have the log's truncation and
+        // appends land in whatever file it names.
+        std::os::unix::fs::OpenOptionsExt::custom_flags(
+            &mut options,
+            (rustix::fs::OFlags::NOFOLLOW | rustix::fs::OFlags::NONBLOCK).bits() as i32,
+        );
+    }
+    let mut file = options.open(path).map_err(|e| match e.raw_os_error() {
+        Some(code) if code == rustix::io::Errno::LOOP.raw_os_error() => Error::corrupt(
+            path,
+            "is a symbolic link: polyseal never puts one there, and writes through none",
+        ),
+        _ => Error::io(path, "open", e),
+    })?;
+    let metadata = file.metadata().map_err(|e| Error::io(path, "read", e))?;
+    if !metadata.is_file() {
+        return Err(Error::corrupt(
+            path,
+            "is not a regular file: polyseal never puts anything else there",
+        ));
+    }
+    let len = metadata.len();
     if len < log_len {
         return Err(Error::EventLog {
             path: path.to_path_buf(),

@@ -4,12 +4,13 @@ use std::path::Path;
 use std::time::Duration;
 
 use crate::event::{EventKind, LogHead, read_head};
+use crate::head::LogDigest;
 use crate::journal;
 use crate::layout::Layout;
 use crate::lock::VaultLock;
 use crate::verify::verify;
 use crate::writer::Transaction;
-use crate::{Error, FORMAT_VERSION, Identities, Vault, VaultWriter, durable};
+use crate::{DataKey, Error, FORMAT_VERSION, Identities, Vault, VaultWriter, durable};
 
 /// What [`VaultWriter::upgrade`] did.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -65,22 +66,53 @@ impl VaultWriter {
             };
             return Ok((writer, upgraded));
         }
+        // A vault that was ever of format 2 has an authenticated head and a data key sealed
+        // with the format-2 marker; one edited back to `format = 1` would otherwise have every
+        // change made behind the head's back blessed here.
+        let edited_back = |what: &str| Error::NotAuthentic {
+            dir: vault.layout.root().to_path_buf(),
+            findings: vec![format!(
+                "vault.toml says format 1, but {what}: this vault was of format 2 and was edited \
+                 back, which only someone changing it outside polyseal does; restore it from a \
+                 copy you trust"
+            )],
+        };
+        if vault.found.head.is_some() {
+            return Err(edited_back(
+                "head.json is there, which no format-1 vault has",
+            ));
+        }
         verify(&vault)?;
-        let (data_key, data_key_file) = vault.unwrap_data_key(identities)?;
+        let (data_key, _) = vault.unwrap_data_key(identities)?;
+        if data_key.sealed_for_format_2() {
+            return Err(edited_back(
+                "data-key.age was sealed for a format-2 vault (it carries the format-2 line)",
+            ));
+        }
         let live_keys = vault.open_live_keys(&data_key)?.len();
-        let data_key_file = String::from_utf8(data_key_file)
-            .map_err(|_| Error::corrupt(vault.layout.data_key(), "is not ASCII-armored"))?;
+        // The data key is replaced and every key re-sealed under it (the keys stay the same):
+        // a copy of the vault from before the upgrade, sealed under the old data key, then
+        // opens nothing in this one.
+        let new_key = DataKey::generate(vault.config.vault_id);
+        let mut config = vault.config.clone();
+        config.data_key_check = new_key.check();
+        let data_key_file = new_key.wrap(&config.recipients)?;
+        let mut writer = VaultWriter::from_parts(vault, head, log_len);
         let mut txn = Transaction::new();
+        writer.reseal_all(&mut txn, &data_key, &new_key)?;
         txn.events.push(EventKind::FormatUpgraded {
             from,
             to: FORMAT_VERSION,
         });
+        txn.events.push(EventKind::DataKeyRotated {
+            data_key_check: config.data_key_check.clone(),
+        });
         // Every file is written anew, so the first head records each one's digest.
         txn.all_buckets = true;
-        txn.config = Some(vault.config.clone());
+        txn.config = Some(config);
         txn.data_key_file = Some(data_key_file);
-        let mut writer = VaultWriter::from_parts(vault, head, log_len);
-        writer.apply(None, &data_key, txn)?;
+        let log_digest = LogDigest::of_file(&writer.vault().layout.events())?;
+        writer.apply(None, log_digest, &new_key, txn)?;
         let upgraded = Upgraded {
             from,
             to: FORMAT_VERSION,

@@ -16,7 +16,7 @@ use zeroize::Zeroizing;
 use crate::config::Config;
 use crate::data_key::{DataKey, UnwrapError, VaultId};
 use crate::event::{Event, read_head, read_log};
-use crate::head::{FileDigest, Head, LogEnd, digest};
+use crate::head::{FileDigest, Head, LogDigest, LogEnd, digest};
 use crate::layout::{
     CONFIG_FILE, DATA_KEY_FILE, HEAD_FILE, Layout, bucket_of, bucket_relative_path,
     parse_bucket_file_name,
@@ -218,7 +218,8 @@ impl Vault {
         if anchor.seq == 0 {
             return Err(fail("sequence 0 is before the first event".to_owned()));
         }
-        let file = std::fs::File::open(&path).map_err(|e| Error::io(&path, "read", e))?;
+        let file = durable::open_regular(&path)?
+            .ok_or_else(|| Error::MissingFile { path: path.clone() })?;
         let mut lines = std::io::BufReader::new(file).split(b'\n');
         let index = usize::try_from(anchor.seq - 1).unwrap_or(usize::MAX);
         let Some(line) = lines.nth(index) else {
@@ -269,13 +270,8 @@ impl Vault {
         identities: &Identities,
     ) -> Result<(DataKey, Vec<u8>), Error> {
         let path = self.layout.data_key();
-        let armored = match fs::read(&path) {
-            Ok(bytes) => bytes,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => {
-                return Err(Error::MissingDataKey { path });
-            }
-            Err(e) => return Err(Error::io(&path, "read", e)),
-        };
+        let armored = durable::read_bytes(&path)?
+            .ok_or_else(|| Error::MissingDataKey { path: path.clone() })?;
         let data_key =
             DataKey::unwrap(&armored, identities, self.config.vault_id).map_err(|e| match e {
                 UnwrapError::Age(age::DecryptError::NoMatchingKeys) => Error::NoMatchingIdentity {
@@ -294,7 +290,8 @@ impl Vault {
                 UnwrapError::Age(e) => Error::corrupt(&path, e),
                 UnwrapError::Malformed => Error::corrupt(
                     &path,
-                    "opens, but not to 64 lowercase hex digits and a newline",
+                    "opens, but not to 64 lowercase hex digits and a newline (and, since \
+                     format 2, the line `polyseal vault format 2`)",
                 ),
             })?;
         if !data_key.matches_check(&self.config.data_key_check) {
@@ -309,7 +306,7 @@ impl Vault {
         &self,
         data_key: &DataKey,
         data_key_file: &[u8],
-    ) -> Result<Head, Error> {
+    ) -> Result<(Head, LogDigest), Error> {
         let not_authentic = |findings| Error::NotAuthentic {
             dir: self.layout.root().to_path_buf(),
             findings,
@@ -324,15 +321,17 @@ impl Vault {
         let mut files = self.found.files.clone();
         files.insert(DATA_KEY_FILE.to_owned(), digest(data_key_file));
         let (log_head, len) = read_head(&self.layout.events())?;
+        let log_digest = LogDigest::of_file(&self.layout.events())?;
         let findings = head.differences(
             &files,
             LogEnd {
                 head: log_head,
                 len,
+                sha256: log_digest.value(),
             },
         );
         if findings.is_empty() {
-            Ok(head)
+            Ok((head, log_digest))
         } else {
             Err(not_authentic(findings))
         }

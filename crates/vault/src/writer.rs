@@ -13,7 +13,7 @@ use rayon::prelude::*;
 use crate::config::Config;
 use crate::data_key::{DataKey, VaultId};
 use crate::event::{EventKind, KeyRef, LogHead, read_head};
-use crate::head::{Head, LogEnd, digest};
+use crate::head::{Head, LogDigest, LogEnd, digest};
 use crate::journal::{self, JournalWriter};
 use crate::layout::{
     CONFIG_FILE, DATA_KEY_FILE, HEAD_FILE, Layout, bucket_of, bucket_relative_path,
@@ -241,9 +241,10 @@ impl VaultWriter {
         durable::restrict_dir(dir)?;
         durable::create_private_dir(&layout.keys_dir())?;
         let lock = VaultLock::exclusive(layout.root(), &layout.lock(), Duration::ZERO)?;
-        let empty = LogEnd {
+        let empty = LogStart {
             head: LogHead::EMPTY,
             len: 0,
+            digest: LogDigest::empty(),
         };
         let time = Timestamp::now();
         write_journal(&layout, empty, time, &events, files, None, &data_key)?;
@@ -453,7 +454,7 @@ impl VaultWriter {
 
     /// Stages every record re-sealed under `new_key`: each generation that has its bytes, in
     /// the vault and in `txn` (a key `txn` destroys has none left), opened with `data_key`.
-    fn reseal_all(
+    pub(crate) fn reseal_all(
         &self,
         txn: &mut Transaction,
         data_key: &DataKey,
@@ -705,17 +706,19 @@ impl VaultWriter {
                     path: self.vault.layout.data_key(),
                 }
             })?;
-        let previous = self
+        let (previous, log_digest) = self
             .vault
             .authenticate(data_key, data_key_file.as_bytes())?;
-        self.apply(Some(&previous), next_key, txn)
+        self.apply(Some(&previous), log_digest, next_key, txn)
     }
 
     /// Journals `txn` with the head after `previous` (`None`: a head of every file, for an
-    /// upgraded vault), tagged with `head_key`, and applies it.
+    /// upgraded vault), tagged with `head_key`, and applies it. `log_digest` is the digest of
+    /// the log as it is now.
     pub(crate) fn apply(
         &mut self,
         previous: Option<&Head>,
+        log_digest: LogDigest,
         head_key: &DataKey,
         txn: Transaction,
     ) -> Result<(), Error> {
@@ -742,9 +745,10 @@ impl VaultWriter {
             .clone()
             .map(|file| (DATA_KEY_FILE.to_owned(), file));
         let files = rendered.chain(data_key).chain(config);
-        let log = LogEnd {
+        let log = LogStart {
             head: self.head,
             len: self.log_len,
+            digest: log_digest,
         };
         let written = write_journal(
             &self.vault.layout,
@@ -810,12 +814,19 @@ impl Written {
     }
 }
 
+/// The event log before a transaction: where it ends and its digest so far.
+struct LogStart {
+    head: LogHead,
+    len: u64,
+    digest: LogDigest,
+}
+
 /// Writes and commits the journal of one transaction: its event lines after `log`, the files
 /// it replaces, and last the vault head after it (tagged with `head_key`), which records every
 /// file's digest and where the log ends.
 fn write_journal(
     layout: &Layout,
-    log: LogEnd,
+    log: LogStart,
     time: Timestamp,
     events: &[EventKind],
     files: impl IntoIterator<Item = (String, String)>,
@@ -823,10 +834,12 @@ fn write_journal(
     head_key: &DataKey,
 ) -> Result<Written, Error> {
     let mut journal = JournalWriter::create(layout, log.len)?;
-    let (mut log_head, mut log_len) = (log.head, log.len);
+    let (mut log_head, mut log_len, mut log_digest) = (log.head, log.len, log.digest);
     for kind in events {
         let line = log_head.append(time, kind);
         log_len += line.len() as u64 + 1;
+        log_digest.update(line.as_bytes());
+        log_digest.update(b"\n");
         journal.event(&line)?;
     }
     let mut written = Vec::new();
@@ -837,6 +850,7 @@ fn write_journal(
     let log = LogEnd {
         head: log_head,
         len: log_len,
+        sha256: log_digest.value(),
     };
     let head = Head::after(previous, log, written);
     let head_file = head.render(head_key);

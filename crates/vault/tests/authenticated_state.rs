@@ -306,3 +306,35 @@ fn an_edit_made_while_a_writer_holds_the_lock_is_never_blessed_into_the_head() {
     assert!(message.contains(&bucket), "{message}");
     assert!(!message.contains(&bucket_file(&mac(9))), "{message}");
 }
+
+#[test]
+fn an_event_edited_in_place_before_the_log_end_is_refused() {
+    let vault = TestVault::new();
+    vault.add(&macs(2), InitialState::Active);
+    let (mut writer, data_key) = vault.unlocked_writer();
+    writer
+        .set_states(
+            &data_key,
+            &[StateChange {
+                mac: mac(1),
+                generation: 1,
+                to: KeyState::Deactivated,
+            }],
+        )
+        .expect("deactivate");
+    writer
+        .add_keys(&data_key, &[mac(5)], InitialState::Active)
+        .expect("a later event");
+    drop(writer);
+    // Same length, same last line: only the whole log's digest tells.
+    let log = fs::read_to_string(vault.file("events.log")).expect("log");
+    let edited = log.replacen("\"state\":\"deactivated\"", "\"state\":\"compromised\"", 1);
+    assert_eq!(edited.len(), log.len());
+    assert_ne!(edited, log);
+    fs::write(vault.file("events.log"), edited).expect("write");
+    let message = refused_at_unlock(&vault);
+    assert!(
+        message.contains("events.log was edited before its last event"),
+        "{message}"
+    );
+}

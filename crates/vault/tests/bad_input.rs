@@ -462,3 +462,49 @@ fn journal_of_the_first_format_is_refused_by_its_version() {
         "{error:?}"
     );
 }
+
+#[test]
+fn a_planted_journal_never_writes_through_a_symlinked_events_log() {
+    let vault = vault_with_keys(1);
+    let victim = vault.tmp.path().join("victim.txt");
+    fs::write(&victim, "precious\n").expect("victim");
+    fs::remove_file(vault.file("events.log")).expect("remove the log");
+    std::os::unix::fs::symlink(&victim, vault.file("events.log")).expect("symlink");
+    let payload = "attacker line\n";
+    fs::write(
+        vault.file("journal"),
+        format!(
+            "{{\"header\":{{\"format\":2,\"log_len\":9}}}}\n{{\"append\":{{\"bytes\":{}}}}}\n{payload}\n\
+             {{\"end\":{{\"appends\":1,\"files\":0}}}}\n",
+            payload.len()
+        ),
+    )
+    .expect("plant a journal");
+    let error = Vault::open(&vault.dir).expect_err("refused");
+    assert_eq!(error.kind(), ErrorKind::Vault, "{error}");
+    assert!(error.to_string().contains("symbolic link"), "{error}");
+    assert_eq!(fs::read_to_string(&victim).expect("victim"), "precious\n");
+}
+
+#[test]
+fn vault_files_that_are_devices_pipes_or_directories_are_refused_at_once() {
+    let vault = vault_with_keys(1);
+    fs::remove_file(vault.file("head.json")).expect("remove");
+    std::os::unix::fs::symlink("/dev/zero", vault.file("head.json")).expect("symlink");
+    let error = open_error(&vault);
+    assert_eq!(error.kind(), ErrorKind::Integrity, "{error}");
+    assert!(error.to_string().contains("head.json"), "{error}");
+    fs::remove_file(vault.file("head.json")).expect("remove");
+    let made = std::process::Command::new("mkfifo")
+        .arg(vault.file("head.json"))
+        .status()
+        .expect("mkfifo (coreutils)");
+    assert!(made.success());
+    let error = open_error(&vault);
+    assert!(error.to_string().contains("not a regular file"), "{error}");
+    fs::create_dir(vault.file("keys/fe.jsonl")).expect("a directory named like a bucket");
+    fs::remove_file(vault.file("head.json")).expect("remove");
+    let error = open_error(&vault);
+    assert_eq!(error.kind(), ErrorKind::Integrity, "{error}");
+    assert!(error.to_string().contains("fe.jsonl"), "{error}");
+}

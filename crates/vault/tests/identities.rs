@@ -328,7 +328,11 @@ fn child_unlocks_through_an_age_plugin() {
         .arg("-i")
         .arg(&identity_file)
         .arg(dir.join("data-key.age")));
-    assert_eq!(output.stdout.len(), 65, "64 hex digits and a newline");
+    assert_eq!(
+        output.stdout.len(),
+        65 + "polyseal vault format 2\n".len(),
+        "64 hex digits and a newline, then the format line"
+    );
 }
 
 /// A vault sealed to an age plugin recipient unlocks with the plugin's identity, through the

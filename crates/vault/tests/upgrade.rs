@@ -82,7 +82,10 @@ fn the_upgrade_of_a_vault_from_todays_release_keeps_every_key() {
     let upgraded = old.upgrade().expect("upgrade");
     assert_eq!((upgraded.from, upgraded.to), (1, 2));
     assert_eq!(upgraded.live_keys, 6);
-    assert_eq!(upgraded.head.seq, 20, "19 events, then the upgrade");
+    assert_eq!(
+        upgraded.head.seq, 21,
+        "19 events, then the upgrade and its data-key replacement"
+    );
 
     let vault = Vault::open(&old.dir).expect("opens as format 2");
     let data_key = vault.unlock(&old.identities()).expect("authentic");
@@ -96,8 +99,12 @@ fn the_upgrade_of_a_vault_from_todays_release_keeps_every_key() {
     assert_eq!(vault.key_timing(), KeyTiming::NextBoot);
     assert_eq!(vault.recipients().len(), 2);
     vault.verify().expect("the log still verifies");
-    let last = vault.events().expect("events").pop().expect("an event");
-    assert_eq!(last.kind, EventKind::FormatUpgraded { from: 1, to: 2 });
+    let events = vault.events().expect("events");
+    assert_eq!(
+        events[19].kind,
+        EventKind::FormatUpgraded { from: 1, to: 2 }
+    );
+    assert!(matches!(events[20].kind, EventKind::DataKeyRotated { .. }));
     let config = fs::read_to_string(old.dir.join("vault.toml")).expect("vault.toml");
     assert!(config.starts_with("format = 2\n"), "{config}");
     drop(vault);
@@ -108,7 +115,48 @@ fn the_upgrade_of_a_vault_from_todays_release_keeps_every_key() {
         (2, 2),
         "already current: nothing done"
     );
-    assert_eq!(again.head.seq, 20);
+    assert_eq!(again.head.seq, 21);
+}
+
+#[test]
+fn a_format_2_vault_edited_back_to_format_1_is_never_upgraded() {
+    let old = OldVault::new();
+    old.upgrade().expect("upgrade");
+    let config = old.dir.join("vault.toml");
+    let text = fs::read_to_string(&config).expect("vault.toml");
+    fs::write(&config, text.replacen("format = 2", "format = 1", 1)).expect("edit back");
+    let error = old.upgrade().expect_err("refused");
+    assert!(matches!(error, Error::NotAuthentic { .. }), "{error:?}");
+    assert!(error.to_string().contains("head.json is there"), "{error}");
+
+    // Without its head it still cannot pass: data-key.age says format 2 inside.
+    fs::remove_file(old.dir.join("head.json")).expect("remove head.json");
+    let error = old.upgrade().expect_err("refused");
+    assert!(matches!(error, Error::NotAuthentic { .. }), "{error:?}");
+    assert!(
+        error
+            .to_string()
+            .contains("data-key.age was sealed for a format-2 vault"),
+        "{error}"
+    );
+    assert!(!old.dir.join("head.json").exists(), "nothing written");
+}
+
+#[test]
+fn a_copy_of_the_vault_from_before_its_upgrade_opens_nothing_in_it() {
+    let old = OldVault::new();
+    let before = fs::read(old.dir.join("data-key.age")).expect("data-key.age");
+    old.upgrade().expect("upgrade");
+    assert_ne!(
+        fs::read(old.dir.join("data-key.age")).expect("data-key.age"),
+        before,
+        "the upgrade replaced the data key"
+    );
+    // The old data-key.age put back opens to the old data key, which no record is sealed
+    // under any more: refused at unlock.
+    fs::write(old.dir.join("data-key.age"), before).expect("restore");
+    let vault = Vault::open(&old.dir).expect("open");
+    assert!(vault.unlock(&old.identities()).is_err());
 }
 
 #[test]
