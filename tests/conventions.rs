@@ -274,6 +274,7 @@ fn readme_using_it_commands_work_as_written_on_a_fresh_home() {
     );
     assert!(ws.path("home/.config/polyseal/identity.txt").is_file());
     assert!(ws.path("srv/polycom/0004f2a10001-key.cfg").is_file());
+    assert!(ws.path("evidence/index.html").is_file());
 }
 
 #[test]
