@@ -121,6 +121,7 @@ fn commands_without_an_identity_say_that_they_could_not_check_the_vault() {
         &["rotate", "status"],
         &["log", "show"],
         &["key-timing"],
+        &["publish", "--src", "src", "--out", "out", "--dry-run"],
     ] {
         let output = ws
             .polyseal()

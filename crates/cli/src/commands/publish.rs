@@ -29,6 +29,8 @@ pub(crate) fn run(session: &Session, args: &PublishArgs) -> Result<(), Failure> 
         let plan = checked.dry_run(writer.vault());
         print_plan(session, &plan, &checked.out_changes());
         report(session, &args.out, checked.summary(), true);
+        // A dry run needs no identity and opens no key.
+        session.note_unchecked();
         return Ok(());
     }
     let data_key = session.unlock(writer.vault())?;
