@@ -17,7 +17,11 @@ use polyseal_vault::{
 
 fn main() -> Result<(), Box<dyn Error>> {
     let mut args = std::env::args().skip(1);
-    let phones: u32 = args.next().map(|n| n.parse()).transpose()?.unwrap_or(100_000);
+    let phones: u32 = args
+        .next()
+        .map(|n| n.parse())
+        .transpose()?
+        .unwrap_or(100_000);
     let dir = PathBuf::from(args.next().ok_or("usage: report_fleet N DIR")?);
     let identity = age::x25519::Identity::generate();
     let identity_text = age::secrecy::ExposeSecret::expose_secret(&identity.to_string()).to_owned();

@@ -19,7 +19,7 @@ use polyseal_vault::{DataKey, Timestamp, Vault};
 
 pub use build::build;
 pub use html::render_html;
-pub use inventory::{INVENTORY_COLUMNS, inventory_csv};
+pub use inventory::{INVENTORY_COLUMNS, inventory_csv, write_inventory_csv};
 pub use model::{
     AgeBin, AuditTrail, Change, Charts, Checks, Component, Control, Custodian, Inventory, KeyRow,
     Report, ReportFinding, SCHEMA, TreeAudit, VaultSummary,
