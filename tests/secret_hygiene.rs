@@ -81,3 +81,74 @@ fn collect_unsafe(dir: &Path, found: &mut Vec<String>) {
         }
     }
 }
+
+#[test]
+fn polyseal_identity_cmd_prints_the_identity_which_is_never_shown_or_inherited() {
+    let ws = Workspace::with_vault();
+    ws.publish();
+    let identity = fs::read_to_string(ws.path("identity.txt")).expect("identity");
+    let secret = identity
+        .lines()
+        .find(|l| l.starts_with("AGE-SECRET-KEY-1"))
+        .expect("a secret key line")
+        .to_owned();
+    // A CI secret store's client, as a command: here `cat` of a file only it reads.
+    let command = format!("cat '{}'", ws.path("identity.txt").display());
+    let shown = ws
+        .polyseal()
+        .env_remove("POLYSEAL_IDENTITY")
+        .env("POLYSEAL_IDENTITY_CMD", &command)
+        .args(["keys", "show", "0004f2a10001", "--reveal"])
+        .output()
+        .expect("run");
+    assert!(shown.status.success(), "{shown:?}");
+
+    // A command that fails or prints no identity is bad input naming the variable, and no
+    // output of it appears in the message.
+    for (failing, names) in [
+        ("exit 7", "the command failed"),
+        (
+            &*format!("echo nonsense; echo '{secret}' >&2; exit 0"),
+            "POLYSEAL_IDENTITY_CMD",
+        ),
+    ] {
+        let output = ws
+            .polyseal()
+            .env_remove("POLYSEAL_IDENTITY")
+            .env("POLYSEAL_IDENTITY_CMD", failing)
+            .args(["keys", "show", "0004f2a10001", "--reveal"])
+            .output()
+            .expect("run");
+        assert_eq!(output.status.code(), Some(3), "{output:?}");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        let error_line = stderr
+            .lines()
+            .find(|l| l.starts_with("error:"))
+            .expect("an error line");
+        assert!(error_line.contains("POLYSEAL_IDENTITY_CMD"), "{error_line}");
+        assert!(error_line.contains(names), "{error_line}");
+        assert!(!error_line.contains(&secret), "{error_line}");
+        assert!(!error_line.contains("nonsense"), "{error_line}");
+    }
+
+    // A plugin run while the vault is opened this way gets the command, never its output.
+    let dump = ws.path("plugin-environment.txt");
+    let plugins = repo_root().join("crates/vault/tests/fixtures/plugin");
+    let path = format!(
+        "{}:{}",
+        plugins.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let added = ws
+        .polyseal()
+        .env_remove("POLYSEAL_IDENTITY")
+        .env("POLYSEAL_IDENTITY_CMD", &command)
+        .env("PATH", path)
+        .env("POLYSEALTEST_ENV_DUMP", &dump)
+        .args(["recipients", "add", "--label", "hardware", PLUGIN_RECIPIENT])
+        .output()
+        .expect("run");
+    assert!(added.status.success(), "{added:?}");
+    let seen = fs::read_to_string(&dump).expect("the plugin ran");
+    assert!(!seen.contains("POLYSEAL_IDENTITY_DATA"), "{seen}");
+}

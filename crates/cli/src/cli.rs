@@ -33,7 +33,8 @@ pub(crate) struct GlobalArgs {
     #[arg(long, global = true, env = "POLYSEAL_VAULT", default_value = "vault")]
     pub(crate) vault: PathBuf,
     /// An age identity file (or SSH private key) that opens the vault. Without it, the
-    /// identity comes from POLYSEAL_IDENTITY (a path) or POLYSEAL_IDENTITY_DATA (the text).
+    /// identity comes from POLYSEAL_IDENTITY (a path), POLYSEAL_IDENTITY_CMD (a command that
+    /// prints it) or POLYSEAL_IDENTITY_DATA (the text).
     #[arg(long, short = 'i', global = true)]
     pub(crate) identity: Option<PathBuf>,
     /// Refuse an identity file that its group or others may read (by default, a warning).

@@ -71,6 +71,7 @@ impl Session {
         Ok(IdentitySource::choose(
             self.args.identity.clone(),
             std::env::var_os(IdentitySource::PATH_VARIABLE),
+            std::env::var(IdentitySource::COMMAND_VARIABLE).ok(),
             data,
         )?)
     }

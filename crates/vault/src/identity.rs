@@ -71,11 +71,14 @@ impl age::Callbacks for PromptCallbacks {
 }
 
 /// Where the identity comes from, in the order a front end looks: a file named on the command
-/// line, a file named by `POLYSEAL_IDENTITY`, or the identity itself in
+/// line, a file named by `POLYSEAL_IDENTITY`, the standard output of the command in
+/// `POLYSEAL_IDENTITY_CMD` (a CI secret store's client), or the identity itself in
 /// `POLYSEAL_IDENTITY_DATA` (for CI, where secrets arrive as variables).
 pub enum IdentitySource {
     /// An identity file.
     File(PathBuf),
+    /// A command (run with `sh -c`) whose standard output is the identity file's text.
+    Command(String),
     /// The identity file's contents, from the variable named.
     Data {
         /// The environment variable it came from, for messages.
@@ -90,20 +93,25 @@ impl IdentitySource {
     pub const PATH_VARIABLE: &'static str = "POLYSEAL_IDENTITY";
     /// The variable holding an identity file's contents.
     pub const DATA_VARIABLE: &'static str = "POLYSEAL_IDENTITY_DATA";
+    /// The variable holding a command that prints the identity file's contents.
+    pub const COMMAND_VARIABLE: &'static str = "POLYSEAL_IDENTITY_CMD";
 
     /// Picks the source: `flag` (the command line's file) first, then the path variable, then
-    /// the data variable. Empty values count as unset.
+    /// the command variable, then the data variable. Empty values count as unset.
     ///
     /// ```
     /// use polyseal_vault::IdentitySource;
-    /// let chosen = IdentitySource::choose(None, Some("/etc/id.txt".into()), Some("AGE-SECRET-KEY-1…".into()))?;
+    /// let chosen = IdentitySource::choose(None, Some("/etc/id.txt".into()), None, Some("AGE-SECRET-KEY-1…".into()))?;
     /// assert!(matches!(chosen, IdentitySource::File(path) if path.ends_with("id.txt")));
-    /// assert!(IdentitySource::choose(None, None, None).is_err());
+    /// let chosen = IdentitySource::choose(None, None, Some("vault-cli read ci/polyseal".into()), None)?;
+    /// assert!(matches!(chosen, IdentitySource::Command(_)));
+    /// assert!(IdentitySource::choose(None, None, None, None).is_err());
     /// # Ok::<(), polyseal_vault::Error>(())
     /// ```
     pub fn choose(
         flag: Option<PathBuf>,
         path_variable: Option<OsString>,
+        command_variable: Option<String>,
         data_variable: Option<String>,
     ) -> Result<IdentitySource, Error> {
         let data_variable = data_variable.map(Zeroizing::new);
@@ -112,6 +120,9 @@ impl IdentitySource {
         }
         if let Some(path) = path_variable.filter(|p| !p.is_empty()) {
             return Ok(IdentitySource::File(PathBuf::from(path)));
+        }
+        if let Some(command) = command_variable.filter(|c| !c.trim().is_empty()) {
+            return Ok(IdentitySource::Command(command));
         }
         match data_variable {
             Some(text) if !text.trim().is_empty() => Ok(IdentitySource::Data {
@@ -141,6 +152,7 @@ impl IdentitySource {
         IdentitySource::choose(
             flag,
             std::env::var_os(IdentitySource::PATH_VARIABLE),
+            std::env::var(IdentitySource::COMMAND_VARIABLE).ok(),
             std::env::var(IdentitySource::DATA_VARIABLE).ok(),
         )
     }
@@ -151,6 +163,7 @@ impl std::fmt::Debug for IdentitySource {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             IdentitySource::File(path) => write!(f, "IdentitySource::File({})", path.display()),
+            IdentitySource::Command(_) => write!(f, "IdentitySource::Command(..)"),
             IdentitySource::Data { variable, .. } => write!(f, "IdentitySource::Data({variable})"),
         }
     }
@@ -182,6 +195,12 @@ impl Identities {
     pub fn load(source: &IdentitySource, prompt: Arc<dyn Prompt>) -> Result<Identities, Error> {
         match source {
             IdentitySource::File(path) => Identities::from_file(path, prompt),
+            IdentitySource::Command(command) => {
+                // The variable, not the command: a command line may carry a token.
+                let origin = IdentitySource::COMMAND_VARIABLE.to_owned();
+                let text = run_identity_command(command, &origin)?;
+                Identities::from_bytes(&text, origin, prompt)
+            }
             IdentitySource::Data { variable, text } => {
                 Identities::from_text(text, variable, prompt)
             }
@@ -251,6 +270,47 @@ impl Identities {
         }
         Ok(Identities { origin, identities })
     }
+}
+
+/// The most an identity command may print: an identity file is a few hundred bytes; an SSH
+/// RSA key a few kilobytes.
+const MAX_COMMAND_OUTPUT: usize = 64 * 1024;
+
+/// Runs `command` with `sh -c` (standard input closed, standard error passed through) and
+/// returns what it printed, in a buffer sized up front and zeroized on drop, never logged.
+fn run_identity_command(command: &str, origin: &str) -> Result<Zeroizing<Vec<u8>>, Error> {
+    use std::io::Read as _;
+    let failed = |reason: String| Error::InvalidIdentity {
+        origin: origin.to_owned(),
+        reason,
+    };
+    let mut child = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(command)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::inherit())
+        .spawn()
+        .map_err(|e| failed(format!("the command could not be started ({e})")))?;
+    // Sized up front: a Vec that grows leaves its old buffer behind, unzeroized.
+    let mut output = Zeroizing::new(Vec::with_capacity(MAX_COMMAND_OUTPUT + 1));
+    let read = match child.stdout.take() {
+        Some(stdout) => stdout
+            .take(MAX_COMMAND_OUTPUT as u64 + 1)
+            .read_to_end(&mut output),
+        None => Ok(0),
+    };
+    let status = child
+        .wait()
+        .map_err(|e| failed(format!("the command could not be waited for ({e})")))?;
+    read.map_err(|e| failed(format!("its output could not be read ({e})")))?;
+    if !status.success() {
+        return Err(failed(format!("the command failed ({status})")));
+    }
+    if output.len() > MAX_COMMAND_OUTPUT {
+        return Err(failed("the command printed more than 64 KiB".to_owned()));
+    }
+    Ok(output)
 }
 
 /// The identities of an age identity file (`AGE-SECRET-KEY-1…`, plugin identities).

@@ -195,9 +195,19 @@ fn identity_source_prefers_flag_then_path_variable_then_data_variable() {
         IdentitySource::choose(
             flag.map(PathBuf::from),
             path.map(Into::into),
+            None,
             data.map(str::to_owned),
         )
     };
+    // The command variable comes after the path variable and before the data variable.
+    assert!(matches!(
+        IdentitySource::choose(None, None, Some("cat id".into()), Some("AGE-SECRET-KEY-1".into())),
+        Ok(IdentitySource::Command(c)) if c == "cat id"
+    ));
+    assert!(matches!(
+        IdentitySource::choose(None, Some("/env".into()), Some("cat id".into()), None),
+        Ok(IdentitySource::File(_))
+    ));
     assert!(matches!(
         chosen(Some("/flag"), Some("/env"), Some("AGE-SECRET-KEY-1")),
         Ok(IdentitySource::File(p)) if p == Path::new("/flag")
@@ -376,7 +386,7 @@ fn plugin_recipient_and_identity_need_their_plugin_binary() {
 #[test]
 fn identities_and_their_source_never_show_the_identity_in_debug() {
     let secret = "AGE-SECRET-KEY-1K5GLS3ZY7H4C09CZZUTUM4S5QS8DPM3KJU3DPGGWX9RJ8085M56SF6V0E2";
-    let source = IdentitySource::choose(None, None, Some(secret.to_owned())).expect("source");
+    let source = IdentitySource::choose(None, None, None, Some(secret.to_owned())).expect("source");
     let identities = Identities::load(&source, Arc::new(NoPrompt)).expect("loads");
     let shown = format!("{source:?} {identities:?}");
     assert!(!shown.contains("AGE-SECRET-KEY"), "{shown}");
