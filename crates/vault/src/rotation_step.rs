@@ -130,7 +130,7 @@ impl fmt::Display for RotationStep {
             RotationStep::Started { active, next } => {
                 write!(
                     f,
-                    "rotating g{active} -> g{next}: to be served g{next} (once published), \
+                    "rotating g{active} -> g{next}: served g{next} from its next publish on, \
                      waiting for evidence"
                 )
             }
