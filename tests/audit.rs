@@ -1009,3 +1009,20 @@ fn the_json_report_matches_the_golden_file() {
          if readers could break), then rerun with POLYSEAL_UPDATE_GOLDEN=1"
     );
 }
+
+#[test]
+fn a_bootstrap_file_still_handing_out_a_destroyed_key_is_found() {
+    let ws = published();
+    ws.run(&["keys", "state", "0004f2a10002", "compromised"]);
+    ws.run(&["keys", "state", "0004f2a10002", "destroyed"]);
+    let report = report_without_identity(&ws, &[]);
+    let found = finding(
+        &report,
+        "key-file-wrong-key",
+        Some("0004f2a10002"),
+        Some("out/0004f2a10002-key.cfg"),
+    );
+    let message = found["message"].as_str().unwrap();
+    assert!(message.contains("which the vault marked destroyed"), "{message}");
+    assert!(message.contains("whoever fetches this file gets that key"), "{message}");
+}

@@ -6,7 +6,7 @@ use polyseal_crypto::{Header, KeyString, Mac};
 use polyseal_provision::{
     Error as ProvisionError, Exposure, read_bootstrap_file, written_bootstrap_key,
 };
-use polyseal_vault::{Generation, RotationStep};
+use polyseal_vault::{Generation, KeyState, RotationStep};
 
 use super::Audit;
 use super::describe::{bad_header, describe_key_desc, without_path};
@@ -106,8 +106,10 @@ impl<'a> Audit<'a> {
         path: &Path,
         key: &KeyString,
     ) -> Option<Finding> {
-        let (step, expected) = self.served_generation(mac)?;
         let fingerprint = key.key().fingerprint();
+        let Some((step, expected)) = self.served_generation(mac) else {
+            return self.retired_key_still_served(mac, path, key);
+        };
         if key.key_desc() == expected.key_desc() && fingerprint == expected.fingerprint() {
             return None;
         }
@@ -123,6 +125,34 @@ impl<'a> Audit<'a> {
                     expected.fingerprint()
                 ),
                 self.republish(),
+            )
+            .mac(mac)
+            .file(path),
+        )
+    }
+
+    /// A bootstrap file of a phone that is served no key any more, still handing it a key
+    /// the vault retired as compromised or destroyed: whoever fetches the file gets that key.
+    fn retired_key_still_served(&self, mac: Mac, path: &Path, key: &KeyString) -> Option<Finding> {
+        let (_, retired) = self.vault.find_key_desc(key.key_desc())?;
+        if !matches!(retired.state(), KeyState::Compromised | KeyState::Destroyed) {
+            return None;
+        }
+        Some(
+            Finding::new(
+                Code::KeyFileWrongKey,
+                format!(
+                    "still hands the phone {} (fingerprint {}), which the vault marked {}: \
+                     whoever fetches this file gets that key",
+                    key.key_desc(),
+                    key.key().fingerprint(),
+                    retired.state()
+                ),
+                format!(
+                    "{} (the phone then gets a new key and bootstrap file), or remove {}",
+                    self.republish(),
+                    path.display()
+                ),
             )
             .mac(mac)
             .file(path),
