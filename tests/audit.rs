@@ -1023,6 +1023,12 @@ fn a_bootstrap_file_still_handing_out_a_destroyed_key_is_found() {
         Some("out/0004f2a10002-key.cfg"),
     );
     let message = found["message"].as_str().unwrap();
-    assert!(message.contains("which the vault marked destroyed"), "{message}");
-    assert!(message.contains("whoever fetches this file gets that key"), "{message}");
+    assert!(
+        message.contains("which the vault marked destroyed"),
+        "{message}"
+    );
+    assert!(
+        message.contains("whoever fetches this file gets that key"),
+        "{message}"
+    );
 }

@@ -271,10 +271,22 @@ fn publish_dry_run_writes_nothing_and_makes_no_key() {
         .args(["publish", "--src", "src", "--out", "out", "--dry-run"])
         .assert()
         .success()
-        .stdout(predicate::str::contains("0004f2a10001"));
+        .stdout(predicate::str::contains(
+            "0004f2a10001: new key g1, bootstrap file",
+        ));
     assert!(!ws.path("out").exists());
     let list = ws.output(&["keys", "list", "--format", "csv"]);
     assert_eq!(String::from_utf8(list.stdout).unwrap().lines().count(), 1);
+    // A phone whose only key was destroyed gets its next generation, named.
+    ws.publish();
+    ws.run(&["keys", "state", "0004f2a10002", "compromised"]);
+    ws.polyseal()
+        .args(["publish", "--src", "src", "--out", "out", "--dry-run"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains(
+            "0004f2a10002: new key g2, bootstrap file",
+        ));
 }
 
 #[test]

@@ -53,7 +53,7 @@ impl Record {
     }
 
     /// The number the next generation gets; `None` past `u32::MAX`.
-    pub(crate) fn next_number(&self) -> Option<u32> {
+    pub fn next_number(&self) -> Option<u32> {
         self.latest().map_or(Some(1), |g| g.number.checked_add(1))
     }
 }

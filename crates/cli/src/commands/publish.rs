@@ -55,8 +55,8 @@ pub(crate) fn run_checked(
 fn print_plan(session: &Session, plan: &[PlannedPhone], changes: &OutChanges<'_>) {
     let mut text = String::new();
     for phone in plan {
-        let _ = if phone.new_key {
-            writeln!(text, "{}: new key (g1 or next), bootstrap file", phone.mac)
+        let _ = if let Some(generation) = phone.new_generation {
+            writeln!(text, "{}: new key g{generation}, bootstrap file", phone.mac)
         } else {
             writeln!(text, "{}: {}", phone.mac, phone.step)
         };

@@ -16,8 +16,10 @@ pub struct PlannedPhone {
     pub mac: Mac,
     /// Where it stands now.
     pub step: RotationStep,
-    /// True if publish would make its first key (and bootstrap file).
+    /// True if publish would make it a key (and bootstrap file): it has no active one.
     pub new_key: bool,
+    /// The generation that key would be (1 for a new phone), when it would make one.
+    pub new_generation: Option<u32>,
     /// What it would fetch, in order (empty if its plan cannot be made).
     pub files: Vec<PlannedFile>,
 }
@@ -34,6 +36,10 @@ impl CheckedPublish {
                 mac: *mac,
                 step: RotationStep::of(vault.record(mac)),
                 new_key: need_keys.contains(mac),
+                new_generation: need_keys
+                    .contains(mac)
+                    .then(|| vault.record(mac).map_or(Some(1), |r| r.next_number()))
+                    .flatten(),
                 files: self
                     .tree
                     .fetch_plan(mac, None)
