@@ -209,12 +209,7 @@ fn report_refuses_an_out_directory_of_other_files_and_writes_nothing() {
 #[test]
 fn without_an_identity_the_first_screen_names_the_checks_not_made() {
     let ws = published();
-    let output = ws
-        .polyseal()
-        .env_remove("POLYSEAL_IDENTITY")
-        .args(["report", "--out", "evidence"])
-        .output()
-        .expect("run");
+    let output = ws.output_without_identity(&["report", "--out", "evidence"]);
     assert!(output.status.success(), "{output:?}");
     let html = fs::read_to_string(ws.path("evidence/index.html")).expect("index.html");
     let status = &html[html.find("id=\"status\"").expect("status")
@@ -233,12 +228,7 @@ fn a_vault_that_does_not_verify_gets_a_report_that_says_so_first_and_exit_4() {
         text.replace("\"state\":\"compromised\"", "\"state\":\"active\""),
     )
     .expect("write");
-    let output = ws
-        .polyseal()
-        .env_remove("POLYSEAL_IDENTITY")
-        .args(["report", "--out", "evidence"])
-        .output()
-        .expect("run");
+    let output = ws.output_without_identity(&["report", "--out", "evidence"]);
     assert_eq!(output.status.code(), Some(4), "{output:?}");
     let html = fs::read_to_string(ws.path("evidence/index.html")).expect("index.html");
     let status = &html[html.find("id=\"status\"").expect("status")

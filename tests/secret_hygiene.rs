@@ -10,10 +10,10 @@ use crate::support::{Workspace, repo_root};
 const PLUGIN_RECIPIENT: &str =
     "age1polysealtest1qqqsyqcyq5rqwzqfpg9scrgwpugpzysnzs23v9ccrydpk8qarc0jq0arevz";
 
-#[test]
-fn an_age_plugin_never_sees_polyseal_identity_data_in_its_environment() {
-    let ws = Workspace::with_vault();
-    let identity = fs::read_to_string(ws.path("identity.txt")).expect("identity");
+/// Runs `polyseal` (with its identity set by the caller, not POLYSEAL_IDENTITY) adding the
+/// stand-in plugin's recipient, which runs the plugin; returns the names of the variables the
+/// plugin saw, one a line.
+fn plugin_environment(ws: &Workspace, mut polyseal: assert_cmd::Command) -> String {
     let dump = ws.path("plugin-environment.txt");
     let plugins = repo_root().join("crates/vault/tests/fixtures/plugin");
     let path = format!(
@@ -21,18 +21,25 @@ fn an_age_plugin_never_sees_polyseal_identity_data_in_its_environment() {
         plugins.display(),
         std::env::var("PATH").unwrap_or_default()
     );
-    // Adding a plugin recipient runs the plugin to seal the data key to it.
-    let output = ws
-        .polyseal()
+    let output = polyseal
         .env_remove("POLYSEAL_IDENTITY")
-        .env("POLYSEAL_IDENTITY_DATA", &identity)
         .env("PATH", path)
         .env("POLYSEALTEST_ENV_DUMP", &dump)
         .args(["recipients", "add", "--label", "hardware", PLUGIN_RECIPIENT])
         .output()
         .expect("run");
     assert!(output.status.success(), "{output:?}");
-    let seen = fs::read_to_string(&dump).expect("the plugin ran and wrote its environment");
+    fs::read_to_string(&dump).expect("the plugin ran and wrote its environment")
+}
+
+#[test]
+fn an_age_plugin_never_sees_polyseal_identity_data_in_its_environment() {
+    let ws = Workspace::with_vault();
+    let identity = fs::read_to_string(ws.path("identity.txt")).expect("identity");
+    // Adding a plugin recipient runs the plugin to seal the data key to it.
+    let mut polyseal = ws.polyseal();
+    polyseal.env("POLYSEAL_IDENTITY_DATA", &identity);
+    let seen = plugin_environment(&ws, polyseal);
     assert!(seen.lines().any(|name| name == "PATH"), "{seen}");
     assert!(
         !seen.lines().any(|name| name == "POLYSEAL_IDENTITY_DATA"),
@@ -132,23 +139,8 @@ fn polyseal_identity_cmd_prints_the_identity_which_is_never_shown_or_inherited()
     }
 
     // A plugin run while the vault is opened this way gets the command, never its output.
-    let dump = ws.path("plugin-environment.txt");
-    let plugins = repo_root().join("crates/vault/tests/fixtures/plugin");
-    let path = format!(
-        "{}:{}",
-        plugins.display(),
-        std::env::var("PATH").unwrap_or_default()
-    );
-    let added = ws
-        .polyseal()
-        .env_remove("POLYSEAL_IDENTITY")
-        .env("POLYSEAL_IDENTITY_CMD", &command)
-        .env("PATH", path)
-        .env("POLYSEALTEST_ENV_DUMP", &dump)
-        .args(["recipients", "add", "--label", "hardware", PLUGIN_RECIPIENT])
-        .output()
-        .expect("run");
-    assert!(added.status.success(), "{added:?}");
-    let seen = fs::read_to_string(&dump).expect("the plugin ran");
+    let mut polyseal = ws.polyseal();
+    polyseal.env("POLYSEAL_IDENTITY_CMD", &command);
+    let seen = plugin_environment(&ws, polyseal);
     assert!(!seen.contains("POLYSEAL_IDENTITY_DATA"), "{seen}");
 }

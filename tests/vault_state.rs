@@ -91,12 +91,7 @@ fn a_change_cut_from_the_log_and_the_records_is_refused_by_log_verify_with_the_i
     let mut lines: Vec<&str> = log.lines().collect();
     lines.pop();
     fs::write(ws.path("vault/events.log"), lines.join("\n") + "\n").expect("write");
-    let unchecked = ws
-        .polyseal()
-        .env_remove("POLYSEAL_IDENTITY")
-        .args(["log", "verify"])
-        .output()
-        .expect("run");
+    let unchecked = ws.output_without_identity(&["log", "verify"]);
     assert!(unchecked.status.success(), "{unchecked:?}");
     assert!(
         String::from_utf8_lossy(&unchecked.stderr)
@@ -123,12 +118,7 @@ fn commands_without_an_identity_say_that_they_could_not_check_the_vault() {
         &["key-timing"],
         &["publish", "--src", "src", "--out", "out", "--dry-run"],
     ] {
-        let output = ws
-            .polyseal()
-            .env_remove("POLYSEAL_IDENTITY")
-            .args(args)
-            .output()
-            .expect("run");
+        let output = ws.output_without_identity(args);
         assert!(output.status.success(), "{args:?}: {output:?}");
         assert!(
             String::from_utf8_lossy(&output.stderr)
@@ -151,12 +141,7 @@ fn writing_commands_need_the_identity_to_authenticate_their_change() {
         &["key-timing", "next-boot"][..],
         &["keys", "state", PHONES[0], "deactivated"],
     ] {
-        let output = ws
-            .polyseal()
-            .env_remove("POLYSEAL_IDENTITY")
-            .args(args)
-            .output()
-            .expect("run");
+        let output = ws.output_without_identity(args);
         assert_failure(&output, 3, "identity");
     }
 }

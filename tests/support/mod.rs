@@ -68,6 +68,15 @@ impl Workspace {
         self.polyseal().args(args).output().expect("run polyseal")
     }
 
+    /// Runs `polyseal ARGS` in the workspace without any identity, and returns what it did.
+    pub(crate) fn output_without_identity(&self, args: &[&str]) -> std::process::Output {
+        self.polyseal()
+            .env_remove("POLYSEAL_IDENTITY")
+            .args(args)
+            .output()
+            .expect("run polyseal")
+    }
+
     /// Runs `polyseal ARGS` in the workspace, which must succeed.
     pub(crate) fn run(&self, args: &[&str]) {
         self.polyseal().args(args).assert().success();

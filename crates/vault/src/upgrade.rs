@@ -5,12 +5,9 @@ use std::time::Duration;
 
 use crate::event::{EventKind, LogHead, read_head};
 use crate::head::LogDigest;
-use crate::journal;
-use crate::layout::Layout;
-use crate::lock::VaultLock;
 use crate::verify::verify;
 use crate::writer::Transaction;
-use crate::{DataKey, Error, FORMAT_VERSION, Identities, Vault, VaultWriter, durable};
+use crate::{DataKey, Error, FORMAT_VERSION, Identities, Vault, VaultWriter};
 
 /// What [`VaultWriter::upgrade`] did.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -42,16 +39,7 @@ impl VaultWriter {
         max_wait: Duration,
         identities: &Identities,
     ) -> Result<(VaultWriter, Upgraded), Error> {
-        let layout = Layout::new(dir);
-        if !layout.config().exists() && !layout.journal().exists() {
-            return Err(Error::NotAVault {
-                dir: dir.to_path_buf(),
-            });
-        }
-        let lock = VaultLock::exclusive(layout.root(), &layout.lock(), max_wait)?;
-        journal::recover(&layout)?;
-        durable::remove_stale_temp_files(layout.root())?;
-        durable::remove_stale_temp_files(&layout.keys_dir())?;
+        let (layout, lock) = VaultWriter::lock(dir, max_wait)?;
         let (head, log_len) = read_head(&layout.events())?;
         let (vault, from) = Vault::load_any_format(layout, Some(lock))?;
         if from == FORMAT_VERSION {

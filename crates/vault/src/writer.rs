@@ -261,6 +261,13 @@ impl VaultWriter {
 
     /// [`VaultWriter::open`], waiting up to `max_wait` for the lock.
     pub fn open_with_wait(dir: &Path, max_wait: Duration) -> Result<VaultWriter, Error> {
+        let (layout, lock) = VaultWriter::lock(dir, max_wait)?;
+        VaultWriter::from_locked(layout, lock)
+    }
+
+    /// Takes the writer's lock on the vault in `dir`, then completes a transaction a crashed
+    /// writer left and removes its temporary files.
+    pub(crate) fn lock(dir: &Path, max_wait: Duration) -> Result<(Layout, VaultLock), Error> {
         let layout = Layout::new(dir);
         // Never create a lock file in a directory that is not a vault.
         if !layout.config().exists() && !layout.journal().exists() {
@@ -272,7 +279,7 @@ impl VaultWriter {
         journal::recover(&layout)?;
         durable::remove_stale_temp_files(layout.root())?;
         durable::remove_stale_temp_files(&layout.keys_dir())?;
-        VaultWriter::from_locked(layout, lock)
+        Ok((layout, lock))
     }
 
     fn from_locked(layout: Layout, lock: VaultLock) -> Result<VaultWriter, Error> {

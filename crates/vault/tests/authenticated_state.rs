@@ -15,17 +15,7 @@ use polyseal_vault::{
 fn vault_with_a_compromised_key() -> TestVault {
     let vault = TestVault::new();
     vault.add(&macs(3), InitialState::Active);
-    let (mut writer, data_key) = vault.unlocked_writer();
-    writer
-        .set_states(
-            &data_key,
-            &[StateChange {
-                mac: mac(3),
-                generation: 1,
-                to: KeyState::Compromised,
-            }],
-        )
-        .expect("compromise");
+    vault.change_state(mac(3), 1, KeyState::Compromised);
     vault
 }
 
@@ -111,18 +101,7 @@ fn a_bucket_restored_from_before_a_destroy_is_refused() {
     vault.add(&macs(2), InitialState::Active);
     let bucket = bucket_file(&mac(1));
     let saved = fs::read(vault.file(&bucket)).expect("backup of the bucket");
-    let (mut writer, data_key) = vault.unlocked_writer();
-    writer
-        .set_states(
-            &data_key,
-            &[StateChange {
-                mac: mac(1),
-                generation: 1,
-                to: KeyState::Compromised,
-            }],
-        )
-        .expect("compromise");
-    drop(writer);
+    vault.change_state(mac(1), 1, KeyState::Compromised);
     fs::write(vault.file(&bucket), saved).expect("restore the backup");
     let message = refused_at_unlock(&vault);
     assert!(message.contains(&bucket), "{message}");
@@ -241,26 +220,15 @@ fn a_whole_vault_restored_from_an_older_copy_is_caught_by_an_anchored_head() {
     let vault = TestVault::new();
     vault.add(&macs(2), InitialState::Active);
     let copy = vault.tmp.path().join("backup");
-    copy_dir(&vault.dir, &copy);
-    let (mut writer, data_key) = vault.unlocked_writer();
-    writer
-        .set_states(
-            &data_key,
-            &[StateChange {
-                mac: mac(2),
-                generation: 1,
-                to: KeyState::Compromised,
-            }],
-        )
-        .expect("compromise");
-    drop(writer);
+    common::copy_dir(&vault.dir, &copy);
+    vault.change_state(mac(2), 1, KeyState::Compromised);
     let anchored: LogHead = Vault::open(&vault.dir)
         .expect("open")
         .verify()
         .expect("verify")
         .head;
     fs::remove_dir_all(&vault.dir).expect("remove");
-    copy_dir(&copy, &vault.dir);
+    common::copy_dir(&copy, &vault.dir);
 
     // A consistent older vault authenticates: its head was true once (docs/SECURITY.md).
     let restored = Vault::open(&vault.dir).expect("open");
@@ -270,19 +238,6 @@ fn a_whole_vault_restored_from_an_older_copy_is_caught_by_an_anchored_head() {
     // The head recorded elsewhere after the compromise is what tells.
     let error = restored.check_anchor(&anchored).expect_err("rolled back");
     assert!(error.to_string().contains("ends before event"), "{error}");
-}
-
-fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
-    fs::create_dir_all(to).expect("mkdir");
-    for entry in fs::read_dir(from).expect("list") {
-        let entry = entry.expect("entry");
-        let target = to.join(entry.file_name());
-        if entry.file_type().expect("type").is_dir() {
-            copy_dir(&entry.path(), &target);
-        } else {
-            fs::copy(entry.path(), target).expect("copy");
-        }
-    }
 }
 
 #[test]

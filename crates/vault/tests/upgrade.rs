@@ -22,7 +22,7 @@ impl OldVault {
         let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/vault-format-1");
         let tmp = tempfile::tempdir().expect("tmp");
         let dir = tmp.path().join("vault");
-        copy_dir(&fixture.join("vault"), &dir);
+        common::copy_dir(&fixture.join("vault"), &dir);
         OldVault {
             _tmp: tmp,
             dir,
@@ -45,19 +45,6 @@ impl OldVault {
             .lines()
             .map(str::to_owned)
             .collect()
-    }
-}
-
-fn copy_dir(from: &Path, to: &Path) {
-    fs::create_dir_all(to).expect("mkdir");
-    for entry in fs::read_dir(from).expect("list") {
-        let entry = entry.expect("entry");
-        let target = to.join(entry.file_name());
-        if entry.file_type().expect("type").is_dir() {
-            copy_dir(&entry.path(), &target);
-        } else {
-            fs::copy(entry.path(), target).expect("copy");
-        }
     }
 }
 

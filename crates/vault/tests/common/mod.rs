@@ -153,3 +153,40 @@ pub(crate) fn rechain(mut lines: Vec<String>) -> Vec<String> {
     }
     lines
 }
+
+/// Copies the directory tree `from` to `to`.
+pub(crate) fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).expect("mkdir");
+    for entry in std::fs::read_dir(from).expect("list") {
+        let entry = entry.expect("entry");
+        let target = to.join(entry.file_name());
+        if entry.file_type().expect("type").is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), target).expect("copy");
+        }
+    }
+}
+
+impl TestVault {
+    /// Moves generation `generation` of `mac` to `to`, in one transaction; returns the new
+    /// data key when the change replaced it.
+    pub(crate) fn change_state(
+        &self,
+        mac: Mac,
+        generation: u32,
+        to: polyseal_vault::KeyState,
+    ) -> Option<DataKey> {
+        let (mut writer, data_key) = self.unlocked_writer();
+        writer
+            .set_states(
+                &data_key,
+                &[polyseal_vault::StateChange {
+                    mac,
+                    generation,
+                    to,
+                }],
+            )
+            .expect("state change")
+    }
+}
