@@ -286,3 +286,60 @@ fn a_custodian_acknowledgement_is_proven_logged_and_reported() {
         "{log:?}"
     );
 }
+
+#[test]
+fn a_tree_serving_a_compromised_key_turns_the_first_screen_red() {
+    let ws = published();
+    ws.run(&["report", "--out", "evidence", "--tree", "out"]);
+    let json: Value =
+        serde_json::from_slice(&fs::read(ws.path("evidence/report.json")).expect("report.json"))
+            .expect("JSON");
+    let findings = json["findings"].as_array().expect("findings");
+    assert!(
+        findings.iter().any(|f| f["code"] == "key-file-wrong-key"
+            && f["mac"] == PHONES[1]
+            && f["severity"] == "error"),
+        "{findings:?}"
+    );
+    let html = fs::read_to_string(ws.path("evidence/index.html")).expect("index.html");
+    assert!(
+        html.contains("<section id=\"status\" class=\"status bad\">"),
+        "the first screen is red"
+    );
+}
+
+#[test]
+fn report_refuses_an_as_of_before_the_vault_and_an_out_inside_the_vault_or_tree() {
+    let ws = published();
+    let before = ws.output(&["report", "--out", "e1", "--as-of", "2020-01-01T00:00:00Z"]);
+    assert_failure(
+        &before,
+        3,
+        "--as-of 2020-01-01T00:00:00Z: before the vault existed",
+    );
+    assert!(!ws.path("e1").exists());
+    let in_vault = ws.output(&["report", "--out", "vault/evidence"]);
+    assert_failure(&in_vault, 3, "inside --vault");
+    assert!(!ws.path("vault/evidence").exists());
+    let in_tree = ws.output(&["report", "--out", "out/evidence", "--tree", "out"]);
+    assert_failure(&in_tree, 3, "inside --tree");
+    assert!(!ws.path("out/evidence").exists());
+    ws.run(&["keys", "list"]);
+}
+
+#[test]
+fn report_refuses_an_out_whose_report_names_are_not_regular_files() {
+    let ws = published();
+    fs::create_dir_all(ws.path("evidence/index.html")).expect("a directory named index.html");
+    let output = ws.output(&["report", "--out", "evidence"]);
+    assert_failure(&output, 3, "index.html (not a regular file)");
+    assert!(!ws.path("evidence/report.json").exists(), "nothing written");
+    fs::create_dir(ws.path("piped")).expect("mkdir");
+    let made = Command::new("mkfifo")
+        .arg(ws.path("piped/report.json"))
+        .status()
+        .expect("mkfifo (coreutils)");
+    assert!(made.success());
+    let output = ws.output(&["report", "--out", "piped"]);
+    assert_failure(&output, 3, "report.json (not a regular file)");
+}

@@ -151,7 +151,7 @@ pub(crate) enum Command {
     #[command(
         after_help = "Examples:\n  polyseal upgrade --vault /etc/polyseal/vault --identity ~/.config/polyseal/identity.txt"
     )]
-    Upgrade,
+    Upgrade(UpgradeArgs),
     /// Print a shell completion script.
     #[command(
         after_help = "Examples:\n  polyseal completions bash > /etc/bash_completion.d/polyseal"
@@ -507,6 +507,14 @@ pub(crate) enum ReportFormat {
     Json,
     /// One finding a line: severity, code, mac, file, message, fix (docs/AUDIT.md).
     Csv,
+}
+
+#[derive(Args, Debug)]
+pub(crate) struct UpgradeArgs {
+    /// A head of the vault's log recorded before (`head SEQ HEX`, as `log verify` prints it):
+    /// the upgrade goes on only if the log still holds it (docs/VAULT.md, "Upgrading").
+    #[arg(long, value_name = "HEAD")]
+    pub(crate) expect_head: Option<String>,
 }
 
 #[derive(Subcommand, Debug)]

@@ -21,6 +21,17 @@ pub enum Error {
         /// What the operating system said.
         source: std::io::Error,
     },
+    /// A report was asked for as of a time before the vault existed.
+    #[error(
+        "--as-of {as_of}: before the vault existed (its first event is of {created}); a report \
+         judges the vault's records as they are now, at that time"
+    )]
+    AsOfBeforeVault {
+        /// The time asked for.
+        as_of: String,
+        /// When the vault was made.
+        created: String,
+    },
     /// A file is larger than its limit.
     #[error("{}: larger than the {limit}-byte limit", path.display())]
     TooLarge {

@@ -167,6 +167,25 @@ pub(crate) fn read_optional(path: &Path) -> Result<Option<String>, Error> {
         .transpose()
 }
 
+/// Refuses a vault file opened for writing in place (`events.log`, `vault.lock`) that is not a
+/// regular file of the vault's own: a device or pipe, or a hard link, whose other name could
+/// be a file anywhere that the writes would land in.
+pub(crate) fn ensure_own_file(file: &File, path: &Path) -> Result<(), Error> {
+    let metadata = file.metadata().map_err(|e| Error::io(path, "read", e))?;
+    #[cfg(unix)]
+    let links = std::os::unix::fs::MetadataExt::nlink(&metadata);
+    #[cfg(not(unix))]
+    let links = 1;
+    if !metadata.is_file() || links != 1 {
+        return Err(Error::corrupt(
+            path,
+            "is not a regular file of the vault's own (a device, pipe, or a hard link to another \
+             file): polyseal never puts one there, and writes into none",
+        ));
+    }
+    Ok(())
+}
+
 /// Refuses a directory of the vault that is a symbolic link (or not a directory): a journal
 /// applied there would write wherever it leads.
 pub(crate) fn ensure_real_dir(dir: &Path) -> Result<(), Error> {

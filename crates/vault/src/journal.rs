@@ -343,14 +343,11 @@ fn open_log_at(path: &Path, log_len: u64) -> Result<BufWriter<File>, Error> {
         ),
         _ => Error::io(path, "open", e),
     })?;
-    let metadata = file.metadata().map_err(|e| Error::io(path, "read", e))?;
-    if !metadata.is_file() {
-        return Err(Error::corrupt(
-            path,
-            "is not a regular file: polyseal never puts anything else there",
-        ));
-    }
-    let len = metadata.len();
+    durable::ensure_own_file(&file, path)?;
+    let len = file
+        .metadata()
+        .map_err(|e| Error::io(path, "read", e))?
+        .len();
     if len < log_len {
         return Err(Error::EventLog {
             path: path.to_path_buf(),

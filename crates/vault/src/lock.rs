@@ -53,14 +53,19 @@ impl VaultLock {
         {
             use std::os::unix::fs::OpenOptionsExt as _;
             options.mode(0o600);
-            // A symbolic link at `vault.lock` is refused, never followed (ELOOP).
+            // A symbolic link at `vault.lock` is refused, never followed (ELOOP); a pipe there
+            // does not block the open.
             options.custom_flags(
-                i32::try_from(rustix::fs::OFlags::NOFOLLOW.bits()).unwrap_or(i32::MAX),
+                i32::try_from((rustix::fs::OFlags::NOFOLLOW | rustix::fs::OFlags::NONBLOCK).bits())
+                    .unwrap_or(i32::MAX),
             );
         }
         let mut pid_file = options
             .open(pid_path)
             .map_err(|e| Error::io(pid_path, "open the lock file", e))?;
+        // A hard link to a file outside the vault, or a device or pipe, would have the pid
+        // written into it (and the file emptied when the lock is let go).
+        crate::durable::ensure_own_file(&pid_file, pid_path)?;
         record_pid(&mut pid_file).map_err(|e| Error::io(pid_path, "write the pid into", e))?;
         Ok(VaultLock {
             _dir: dir_file,
@@ -148,10 +153,17 @@ fn recorded_pid(path: &Path) -> Option<u32> {
     #[cfg(unix)]
     {
         use std::os::unix::fs::OpenOptionsExt as _;
-        options.custom_flags(i32::try_from(rustix::fs::OFlags::NOFOLLOW.bits()).ok()?);
+        options.custom_flags(
+            i32::try_from((rustix::fs::OFlags::NOFOLLOW | rustix::fs::OFlags::NONBLOCK).bits())
+                .ok()?,
+        );
+    }
+    let file = options.open(path).ok()?;
+    if !file.metadata().ok()?.is_file() {
+        return None;
     }
     let mut text = String::new();
-    options.open(path).ok()?.read_to_string(&mut text).ok()?;
+    file.take(64).read_to_string(&mut text).ok()?;
     text.trim().parse().ok()
 }
 

@@ -9,8 +9,35 @@ use crate::verify::verify;
 use crate::writer::Transaction;
 use crate::{DataKey, Error, FORMAT_VERSION, Identities, Vault, VaultWriter};
 
+/// How many recipients `data-key.age` (its bytes, `armored`) is sealed to: the stanzas of its
+/// header but age's grease stanzas (tags ending in `-grease`, which carry nothing). `None`
+/// if it is not an age file. Each recipient gets one stanza (age v1; polyseal's plugins).
+fn recipient_stanzas(armored: &[u8]) -> Option<usize> {
+    use std::io::Read as _;
+    let mut bytes = Vec::new();
+    age::armor::ArmoredReader::new(armored)
+        .read_to_end(&mut bytes)
+        .ok()?;
+    // The header is text up to the line starting with `---`; the payload follows it.
+    let end = bytes.windows(4).position(|w| w == b"\n---")?;
+    let header = std::str::from_utf8(&bytes[..end]).ok()?;
+    let mut lines = header.lines();
+    (lines.next()? == "age-encryption.org/v1").then_some(())?;
+    Some(
+        lines
+            .filter_map(|line| line.strip_prefix("-> "))
+            .filter(|stanza| {
+                stanza
+                    .split(' ')
+                    .next()
+                    .is_some_and(|tag| !tag.ends_with("-grease"))
+            })
+            .count(),
+    )
+}
+
 /// What [`VaultWriter::upgrade`] did.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Upgraded {
     /// The format the vault had.
@@ -21,6 +48,8 @@ pub struct Upgraded {
     pub live_keys: usize,
     /// The event log's head after the upgrade.
     pub head: LogHead,
+    /// The labels of the recipients the (new) data key is sealed to.
+    pub recipients: Vec<String>,
 }
 
 impl VaultWriter {
@@ -34,14 +63,22 @@ impl VaultWriter {
     /// `identities` must open its data key, and every live key must open and match its
     /// fingerprint. Keys are not re-sealed: each stays the bytes it was. A vault already of
     /// this format is left as it is.
+    ///
+    /// `expect_head`, a head of the log recorded before (docs/VAULT.md, anchoring heads), is
+    /// checked first: the log must still hold it ([`Vault::check_anchor`]).
     pub fn upgrade(
         dir: &Path,
         max_wait: Duration,
         identities: &Identities,
+        expect_head: Option<&LogHead>,
     ) -> Result<(VaultWriter, Upgraded), Error> {
         let (layout, lock) = VaultWriter::lock(dir, max_wait)?;
         let (head, log_len) = read_head(&layout.events())?;
         let (vault, from) = Vault::load_any_format(layout, Some(lock))?;
+        if let Some(anchor) = expect_head {
+            vault.check_anchor(anchor)?;
+        }
+        let recipients = vault.recipient_labels();
         if from == FORMAT_VERSION {
             let data_key = vault.unlock(identities)?;
             let live_keys = vault.open_live_keys(&data_key)?.len();
@@ -51,6 +88,7 @@ impl VaultWriter {
                 to: from,
                 live_keys,
                 head,
+                recipients,
             };
             return Ok((writer, upgraded));
         }
@@ -71,7 +109,24 @@ impl VaultWriter {
             ));
         }
         verify(&vault)?;
-        let (data_key, _) = vault.unwrap_data_key(identities)?;
+        let (data_key, data_key_file) = vault.unwrap_data_key(identities)?;
+        // vault.toml of format 1 is not authenticated, but data-key.age's header is (its MAC
+        // covers every stanza, and only the data key's holders can make one): a recipient
+        // added to vault.toml by hand has no stanza there. Refused before the new data key
+        // is sealed to it.
+        let stanzas = recipient_stanzas(&data_key_file);
+        let listed = vault.config.recipients.len();
+        if stanzas != Some(listed) {
+            return Err(Error::NotAuthentic {
+                dir: vault.layout.root().to_path_buf(),
+                findings: vec![format!(
+                    "vault.toml lists {listed} recipients, but data-key.age is sealed to {}: \
+                     vault.toml was edited (a recipient added or removed by hand); restore it \
+                     from a copy you trust",
+                    stanzas.map_or("an unreadable number of them".to_owned(), |n| n.to_string())
+                )],
+            });
+        }
         if data_key.sealed_for_format_2() {
             return Err(edited_back(
                 "data-key.age was sealed for a format-2 vault (it carries the format-2 line)",
@@ -106,6 +161,7 @@ impl VaultWriter {
             to: FORMAT_VERSION,
             live_keys,
             head: writer.log_head(),
+            recipients,
         };
         Ok((writer, upgraded))
     }

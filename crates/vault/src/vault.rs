@@ -532,6 +532,7 @@ fn load_records(layout: &Layout) -> Result<LoadedRecords, Error> {
 /// for temporary files a crashed writer may have left.
 fn list_bucket_files(layout: &Layout) -> Result<Vec<(u8, PathBuf)>, Error> {
     let dir = layout.keys_dir();
+    durable::ensure_real_dir(&dir)?;
     let entries = match fs::read_dir(&dir) {
         Ok(entries) => entries,
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),

@@ -276,6 +276,8 @@ impl VaultWriter {
             });
         }
         let lock = VaultLock::exclusive(layout.root(), &layout.lock(), max_wait)?;
+        // Before anything is written or removed under keys/: never through a link.
+        durable::ensure_real_dir(&layout.keys_dir())?;
         journal::recover(&layout)?;
         durable::remove_stale_temp_files(layout.root())?;
         durable::remove_stale_temp_files(&layout.keys_dir())?;

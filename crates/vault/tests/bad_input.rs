@@ -508,3 +508,76 @@ fn vault_files_that_are_devices_pipes_or_directories_are_refused_at_once() {
     assert_eq!(error.kind(), ErrorKind::Integrity, "{error}");
     assert!(error.to_string().contains("fe.jsonl"), "{error}");
 }
+
+#[test]
+fn a_symlinked_keys_directory_is_refused_and_nothing_outside_is_removed() {
+    let vault = vault_with_keys(1);
+    let outside = vault.tmp.path().join("outside");
+    fs::rename(vault.file("keys"), &outside).expect("move keys out");
+    std::os::unix::fs::symlink(&outside, vault.file("keys")).expect("symlink");
+    fs::write(outside.join("important.tmp"), "precious").expect("a file outside");
+    let error = VaultWriter::open(&vault.dir).expect_err("refused");
+    assert_eq!(error.kind(), ErrorKind::Integrity, "{error}");
+    assert!(error.to_string().contains("keys"), "{error}");
+    assert!(
+        outside.join("important.tmp").exists(),
+        "nothing removed outside the vault"
+    );
+    assert!(matches!(open_error(&vault), Error::CorruptFile { .. }));
+}
+
+#[test]
+fn hard_links_to_files_outside_the_vault_are_never_written_through() {
+    let vault = vault_with_keys(1);
+    let victim = vault.tmp.path().join("victim.txt");
+    fs::write(&victim, "important\n").expect("victim");
+    let _ = fs::remove_file(vault.file("vault.lock"));
+    fs::hard_link(&victim, vault.file("vault.lock")).expect("hard link the lock file");
+    let error = VaultWriter::open(&vault.dir).expect_err("refused");
+    assert!(error.to_string().contains("vault.lock"), "{error}");
+    assert_eq!(fs::read_to_string(&victim).expect("victim"), "important\n");
+    fs::remove_file(vault.file("vault.lock")).expect("unlink");
+
+    // The log hard-linked outside, and a journal planted to append to it.
+    fs::copy(vault.file("events.log"), &victim).expect("victim is a copy of the log");
+    let before = fs::read(&victim).expect("victim");
+    fs::remove_file(vault.file("events.log")).expect("remove");
+    fs::hard_link(&victim, vault.file("events.log")).expect("hard link the log");
+    fs::write(
+        vault.file("journal"),
+        format!(
+            "{{\"header\":{{\"format\":2,\"log_len\":{}}}}}\n{{\"append\":{{\"bytes\":6}}}}\nPWNED\n\n\
+             {{\"end\":{{\"appends\":1,\"files\":0}}}}\n",
+            before.len()
+        ),
+    )
+    .expect("plant a journal");
+    assert!(Vault::open(&vault.dir).is_err());
+    assert_eq!(
+        fs::read(&victim).expect("victim"),
+        before,
+        "not written through"
+    );
+}
+
+#[test]
+fn a_pipe_at_vault_lock_does_not_hang_a_command_that_waits_for_the_lock() {
+    let vault = vault_with_keys(1);
+    let writer = vault.writer();
+    fs::remove_file(vault.file("vault.lock")).expect("unlink the lock file");
+    let made = std::process::Command::new("mkfifo")
+        .arg(vault.file("vault.lock"))
+        .status()
+        .expect("mkfifo (coreutils)");
+    assert!(made.success());
+    let dir = vault.dir.clone();
+    let (sent, received) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = sent.send(VaultWriter::open_with_wait(&dir, Duration::ZERO).map(drop));
+    });
+    let result = received
+        .recv_timeout(Duration::from_secs(10))
+        .expect("the command ends instead of waiting on the pipe");
+    assert!(matches!(result, Err(Error::Locked { .. })), "{result:?}");
+    drop(writer);
+}

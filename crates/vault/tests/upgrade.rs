@@ -35,7 +35,7 @@ impl OldVault {
     }
 
     fn upgrade(&self) -> Result<polyseal_vault::Upgraded, Error> {
-        VaultWriter::upgrade(&self.dir, Duration::ZERO, &self.identities()).map(|(_, u)| u)
+        VaultWriter::upgrade(&self.dir, Duration::ZERO, &self.identities(), None).map(|(_, u)| u)
     }
 
     /// Every key the release revealed before the upgrade, as `keys show --reveal` printed it.
@@ -169,12 +169,56 @@ fn an_upgrade_needs_an_identity_of_the_vault() {
     let old = OldVault::new();
     let tmp = tempfile::tempdir().expect("tmp");
     let (stranger, _) = common::age_keygen(tmp.path(), "stranger.key");
-    let error = VaultWriter::upgrade(&old.dir, Duration::ZERO, &common::identities(&stranger))
-        .map(|_| ())
-        .expect_err("a stranger cannot upgrade");
+    let error = VaultWriter::upgrade(
+        &old.dir,
+        Duration::ZERO,
+        &common::identities(&stranger),
+        None,
+    )
+    .map(|_| ())
+    .expect_err("a stranger cannot upgrade");
     assert!(
         matches!(error, Error::NoMatchingIdentity { .. }),
         "{error:?}"
     );
     assert!(!old.dir.join("head.json").exists());
+}
+
+#[test]
+fn an_upgrade_refuses_a_recipient_added_to_a_format_1_vault_toml_by_hand() {
+    let old = OldVault::new();
+    let tmp = tempfile::tempdir().expect("tmp");
+    let (_, intruder) = common::age_keygen(tmp.path(), "intruder.key");
+    let config = old.dir.join("vault.toml");
+    let mut text = fs::read_to_string(&config).expect("vault.toml");
+    text.push_str(&format!(
+        "\n[[recipient]]\nlabel = \"intruder\"\npublic_key = \"{intruder}\"\n"
+    ));
+    fs::write(&config, text).expect("write");
+    // With a correctly chained log line, so the log agrees with vault.toml.
+    let log_path = old.dir.join("events.log");
+    let log = fs::read_to_string(&log_path).expect("log");
+    let last = log.lines().last().expect("a line");
+    let seq = log.lines().count() + 1;
+    let line = format!(
+        "{{\"seq\":{seq},\"time\":\"2026-12-04T09:00:00Z\",\"action\":\"recipient-add\",\
+         \"label\":\"intruder\",\"recipient\":\"{intruder}\",\"prev\":\"{}\"}}",
+        common::sha256_hex(last)
+    );
+    fs::write(&log_path, format!("{log}{line}\n")).expect("append");
+    let data_key = fs::read(old.dir.join("data-key.age")).expect("data-key.age");
+
+    let error = old.upgrade().expect_err("refused");
+    assert!(matches!(error, Error::NotAuthentic { .. }), "{error:?}");
+    assert!(
+        error
+            .to_string()
+            .contains("vault.toml lists 3 recipients, but data-key.age is sealed to 2"),
+        "{error}"
+    );
+    assert_eq!(
+        fs::read(old.dir.join("data-key.age")).expect("data-key.age"),
+        data_key,
+        "nothing sealed to the intruder"
+    );
 }

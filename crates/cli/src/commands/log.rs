@@ -12,15 +12,7 @@ pub(crate) fn run(session: &Session, command: LogCommand) -> Result<(), Failure>
     match command {
         LogCommand::Show(args) => show(session, &args),
         LogCommand::Verify(args) => {
-            let anchor = match &args.expect_head {
-                Some(text) => Some(LogHead::parse(text).ok_or_else(|| {
-                    Failure::input(format!(
-                        "--expect-head {text:?}: not a head as `log verify` prints it \
-                         (`head SEQ HEX`, or `SEQ:HEX`: a sequence number and 64 hex digits)"
-                    ))
-                })?),
-                None => None,
-            };
+            let anchor = parse_expect_head(args.expect_head.as_deref())?;
             let vault = session.vault()?;
             let report = vault.verify()?;
             if let Some(anchor) = &anchor {
@@ -61,6 +53,19 @@ pub(crate) fn run(session: &Session, command: LogCommand) -> Result<(), Failure>
             Ok(())
         }
     }
+}
+
+/// `--expect-head HEAD`, as `log verify` prints a head, or bad input naming it.
+pub(crate) fn parse_expect_head(text: Option<&str>) -> Result<Option<LogHead>, Failure> {
+    text.map(|text| {
+        LogHead::parse(text).ok_or_else(|| {
+            Failure::input(format!(
+                "--expect-head {text:?}: not a head as `log verify` prints it (`head SEQ HEX`, \
+                 or `SEQ:HEX`: a sequence number and 64 hex digits)"
+            ))
+        })
+    })
+    .transpose()
 }
 
 fn show(session: &Session, args: &LogShowArgs) -> Result<(), Failure> {

@@ -8,7 +8,7 @@ mod docs;
 mod init;
 mod key_timing;
 mod keys;
-mod log;
+pub(crate) mod log;
 mod nginx;
 mod publish;
 mod recipients;
@@ -38,7 +38,7 @@ pub(crate) fn run(session: &Session, command: Command) -> Result<(), Failure> {
         Command::Log(command) => log::run(session, command),
         Command::NginxConfig(args) => nginx::config(session, &args),
         Command::KeyTiming(args) => key_timing::run(session, &args),
-        Command::Upgrade => upgrade::run(session),
+        Command::Upgrade(args) => upgrade::run(session, &args),
         Command::Completions(args) => docs::completions(args.shell),
         Command::Man(args) => docs::man(session, args.out.as_deref()),
     }

@@ -23,6 +23,19 @@ pub(crate) fn run(session: &Session, args: &ReportArgs) -> Result<(), Failure> {
         require("--tree", tree, Kind::Directory)?;
     }
     check_out(&args.out)?;
+    for (option, dir) in [
+        ("--vault", Some(session.vault_dir())),
+        ("--tree", args.tree.as_deref()),
+    ] {
+        if let Some(dir) = dir.filter(|dir| inside(&args.out, dir)) {
+            return Err(Failure::input(format!(
+                "--out {}: inside {option} {}; the report would be read as part of it (or \
+                 served with it): write it elsewhere",
+                args.out.display(),
+                dir.display()
+            )));
+        }
+    }
     let key_file = key_file_pattern(&args.key_file)?;
     let tree = match &args.tree {
         Some(path) => Some(SourceTree::open(path)?.with_key_file_pattern(key_file)),
@@ -83,6 +96,32 @@ pub(crate) fn run(session: &Session, args: &ReportArgs) -> Result<(), Failure> {
     Ok(())
 }
 
+/// Whether `out` is `dir` or a path under it (both resolved as far as they exist).
+fn inside(out: &Path, dir: &Path) -> bool {
+    let resolve = |path: &Path| {
+        let mut existing = path.to_path_buf();
+        let mut rest = Vec::new();
+        while !existing.exists() {
+            match (existing.file_name(), existing.parent()) {
+                (Some(name), Some(parent)) => {
+                    rest.push(name.to_owned());
+                    existing = parent.to_path_buf();
+                }
+                _ => break,
+            }
+        }
+        let mut resolved = std::fs::canonicalize(if existing.as_os_str().is_empty() {
+            Path::new(".")
+        } else {
+            &existing
+        })
+        .unwrap_or(existing);
+        resolved.extend(rest.iter().rev());
+        resolved
+    };
+    resolve(out).starts_with(resolve(dir))
+}
+
 /// Refuses an --out that holds anything but an earlier report: a report never overwrites or
 /// mixes with files it did not write.
 fn check_out(out: &Path) -> Result<(), Failure> {
@@ -100,7 +139,14 @@ fn check_out(out: &Path) -> Result<(), Failure> {
     let mut names = Vec::new();
     for entry in entries {
         let entry = entry.map_err(|e| Failure::io(out, "list", &e))?;
-        names.push(entry.file_name().to_string_lossy().into_owned());
+        let name = entry.file_name().to_string_lossy().into_owned();
+        // A report's files are regular files: a directory or pipe of that name is not one.
+        let regular = entry.file_type().is_ok_and(|t| t.is_file());
+        names.push(if regular {
+            name
+        } else {
+            format!("{name} (not a regular file)")
+        });
     }
     if names.is_empty() {
         return Ok(());
@@ -109,10 +155,12 @@ fn check_out(out: &Path) -> Result<(), Failure> {
         .iter()
         .filter(|n| !FILES.contains(&n.as_str()))
         .collect();
-    let earlier_report = std::fs::read_to_string(out.join("report.json"))
-        .ok()
-        .and_then(|text| serde_json::from_str::<serde_json::Value>(&text).ok())
-        .is_some_and(|json| json["schema"] == SCHEMA);
+    // Read only once every name is one of a report's regular files: never a pipe.
+    let earlier_report = foreign.is_empty()
+        && std::fs::read_to_string(out.join("report.json"))
+            .ok()
+            .and_then(|text| serde_json::from_str::<serde_json::Value>(&text).ok())
+            .is_some_and(|json| json["schema"] == SCHEMA);
     if foreign.is_empty() && earlier_report {
         return Ok(());
     }

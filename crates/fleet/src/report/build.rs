@@ -56,6 +56,12 @@ pub fn build(request: ReportRequest<'_>, clock: &dyn Clock) -> Result<Report, Er
             Vec::new()
         }
     };
+    if let Some(first) = events.first().filter(|first| as_of < first.time) {
+        return Err(Error::AsOfBeforeVault {
+            as_of: as_of.to_string(),
+            created: first.time.to_string(),
+        });
+    }
     let mut not_made = Vec::new();
     let authenticity_checked = match &data_key {
         Ok(key) => {
@@ -115,6 +121,23 @@ pub fn build(request: ReportRequest<'_>, clock: &dyn Clock) -> Result<Report, Er
             let mut by_code = BTreeMap::new();
             for finding in audited.findings() {
                 *by_code.entry(finding.code.as_str().to_owned()).or_insert(0) += 1;
+                // The tree's errors and warnings are the report's findings too: a tree that
+                // serves a compromised key must not leave the first screen green.
+                if matches!(finding.severity(), Severity::Error | Severity::Warning)
+                    && finding.code != Code::KeyPastCryptoperiod
+                {
+                    let file = finding
+                        .file
+                        .as_ref()
+                        .map_or(String::new(), |f| format!("{}: ", f.display()));
+                    findings.push(ReportFinding {
+                        severity: finding.severity().as_str(),
+                        code: finding.code.as_str(),
+                        mac: finding.mac.map(|m| m.to_string()),
+                        message: format!("{file}{}", finding.message),
+                        fix: finding.fix.clone(),
+                    });
+                }
             }
             Some(TreeAudit {
                 tree: tree.root().display().to_string(),

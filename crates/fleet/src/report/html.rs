@@ -74,7 +74,9 @@ pub fn render_html(report: &Report) -> String {
     let _ = writeln!(
         page,
         "<header><h1>{}</h1><p class=\"dated\">Vault <code>{}</code> (format {}) at <code>{}</code>. \
-         Generated {}; every figure as of <strong>{}</strong>. Schema <code>{}</code>.</p></header>",
+         Generated {}: the keys, states and custodians are the vault's when generated; ages, \
+         cryptoperiods and the changes listed are judged as of <strong>{}</strong>. Schema \
+         <code>{}</code>.</p></header>",
         escape(&title),
         escape(&report.vault.id),
         report.vault.format,
@@ -105,7 +107,7 @@ pub fn render_html(report: &Report) -> String {
 fn section(page: &mut String, id: &str, heading: &str, as_of: &str) {
     let _ = writeln!(
         page,
-        "<section id=\"{id}\"><h2>{}</h2><p class=\"dated\">As of {}.</p>",
+        "<section id=\"{id}\"><h2>{}</h2><p class=\"dated\">Judged as of {}.</p>",
         escape(heading),
         escape(as_of)
     );
@@ -114,7 +116,12 @@ fn section(page: &mut String, id: &str, heading: &str, as_of: &str) {
 /// The first screen: whether the vault verified, what was not checked, what needs doing.
 fn status(page: &mut String, report: &Report) {
     let checks = &report.checks;
-    let class = if !checks.log_verified {
+    let errors = report
+        .findings
+        .iter()
+        .filter(|f| f.severity == "error")
+        .count();
+    let class = if !checks.log_verified || errors > 0 {
         "status bad"
     } else if !checks.not_made.is_empty() {
         "status partial"
@@ -159,11 +166,6 @@ fn status(page: &mut String, report: &Report) {
         }
         page.push_str("</ul>");
     }
-    let errors = report
-        .findings
-        .iter()
-        .filter(|f| f.severity == "error")
-        .count();
     let others = report.findings.len() - errors;
     let _ = write!(
         page,
