@@ -167,6 +167,73 @@ pub(crate) fn read_optional(path: &Path) -> Result<Option<String>, Error> {
         .transpose()
 }
 
+/// A directory of the vault opened once, never through a symbolic link: every file replaced
+/// in it lands in this directory even if its path is swapped for a link meanwhile (a name
+/// resolved again for each file could be raced to lead elsewhere).
+pub(crate) struct OpenDir {
+    fd: std::os::fd::OwnedFd,
+    path: PathBuf,
+}
+
+impl OpenDir {
+    /// Opens `path`, which must be a directory of its own (not a symbolic link) unless
+    /// `follow` (the vault's root, which its owner may reach through a link).
+    pub(crate) fn open(path: &Path, follow: bool) -> Result<OpenDir, Error> {
+        use rustix::fs::{Mode, OFlags};
+        let mut flags = OFlags::DIRECTORY | OFlags::RDONLY | OFlags::CLOEXEC;
+        if !follow {
+            flags |= OFlags::NOFOLLOW;
+        }
+        let fd = rustix::fs::open(path, flags, Mode::empty()).map_err(|e| {
+            if e == rustix::io::Errno::LOOP || e == rustix::io::Errno::NOTDIR {
+                Error::corrupt(
+                    path,
+                    "is not a directory of its own (a symbolic link, or a file): polyseal \
+                     never puts one there",
+                )
+            } else {
+                Error::io(path, "open", e.into())
+            }
+        })?;
+        Ok(OpenDir {
+            fd,
+            path: path.to_path_buf(),
+        })
+    }
+
+    /// [`replace_file`] of `name` in this directory: a temporary file made in it (never
+    /// through a link), written and synced, renamed over `name`.
+    pub(crate) fn replace_file(&self, name: &str, contents: &[u8]) -> Result<(), Error> {
+        use rustix::fs::{Mode, OFlags};
+        let target = self.path.join(name);
+        let temp = format!("{name}{TEMP_SUFFIX}");
+        let temp_path = self.path.join(&temp);
+        match rustix::fs::unlinkat(&self.fd, temp.as_str(), rustix::fs::AtFlags::empty()) {
+            Ok(()) | Err(rustix::io::Errno::NOENT) => {}
+            Err(e) => return Err(Error::io(&temp_path, "remove", e.into())),
+        }
+        let fd = rustix::fs::openat(
+            &self.fd,
+            temp.as_str(),
+            OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+            Mode::from_raw_mode(0o600),
+        )
+        .map_err(|e| Error::io(&temp_path, "create", e.into()))?;
+        let mut file = File::from(fd);
+        file.write_all(contents)
+            .and_then(|()| file.sync_all())
+            .map_err(|e| Error::io(&temp_path, "write", e))?;
+        drop(file);
+        rustix::fs::renameat(&self.fd, temp.as_str(), &self.fd, name)
+            .map_err(|e| Error::io(&target, "rename a temporary file to", e.into()))
+    }
+
+    /// Makes this directory's entries durable.
+    pub(crate) fn sync(&self) -> Result<(), Error> {
+        rustix::fs::fsync(&self.fd).map_err(|e| Error::io(&self.path, "sync directory", e.into()))
+    }
+}
+
 /// Refuses a vault file opened for writing in place (`events.log`, `vault.lock`) that is not a
 /// regular file of the vault's own: a device or pipe, or a hard link, whose other name could
 /// be a file anywhere that the writes would land in.
@@ -205,4 +272,40 @@ fn temp_path(path: &Path) -> PathBuf {
     let mut name = path.as_os_str().to_owned();
     name.push(TEMP_SUFFIX);
     PathBuf::from(name)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Review 2 of issue 13 (F2): a `keys/` swapped for a link while a journal was applied had
+    /// the bucket files written wherever the link led. Files go into the directory opened.
+    #[test]
+    fn files_replaced_in_an_open_directory_land_in_it_after_its_path_is_swapped_for_a_link() {
+        let tmp = tempfile::tempdir().expect("tmp");
+        let keys = tmp.path().join("keys");
+        let elsewhere = tmp.path().join("elsewhere");
+        fs::create_dir(&keys).expect("keys");
+        fs::create_dir(&elsewhere).expect("elsewhere");
+        let open = OpenDir::open(&keys, false).expect("open");
+        let moved = tmp.path().join("keys.moved");
+        fs::rename(&keys, &moved).expect("swap the directory away");
+        std::os::unix::fs::symlink(&elsewhere, &keys).expect("and a link in its place");
+        open.replace_file("01.jsonl", b"{\"format\":1}\n")
+            .expect("replace");
+        open.sync().expect("sync");
+        assert!(
+            moved.join("01.jsonl").is_file(),
+            "written where it was opened"
+        );
+        assert_eq!(
+            fs::read_dir(&elsewhere).expect("list").count(),
+            0,
+            "nothing elsewhere"
+        );
+        assert!(matches!(
+            OpenDir::open(&keys, false),
+            Err(Error::CorruptFile { .. })
+        ));
+    }
 }

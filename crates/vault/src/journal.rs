@@ -25,7 +25,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::Error;
 use crate::durable::{self, TEMP_SUFFIX};
-use crate::layout::Layout;
+use crate::layout::{JournalDir, Layout};
 
 /// The journal's format version. Version 1 escaped contents into JSON strings; a version-1
 /// journal (left by an older polyseal that stopped mid-transaction) is refused by name, and
@@ -217,10 +217,16 @@ fn check(path: &Path) -> Result<u64, Error> {
 
 fn apply(layout: &Layout, path: &Path, log_len: u64) -> Result<(), Error> {
     durable::ensure_real_dir(&layout.keys_dir())?;
+    // keys/ of a vault whose first transaction was cut short may not exist.
+    durable::create_private_dir(&layout.keys_dir())?;
+    // Each directory opened once, keys/ never through a link: the files land in the vault
+    // even if a path is swapped for a link while the journal is applied.
+    let root = durable::OpenDir::open(layout.root(), true)?;
+    let keys = durable::OpenDir::open(&layout.keys_dir(), false)?;
     let log_path = layout.events();
     let mut log = open_log_at(&log_path, log_len)?;
     // Directories whose entries changed; appending to events.log changes none.
-    let mut dirs_to_sync: Vec<PathBuf> = Vec::new();
+    let (mut root_changed, mut keys_changed) = (false, false);
     let mut reader = JournalReader::open(path)?;
     while let Some(entry) = reader.next_entry()? {
         match entry {
@@ -233,17 +239,20 @@ fn apply(layout: &Layout, path: &Path, log_len: u64) -> Result<(), Error> {
                 path: relative,
                 bytes,
             } => {
-                let target = layout.resolve_journal_path(&relative).ok_or_else(|| {
+                let (dir, name) = layout.journal_target(&relative).ok_or_else(|| {
                     Error::corrupt(path, format!("names a file it may not write: {relative:?}"))
                 })?;
                 let contents = reader.contents(bytes)?;
-                let dir = parent(&target).to_path_buf();
-                if !dirs_to_sync.contains(&dir) {
-                    // keys/ of a vault whose first transaction was cut short may not exist.
-                    durable::create_private_dir(&dir)?;
-                    dirs_to_sync.push(dir);
+                match dir {
+                    JournalDir::Root => {
+                        root.replace_file(name, &contents)?;
+                        root_changed = true;
+                    }
+                    JournalDir::Keys => {
+                        keys.replace_file(name, &contents)?;
+                        keys_changed = true;
+                    }
                 }
-                durable::replace_file(&target, &contents)?;
             }
             Entry::Header { .. } | Entry::End { .. } => {}
         }
@@ -253,8 +262,11 @@ fn apply(layout: &Layout, path: &Path, log_len: u64) -> Result<(), Error> {
         .map_err(|e| Error::io(&log_path, "append to", e.into_error()))?;
     log.sync_all()
         .map_err(|e| Error::io(&log_path, "append to", e))?;
-    for dir in &dirs_to_sync {
-        durable::sync_dir(dir)?;
+    if root_changed {
+        root.sync()?;
+    }
+    if keys_changed {
+        keys.sync()?;
     }
     Ok(())
 }

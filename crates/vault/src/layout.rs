@@ -85,6 +85,32 @@ impl Layout {
     }
 }
 
+/// Where a file a journal names is written: in the vault's root or in `keys/`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum JournalDir {
+    /// The vault's root: `vault.toml`, `data-key.age`, `head.json`.
+    Root,
+    /// `keys/`: the bucket files.
+    Keys,
+}
+
+impl Layout {
+    /// The directory and name of a file a journal names, accepting only the files a
+    /// transaction may replace ([`Layout::resolve_journal_path`]).
+    pub(crate) fn journal_target<'r>(&self, relative: &'r str) -> Option<(JournalDir, &'r str)> {
+        self.resolve_journal_path(relative)?;
+        Some(
+            match relative
+                .strip_prefix(KEYS_DIR)
+                .and_then(|r| r.strip_prefix('/'))
+            {
+                Some(name) => (JournalDir::Keys, name),
+                None => (JournalDir::Root, relative),
+            },
+        )
+    }
+}
+
 /// `keys/<xx>.jsonl`, relative to the vault root: the form journals use.
 pub(crate) fn bucket_relative_path(bucket: u8) -> String {
     format!("{KEYS_DIR}/{}", bucket_file_name(bucket))
