@@ -58,6 +58,23 @@ impl Session {
         );
     }
 
+    /// For a command whose identity is optional (`audit`, `report`): the data key when an
+    /// identity is given (one that does not open the vault stops the command: the operator
+    /// expects the checks that need it, and a replaced data-key.age looks just like it), or,
+    /// without one, why there is none, after saying the vault was not checked.
+    pub(crate) fn unlock_if_given(
+        &self,
+        vault: &Vault,
+    ) -> Result<Result<DataKey, String>, Failure> {
+        if self.has_identity() {
+            return Ok(Ok(self.unlock(vault)?));
+        }
+        self.note_unchecked();
+        Ok(Err(
+            Failure::from(polyseal_vault::Error::NoIdentity).to_string()
+        ))
+    }
+
     /// Whether an identity was given (--identity, POLYSEAL_IDENTITY or
     /// POLYSEAL_IDENTITY_DATA), for commands where it is optional.
     pub(crate) fn has_identity(&self) -> bool {

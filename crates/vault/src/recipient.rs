@@ -43,6 +43,17 @@ enum PublicKey {
 }
 
 impl Recipient {
+    /// What kind of recipient it is, in words: `age X25519`, `SSH ed25519`, `SSH RSA`, or
+    /// `age plugin (NAME)`.
+    pub fn kind(&self) -> String {
+        match &self.key {
+            PublicKey::X25519(_) => "age X25519".to_owned(),
+            PublicKey::Ssh(age::ssh::Recipient::SshRsa(..)) => "SSH RSA".to_owned(),
+            PublicKey::Ssh(_) => "SSH ed25519".to_owned(),
+            PublicKey::Plugin(key) => format!("age plugin ({})", key.plugin()),
+        }
+    }
+
     /// Validates a label (1–64 characters, no control characters, no space at either end)
     /// and parses a public key.
     pub fn parse(label: &str, public_key: &str) -> Result<Recipient, Error> {

@@ -35,12 +35,7 @@ fn a_recipient_injected_into_vault_toml_with_a_chained_log_line_is_never_sealed_
     let vault = vault_with_a_compromised_key();
     let (_, intruder) = common::age_keygen(vault.tmp.path(), "intruder.key");
     // What the attacker needs no key for: the recipient, and a log line chained to the last.
-    let config = vault.file("vault.toml");
-    let mut text = fs::read_to_string(&config).expect("vault.toml");
-    text.push_str(&format!(
-        "\n[[recipient]]\nlabel = \"intruder\"\npublic_key = \"{intruder}\"\n"
-    ));
-    fs::write(&config, text).expect("write");
+    common::append_recipient_by_hand(&vault.file("vault.toml"), "intruder", &intruder);
     let mut lines = log_lines(&vault);
     let last: serde_json::Value =
         serde_json::from_str(lines.last().expect("a line")).expect("JSON");
@@ -266,21 +261,8 @@ fn an_edit_made_while_a_writer_holds_the_lock_is_never_blessed_into_the_head() {
 fn an_event_edited_in_place_before_the_log_end_is_refused() {
     let vault = TestVault::new();
     vault.add(&macs(2), InitialState::Active);
-    let (mut writer, data_key) = vault.unlocked_writer();
-    writer
-        .set_states(
-            &data_key,
-            &[StateChange {
-                mac: mac(1),
-                generation: 1,
-                to: KeyState::Deactivated,
-            }],
-        )
-        .expect("deactivate");
-    writer
-        .add_keys(&data_key, &[mac(5)], InitialState::Active)
-        .expect("a later event");
-    drop(writer);
+    vault.change_state(mac(1), 1, KeyState::Deactivated);
+    vault.add(&[mac(5)], InitialState::Active);
     // Same length, same last line: only the whole log's digest tells.
     let log = fs::read_to_string(vault.file("events.log")).expect("log");
     let edited = log.replacen("\"state\":\"deactivated\"", "\"state\":\"compromised\"", 1);

@@ -226,12 +226,7 @@ fn a_rewritten_chain_verifies_but_changes_the_anchored_head() {
 fn verify_detects_a_recipient_added_behind_the_logs_back() {
     let vault = vault_with_history();
     let (_, intruder) = common::age_keygen(vault.tmp.path(), "intruder.key");
-    let config = vault.file("vault.toml");
-    let mut text = fs::read_to_string(&config).expect("vault.toml");
-    text.push_str(&format!(
-        "\n[[recipient]]\nlabel = \"intruder\"\npublic_key = \"{intruder}\"\n"
-    ));
-    fs::write(&config, text).expect("write");
+    common::append_recipient_by_hand(&vault.file("vault.toml"), "intruder", &intruder);
     let findings = verify_findings(&vault);
     assert_eq!(findings.len(), 1, "{findings:?}");
     assert!(findings[0].contains("intruder"), "{findings:?}");

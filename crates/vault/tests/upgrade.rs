@@ -189,12 +189,7 @@ fn an_upgrade_refuses_a_recipient_added_to_a_format_1_vault_toml_by_hand() {
     let old = OldVault::new();
     let tmp = tempfile::tempdir().expect("tmp");
     let (_, intruder) = common::age_keygen(tmp.path(), "intruder.key");
-    let config = old.dir.join("vault.toml");
-    let mut text = fs::read_to_string(&config).expect("vault.toml");
-    text.push_str(&format!(
-        "\n[[recipient]]\nlabel = \"intruder\"\npublic_key = \"{intruder}\"\n"
-    ));
-    fs::write(&config, text).expect("write");
+    common::append_recipient_by_hand(&old.dir.join("vault.toml"), "intruder", &intruder);
     // With a correctly chained log line, so the log agrees with vault.toml.
     let log_path = old.dir.join("events.log");
     let log = fs::read_to_string(&log_path).expect("log");

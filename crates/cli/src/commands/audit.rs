@@ -34,14 +34,7 @@ pub(crate) fn run(session: &Session, args: &AuditArgs) -> Result<(), Failure> {
     let tree = tree?.with_key_file_pattern(key_file);
     // The identity is optional: without one, the checks that decrypt are skipped and the
     // report says why.
-    let data_key = if session.has_identity() {
-        // Given an identity, the operator expects the checks that need it: one that does not
-        // open the vault (not a recipient's, or data-key.age replaced) stops the command.
-        Ok(session.unlock(&vault)?)
-    } else {
-        session.note_unchecked();
-        Err(Failure::from(polyseal_vault::Error::NoIdentity).to_string())
-    };
+    let data_key = session.unlock_if_given(&vault)?;
 
     let report = audit(
         AuditRequest {

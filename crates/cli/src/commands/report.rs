@@ -45,14 +45,7 @@ pub(crate) fn run(session: &Session, args: &ReportArgs) -> Result<(), Failure> {
     // The identity is optional: with one, the vault's authenticity and every key are checked
     // (an altered vault is refused, as everywhere it is unlocked); without, the report's first
     // screen names what was not checked.
-    let data_key = if session.has_identity() {
-        // Given an identity, the operator expects the checks that need it: one that does not
-        // open the vault (not a recipient's, or data-key.age replaced) stops the command.
-        Ok(session.unlock(&vault)?)
-    } else {
-        session.note_unchecked();
-        Err("no identity was given (--identity, POLYSEAL_IDENTITY)".to_owned())
-    };
+    let data_key = session.unlock_if_given(&vault)?;
     let report = build(
         ReportRequest {
             vault: &vault,

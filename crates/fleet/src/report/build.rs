@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 
 use polyseal_vault::{
-    Event, EventKind, FORMAT_VERSION, Generation, KeyState, Record, Timestamp, Vault,
+    Event, EventKind, FORMAT_VERSION, Generation, KeyState, Recipient, Record, Timestamp, Vault,
 };
 
 use super::ReportRequest;
@@ -409,22 +409,10 @@ fn custodians(vault: &Vault, events: &[Event]) -> Vec<Custodian> {
     custodians
 }
 
-/// What kind of recipient a public key is, in words. Bech32 data never holds a `1`, so an
-/// `age1…` key with another `1` after the prefix is a plugin's: `age1<name>1<data>`.
+/// What kind of recipient a public key from the log or `vault.toml` is, in words
+/// ([`Recipient::kind`]).
 fn recipient_kind(public_key: &str) -> String {
-    if public_key.starts_with("ssh-ed25519 ") {
-        return "SSH ed25519".to_owned();
-    }
-    if public_key.starts_with("ssh-rsa ") {
-        return "SSH RSA".to_owned();
-    }
-    match public_key
-        .strip_prefix("age1")
-        .and_then(|rest| rest.split_once('1'))
-    {
-        Some((name, _)) => format!("age plugin ({name})"),
-        None => "age X25519".to_owned(),
-    }
+    Recipient::parse("custodian", public_key).map_or_else(|_| "unknown".to_owned(), |r| r.kind())
 }
 
 fn changes(events: &[Event], as_of: Timestamp) -> Vec<Change> {
@@ -563,13 +551,18 @@ mod tests {
             recipient_kind("age1y605jvun0aa3svvyf60lxdteud9wumq5rv2dv59v0e63wc0rv38qs3mm26"),
             "age X25519"
         );
-        assert_eq!(recipient_kind("ssh-ed25519 AAAAC3"), "SSH ed25519");
-        assert_eq!(recipient_kind("ssh-rsa AAAAB3"), "SSH RSA");
         assert_eq!(
             recipient_kind(
-                "age1yubikey1qwt50d05nh5vutpdzmlg5wn80xq5negm4uj9ghv0snvdd3yysf5yw3rhl3t"
+                "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHsKLqeplhpW+uObz5dvMgjz1OxfM/XXUB+VHtZ6isGN"
             ),
-            "age plugin (yubikey)"
+            "SSH ed25519"
         );
+        assert_eq!(
+            recipient_kind(
+                "age1polysealtest1qqqsyqcyq5rqwzqfpg9scrgwpugpzysnzs23v9ccrydpk8qarc0jq0arevz"
+            ),
+            "age plugin (polysealtest)"
+        );
+        assert_eq!(recipient_kind("not a key"), "unknown");
     }
 }

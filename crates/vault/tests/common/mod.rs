@@ -190,3 +190,13 @@ impl TestVault {
             .expect("state change")
     }
 }
+
+/// Appends a recipient `label` with `public_key` to the vault's `vault.toml` by hand, as
+/// someone who can write the file but holds no identity would.
+pub(crate) fn append_recipient_by_hand(vault_toml: &Path, label: &str, public_key: &str) {
+    let mut text = std::fs::read_to_string(vault_toml).expect("vault.toml");
+    text.push_str(&format!(
+        "\n[[recipient]]\nlabel = \"{label}\"\npublic_key = \"{public_key}\"\n"
+    ));
+    std::fs::write(vault_toml, text).expect("write vault.toml");
+}
