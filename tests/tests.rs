@@ -9,6 +9,7 @@ mod support;
 mod audit;
 mod commands;
 mod conventions;
+mod custody;
 mod delivery;
 mod manifest;
 mod prompt;

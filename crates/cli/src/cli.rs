@@ -32,11 +32,13 @@ pub(crate) struct GlobalArgs {
     /// The vault directory.
     #[arg(long, global = true, env = "POLYSEAL_VAULT", default_value = "vault")]
     pub(crate) vault: PathBuf,
-    /// An age identity file (or SSH private key) that opens the vault. Without it, the
-    /// identity comes from POLYSEAL_IDENTITY (a path), POLYSEAL_IDENTITY_CMD (a command that
-    /// prints it) or POLYSEAL_IDENTITY_DATA (the text).
-    #[arg(long, short = 'i', global = true)]
-    pub(crate) identity: Option<PathBuf>,
+    /// An age identity file (or SSH private key) that opens the vault; repeat it for a vault
+    /// that needs several custodians. Without it, the identity comes from POLYSEAL_IDENTITY
+    /// (paths, `:`-separated), POLYSEAL_IDENTITY_CMD (a command that prints it) or
+    /// POLYSEAL_IDENTITY_DATA (the text); a transit recipient opens with VAULT_TOKEN or
+    /// BAO_TOKEN.
+    #[arg(long, short = 'i', global = true, action = clap::ArgAction::Append)]
+    pub(crate) identity: Vec<PathBuf>,
     /// Refuse an identity file that its group or others may read (by default, a warning).
     #[arg(long, global = true, env = "POLYSEAL_STRICT_PERMS")]
     pub(crate) strict_perms: bool,
@@ -67,9 +69,9 @@ pub(crate) enum ColorChoice {
 
 #[derive(Subcommand, Debug)]
 pub(crate) enum Command {
-    /// Create a vault sealed to one recipient (add more with `recipients add`).
+    /// Create a vault sealed to its recipients (any one opens it, or k of n with --threshold).
     #[command(
-        after_help = "Examples:\n  polyseal init --recipient ~/.config/polyseal/identity.txt --label ops\n  polyseal init --recipient age1… --cryptoperiod-days 365 --key-timing next-boot"
+        after_help = "Examples:\n  polyseal init --recipient ~/.config/polyseal/identity.txt --label ops\n  polyseal init --recipient age1… --cryptoperiod-days 365 --key-timing next-boot\n  polyseal init --threshold 2 --recipient alice.pub --recipient bob.pub --recipient carol.pub\n  polyseal init --recipient vault-transit:https://bao:8200/v1/transit/keys/polyseal"
     )]
     Init(InitArgs),
     /// Make, list, show and change phones' keys.
@@ -166,13 +168,19 @@ pub(crate) enum Command {
 
 #[derive(Args, Debug)]
 pub(crate) struct InitArgs {
-    /// The first recipient: an age public key (`age1…`), an SSH public key (`ssh-ed25519 …`,
-    /// `ssh-rsa …`), or a file holding one (an identity file's public key comments count).
-    #[arg(long)]
-    pub(crate) recipient: String,
-    /// A name for the recipient, shown in listings and in errors.
-    #[arg(long, default_value = "admin")]
-    pub(crate) label: String,
+    /// A recipient: an age public key (`age1…`), an SSH public key (`ssh-ed25519 …`,
+    /// `ssh-rsa …`), a file holding one (an identity file's public key comments count), or a
+    /// transit key (`vault-transit:https://HOST:8200/v1/transit/keys/NAME`). Repeatable.
+    #[arg(long, required = true, action = clap::ArgAction::Append)]
+    pub(crate) recipient: Vec<String>,
+    /// A name for each recipient, paired in order, shown in listings and in errors. Without
+    /// it the recipients are `admin`, `admin-2`, `admin-3`, ….
+    #[arg(long, action = clap::ArgAction::Append)]
+    pub(crate) label: Vec<String>,
+    /// How many recipients must take part to open the vault (k of n; default 1: any one).
+    /// The data key is split with Shamir's scheme, one share per recipient.
+    #[arg(long, default_value_t = 1)]
+    pub(crate) threshold: usize,
     /// KeyDesc template; must contain {mac} and {generation}.
     #[arg(long, default_value = "{mac}-g{generation}")]
     pub(crate) key_desc_template: String,
@@ -588,11 +596,31 @@ pub(crate) enum RecipientsCommand {
         after_help = "Examples:\n  polyseal recipients add age1… --label backup\n  polyseal recipients add ~/.ssh/id_ed25519.pub --label alice"
     )]
     Add(RecipientAddArgs),
-    /// Remove a recipient (rotates the data key and re-seals every record).
+    /// Remove a recipient (rotates the data key and re-seals every record; with a threshold,
+    /// splits the same data key anew).
     #[command(
         after_help = "Examples:\n  polyseal recipients remove backup\n  polyseal recipients remove backup --rotate-keys"
     )]
     Remove(RecipientRemoveArgs),
+    /// Set how many recipients must take part to open the vault (k of n), or print it. The
+    /// same data key is split anew; no phone key is re-sealed.
+    #[command(
+        after_help = "Examples:\n  polyseal recipients threshold\n  polyseal recipients threshold 2 -i alice.txt -i bob.txt"
+    )]
+    Threshold(RecipientsThresholdArgs),
+    /// Seal the same data key anew to every recipient: after a transit key's rotation, its
+    /// stanza is then under the key's latest version.
+    #[command(
+        after_help = "Examples:\n  polyseal recipients rewrap\n  polyseal recipients rewrap -i alice.txt -i bob.txt"
+    )]
+    Rewrap,
+}
+
+#[derive(Args, Debug)]
+pub(crate) struct RecipientsThresholdArgs {
+    /// The new threshold (1 up to the number of recipients); without it, the current one is
+    /// printed.
+    pub(crate) threshold: Option<usize>,
 }
 
 #[derive(Args, Debug)]
@@ -604,7 +632,8 @@ pub(crate) struct RecipientsListArgs {
 
 #[derive(Args, Debug)]
 pub(crate) struct RecipientAddArgs {
-    /// An age public key, an SSH public key, or a file holding one.
+    /// An age public key, an SSH public key, a file holding one, or a transit key
+    /// (`vault-transit:URL`).
     pub(crate) recipient: String,
     /// Its label.
     #[arg(long)]

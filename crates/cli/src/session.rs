@@ -66,7 +66,7 @@ impl Session {
         &self,
         vault: &Vault,
     ) -> Result<Result<DataKey, String>, Failure> {
-        if self.has_identity() {
+        if self.has_identity(vault) {
             return Ok(Ok(self.unlock(vault)?));
         }
         self.note_unchecked();
@@ -76,9 +76,11 @@ impl Session {
     }
 
     /// Whether an identity was given (--identity, POLYSEAL_IDENTITY or
-    /// POLYSEAL_IDENTITY_DATA), for commands where it is optional.
-    pub(crate) fn has_identity(&self) -> bool {
+    /// POLYSEAL_IDENTITY_DATA), or a transit token for a vault with a transit recipient, for
+    /// commands where it is optional.
+    pub(crate) fn has_identity(&self, vault: &Vault) -> bool {
         self.identity_source().is_ok()
+            || (vault.has_transit_recipient() && polyseal_vault::transit_token_variable().is_some())
     }
 
     /// Where the identity comes from: --identity, POLYSEAL_IDENTITY, or the text of
@@ -86,7 +88,7 @@ impl Session {
     fn identity_source(&self) -> Result<IdentitySource, Failure> {
         let data = self.identity_data.as_deref().cloned();
         Ok(IdentitySource::choose(
-            self.args.identity.clone(),
+            &self.args.identity,
             std::env::var_os(IdentitySource::PATH_VARIABLE),
             std::env::var(IdentitySource::COMMAND_VARIABLE).ok(),
             data,
@@ -119,8 +121,15 @@ impl Session {
     /// The identity from --identity or the environment, loaded (a passphrase asked for on the
     /// terminal), with a warning for a file others may read.
     pub(crate) fn identities(&self) -> Result<Identities, Failure> {
-        let source = self.identity_source()?;
-        if let (Some(mode), IdentitySource::File(path)) = (source.loose_mode(), &source) {
+        let source = match self.identity_source() {
+            Ok(source) => source,
+            // A transit recipient opens with the token alone.
+            Err(e) => match polyseal_vault::transit_token_variable() {
+                Some(variable) => return Ok(Identities::empty(variable)),
+                None => return Err(e),
+            },
+        };
+        if let Some((path, mode)) = source.loose_mode() {
             let what = format!(
                 "identity file {}: mode {mode:04o}, readable by group or others, who could open \
                  the vault with it",

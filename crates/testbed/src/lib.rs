@@ -36,6 +36,7 @@
 
 mod client;
 mod nginx;
+mod openbao;
 mod params;
 mod phone;
 mod pki;
@@ -43,6 +44,7 @@ mod sip_config;
 
 pub use client::{Client, ConnectionError, Response, Server, plain_http_get};
 pub use nginx::{Nginx, Running};
+pub use openbao::OpenBao;
 pub use phone::{Boot, BootEnd, BootReport, Fetch, Got, KeyTiming, Phone, RebootCause};
 pub use pki::{Identity, Pki};
 /// The attribute types of a certificate subject, for [`Pki::client_cert_with_subject`].

@@ -319,7 +319,7 @@ fn read_if_present(path: &Path) -> Option<String> {
 }
 
 /// A port on 127.0.0.1 that nobody listens on right now.
-fn free_port() -> SocketAddr {
+pub(crate) fn free_port() -> SocketAddr {
     TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
         .and_then(|listener| listener.local_addr())
         .unwrap_or_else(|e| panic!("cannot find a free port on 127.0.0.1: {e}"))

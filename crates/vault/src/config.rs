@@ -19,6 +19,8 @@ pub(crate) struct Config {
     /// [`DataKey::check`](crate::DataKey::check) of the current data key.
     pub(crate) data_key_check: String,
     pub(crate) recipients: Vec<Recipient>,
+    /// How many recipients must take part to open the data key (1: any one).
+    pub(crate) threshold: usize,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -32,6 +34,9 @@ struct ConfigFile {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     key_timing: Option<String>,
     data_key_check: String,
+    /// Absent means 1: any one recipient opens the vault.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    threshold: Option<usize>,
     #[serde(default)]
     recipient: Vec<RecipientEntry>,
 }
@@ -53,6 +58,7 @@ impl Config {
             key_timing: (self.key_timing != KeyTiming::Immediate)
                 .then(|| self.key_timing.to_string()),
             data_key_check: self.data_key_check.clone(),
+            threshold: (self.threshold > 1).then_some(self.threshold),
             recipient: self
                 .recipients
                 .iter()
@@ -110,6 +116,9 @@ impl Config {
         if recipients.is_empty() {
             return Err(bad("lists no recipient".to_owned()));
         }
+        let threshold = file.threshold.unwrap_or(1);
+        crate::threshold::Threshold::new(threshold, recipients.len())
+            .map_err(|e| bad(e.to_string()))?;
         let config = Config {
             vault_id,
             key_desc_template,
@@ -117,6 +126,7 @@ impl Config {
             key_timing,
             data_key_check: file.data_key_check,
             recipients,
+            threshold,
         };
         Ok((config, format))
     }

@@ -11,6 +11,7 @@ use zeroize::Zeroizing;
 
 use crate::event::EventKind;
 use crate::recipient::seal_to_all;
+use crate::transit::TransitOpener;
 use crate::writer::Transaction;
 use crate::{DataKey, Error, Identities, VaultWriter};
 
@@ -46,7 +47,15 @@ impl VaultWriter {
             .try_fill_bytes(&mut challenge[..])
             .expect("operating system random number generator failed");
         let sealed = seal_to_all(std::slice::from_ref(&recipient), &challenge[..])?;
-        if !opens_to(&sealed, identities, &challenge[..]) {
+        let transit = self.vault().transit_opener()?;
+        let mut openers: Vec<&dyn age::Identity> = identities.as_age().collect();
+        if let Some(transit) = &transit {
+            openers.push(transit);
+        }
+        if !opens_to(&sealed, &openers, &challenge[..]) {
+            if let Some(failure) = transit.as_ref().and_then(TransitOpener::take_failure) {
+                return Err(failure);
+            }
             return Err(Error::NotTheCustodian {
                 label: label.to_owned(),
                 origin: identities.origin().to_owned(),
@@ -61,12 +70,12 @@ impl VaultWriter {
     }
 }
 
-/// Whether `identities` open the age file `sealed` to exactly `expected`.
-fn opens_to(sealed: &str, identities: &Identities, expected: &[u8]) -> bool {
+/// Whether `openers` open the age file `sealed` to exactly `expected`.
+fn opens_to(sealed: &str, openers: &[&dyn age::Identity], expected: &[u8]) -> bool {
     let Ok(decryptor) = age::Decryptor::new_buffered(ArmoredReader::new(sealed.as_bytes())) else {
         return false;
     };
-    let Ok(mut reader) = decryptor.decrypt(identities.as_age()) else {
+    let Ok(mut reader) = decryptor.decrypt(openers.iter().copied()) else {
         return false;
     };
     let mut opened = Zeroizing::new(Vec::with_capacity(2 * CHALLENGE_LEN));

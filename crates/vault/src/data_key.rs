@@ -16,8 +16,9 @@ use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 use zeroize::Zeroizing;
 
+use crate::Error;
 use crate::recipient::{Recipient, seal_to_all};
-use crate::{Error, Identities};
+use crate::threshold::{self, Threshold};
 
 /// Domain separation for [`DataKey::check`].
 const CHECK_DOMAIN: &[u8] = b"polyseal vault data-key check v1\0";
@@ -116,6 +117,13 @@ impl DataKey {
         }
     }
 
+    /// A second copy of this key (for an operation that keeps it current).
+    pub(crate) fn duplicate(&self) -> DataKey {
+        let mut copy = DataKey::from_bytes(Zeroizing::new(*self.bytes), self.vault_id);
+        copy.format_2 = self.format_2;
+        copy
+    }
+
     /// The vault this key belongs to.
     pub fn vault_id(&self) -> VaultId {
         self.vault_id
@@ -143,39 +151,86 @@ impl DataKey {
         self.format_2
     }
 
-    /// The contents of `data-key.age`: the key as 64 lowercase hex digits and a newline, then
-    /// the line `polyseal vault format 2`, sealed with age to every recipient, ASCII-armored.
-    pub(crate) fn wrap(&self, recipients: &[Recipient]) -> Result<String, Error> {
-        // Sized up front: a String that grows leaves its old buffer behind, unzeroized.
-        let mut plaintext = Zeroizing::new(String::with_capacity(
-            2 * DATA_KEY_LEN + 1 + FORMAT_2_MARKER.len(),
-        ));
-        plaintext.push_str(&Zeroizing::new(hex::encode(&self.bytes[..])));
-        plaintext.push('\n');
-        plaintext.push_str(FORMAT_2_MARKER);
-        seal_to_all(recipients, plaintext.as_bytes())
+    /// The contents of `data-key.age`. With `needed` 1: the key as 64 lowercase hex digits and
+    /// a newline, then the line `polyseal vault format 2`, sealed with age to every recipient,
+    /// ASCII-armored. With more: the key split into one share per recipient, any `needed` of
+    /// which open it, each sealed to its recipient alone (docs/VAULT.md, "Threshold").
+    pub(crate) fn wrap(&self, recipients: &[Recipient], needed: usize) -> Result<String, Error> {
+        if needed <= 1 {
+            // Sized up front: a String that grows leaves its old buffer behind, unzeroized.
+            let mut plaintext = Zeroizing::new(String::with_capacity(
+                2 * DATA_KEY_LEN + 1 + FORMAT_2_MARKER.len(),
+            ));
+            plaintext.push_str(&Zeroizing::new(hex::encode(&self.bytes[..])));
+            plaintext.push('\n');
+            plaintext.push_str(FORMAT_2_MARKER);
+            return seal_to_all(recipients, plaintext.as_bytes());
+        }
+        let threshold = Threshold::new(needed, recipients.len())?;
+        let shares = threshold::split(&self.bytes[..], threshold)?;
+        let sealed = recipients
+            .iter()
+            .zip(&shares)
+            .map(|(recipient, share)| {
+                let plaintext = threshold::share_plaintext(share, threshold, FORMAT_2_MARKER);
+                seal_to_all(std::slice::from_ref(recipient), plaintext.as_bytes())
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(threshold::render(threshold, &sealed))
     }
 
-    /// Opens `data-key.age` (its contents, `armored`) with `identities`.
+    /// Opens `data-key.age` (its contents, `file`) with `openers`: the whole key, or enough
+    /// shares of it.
     pub(crate) fn unwrap(
-        armored: &[u8],
-        identities: &Identities,
+        file: &[u8],
+        openers: &[&dyn age::Identity],
         vault_id: VaultId,
     ) -> Result<DataKey, UnwrapError> {
-        let decryptor =
-            age::Decryptor::new_buffered(ArmoredReader::new(armored)).map_err(UnwrapError::Age)?;
-        let mut reader = decryptor
-            .decrypt(identities.as_age())
-            .map_err(UnwrapError::Age)?;
-        // Room for the 65 expected bytes and more, so reading never moves (and leaves behind)
-        // a copy of the key.
-        let mut plaintext = Zeroizing::new(Vec::with_capacity(4 * DATA_KEY_LEN));
-        reader
-            .read_to_end(&mut plaintext)
-            .map_err(|e| UnwrapError::Age(age::DecryptError::Io(e)))?;
+        let Some(shares_file) = threshold::parse(file) else {
+            let plaintext = open_age_file(file, openers).map_err(UnwrapError::Age)?;
+            return DataKey::from_plaintext(&plaintext, vault_id);
+        };
+        let (threshold, blocks) = shares_file.map_err(UnwrapError::MalformedShares)?;
+        let mut opened = Vec::with_capacity(threshold.of);
+        let mut missing = Vec::new();
+        let mut format_2 = true;
+        for (index, block) in blocks.iter().enumerate() {
+            match open_age_file(block, openers) {
+                Ok(plaintext) => {
+                    let (share, marked) =
+                        threshold::parse_share(&plaintext, threshold, FORMAT_2_MARKER)
+                            .ok_or(UnwrapError::Malformed)?;
+                    format_2 &= marked;
+                    opened.push((index, share));
+                }
+                Err(age::DecryptError::NoMatchingKeys) => missing.push(index),
+                Err(e) => return Err(UnwrapError::Age(e)),
+            }
+        }
+        if opened.len() < threshold.needed {
+            return Err(UnwrapError::TooFewShares {
+                needed: threshold.needed,
+                opened: opened.iter().map(|(index, _)| *index).collect(),
+                missing,
+            });
+        }
+        let shares: Vec<_> = opened.into_iter().map(|(_, share)| share).collect();
+        let combined = threshold::combine(&shares).ok_or(UnwrapError::Malformed)?;
+        let mut bytes = Zeroizing::new([0u8; DATA_KEY_LEN]);
+        if combined.len() != DATA_KEY_LEN {
+            return Err(UnwrapError::Malformed);
+        }
+        bytes.copy_from_slice(&combined);
+        let mut data_key = DataKey::from_bytes(bytes, vault_id);
+        data_key.format_2 = format_2;
+        Ok(data_key)
+    }
+
+    /// The data key from the plaintext of a whole-key `data-key.age`.
+    fn from_plaintext(plaintext: &[u8], vault_id: VaultId) -> Result<DataKey, UnwrapError> {
         let (first_line, format_2) = match plaintext.strip_suffix(FORMAT_2_MARKER.as_bytes()) {
             Some(first_line) => (first_line, true),
-            None => (&plaintext[..], false),
+            None => (plaintext, false),
         };
         let hex_digits = first_line
             .strip_suffix(b"\n")
@@ -277,8 +332,35 @@ pub(crate) enum UnwrapError {
     /// age refused it: no identity matched, a passphrase or plugin failed, or the file is
     /// damaged.
     Age(age::DecryptError),
-    /// It opened, but the plaintext is not 64 lowercase hex digits and a newline.
+    /// It opened, but the plaintext is not 64 lowercase hex digits and a newline (or a share
+    /// in its form, or the shares do not combine).
     Malformed,
+    /// It holds shares, but its layout is wrong (the reason).
+    MalformedShares(String),
+    /// It holds shares, and fewer than `needed` opened: the indexes (in recipient order) of
+    /// those that did and of those that did not.
+    TooFewShares {
+        needed: usize,
+        opened: Vec<usize>,
+        missing: Vec<usize>,
+    },
+}
+
+/// Opens one armored age file with any of `openers`, into a buffer sized up front so that
+/// reading never moves (and leaves behind) a copy of what it holds.
+fn open_age_file(
+    armored: &[u8],
+    openers: &[&dyn age::Identity],
+) -> Result<Zeroizing<Vec<u8>>, age::DecryptError> {
+    let decryptor = age::Decryptor::new_buffered(ArmoredReader::new(armored))?;
+    let mut reader = decryptor.decrypt(openers.iter().copied())?;
+    let mut plaintext = Zeroizing::new(Vec::with_capacity(1024));
+    reader
+        .by_ref()
+        .take(1024)
+        .read_to_end(&mut plaintext)
+        .map_err(age::DecryptError::Io)?;
+    Ok(plaintext)
 }
 
 /// The associated data that binds a sealed key to its place:

@@ -241,6 +241,45 @@ pub enum Error {
         /// What the plugin or the plugin lookup reported.
         reason: String,
     },
+    /// A transit service refused the token (wrong, expired, revoked, or without the policy),
+    /// or the token may not be sent to that address: bad input, like a wrong identity.
+    TransitDenied {
+        /// The recipient, `vault-transit:URL`.
+        url: String,
+        /// What the service said, or why the token was not sent.
+        reason: String,
+    },
+    /// A transit service could not do the call: sealed, no such key, unreachable, a TLS
+    /// failure, an answer that makes no sense.
+    TransitUnavailable {
+        /// The recipient, `vault-transit:URL`.
+        url: String,
+        /// What the service said or what failed.
+        reason: String,
+    },
+    /// The data key must be sealed to a transit recipient and no token is set.
+    NoTransitToken {
+        /// The recipient, `vault-transit:URL`.
+        url: String,
+    },
+    /// A threshold that the recipients cannot meet, or that is out of range.
+    InvalidThreshold {
+        /// The threshold asked for.
+        threshold: usize,
+        /// How many recipients there would be.
+        recipients: usize,
+        /// What is wrong, and the fix.
+        reason: String,
+    },
+    /// Fewer custodians than the threshold opened their shares of the data key.
+    ThresholdNotMet {
+        /// How many shares are needed.
+        needed: usize,
+        /// The labels of the recipients whose shares opened.
+        opened: Vec<String>,
+        /// The labels of the recipients who could give the rest.
+        could_give: Vec<String>,
+    },
 
     // ---- integrity: the vault's files are damaged or were altered ------------------------
     /// A vault file cannot be parsed.
@@ -391,7 +430,12 @@ impl Error {
             | Error::InvalidIdentity { .. }
             | Error::IdentityLocked { .. }
             | Error::NoMatchingIdentity { .. }
-            | Error::Plugin { .. } => ErrorKind::Input,
+            | Error::Plugin { .. }
+            | Error::TransitDenied { .. }
+            | Error::NoTransitToken { .. }
+            | Error::InvalidThreshold { .. }
+            | Error::ThresholdNotMet { .. } => ErrorKind::Input,
+            Error::TransitUnavailable { .. } => ErrorKind::Vault,
             Error::CorruptFile { .. }
             | Error::MissingFile { .. }
             | Error::MissingDataKey { .. }
@@ -611,6 +655,42 @@ impl fmt::Display for Error {
                 recipients.join(", ")
             ),
             Error::Plugin { reason } => write!(f, "age plugin failed: {reason}"),
+            Error::TransitDenied { url, reason } | Error::TransitUnavailable { url, reason } => {
+                write!(f, "transit recipient {url}: {reason}")
+            }
+            Error::NoTransitToken { url } => write!(
+                f,
+                "transit recipient {url}: no token (set VAULT_TOKEN or BAO_TOKEN to a token \
+                 whose policy allows transit encrypt and decrypt on that key)"
+            ),
+            Error::InvalidThreshold {
+                threshold,
+                recipients,
+                reason,
+            } => write!(
+                f,
+                "threshold {threshold} with {recipients} recipient{}: {reason}",
+                if *recipients == 1 { "" } else { "s" }
+            ),
+            Error::ThresholdNotMet {
+                needed,
+                opened,
+                could_give,
+            } => {
+                let more = needed.saturating_sub(opened.len());
+                write!(
+                    f,
+                    "the vault needs {needed} custodians to open its data key; {} opened{}; {more} \
+                     more needed, from: {}",
+                    opened.len(),
+                    if opened.is_empty() {
+                        String::new()
+                    } else {
+                        format!(" ({})", opened.join(", "))
+                    },
+                    could_give.join(", ")
+                )
+            }
             Error::CorruptFile { path, reason } => {
                 write!(f, "{} is corrupt: {reason}", path.display())
             }

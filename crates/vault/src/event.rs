@@ -64,6 +64,18 @@ pub enum EventKind {
         /// The check value of the new data key.
         data_key_check: String,
     },
+    /// The number of custodians needed to open the data key was set, and the same data key
+    /// split anew among the recipients (docs/VAULT.md, "Threshold").
+    ThresholdSet {
+        /// How many recipients must take part (1: any one).
+        threshold: u32,
+    },
+    /// The same data key was sealed anew to every recipient (after a transit key's rotation,
+    /// so its stanza is under the key's latest version).
+    DataKeyRewrapped {
+        /// The check value of the data key (unchanged).
+        data_key_check: String,
+    },
     /// The vault was upgraded to a newer format by `VaultWriter::upgrade`, every key kept.
     FormatUpgraded {
         /// The format it had.
@@ -240,6 +252,8 @@ struct EventLine {
     from_format: Option<u32>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     format: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    threshold: Option<u32>,
     prev: String,
 }
 
@@ -253,6 +267,28 @@ const CONFIRM: &str = "confirm";
 const KEY_TIMING: &str = "key-timing";
 const UPGRADE: &str = "upgrade";
 const ACKNOWLEDGE: &str = "acknowledge";
+const THRESHOLD: &str = "threshold";
+const DATA_KEY_REWRAP: &str = "data-key-rewrap";
+
+impl EventKind {
+    /// The `action` field `events.log` writes for this kind (docs/VAULT.md, "events.log").
+    pub fn action(&self) -> &'static str {
+        match self {
+            EventKind::Created { .. } => CREATE,
+            EventKind::RecipientAdded { .. } => RECIPIENT_ADD,
+            EventKind::RecipientRemoved { .. } => RECIPIENT_REMOVE,
+            EventKind::DataKeyRotated { .. } => DATA_KEY_ROTATE,
+            EventKind::DataKeyRewrapped { .. } => DATA_KEY_REWRAP,
+            EventKind::ThresholdSet { .. } => THRESHOLD,
+            EventKind::FormatUpgraded { .. } => UPGRADE,
+            EventKind::Acknowledged { .. } => ACKNOWLEDGE,
+            EventKind::KeyTimingSet { .. } => KEY_TIMING,
+            EventKind::KeyAdded { .. } => ADD,
+            EventKind::StateChanged { .. } => STATE,
+            EventKind::Confirmed { .. } => CONFIRM,
+        }
+    }
+}
 
 impl EventLine {
     fn bare(seq: u64, time: Timestamp, action: &str, prev: String) -> EventLine {
@@ -276,6 +312,7 @@ impl EventLine {
             key_timing: None,
             from_format: None,
             format: None,
+            threshold: None,
             prev,
         }
     }
@@ -331,6 +368,14 @@ impl EventLine {
                 format: Some(*to),
                 ..EventLine::bare(seq, time, UPGRADE, prev)
             },
+            EventKind::ThresholdSet { threshold } => EventLine {
+                threshold: Some(*threshold),
+                ..EventLine::bare(seq, time, THRESHOLD, prev)
+            },
+            EventKind::DataKeyRewrapped { data_key_check } => EventLine {
+                data_key_check: Some(data_key_check.clone()),
+                ..EventLine::bare(seq, time, DATA_KEY_REWRAP, prev)
+            },
             EventKind::KeyTimingSet { timing } => EventLine {
                 key_timing: Some(timing.to_string()),
                 ..EventLine::bare(seq, time, KEY_TIMING, prev)
@@ -382,6 +427,12 @@ impl EventLine {
             UPGRADE => EventKind::FormatUpgraded {
                 from: required(self.from_format, "from_format")?,
                 to: required(self.format, "format")?,
+            },
+            THRESHOLD => EventKind::ThresholdSet {
+                threshold: required(self.threshold, "threshold")?,
+            },
+            DATA_KEY_REWRAP => EventKind::DataKeyRewrapped {
+                data_key_check: required(self.data_key_check, "data_key_check")?,
             },
             KEY_TIMING => EventKind::KeyTimingSet {
                 timing: required(self.key_timing, "key_timing")?

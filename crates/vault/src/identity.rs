@@ -70,13 +70,13 @@ impl age::Callbacks for PromptCallbacks {
     }
 }
 
-/// Where the identity comes from, in the order a front end looks: a file named on the command
-/// line, a file named by `POLYSEAL_IDENTITY`, the standard output of the command in
+/// Where the identity comes from, in the order a front end looks: files named on the command
+/// line, files named by `POLYSEAL_IDENTITY` (a `:`-separated list), the standard output of the command in
 /// `POLYSEAL_IDENTITY_CMD` (a CI secret store's client), or the identity itself in
 /// `POLYSEAL_IDENTITY_DATA` (for CI, where secrets arrive as variables).
 pub enum IdentitySource {
-    /// An identity file.
-    File(PathBuf),
+    /// Identity files, one or more (a threshold vault takes several custodians' identities).
+    Files(Vec<PathBuf>),
     /// A command (run with `sh -c`) whose standard output is the identity file's text.
     Command(String),
     /// The identity file's contents, from the variable named.
@@ -89,37 +89,51 @@ pub enum IdentitySource {
 }
 
 impl IdentitySource {
-    /// The variable naming an identity file.
+    /// The variable naming identity files (`:`-separated).
     pub const PATH_VARIABLE: &'static str = "POLYSEAL_IDENTITY";
     /// The variable holding an identity file's contents.
     pub const DATA_VARIABLE: &'static str = "POLYSEAL_IDENTITY_DATA";
     /// The variable holding a command that prints the identity file's contents.
     pub const COMMAND_VARIABLE: &'static str = "POLYSEAL_IDENTITY_CMD";
 
-    /// Picks the source: `flag` (the command line's file) first, then the path variable, then
-    /// the command variable, then the data variable. Empty values count as unset.
+    /// Picks the source: `flags` (the command line's files) first, then the path variable (a
+    /// `:`-separated list of files), then the command variable, then the data variable. Empty
+    /// values count as unset.
     ///
     /// ```
     /// use polyseal_vault::IdentitySource;
-    /// let chosen = IdentitySource::choose(None, Some("/etc/id.txt".into()), None, Some("AGE-SECRET-KEY-1…".into()))?;
-    /// assert!(matches!(chosen, IdentitySource::File(path) if path.ends_with("id.txt")));
-    /// let chosen = IdentitySource::choose(None, None, Some("vault-cli read ci/polyseal".into()), None)?;
+    /// let chosen = IdentitySource::choose(&[], Some("/etc/a.txt:/etc/b.txt".into()), None, Some("AGE-SECRET-KEY-1…".into()))?;
+    /// assert!(matches!(chosen, IdentitySource::Files(paths) if paths.len() == 2));
+    /// let chosen = IdentitySource::choose(&[], None, Some("vault-cli read ci/polyseal".into()), None)?;
     /// assert!(matches!(chosen, IdentitySource::Command(_)));
-    /// assert!(IdentitySource::choose(None, None, None, None).is_err());
+    /// assert!(IdentitySource::choose(&[], None, None, None).is_err());
     /// # Ok::<(), polyseal_vault::Error>(())
     /// ```
     pub fn choose(
-        flag: Option<PathBuf>,
+        flags: &[PathBuf],
         path_variable: Option<OsString>,
         command_variable: Option<String>,
         data_variable: Option<String>,
     ) -> Result<IdentitySource, Error> {
         let data_variable = data_variable.map(Zeroizing::new);
-        if let Some(path) = flag.filter(|p| !p.as_os_str().is_empty()) {
-            return Ok(IdentitySource::File(path));
+        let flags: Vec<PathBuf> = flags
+            .iter()
+            .filter(|p| !p.as_os_str().is_empty())
+            .cloned()
+            .collect();
+        if !flags.is_empty() {
+            return Ok(IdentitySource::Files(flags));
         }
-        if let Some(path) = path_variable.filter(|p| !p.is_empty()) {
-            return Ok(IdentitySource::File(PathBuf::from(path)));
+        let listed: Vec<PathBuf> = path_variable
+            .as_deref()
+            .map(|list| {
+                std::env::split_paths(list)
+                    .filter(|p| !p.as_os_str().is_empty())
+                    .collect()
+            })
+            .unwrap_or_default();
+        if !listed.is_empty() {
+            return Ok(IdentitySource::Files(listed));
         }
         if let Some(command) = command_variable.filter(|c| !c.trim().is_empty()) {
             return Ok(IdentitySource::Command(command));
@@ -133,24 +147,26 @@ impl IdentitySource {
         }
     }
 
-    /// The mode of an identity file that its group or others may read or write (`0644`,
-    /// `0666`): anyone with that access can open the vault. `None` for an owner-only file, for
-    /// identity text from the environment, and when the file cannot be looked at (loading it
-    /// says why).
-    pub fn loose_mode(&self) -> Option<u32> {
+    /// The first identity file that its group or others may read or write (`0644`, `0666`),
+    /// with its mode: anyone with that access can open the vault. `None` when every file is
+    /// owner-only, for identity text from the environment, and for a file that cannot be looked
+    /// at (loading it says why).
+    pub fn loose_mode(&self) -> Option<(&Path, u32)> {
         #[cfg(unix)]
-        if let IdentitySource::File(path) = self {
+        if let IdentitySource::Files(paths) = self {
             use std::os::unix::fs::PermissionsExt as _;
-            let mode = fs::metadata(path).ok()?.permissions().mode() & 0o777;
-            return (mode & 0o077 != 0).then_some(mode);
+            return paths.iter().find_map(|path| {
+                let mode = fs::metadata(path).ok()?.permissions().mode() & 0o777;
+                (mode & 0o077 != 0).then_some((path.as_path(), mode))
+            });
         }
         None
     }
 
     /// [`IdentitySource::choose`] with this process's environment.
-    pub fn from_flag_or_env(flag: Option<PathBuf>) -> Result<IdentitySource, Error> {
+    pub fn from_flag_or_env(flags: &[PathBuf]) -> Result<IdentitySource, Error> {
         IdentitySource::choose(
-            flag,
+            flags,
             std::env::var_os(IdentitySource::PATH_VARIABLE),
             std::env::var(IdentitySource::COMMAND_VARIABLE).ok(),
             std::env::var(IdentitySource::DATA_VARIABLE).ok(),
@@ -162,7 +178,10 @@ impl std::fmt::Debug for IdentitySource {
     /// Names the file or the variable, never the identity text.
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            IdentitySource::File(path) => write!(f, "IdentitySource::File({})", path.display()),
+            IdentitySource::Files(paths) => {
+                let shown: Vec<_> = paths.iter().map(|p| p.display().to_string()).collect();
+                write!(f, "IdentitySource::Files({})", shown.join(", "))
+            }
             IdentitySource::Command(_) => write!(f, "IdentitySource::Command(..)"),
             IdentitySource::Data { variable, .. } => write!(f, "IdentitySource::Data({variable})"),
         }
@@ -194,7 +213,13 @@ impl Identities {
     /// Loads identities from `source`.
     pub fn load(source: &IdentitySource, prompt: Arc<dyn Prompt>) -> Result<Identities, Error> {
         match source {
-            IdentitySource::File(path) => Identities::from_file(path, prompt),
+            IdentitySource::Files(paths) => {
+                let mut all = Identities::empty("");
+                for path in paths {
+                    all.add(Identities::from_file(path, prompt.clone())?);
+                }
+                Ok(all)
+            }
             IdentitySource::Command(command) => {
                 // The variable, not the command: a command line may carry a token.
                 let origin = IdentitySource::COMMAND_VARIABLE.to_owned();
@@ -235,6 +260,25 @@ impl Identities {
         prompt: Arc<dyn Prompt>,
     ) -> Result<Identities, Error> {
         Identities::from_bytes(text.as_bytes(), origin.to_owned(), prompt)
+    }
+
+    /// No identity, for a vault that a transit recipient opens with the token in the
+    /// environment alone; `origin` names it in messages.
+    pub fn empty(origin: &str) -> Identities {
+        Identities {
+            origin: origin.to_owned(),
+            identities: Vec::new(),
+        }
+    }
+
+    /// Adds `more` (another custodian's identities, for a threshold).
+    pub fn add(&mut self, more: Identities) {
+        if self.origin.is_empty() {
+            self.origin = more.origin;
+        } else {
+            self.origin = format!("{}, {}", self.origin, more.origin);
+        }
+        self.identities.extend(more.identities);
     }
 
     /// Where the identities came from.

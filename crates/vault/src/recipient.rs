@@ -7,6 +7,7 @@ use std::io::Write;
 use age::armor::{ArmoredWriter, Format};
 
 use crate::Error;
+use crate::transit::{TransitClient, TransitKey, TransitSealer, transit_error};
 
 /// Longest recipient label accepted, in characters.
 const MAX_LABEL_CHARS: usize = 64;
@@ -17,7 +18,9 @@ const MAX_LABEL_CHARS: usize = 64;
 /// Accepted public keys: age X25519 (`age1…`), SSH ed25519 (`ssh-ed25519 AAAA… [comment]`),
 /// SSH RSA of 2048 bits or more (`ssh-rsa AAAA… [comment]`), and age plugin recipients
 /// (`age1yubikey1…`), whose plugin binary (`age-plugin-yubikey`) must be on `PATH` whenever
-/// the data key is sealed.
+/// the data key is sealed; and transit keys of OpenBao or HashiCorp Vault
+/// (`vault-transit:https://bao.example:8200/v1/transit/keys/polyseal`), used with the token in
+/// `VAULT_TOKEN` or `BAO_TOKEN`.
 ///
 /// ```
 /// use polyseal_vault::Recipient;
@@ -40,6 +43,7 @@ enum PublicKey {
     X25519(age::x25519::Recipient),
     Ssh(age::ssh::Recipient),
     Plugin(age::plugin::Recipient),
+    Transit(TransitKey),
 }
 
 impl Recipient {
@@ -51,6 +55,7 @@ impl Recipient {
             PublicKey::Ssh(age::ssh::Recipient::SshRsa(..)) => "SSH RSA".to_owned(),
             PublicKey::Ssh(_) => "SSH ed25519".to_owned(),
             PublicKey::Plugin(key) => format!("age plugin ({})", key.plugin()),
+            PublicKey::Transit(_) => "OpenBao/Vault transit".to_owned(),
         }
     }
 
@@ -63,7 +68,9 @@ impl Recipient {
             input: public_key.to_owned(),
             reason,
         };
-        let key = if text.starts_with("ssh-") {
+        let key = if text.starts_with(TransitKey::PREFIX) {
+            PublicKey::Transit(TransitKey::parse(text).map_err(invalid)?)
+        } else if text.starts_with("ssh-") {
             PublicKey::Ssh(text.parse().map_err(|e| invalid(ssh_error_reason(&e)))?)
         } else if let Ok(key) = text.parse::<age::x25519::Recipient>() {
             PublicKey::X25519(key)
@@ -72,7 +79,8 @@ impl Recipient {
         } else {
             return Err(invalid(
                 "expected an age recipient (age1…), an SSH public key (ssh-ed25519 …, \
-                 ssh-rsa …) or an age plugin recipient (age1<plugin>1…)"
+                 ssh-rsa …), an age plugin recipient (age1<plugin>1…) or a transit key \
+                 (vault-transit:https://HOST:8200/v1/transit/keys/NAME)"
                     .to_owned(),
             ));
         };
@@ -82,7 +90,7 @@ impl Recipient {
     /// A recipient from what an operator types: a public key as text, or a file holding one
     /// (a `.pub` file, or an age identity file whose `# public key: age1…` comment names it).
     pub fn from_key_or_file(label: &str, arg: &str) -> Result<Recipient, Error> {
-        let looks_like_key = ["age1", "ssh-", "ecdsa-"]
+        let looks_like_key = ["age1", "ssh-", "ecdsa-", TransitKey::PREFIX]
             .iter()
             .any(|p| arg.starts_with(p));
         let path = std::path::Path::new(arg);
@@ -107,6 +115,15 @@ impl Recipient {
             PublicKey::X25519(key) => key.to_string(),
             PublicKey::Ssh(key) => key.to_string(),
             PublicKey::Plugin(key) => key.to_string(),
+            PublicKey::Transit(key) => key.to_string(),
+        }
+    }
+
+    /// The transit key, for a transit recipient.
+    pub(crate) fn transit_key(&self) -> Option<&TransitKey> {
+        match &self.key {
+            PublicKey::Transit(key) => Some(key),
+            _ => None,
         }
     }
 }
@@ -159,10 +176,25 @@ fn ssh_error_reason(error: &age::ssh::ParseRecipientKeyError) -> String {
 pub(crate) fn seal_to_all(recipients: &[Recipient], plaintext: &[u8]) -> Result<String, Error> {
     let mut sealers: Vec<Box<dyn age::Recipient>> = Vec::new();
     let mut plugin_recipients: BTreeMap<&str, Vec<age::plugin::Recipient>> = BTreeMap::new();
+    let mut transit_client = None;
     for recipient in recipients {
         match &recipient.key {
             PublicKey::X25519(key) => sealers.push(Box::new(key.clone())),
             PublicKey::Ssh(key) => sealers.push(Box::new(key.clone())),
+            PublicKey::Transit(key) => {
+                if transit_client.is_none() {
+                    transit_client = TransitClient::from_env()?;
+                }
+                let client = transit_client
+                    .clone()
+                    .ok_or_else(|| Error::NoTransitToken {
+                        url: key.to_string(),
+                    })?;
+                sealers.push(Box::new(TransitSealer {
+                    key: key.clone(),
+                    client,
+                }));
+            }
             PublicKey::Plugin(key) => plugin_recipients
                 .entry(key.plugin())
                 .or_default()
@@ -181,8 +213,11 @@ pub(crate) fn seal_to_all(recipients: &[Recipient], plaintext: &[u8]) -> Result<
     if sealers.is_empty() {
         return Err(Error::NoRecipients);
     }
-    let plugin_failure = |e: age::EncryptError| Error::Plugin {
-        reason: e.to_string(),
+    let plugin_failure = |e: age::EncryptError| match transit_error(e) {
+        Ok(transit) => transit,
+        Err(e) => Error::Plugin {
+            reason: e.to_string(),
+        },
     };
     let encryptor = age::Encryptor::with_recipients(sealers.iter().map(|s| s.as_ref() as _))
         .map_err(plugin_failure)?;
@@ -203,7 +238,10 @@ pub(crate) fn seal_to_all(recipients: &[Recipient], plaintext: &[u8]) -> Result<
 fn public_key_in(content: &str) -> Option<String> {
     content.lines().map(str::trim).find_map(|line| {
         let line = line.strip_prefix("# public key:").map_or(line, str::trim);
-        (line.starts_with("age1") || line.starts_with("ssh-") || line.starts_with("ecdsa-"))
-            .then(|| line.to_owned())
+        (line.starts_with("age1")
+            || line.starts_with("ssh-")
+            || line.starts_with("ecdsa-")
+            || line.starts_with(TransitKey::PREFIX))
+        .then(|| line.to_owned())
     })
 }

@@ -139,7 +139,7 @@ impl VaultWriter {
         let new_key = DataKey::generate(vault.config.vault_id);
         let mut config = vault.config.clone();
         config.data_key_check = new_key.check();
-        let data_key_file = new_key.wrap(&config.recipients)?;
+        let data_key_file = new_key.wrap(&config.recipients, config.threshold)?;
         let mut writer = VaultWriter::from_parts(vault, head, log_len);
         let mut txn = Transaction::new();
         writer.reseal_all(&mut txn, &data_key, &new_key)?;

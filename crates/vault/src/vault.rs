@@ -24,6 +24,7 @@ use crate::layout::{
 use crate::lock::{DEFAULT_LOCK_WAIT, VaultLock};
 use crate::recipient::seal_to_all;
 use crate::record::{Generation, Record};
+use crate::transit::{TransitClient, TransitOpener};
 use crate::verify::{VerifyReport, verify};
 use crate::{
     Cryptoperiod, Error, FORMAT_VERSION, Identities, KeyState, KeyTiming, Recipient, VaultWriter,
@@ -272,32 +273,92 @@ impl Vault {
         let path = self.layout.data_key();
         let armored = durable::read_bytes(&path)?
             .ok_or_else(|| Error::MissingDataKey { path: path.clone() })?;
-        let data_key =
-            DataKey::unwrap(&armored, identities, self.config.vault_id).map_err(|e| match e {
-                UnwrapError::Age(age::DecryptError::NoMatchingKeys) => Error::NoMatchingIdentity {
+        let transit = self.transit_opener()?;
+        let mut openers: Vec<&dyn age::Identity> = identities.as_age().collect();
+        if let Some(transit) = &transit {
+            // Last, so that an identity file that opens the vault is used without a call.
+            openers.push(transit);
+        }
+        let unwrapped = DataKey::unwrap(&armored, &openers, self.config.vault_id);
+        let transit_failure = transit.as_ref().and_then(TransitOpener::take_failure);
+        let labels = |indexes: &[usize]| -> Vec<String> {
+            indexes
+                .iter()
+                .filter_map(|&i| self.config.recipients.get(i))
+                .map(|r| r.label().to_owned())
+                .collect()
+        };
+        let data_key = unwrapped.map_err(|e| match e {
+            UnwrapError::Age(age::DecryptError::NoMatchingKeys) => {
+                transit_failure.unwrap_or_else(|| Error::NoMatchingIdentity {
                     data_key_file: path.clone(),
                     origin: identities.origin().to_owned(),
                     recipients: self.recipient_labels(),
-                },
-                UnwrapError::Age(age::DecryptError::KeyDecryptionFailed) => Error::IdentityLocked {
-                    origin: identities.origin().to_owned(),
-                },
-                UnwrapError::Age(
-                    e @ (age::DecryptError::Plugin(_) | age::DecryptError::PluginResolve(_)),
-                ) => Error::Plugin {
-                    reason: e.to_string(),
-                },
-                UnwrapError::Age(e) => Error::corrupt(&path, e),
-                UnwrapError::Malformed => Error::corrupt(
-                    &path,
-                    "opens, but not to 64 lowercase hex digits and a newline (and, since \
-                     format 2, the line `polyseal vault format 2`)",
-                ),
-            })?;
+                })
+            }
+            UnwrapError::TooFewShares {
+                needed,
+                opened,
+                missing,
+            } => transit_failure.unwrap_or_else(|| Error::ThresholdNotMet {
+                needed,
+                opened: labels(&opened),
+                could_give: labels(&missing),
+            }),
+            UnwrapError::Age(age::DecryptError::KeyDecryptionFailed) => Error::IdentityLocked {
+                origin: identities.origin().to_owned(),
+            },
+            UnwrapError::Age(
+                e @ (age::DecryptError::Plugin(_) | age::DecryptError::PluginResolve(_)),
+            ) => Error::Plugin {
+                reason: e.to_string(),
+            },
+            UnwrapError::Age(e) => Error::corrupt(&path, e),
+            UnwrapError::MalformedShares(reason) => Error::corrupt(&path, reason),
+            UnwrapError::Malformed => Error::corrupt(
+                &path,
+                "opens, but not to 64 lowercase hex digits and a newline (and, since \
+                 format 2, the line `polyseal vault format 2`), nor to shares that combine",
+            ),
+        })?;
         if !data_key.matches_check(&self.config.data_key_check) {
             return Err(Error::DataKeyMismatch { path });
         }
         Ok((data_key, armored))
+    }
+
+    /// What opens the vault's transit recipients with the token in the environment: `None`
+    /// when it has none, or no token is set.
+    pub(crate) fn transit_opener(&self) -> Result<Option<TransitOpener>, Error> {
+        let keys: Vec<_> = self
+            .config
+            .recipients
+            .iter()
+            .filter_map(Recipient::transit_key)
+            .cloned()
+            .collect();
+        if keys.is_empty() {
+            return Ok(None);
+        }
+        Ok(TransitClient::from_env()?.map(|client| TransitOpener {
+            keys,
+            client,
+            failure: std::sync::Mutex::new(None),
+        }))
+    }
+
+    /// How many recipients must take part to open the data key (1: any one).
+    pub fn threshold(&self) -> usize {
+        self.config.threshold
+    }
+
+    /// Whether a recipient is a transit key, so that a token in the environment can open the
+    /// vault without an identity file.
+    pub fn has_transit_recipient(&self) -> bool {
+        self.config
+            .recipients
+            .iter()
+            .any(|r| r.transit_key().is_some())
     }
 
     /// Checks every file this vault read, `data_key_file` (the bytes of `data-key.age`) and

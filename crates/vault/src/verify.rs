@@ -32,6 +32,8 @@ struct Replayed {
     key_desc_template: Option<String>,
     cryptoperiod_days: Option<u32>,
     key_timing: KeyTiming,
+    /// Absent from a log: 1.
+    threshold: Option<u32>,
     data_key_check: Option<String>,
     /// Label and public key, in the order added.
     recipients: Vec<(String, String)>,
@@ -139,6 +141,14 @@ fn replay(events: &[Event], findings: &mut Findings) -> Replayed {
                 replayed.data_key_check = Some(data_key_check.clone());
             }
             EventKind::KeyTimingSet { timing } => replayed.key_timing = *timing,
+            EventKind::ThresholdSet { threshold } => replayed.threshold = Some(*threshold),
+            EventKind::DataKeyRewrapped { data_key_check } => {
+                if replayed.data_key_check.as_ref() != Some(data_key_check) {
+                    findings.add(at(format!(
+                        "re-wraps data key {data_key_check}, which is not the current one"
+                    )));
+                }
+            }
             // Changes the files' format, not what they say.
             EventKind::FormatUpgraded { .. } => {}
             EventKind::Acknowledged { label, public_key } => {
@@ -302,6 +312,11 @@ fn compare_config(vault: &Vault, replayed: &Replayed, findings: &mut Findings) {
         "key_timing",
         config.key_timing.to_string(),
         Some(replayed.key_timing.to_string()),
+    );
+    differs(
+        "threshold",
+        config.threshold.to_string(),
+        Some(replayed.threshold.unwrap_or(1).to_string()),
     );
     differs(
         "data_key_check",

@@ -20,6 +20,7 @@ use crate::layout::{
 };
 use crate::lock::{DEFAULT_LOCK_WAIT, VaultLock};
 use crate::record::{Confirmed, Generation, Record};
+use crate::threshold::Threshold;
 use crate::vault::Found;
 use crate::{
     Cryptoperiod, Error, InitialState, KeyState, KeyTiming, OpenedKey, Recipient, Timestamp, Vault,
@@ -43,6 +44,9 @@ pub struct VaultSettings {
     pub cryptoperiod: Option<Cryptoperiod>,
     /// When the fleet's firmware applies a new key.
     pub key_timing: KeyTiming,
+    /// How many recipients must take part to open the data key: 1 (any one, the default) up
+    /// to the number of recipients (docs/VAULT.md, "Threshold").
+    pub threshold: usize,
 }
 
 impl VaultSettings {
@@ -53,6 +57,7 @@ impl VaultSettings {
             key_desc_template: KeyDescTemplate::default(),
             cryptoperiod: None,
             key_timing: KeyTiming::Immediate,
+            threshold: 1,
         }
     }
 }
@@ -207,7 +212,7 @@ impl VaultWriter {
         // leaves no directory behind to refuse the next attempt.
         let vault_id = VaultId::generate();
         let data_key = DataKey::generate(vault_id);
-        let data_key_file = data_key.wrap(&settings.recipients)?;
+        let data_key_file = data_key.wrap(&settings.recipients, settings.threshold)?;
         let config = Config {
             vault_id,
             key_desc_template: settings.key_desc_template,
@@ -215,6 +220,7 @@ impl VaultWriter {
             key_timing: settings.key_timing,
             data_key_check: data_key.check(),
             recipients: settings.recipients,
+            threshold: settings.threshold,
         };
         let mut events = vec![EventKind::Created {
             vault_id,
@@ -229,6 +235,11 @@ impl VaultWriter {
         if config.key_timing != KeyTiming::default() {
             events.push(EventKind::KeyTimingSet {
                 timing: config.key_timing,
+            });
+        }
+        if config.threshold > 1 {
+            events.push(EventKind::ThresholdSet {
+                threshold: u32::try_from(config.threshold).unwrap_or(u32::MAX),
             });
         }
         let files = [
@@ -455,7 +466,7 @@ impl VaultWriter {
                 data_key_check: config.data_key_check.clone(),
             },
         );
-        txn.data_key_file = Some(new_key.wrap(&config.recipients)?);
+        txn.data_key_file = Some(new_key.wrap(&config.recipients, config.threshold)?);
         txn.config = Some(config);
         self.commit_under(data_key, &new_key, txn)?;
         Ok(Some(new_key))
@@ -618,15 +629,20 @@ impl VaultWriter {
             public_key: recipient.public_key(),
         });
         config.recipients.push(recipient);
-        txn.data_key_file = Some(data_key.wrap(&config.recipients)?);
+        txn.data_key_file = Some(data_key.wrap(&config.recipients, config.threshold)?);
         txn.config = Some(config);
         self.commit(data_key, txn)
     }
 
-    /// Removes the recipient labelled `label` and rotates the data key: a new data key is
-    /// sealed to the remaining recipients and every live key is re-sealed under it, so the
-    /// removed recipient's copy of the old data key opens nothing written from now on.
-    /// Returns the new data key; the old one is refused from now on.
+    /// Removes the recipient labelled `label`.
+    ///
+    /// Without a threshold, it rotates the data key: a new data key is sealed to the
+    /// remaining recipients and every live key is re-sealed under it, so the removed
+    /// recipient's copy of the old data key opens nothing written from now on; the new key is
+    /// returned and the old one is refused from now on. With a threshold, the removed
+    /// recipient never held the data key, only a share: the same data key is split anew, so
+    /// its old share no longer combines with the new ones, and no phone key is re-sealed
+    /// (`data_key` stays current and is returned again).
     pub fn remove_recipient(&mut self, data_key: &DataKey, label: &str) -> Result<DataKey, Error> {
         self.vault.ensure_current(data_key)?;
         let mut config = self.vault.config.clone();
@@ -644,6 +660,29 @@ impl VaultWriter {
             });
         }
         let removed = config.recipients.remove(index);
+        if config.threshold > 1 {
+            Threshold::new(config.threshold, config.recipients.len()).map_err(|_| {
+                Error::InvalidThreshold {
+                    threshold: config.threshold,
+                    recipients: config.recipients.len(),
+                    reason: format!(
+                        "removing {label} would leave fewer recipients than the threshold; \
+                         lower it first (`polyseal recipients threshold {}`)",
+                        config.recipients.len()
+                    ),
+                }
+            })?;
+            let mut txn = Transaction::new();
+            txn.events.push(EventKind::RecipientRemoved {
+                label: removed.label().to_owned(),
+                public_key: removed.public_key(),
+                data_key_check: config.data_key_check.clone(),
+            });
+            txn.data_key_file = Some(data_key.wrap(&config.recipients, config.threshold)?);
+            txn.config = Some(config);
+            self.commit(data_key, txn)?;
+            return Ok(data_key.duplicate());
+        }
         let new_key = DataKey::generate(config.vault_id);
         let mut txn = Transaction::new();
         self.reseal_all(&mut txn, data_key, &new_key)?;
@@ -653,10 +692,41 @@ impl VaultWriter {
             public_key: removed.public_key(),
             data_key_check: config.data_key_check.clone(),
         });
-        txn.data_key_file = Some(new_key.wrap(&config.recipients)?);
+        txn.data_key_file = Some(new_key.wrap(&config.recipients, config.threshold)?);
         txn.config = Some(config);
         self.commit_under(data_key, &new_key, txn)?;
         Ok(new_key)
+    }
+
+    /// Sets how many recipients must take part to open the data key (1: any one), and splits
+    /// the same data key anew among the recipients: no phone key is re-sealed, and shares
+    /// sealed before no longer combine with the new ones.
+    pub fn set_threshold(&mut self, data_key: &DataKey, threshold: usize) -> Result<(), Error> {
+        self.vault.ensure_current(data_key)?;
+        let mut config = self.vault.config.clone();
+        Threshold::new(threshold, config.recipients.len())?;
+        config.threshold = threshold;
+        let mut txn = Transaction::new();
+        txn.events.push(EventKind::ThresholdSet {
+            threshold: u32::try_from(threshold).unwrap_or(u32::MAX),
+        });
+        txn.data_key_file = Some(data_key.wrap(&config.recipients, config.threshold)?);
+        txn.config = Some(config);
+        self.commit(data_key, txn)
+    }
+
+    /// Seals the same data key anew to every recipient (or splits it anew): after a transit
+    /// key was rotated, its stanza is then under the key's latest version, and the service
+    /// can set `min_decryption_version` past the old one.
+    pub fn rewrap(&mut self, data_key: &DataKey) -> Result<(), Error> {
+        self.vault.ensure_current(data_key)?;
+        let config = &self.vault.config;
+        let mut txn = Transaction::new();
+        txn.events.push(EventKind::DataKeyRewrapped {
+            data_key_check: config.data_key_check.clone(),
+        });
+        txn.data_key_file = Some(data_key.wrap(&config.recipients, config.threshold)?);
+        self.commit(data_key, txn)
     }
 
     /// The staged copy of `mac`'s record, copied from the vault on first use.

@@ -192,29 +192,25 @@ fn identity_text_that_is_no_identity_is_refused_without_echoing_it() {
 #[test]
 fn identity_source_prefers_flag_then_path_variable_then_data_variable() {
     let chosen = |flag: Option<&str>, path: Option<&str>, data: Option<&str>| {
-        IdentitySource::choose(
-            flag.map(PathBuf::from),
-            path.map(Into::into),
-            None,
-            data.map(str::to_owned),
-        )
+        let flags: Vec<PathBuf> = flag.map(PathBuf::from).into_iter().collect();
+        IdentitySource::choose(&flags, path.map(Into::into), None, data.map(str::to_owned))
     };
     // The command variable comes after the path variable and before the data variable.
     assert!(matches!(
-        IdentitySource::choose(None, None, Some("cat id".into()), Some("AGE-SECRET-KEY-1".into())),
+        IdentitySource::choose(&[], None, Some("cat id".into()), Some("AGE-SECRET-KEY-1".into())),
         Ok(IdentitySource::Command(c)) if c == "cat id"
     ));
     assert!(matches!(
-        IdentitySource::choose(None, Some("/env".into()), Some("cat id".into()), None),
-        Ok(IdentitySource::File(_))
+        IdentitySource::choose(&[], Some("/env".into()), Some("cat id".into()), None),
+        Ok(IdentitySource::Files(_))
     ));
     assert!(matches!(
         chosen(Some("/flag"), Some("/env"), Some("AGE-SECRET-KEY-1")),
-        Ok(IdentitySource::File(p)) if p == Path::new("/flag")
+        Ok(IdentitySource::Files(p)) if p == [Path::new("/flag")]
     ));
     assert!(matches!(
         chosen(None, Some("/env"), Some("AGE-SECRET-KEY-1")),
-        Ok(IdentitySource::File(p)) if p == Path::new("/env")
+        Ok(IdentitySource::Files(p)) if p == [Path::new("/env")]
     ));
     assert!(matches!(
         chosen(Some(""), Some(""), Some("AGE-SECRET-KEY-1")),
@@ -222,6 +218,11 @@ fn identity_source_prefers_flag_then_path_variable_then_data_variable() {
             variable: "POLYSEAL_IDENTITY_DATA",
             ..
         })
+    ));
+    // POLYSEAL_IDENTITY lists several custodians' files, `:`-separated.
+    assert!(matches!(
+        chosen(None, Some("/a.txt::/b.txt"), None),
+        Ok(IdentitySource::Files(p)) if p == [Path::new("/a.txt"), Path::new("/b.txt")]
     ));
     let none = chosen(None, None, Some("  ")).expect_err("nothing given");
     assert!(matches!(none, Error::NoIdentity));
@@ -261,7 +262,7 @@ fn child_reads_the_identity_source_from_the_environment() {
     if !in_child() {
         return;
     }
-    let source = IdentitySource::from_flag_or_env(None).expect("from environment");
+    let source = IdentitySource::from_flag_or_env(&[]).expect("from environment");
     assert!(
         matches!(source, IdentitySource::Data { text, .. } if text.starts_with("AGE-SECRET-KEY-1"))
     );
@@ -386,7 +387,7 @@ fn plugin_recipient_and_identity_need_their_plugin_binary() {
 #[test]
 fn identities_and_their_source_never_show_the_identity_in_debug() {
     let secret = "AGE-SECRET-KEY-1K5GLS3ZY7H4C09CZZUTUM4S5QS8DPM3KJU3DPGGWX9RJ8085M56SF6V0E2";
-    let source = IdentitySource::choose(None, None, None, Some(secret.to_owned())).expect("source");
+    let source = IdentitySource::choose(&[], None, None, Some(secret.to_owned())).expect("source");
     let identities = Identities::load(&source, Arc::new(NoPrompt)).expect("loads");
     let shown = format!("{source:?} {identities:?}");
     assert!(!shown.contains("AGE-SECRET-KEY"), "{shown}");

@@ -8,8 +8,28 @@ use crate::failure::Failure;
 use crate::session::Session;
 
 pub(crate) fn run(session: &Session, args: &InitArgs) -> Result<(), Failure> {
-    let recipient = polyseal_vault::Recipient::from_key_or_file(&args.label, &args.recipient)?;
-    let mut settings = VaultSettings::new(vec![recipient.clone()]);
+    if args.label.len() > args.recipient.len() {
+        return Err(Failure::input(format!(
+            "--label: {} labels for {} recipients; give one --label per --recipient, in order",
+            args.label.len(),
+            args.recipient.len()
+        )));
+    }
+    let recipients = args
+        .recipient
+        .iter()
+        .enumerate()
+        .map(|(i, key)| {
+            let label = match args.label.get(i) {
+                Some(label) => label.clone(),
+                None if i == 0 => "admin".to_owned(),
+                None => format!("admin-{}", i + 1),
+            };
+            polyseal_vault::Recipient::from_key_or_file(&label, key)
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let mut settings = VaultSettings::new(recipients.clone());
+    settings.threshold = args.threshold;
     settings.key_desc_template = KeyDescTemplate::parse(&args.key_desc_template)
         .map_err(|e| Failure::input(format!("--key-desc-template: {e}")))?;
     settings.cryptoperiod = args
@@ -22,9 +42,20 @@ pub(crate) fn run(session: &Session, args: &InitArgs) -> Result<(), Failure> {
         .transpose()?;
     settings.key_timing = args.key_timing.into();
     VaultWriter::create(session.vault_dir(), settings)?;
+    let sealed_to: Vec<String> = recipients.iter().map(ToString::to_string).collect();
+    let needs = if args.threshold > 1 {
+        format!(
+            "; opening it needs {} of these {} custodians",
+            args.threshold,
+            recipients.len()
+        )
+    } else {
+        String::new()
+    };
     session.say(&format!(
-        "created a vault at {}, sealed to {recipient}",
-        session.vault_dir().display()
+        "created a vault at {}, sealed to {}{needs}",
+        session.vault_dir().display(),
+        sealed_to.join(", ")
     ));
     Ok(())
 }

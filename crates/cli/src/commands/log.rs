@@ -19,7 +19,7 @@ pub(crate) fn run(session: &Session, command: LogCommand) -> Result<(), Failure>
                 vault.check_anchor(anchor)?;
             }
             // With an identity, the files are checked against the authenticated head too.
-            let authenticated = if session.has_identity() {
+            let authenticated = if session.has_identity(&vault) {
                 session.unlock(&vault)?;
                 vault.head_counter()
             } else {
@@ -126,6 +126,14 @@ fn describe(kind: &EventKind) -> String {
         EventKind::DataKeyRotated { .. } => {
             "data key rotated: every key re-sealed under a new one (crypto-shredding)".to_owned()
         }
+        EventKind::ThresholdSet { threshold } => format!(
+            "threshold set: opening the vault needs {threshold} of its recipients; the data key \
+             split anew"
+        ),
+        EventKind::DataKeyRewrapped { data_key_check } => format!(
+            "data key {data_key_check} sealed anew to every recipient (transit keys at their \
+             latest version)"
+        ),
         // An event of a later version: its action is in the raw line (`log show --format json`).
         _ => "an event this version of polyseal does not describe".to_owned(),
     }

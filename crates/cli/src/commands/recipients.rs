@@ -18,12 +18,23 @@ pub(crate) fn run(session: &Session, command: RecipientsCommand) -> Result<(), F
                 .iter()
                 .map(|r| RecipientRow {
                     label: r.label().to_owned(),
+                    kind: r.kind(),
                     recipient: r.public_key(),
                 })
                 .collect();
-            print_listing(&rows, args.format.into(), &["label", "recipient"], |row| {
-                vec![row.label.clone(), row.recipient.clone()]
-            })
+            if vault.threshold() > 1 {
+                session.say(&format!(
+                    "opening the vault needs {} of these {}",
+                    vault.threshold(),
+                    count(rows.len(), "recipient")
+                ));
+            }
+            print_listing(
+                &rows,
+                args.format.into(),
+                &["label", "kind", "recipient"],
+                |row| vec![row.label.clone(), row.kind.clone(), row.recipient.clone()],
+            )
         }
         RecipientsCommand::Add(args) => {
             let recipient = Recipient::from_key_or_file(&args.label, &args.recipient)?;
@@ -42,11 +53,20 @@ pub(crate) fn run(session: &Session, command: RecipientsCommand) -> Result<(), F
                 Vec::new()
             };
             let data_key = session.unlock(writer.vault())?;
+            let threshold = writer.vault().threshold();
             let data_key = writer.remove_recipient(&data_key, &args.label)?;
-            session.say(&format!(
-                "removed recipient {:?}; the data key was rotated and every record re-sealed",
-                args.label
-            ));
+            if threshold > 1 {
+                session.say(&format!(
+                    "removed recipient {:?}; the data key was split anew among the others \
+                     ({threshold} needed), so its old share combines with none of theirs",
+                    args.label
+                ));
+            } else {
+                session.say(&format!(
+                    "removed recipient {:?}; the data key was rotated and every record re-sealed",
+                    args.label
+                ));
+            }
             if !args.rotate_keys {
                 session.warn(&format!(
                     "{:?} could open this vault until now: whoever holds its identity may already \
@@ -69,6 +89,39 @@ pub(crate) fn run(session: &Session, command: RecipientsCommand) -> Result<(), F
             ));
             Ok(())
         }
+        RecipientsCommand::Threshold(args) => {
+            let Some(threshold) = args.threshold else {
+                let vault = session.vault_unchecked()?;
+                crate::output::write_stdout(
+                    format!(
+                        "{} of {}\n",
+                        vault.threshold(),
+                        count(vault.recipients().len(), "recipient")
+                    )
+                    .as_bytes(),
+                )?;
+                return Ok(());
+            };
+            let mut writer = session.writer()?;
+            let data_key = session.unlock(writer.vault())?;
+            writer.set_threshold(&data_key, threshold)?;
+            session.say(&format!(
+                "opening the vault now needs {threshold} of its {}; the data key was split anew \
+                 (shares sealed before combine with none of the new ones)",
+                count(writer.vault().recipients().len(), "recipient")
+            ));
+            Ok(())
+        }
+        RecipientsCommand::Rewrap => {
+            let mut writer = session.writer()?;
+            let data_key = session.unlock(writer.vault())?;
+            writer.rewrap(&data_key)?;
+            session.say(&format!(
+                "sealed the data key anew to {} (transit keys at their latest version)",
+                count(writer.vault().recipients().len(), "recipient")
+            ));
+            Ok(())
+        }
     }
 }
 
@@ -76,5 +129,6 @@ pub(crate) fn run(session: &Session, command: RecipientsCommand) -> Result<(), F
 #[derive(serde::Serialize)]
 struct RecipientRow {
     label: String,
+    kind: String,
     recipient: String,
 }

@@ -454,7 +454,7 @@ fn audit_trail(events: &[Event], head: Option<polyseal_vault::LogHead>) -> Audit
     let mut by_action = BTreeMap::new();
     for event in events {
         *by_action
-            .entry(action_name(&event.kind).to_owned())
+            .entry(EventKind::action(&event.kind).to_owned())
             .or_insert(0) += 1;
     }
     AuditTrail {
@@ -463,23 +463,6 @@ fn audit_trail(events: &[Event], head: Option<polyseal_vault::LogHead>) -> Audit
         last_event: events.last().map(|e| e.time.to_string()),
         head: head.map(|h| format!("head {} {}", h.seq, h.hash_hex())),
         by_action,
-    }
-}
-
-/// The `action` of an event as `events.log` writes it (docs/VAULT.md).
-fn action_name(kind: &EventKind) -> &'static str {
-    match kind {
-        EventKind::Created { .. } => "create",
-        EventKind::RecipientAdded { .. } => "recipient-add",
-        EventKind::RecipientRemoved { .. } => "recipient-remove",
-        EventKind::DataKeyRotated { .. } => "data-key-rotate",
-        EventKind::FormatUpgraded { .. } => "upgrade",
-        EventKind::Acknowledged { .. } => "acknowledge",
-        EventKind::KeyTimingSet { .. } => "key-timing",
-        EventKind::KeyAdded { .. } => "add",
-        EventKind::StateChanged { .. } => "state",
-        EventKind::Confirmed { .. } => "confirm",
-        _ => "other",
     }
 }
 
