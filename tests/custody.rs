@@ -202,6 +202,47 @@ fn a_transit_service_over_https_is_trusted_through_its_ca_file_only() {
     succeeded(&revealed(&ws, &trusted, &[]));
 }
 
+#[test]
+fn a_transit_key_holds_one_share_and_counts_when_its_token_works() {
+    let bao = OpenBao::start();
+    bao.create_key("polyseal");
+    let ws = Workspace::new();
+    let token = bao.token_for("polyseal");
+    let env = [("BAO_TOKEN", token.as_str())];
+    let identity = path(&ws, "identity.txt");
+    let recipient = bao.recipient("polyseal");
+    succeeded(&run_with(
+        &ws,
+        &env,
+        &[
+            "init",
+            "--threshold",
+            "2",
+            "--recipient",
+            &identity,
+            "--label",
+            "ops",
+            "--recipient",
+            &recipient,
+            "--label",
+            "bao",
+        ],
+    ));
+    succeeded(&run_with(&ws, &env, &["keys", "add", MAC, "-i", &identity]));
+    // The token alone is one share of two; so is the identity alone.
+    let alone = revealed(&ws, &env, &[]);
+    assert_failure(&alone, 3, "1 more needed, from: ops");
+    assert_failure(
+        &revealed(&ws, &[], &[&identity]),
+        3,
+        "1 more needed, from: bao",
+    );
+    // A token the service refuses says so, rather than only counting the share missing.
+    let refused = revealed(&ws, &[("BAO_TOKEN", "s.wrong")], &[&identity]);
+    assert_failure(&refused, 3, "refused the token");
+    succeeded(&revealed(&ws, &env, &[&identity]));
+}
+
 /// A workspace whose vault needs 2 of alice, bob and carol, with one phone.
 fn two_of_three() -> Workspace {
     let ws = Workspace::new();

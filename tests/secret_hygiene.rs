@@ -1,5 +1,5 @@
-//! Secrets stay in polyseal: an age plugin it runs never inherits the identity, and the one
-//! `unsafe` block that makes it so is the only one in the code.
+//! Secrets stay in polyseal: an age plugin it runs never inherits the identity or a transit
+//! token, and the one `unsafe` block that makes it so is the only one in the code.
 
 use std::fs;
 use std::path::Path;
@@ -45,6 +45,39 @@ fn an_age_plugin_never_sees_polyseal_identity_data_in_its_environment() {
         !seen.lines().any(|name| name == "POLYSEAL_IDENTITY_DATA"),
         "the identity reached the plugin: {seen}"
     );
+}
+
+#[test]
+fn an_age_plugin_never_sees_a_transit_token_and_the_identity_command_does() {
+    let ws = Workspace::with_vault();
+    let identity = fs::read_to_string(ws.path("identity.txt")).expect("identity");
+    let mut polyseal = ws.polyseal();
+    polyseal
+        .env("POLYSEAL_IDENTITY_DATA", &identity)
+        .env("VAULT_TOKEN", "s.vault-token-for-this-test")
+        .env("BAO_TOKEN", "s.bao-token-for-this-test")
+        .env("VAULT_ADDR", "https://bao.example:8200");
+    let seen = plugin_environment(&ws, polyseal);
+    assert!(seen.lines().any(|name| name == "VAULT_ADDR"), "{seen}");
+    for token in ["VAULT_TOKEN", "BAO_TOKEN"] {
+        assert!(
+            !seen.lines().any(|name| name == token),
+            "{token} reached the plugin: {seen}"
+        );
+    }
+    // A secret store's client run by POLYSEAL_IDENTITY_CMD may need the token: it gets it.
+    let output = ws
+        .polyseal()
+        .env_remove("POLYSEAL_IDENTITY")
+        .env("VAULT_TOKEN", "s.vault-token-for-this-test")
+        .env(
+            "POLYSEAL_IDENTITY_CMD",
+            "test \"$VAULT_TOKEN\" = s.vault-token-for-this-test && cat identity.txt",
+        )
+        .args(["keys", "add", "0004f2a10001"])
+        .output()
+        .expect("run");
+    assert!(output.status.success(), "{output:?}");
 }
 
 #[test]

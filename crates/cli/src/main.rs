@@ -3,7 +3,7 @@
 //! `polyseal-vault`) and renders their results; the logic lives in the libraries
 //! (docs/ARCHITECTURE.md).
 // Every crate forbids unsafe code; the binary denies it and allows it once, to take the
-// identity out of its environment before any thread exists (`take_identity_data`).
+// secrets out of its environment before any thread exists (`take_secrets`).
 #![deny(unsafe_code)]
 
 mod audit_table;
@@ -22,7 +22,7 @@ use std::io::Write;
 use std::process::ExitCode;
 
 use clap::Parser;
-use polyseal_vault::IdentitySource;
+use polyseal_vault::{IdentitySource, TransitToken};
 use zeroize::Zeroizing;
 
 use crate::cli::Cli;
@@ -30,29 +30,60 @@ use crate::failure::Failure;
 use crate::session::Session;
 
 fn main() -> ExitCode {
-    let identity_data = take_identity_data();
+    let secrets = take_secrets();
     let cli = Cli::parse();
     configure_threads();
-    let session = Session::new(cli.global.clone(), identity_data);
+    let session = Session::new(cli.global.clone(), secrets);
     match commands::run(&session, cli.command) {
         Ok(()) => ExitCode::SUCCESS,
         Err(failure) => report(&session, &failure),
     }
 }
 
-/// Takes `POLYSEAL_IDENTITY_DATA` out of this process's environment and returns it, so that no
-/// subprocess ever inherits the identity: age spawns plugins (`age-plugin-*`, for plugin
-/// recipients and identities) with this process's environment (docs/SECURITY.md).
+/// The secrets the environment held, taken out of it.
+pub(crate) struct Secrets {
+    /// `POLYSEAL_IDENTITY_DATA`.
+    pub(crate) identity_data: Option<Zeroizing<String>>,
+    /// `VAULT_TOKEN`, or else `BAO_TOKEN`.
+    pub(crate) transit_token: Option<TransitToken>,
+}
+
+/// Takes `POLYSEAL_IDENTITY_DATA`, `VAULT_TOKEN` and `BAO_TOKEN` out of this process's
+/// environment and returns them, so that no subprocess ever inherits them: age spawns plugins
+/// (`age-plugin-*`, for plugin recipients and identities) with this process's environment
+/// (docs/SECURITY.md). Only `POLYSEAL_IDENTITY_CMD`'s command gets the token back, on purpose.
 #[allow(unsafe_code)]
-fn take_identity_data() -> Option<Zeroizing<String>> {
-    let name = IdentitySource::DATA_VARIABLE;
-    std::env::var_os(name)?;
-    let value = std::env::var(name).ok().map(Zeroizing::new);
-    // SAFETY: `remove_var` requires that no other thread reads or writes the environment at
-    // the same time. This runs first in `main`, before any thread exists (rayon's pool is
-    // built after it, and no library is called before it).
-    unsafe { std::env::remove_var(name) };
-    value
+fn take_secrets() -> Secrets {
+    let mut taken = Vec::with_capacity(3);
+    let names = [IdentitySource::DATA_VARIABLE]
+        .into_iter()
+        .chain(TransitToken::VARIABLES);
+    for name in names {
+        if std::env::var_os(name).is_none() {
+            continue;
+        }
+        let value = std::env::var(name).ok().map(Zeroizing::new);
+        // SAFETY: `remove_var` requires that no other thread reads or writes the environment
+        // at the same time. This runs first in `main`, before any thread exists (rayon's pool
+        // is built after it, and no library is called before it).
+        unsafe { std::env::remove_var(name) };
+        if let Some(value) = value {
+            taken.push((name, value));
+        }
+    }
+    let mut identity_data = None;
+    let mut transit_token = None;
+    for (name, value) in taken {
+        if name == IdentitySource::DATA_VARIABLE {
+            identity_data = Some(value);
+        } else if transit_token.is_none() {
+            transit_token = TransitToken::new(name, value);
+        }
+    }
+    Secrets {
+        identity_data,
+        transit_token,
+    }
 }
 
 /// Sizes the thread pool that publish and audit spread file work over: two threads per core.

@@ -7,6 +7,7 @@ use polyseal_crypto::Mac;
 use polyseal_vault::{DataKey, Identities, IdentitySource, Prompt, Vault, VaultWriter};
 use zeroize::Zeroizing;
 
+use crate::Secrets;
 use crate::cli::{ColorChoice, GlobalArgs};
 use crate::failure::Failure;
 
@@ -14,12 +15,13 @@ use crate::failure::Failure;
 pub(crate) struct Session {
     args: GlobalArgs,
     color: bool,
-    /// `POLYSEAL_IDENTITY_DATA`, taken out of the environment at start.
-    identity_data: Option<Zeroizing<String>>,
+    /// `POLYSEAL_IDENTITY_DATA`, `VAULT_TOKEN` and `BAO_TOKEN`, taken out of the environment
+    /// at start.
+    secrets: Secrets,
 }
 
 impl Session {
-    pub(crate) fn new(args: GlobalArgs, identity_data: Option<Zeroizing<String>>) -> Session {
+    pub(crate) fn new(args: GlobalArgs, secrets: Secrets) -> Session {
         let color = match args.color {
             ColorChoice::Always => true,
             ColorChoice::Never => false,
@@ -31,7 +33,7 @@ impl Session {
         Session {
             args,
             color,
-            identity_data,
+            secrets,
         }
     }
 
@@ -80,19 +82,25 @@ impl Session {
     /// commands where it is optional.
     pub(crate) fn has_identity(&self, vault: &Vault) -> bool {
         self.identity_source().is_ok()
-            || (vault.has_transit_recipient() && polyseal_vault::transit_token_variable().is_some())
+            || (vault.has_transit_recipient() && self.secrets.transit_token.is_some())
     }
 
     /// Where the identity comes from: --identity, POLYSEAL_IDENTITY, or the text of
     /// POLYSEAL_IDENTITY_DATA that `main` took out of the environment.
     fn identity_source(&self) -> Result<IdentitySource, Failure> {
-        let data = self.identity_data.as_deref().cloned();
+        let data = self.secrets.identity_data.as_deref().cloned();
         Ok(IdentitySource::choose(
             &self.args.identity,
             std::env::var_os(IdentitySource::PATH_VARIABLE),
             std::env::var(IdentitySource::COMMAND_VARIABLE).ok(),
             data,
         )?)
+    }
+
+    /// The transit token (`VAULT_TOKEN` or `BAO_TOKEN`), taken out of the environment at
+    /// start, for sealing a new vault's data key to a transit recipient.
+    pub(crate) fn transit_token(&self) -> Option<polyseal_vault::TransitToken> {
+        self.secrets.transit_token.clone()
     }
 
     /// Opens the vault for writing: takes the writer's lock.
@@ -115,6 +123,10 @@ impl Session {
     /// Opens the vault's data key with the identity from --identity or the environment:
     /// the one unlock of a command (one YubiKey touch, one passphrase).
     pub(crate) fn unlock(&self, vault: &Vault) -> Result<DataKey, Failure> {
+        // A token alone opens only a vault with a transit recipient.
+        if !vault.has_transit_recipient() {
+            self.identity_source()?;
+        }
         Ok(vault.unlock(&self.identities()?)?)
     }
 
@@ -124,8 +136,8 @@ impl Session {
         let source = match self.identity_source() {
             Ok(source) => source,
             // A transit recipient opens with the token alone.
-            Err(e) => match polyseal_vault::transit_token_variable() {
-                Some(variable) => return Ok(Identities::empty(variable)),
+            Err(e) => match &self.secrets.transit_token {
+                Some(token) => return Ok(Identities::transit_only(token)),
                 None => return Err(e),
             },
         };
@@ -143,7 +155,11 @@ impl Session {
             }
             self.warn(&format!("{what}; chmod 600 {}", path.display()));
         }
-        Ok(Identities::load(&source, Arc::new(TerminalPrompt))?)
+        Ok(Identities::load(
+            &source,
+            Arc::new(TerminalPrompt),
+            self.secrets.transit_token.as_ref(),
+        )?)
     }
 
     /// The progress bar and `-v` file lines of a long run.

@@ -46,8 +46,12 @@ impl VaultWriter {
         SysRng
             .try_fill_bytes(&mut challenge[..])
             .expect("operating system random number generator failed");
-        let sealed = seal_to_all(std::slice::from_ref(&recipient), &challenge[..])?;
-        let transit = self.vault().transit_opener()?;
+        let sealed = seal_to_all(
+            std::slice::from_ref(&recipient),
+            &challenge[..],
+            identities.transit(),
+        )?;
+        let transit = self.vault().transit_opener(identities);
         let mut openers: Vec<&dyn age::Identity> = identities.as_age().collect();
         if let Some(transit) = &transit {
             openers.push(transit);

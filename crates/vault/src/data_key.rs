@@ -3,6 +3,7 @@
 
 use std::fmt;
 use std::io::Read;
+use std::sync::Arc;
 
 use aes_gcm::aead::AeadInOut;
 use aes_gcm::{Aes256Gcm, KeyInit, Nonce};
@@ -19,6 +20,7 @@ use zeroize::Zeroizing;
 use crate::Error;
 use crate::recipient::{Recipient, seal_to_all};
 use crate::threshold::{self, Threshold};
+use crate::transit::TransitClient;
 
 /// Domain separation for [`DataKey::check`].
 const CHECK_DOMAIN: &[u8] = b"polyseal vault data-key check v1\0";
@@ -100,6 +102,8 @@ pub struct DataKey {
     /// Whether the `data-key.age` it came from carries the format-2 marker (a key made here
     /// does).
     format_2: bool,
+    /// The client that seals it to transit recipients: the unlocking custodian's token.
+    transit: Option<Arc<TransitClient>>,
 }
 
 impl DataKey {
@@ -114,13 +118,33 @@ impl DataKey {
             cipher,
             vault_id,
             format_2: true,
+            transit: None,
         }
+    }
+
+    /// A new random data key for the same vault, sealed with the same transit token as this
+    /// one (for an operation that replaces the data key).
+    pub(crate) fn successor(&self) -> DataKey {
+        let mut next = DataKey::generate(self.vault_id);
+        next.transit = self.transit.clone();
+        next
+    }
+
+    /// The client that seals to transit recipients, if the key was opened with a token.
+    pub(crate) fn transit(&self) -> Option<&Arc<TransitClient>> {
+        self.transit.as_ref()
+    }
+
+    /// Sets the client that seals this key to transit recipients.
+    pub(crate) fn set_transit(&mut self, transit: Option<Arc<TransitClient>>) {
+        self.transit = transit;
     }
 
     /// A second copy of this key (for an operation that keeps it current).
     pub(crate) fn duplicate(&self) -> DataKey {
         let mut copy = DataKey::from_bytes(Zeroizing::new(*self.bytes), self.vault_id);
         copy.format_2 = self.format_2;
+        copy.transit = self.transit.clone();
         copy
     }
 
@@ -164,7 +188,7 @@ impl DataKey {
             plaintext.push_str(&Zeroizing::new(hex::encode(&self.bytes[..])));
             plaintext.push('\n');
             plaintext.push_str(FORMAT_2_MARKER);
-            return seal_to_all(recipients, plaintext.as_bytes());
+            return seal_to_all(recipients, plaintext.as_bytes(), self.transit.as_ref());
         }
         let threshold = Threshold::new(needed, recipients.len())?;
         let shares = threshold::split(&self.bytes[..], threshold)?;
@@ -173,7 +197,11 @@ impl DataKey {
             .zip(&shares)
             .map(|(recipient, share)| {
                 let plaintext = threshold::share_plaintext(share, threshold, FORMAT_2_MARKER);
-                seal_to_all(std::slice::from_ref(recipient), plaintext.as_bytes())
+                seal_to_all(
+                    std::slice::from_ref(recipient),
+                    plaintext.as_bytes(),
+                    self.transit.as_ref(),
+                )
             })
             .collect::<Result<Vec<_>, _>>()?;
         Ok(threshold::render(threshold, &sealed))

@@ -12,6 +12,7 @@ use age::secrecy::SecretString;
 use zeroize::Zeroizing;
 
 use crate::Error;
+use crate::transit::{TransitClient, TransitToken};
 
 /// How the vault talks to the person at the keyboard while unlocking: passphrases for
 /// protected identity files and SSH keys, messages from age plugins ("touch your YubiKey").
@@ -195,6 +196,8 @@ impl std::fmt::Debug for IdentitySource {
 pub struct Identities {
     origin: String,
     identities: Vec<Box<dyn age::Identity>>,
+    /// The client for the vault's transit recipients, when a token was given.
+    transit: Option<Arc<TransitClient>>,
 }
 
 impl std::fmt::Debug for Identities {
@@ -210,26 +213,58 @@ impl std::fmt::Debug for Identities {
 }
 
 impl Identities {
-    /// Loads identities from `source`.
-    pub fn load(source: &IdentitySource, prompt: Arc<dyn Prompt>) -> Result<Identities, Error> {
-        match source {
+    /// Loads identities from `source`, with `transit` (when given) for the vault's transit
+    /// recipients. The command of [`IdentitySource::Command`] runs with the token in its
+    /// variable (a secret store's client, such as `vault kv get`, may need it): the one
+    /// subprocess that gets it.
+    pub fn load(
+        source: &IdentitySource,
+        prompt: Arc<dyn Prompt>,
+        transit: Option<&TransitToken>,
+    ) -> Result<Identities, Error> {
+        let mut loaded = match source {
             IdentitySource::Files(paths) => {
-                let mut all = Identities::empty("");
+                let mut all = Identities::nothing("");
                 for path in paths {
                     all.add(Identities::from_file(path, prompt.clone())?);
                 }
-                Ok(all)
+                all
             }
             IdentitySource::Command(command) => {
                 // The variable, not the command: a command line may carry a token.
                 let origin = IdentitySource::COMMAND_VARIABLE.to_owned();
-                let text = run_identity_command(command, &origin)?;
-                Identities::from_bytes(&text, origin, prompt)
+                let text = run_identity_command(command, &origin, transit)?;
+                Identities::from_bytes(&text, origin, prompt)?
             }
             IdentitySource::Data { variable, text } => {
-                Identities::from_text(text, variable, prompt)
+                Identities::from_text(text, variable, prompt)?
             }
+        };
+        if let Some(token) = transit {
+            loaded.transit = Some(TransitClient::new(token));
         }
+        Ok(loaded)
+    }
+
+    /// No identity file, only a transit token: for a vault that a transit recipient opens
+    /// alone. Messages name the token's variable.
+    pub fn transit_only(token: &TransitToken) -> Identities {
+        let mut identities = Identities::nothing(token.variable());
+        identities.transit = Some(TransitClient::new(token));
+        identities
+    }
+
+    fn nothing(origin: &str) -> Identities {
+        Identities {
+            origin: origin.to_owned(),
+            identities: Vec::new(),
+            transit: None,
+        }
+    }
+
+    /// The transit client, when a token was given.
+    pub(crate) fn transit(&self) -> Option<&Arc<TransitClient>> {
+        self.transit.as_ref()
     }
 
     /// Loads an identity file: an age identity file (`AGE-SECRET-KEY-1…` and plugin
@@ -262,15 +297,6 @@ impl Identities {
         Identities::from_bytes(text.as_bytes(), origin.to_owned(), prompt)
     }
 
-    /// No identity, for a vault that a transit recipient opens with the token in the
-    /// environment alone; `origin` names it in messages.
-    pub fn empty(origin: &str) -> Identities {
-        Identities {
-            origin: origin.to_owned(),
-            identities: Vec::new(),
-        }
-    }
-
     /// Adds `more` (another custodian's identities, for a threshold).
     pub fn add(&mut self, more: Identities) {
         if self.origin.is_empty() {
@@ -279,6 +305,9 @@ impl Identities {
             self.origin = format!("{}, {}", self.origin, more.origin);
         }
         self.identities.extend(more.identities);
+        if more.transit.is_some() {
+            self.transit = more.transit;
+        }
     }
 
     /// Where the identities came from.
@@ -312,7 +341,11 @@ impl Identities {
                 reason: "holds no identity".to_owned(),
             });
         }
-        Ok(Identities { origin, identities })
+        Ok(Identities {
+            origin,
+            identities,
+            transit: None,
+        })
     }
 }
 
@@ -322,15 +355,22 @@ const MAX_COMMAND_OUTPUT: usize = 64 * 1024;
 
 /// Runs `command` with `sh -c` (standard input closed, standard error passed through) and
 /// returns what it printed, in a buffer sized up front and zeroized on drop, never logged.
-fn run_identity_command(command: &str, origin: &str) -> Result<Zeroizing<Vec<u8>>, Error> {
+fn run_identity_command(
+    command: &str,
+    origin: &str,
+    transit: Option<&TransitToken>,
+) -> Result<Zeroizing<Vec<u8>>, Error> {
     use std::io::Read as _;
     let failed = |reason: String| Error::InvalidIdentity {
         origin: origin.to_owned(),
         reason,
     };
-    let mut child = std::process::Command::new("sh")
-        .arg("-c")
-        .arg(command)
+    let mut child = std::process::Command::new("sh");
+    child.arg("-c").arg(command);
+    if let Some(token) = transit {
+        child.env(token.variable(), token.expose());
+    }
+    let mut child = child
         .stdin(std::process::Stdio::null())
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::inherit())

@@ -87,7 +87,7 @@ pub use record::{Confirmed, Generation, Record};
 pub use rotation_step::RotationStep;
 pub use state::{InitialState, KeyState};
 pub use time::{Cryptoperiod, Timestamp};
-pub use transit::transit_token_variable;
+pub use transit::TransitToken;
 pub use upgrade::Upgraded;
 pub use vault::{OpenedKey, Vault};
 pub use verify::VerifyReport;

@@ -3,6 +3,7 @@
 use std::collections::BTreeMap;
 use std::fmt;
 use std::io::Write;
+use std::sync::Arc;
 
 use age::armor::{ArmoredWriter, Format};
 
@@ -172,24 +173,23 @@ fn ssh_error_reason(error: &age::ssh::ParseRecipientKeyError) -> String {
     }
 }
 
-/// Seals `plaintext` to every recipient as an ASCII-armored age file, the form `age -d` reads.
-pub(crate) fn seal_to_all(recipients: &[Recipient], plaintext: &[u8]) -> Result<String, Error> {
+/// Seals `plaintext` to every recipient as an ASCII-armored age file, the form `age -d` reads;
+/// `transit` is the client for transit recipients ([`Error::NoTransitToken`] without one).
+pub(crate) fn seal_to_all(
+    recipients: &[Recipient],
+    plaintext: &[u8],
+    transit: Option<&Arc<TransitClient>>,
+) -> Result<String, Error> {
     let mut sealers: Vec<Box<dyn age::Recipient>> = Vec::new();
     let mut plugin_recipients: BTreeMap<&str, Vec<age::plugin::Recipient>> = BTreeMap::new();
-    let mut transit_client = None;
     for recipient in recipients {
         match &recipient.key {
             PublicKey::X25519(key) => sealers.push(Box::new(key.clone())),
             PublicKey::Ssh(key) => sealers.push(Box::new(key.clone())),
             PublicKey::Transit(key) => {
-                if transit_client.is_none() {
-                    transit_client = TransitClient::from_env()?;
-                }
-                let client = transit_client
-                    .clone()
-                    .ok_or_else(|| Error::NoTransitToken {
-                        url: key.to_string(),
-                    })?;
+                let client = transit.cloned().ok_or_else(|| Error::NoTransitToken {
+                    url: key.to_string(),
+                })?;
                 sealers.push(Box::new(TransitSealer {
                     key: key.clone(),
                     client,

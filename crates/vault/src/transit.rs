@@ -134,22 +134,61 @@ impl fmt::Display for TransitKey {
     }
 }
 
-/// The variable holding a transit token in this process's environment (`VAULT_TOKEN`, then
-/// `BAO_TOKEN`), if one is set: a vault with a transit recipient opens with it alone.
-pub fn transit_token_variable() -> Option<&'static str> {
-    TOKEN_VARIABLES
-        .into_iter()
-        .find(|name| std::env::var(name).is_ok_and(|t| !t.trim().is_empty()))
+/// A transit token (`VAULT_TOKEN` or `BAO_TOKEN`), taken out of the environment by the front
+/// end so that no subprocess inherits it (docs/SECURITY.md), and handed to
+/// [`Identities::load`](crate::Identities::load) and
+/// [`VaultSettings`](crate::VaultSettings). Zeroized on drop; `Debug` names only the variable.
+#[derive(Clone)]
+pub struct TransitToken {
+    variable: &'static str,
+    token: Zeroizing<String>,
 }
 
-/// A connection to the transit service with the caller's token, from the environment
-/// (`VAULT_TOKEN` or `BAO_TOKEN`, `VAULT_CACERT` or `BAO_CACERT`, `VAULT_NAMESPACE`), the
-/// variables the services' own clients read.
+impl TransitToken {
+    /// The variables a token is read from, in the order looked at.
+    pub const VARIABLES: [&'static str; 2] = TOKEN_VARIABLES;
+
+    /// A token, with the variable it came from (for messages). `None` for an empty one.
+    pub fn new(variable: &'static str, token: Zeroizing<String>) -> Option<TransitToken> {
+        let trimmed = token.trim();
+        if trimmed.is_empty() {
+            return None;
+        }
+        let token = if trimmed.len() == token.len() {
+            token
+        } else {
+            Zeroizing::new(trimmed.to_owned())
+        };
+        Some(TransitToken { variable, token })
+    }
+
+    /// The variable it came from.
+    pub fn variable(&self) -> &'static str {
+        self.variable
+    }
+
+    pub(crate) fn expose(&self) -> &str {
+        &self.token
+    }
+}
+
+impl fmt::Debug for TransitToken {
+    /// Names the variable, never the token.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "TransitToken({})", self.variable)
+    }
+}
+
+/// A connection to the transit service with the caller's [`TransitToken`], and from the
+/// environment `VAULT_CACERT` or `BAO_CACERT`, `VAULT_NAMESPACE` and `VAULT_ADDR`: the
+/// variables the services' own clients read (none of them a secret).
 pub(crate) struct TransitClient {
-    token: Zeroizing<String>,
+    token: TransitToken,
     namespace: Option<String>,
     address: Option<String>,
     agent: ureq::Agent,
+    /// Why no call can be made (an unusable CA file), if so.
+    setup_failure: Option<String>,
 }
 
 impl fmt::Debug for TransitClient {
@@ -160,36 +199,39 @@ impl fmt::Debug for TransitClient {
 }
 
 impl TransitClient {
-    /// The client for this process's environment; `None` when no token is set.
-    pub(crate) fn from_env() -> Result<Option<Arc<TransitClient>>, Error> {
-        let Some(token) = TOKEN_VARIABLES
-            .iter()
-            .find_map(|name| std::env::var(name).ok().filter(|t| !t.trim().is_empty()))
-        else {
-            return Ok(None);
-        };
-        let token = Zeroizing::new(token.trim().to_owned());
+    /// The client for `token` and this process's environment.
+    ///
+    /// A CA file that cannot be used fails each call (naming the recipient), not this: a token
+    /// set for another purpose must not stop a vault that has no transit recipient.
+    pub(crate) fn new(token: &TransitToken) -> Arc<TransitClient> {
+        let token = token.clone();
         let first = |names: [&str; 2]| {
             names
                 .iter()
                 .find_map(|name| std::env::var(name).ok().filter(|v| !v.is_empty()))
         };
+        let mut setup_failure = None;
         let roots = match first(CACERT_VARIABLES) {
             None => ureq::tls::RootCerts::PlatformVerifier,
-            Some(path) => {
-                let pem = std::fs::read(&path)
-                    .map_err(|e| Error::io(&path, "read the transit CA certificates", e))?;
-                let certs: Vec<_> = ureq::tls::parse_pem(&pem)
-                    .filter_map(|item| match item {
-                        Ok(ureq::tls::PemItem::Certificate(cert)) => Some(cert.to_owned()),
-                        _ => None,
-                    })
-                    .collect();
-                if certs.is_empty() {
-                    return Err(Error::corrupt(&path, "holds no PEM certificate"));
+            Some(path) => match std::fs::read(&path) {
+                Err(e) => {
+                    setup_failure = Some(format!("its CA file {path} cannot be read ({e})"));
+                    ureq::tls::RootCerts::Specific(Arc::new(Vec::new()))
                 }
-                ureq::tls::RootCerts::Specific(Arc::new(certs))
-            }
+                Ok(pem) => {
+                    let certs: Vec<_> = ureq::tls::parse_pem(&pem)
+                        .filter_map(|item| match item {
+                            Ok(ureq::tls::PemItem::Certificate(cert)) => Some(cert.to_owned()),
+                            _ => None,
+                        })
+                        .collect();
+                    if certs.is_empty() {
+                        setup_failure =
+                            Some(format!("its CA file {path} holds no PEM certificate"));
+                    }
+                    ureq::tls::RootCerts::Specific(Arc::new(certs))
+                }
+            },
         };
         let tls = ureq::tls::TlsConfig::builder().root_certs(roots).build();
         let agent = ureq::Agent::config_builder()
@@ -200,12 +242,13 @@ impl TransitClient {
             .proxy(None)
             .build()
             .new_agent();
-        Ok(Some(Arc::new(TransitClient {
+        Arc::new(TransitClient {
             token,
             namespace: first(NAMESPACE_VARIABLES),
             address: first(ADDRESS_VARIABLES).map(|a| a.trim_end_matches('/').to_owned()),
             agent,
-        })))
+            setup_failure,
+        })
     }
 
     /// Refuses a key the service says does not exist (HTTP 404 on reading it), before an
@@ -306,11 +349,14 @@ impl TransitClient {
             url: key.to_string(),
             reason,
         };
+        if let Some(failure) = &self.setup_failure {
+            return Err(unavailable(failure.clone()));
+        }
         let url = operation.map_or_else(|| key.url(), |operation| key.endpoint(operation));
         let mut request = ureq::http::Request::builder()
             .method(if operation.is_some() { "POST" } else { "GET" })
             .uri(url)
-            .header("X-Vault-Token", self.token.as_str())
+            .header("X-Vault-Token", self.token.expose())
             .header("Content-Type", "application/json");
         if let Some(namespace) = &self.namespace {
             request = request.header("X-Vault-Namespace", namespace);

@@ -7,7 +7,7 @@ use crate::event::{EventKind, LogHead, read_head};
 use crate::head::LogDigest;
 use crate::verify::verify;
 use crate::writer::Transaction;
-use crate::{DataKey, Error, FORMAT_VERSION, Identities, Vault, VaultWriter};
+use crate::{Error, FORMAT_VERSION, Identities, Vault, VaultWriter};
 
 /// How many recipients `data-key.age` (its bytes, `armored`) is sealed to: the stanzas of its
 /// header but age's grease stanzas (tags ending in `-grease`, which carry nothing). `None`
@@ -136,7 +136,7 @@ impl VaultWriter {
         // The data key is replaced and every key re-sealed under it (the keys stay the same):
         // a copy of the vault from before the upgrade, sealed under the old data key, then
         // opens nothing in this one.
-        let new_key = DataKey::generate(vault.config.vault_id);
+        let new_key = data_key.successor();
         let mut config = vault.config.clone();
         config.data_key_check = new_key.check();
         let data_key_file = new_key.wrap(&config.recipients, config.threshold)?;

@@ -24,7 +24,7 @@ use crate::layout::{
 use crate::lock::{DEFAULT_LOCK_WAIT, VaultLock};
 use crate::recipient::seal_to_all;
 use crate::record::{Generation, Record};
-use crate::transit::{TransitClient, TransitOpener};
+use crate::transit::TransitOpener;
 use crate::verify::{VerifyReport, verify};
 use crate::{
     Cryptoperiod, Error, FORMAT_VERSION, Identities, KeyState, KeyTiming, Recipient, VaultWriter,
@@ -273,7 +273,7 @@ impl Vault {
         let path = self.layout.data_key();
         let armored = durable::read_bytes(&path)?
             .ok_or_else(|| Error::MissingDataKey { path: path.clone() })?;
-        let transit = self.transit_opener()?;
+        let transit = self.transit_opener(identities);
         let mut openers: Vec<&dyn age::Identity> = identities.as_age().collect();
         if let Some(transit) = &transit {
             // Last, so that an identity file that opens the vault is used without a call.
@@ -324,12 +324,14 @@ impl Vault {
         if !data_key.matches_check(&self.config.data_key_check) {
             return Err(Error::DataKeyMismatch { path });
         }
+        let mut data_key = data_key;
+        data_key.set_transit(identities.transit().cloned());
         Ok((data_key, armored))
     }
 
-    /// What opens the vault's transit recipients with the token in the environment: `None`
-    /// when it has none, or no token is set.
-    pub(crate) fn transit_opener(&self) -> Result<Option<TransitOpener>, Error> {
+    /// What opens the vault's transit recipients with the token of `identities`: `None` when
+    /// it has none, or no token was given.
+    pub(crate) fn transit_opener(&self, identities: &Identities) -> Option<TransitOpener> {
         let keys: Vec<_> = self
             .config
             .recipients
@@ -338,13 +340,13 @@ impl Vault {
             .cloned()
             .collect();
         if keys.is_empty() {
-            return Ok(None);
+            return None;
         }
-        Ok(TransitClient::from_env()?.map(|client| TransitOpener {
+        identities.transit().map(|client| TransitOpener {
             keys,
-            client,
+            client: client.clone(),
             failure: std::sync::Mutex::new(None),
-        }))
+        })
     }
 
     /// How many recipients must take part to open the data key (1: any one).
@@ -480,7 +482,7 @@ impl Vault {
             let mut plaintext = Zeroizing::new(String::with_capacity(key_string.len() + 1));
             plaintext.push_str(&key_string);
             plaintext.push('\n');
-            let sealed = seal_to_all(recipients, plaintext.as_bytes())?;
+            let sealed = seal_to_all(recipients, plaintext.as_bytes(), data_key.transit())?;
             let path = out_dir.join(format!("{}-g{}.age", opened.mac, opened.generation));
             durable::replace_file(&path, sealed.as_bytes())?;
             written.push(path);

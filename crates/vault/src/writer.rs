@@ -21,6 +21,7 @@ use crate::layout::{
 use crate::lock::{DEFAULT_LOCK_WAIT, VaultLock};
 use crate::record::{Confirmed, Generation, Record};
 use crate::threshold::Threshold;
+use crate::transit::{TransitClient, TransitToken};
 use crate::vault::Found;
 use crate::{
     Cryptoperiod, Error, InitialState, KeyState, KeyTiming, OpenedKey, Recipient, Timestamp, Vault,
@@ -47,6 +48,8 @@ pub struct VaultSettings {
     /// How many recipients must take part to open the data key: 1 (any one, the default) up
     /// to the number of recipients (docs/VAULT.md, "Threshold").
     pub threshold: usize,
+    /// The token that seals the new data key to transit recipients, if any.
+    pub transit_token: Option<TransitToken>,
 }
 
 impl VaultSettings {
@@ -58,6 +61,7 @@ impl VaultSettings {
             cryptoperiod: None,
             key_timing: KeyTiming::Immediate,
             threshold: 1,
+            transit_token: None,
         }
     }
 }
@@ -211,7 +215,10 @@ impl VaultWriter {
         // whose plugin is missing) happens before anything is written, so a refused create
         // leaves no directory behind to refuse the next attempt.
         let vault_id = VaultId::generate();
-        let data_key = DataKey::generate(vault_id);
+        let mut data_key = DataKey::generate(vault_id);
+        if let Some(token) = &settings.transit_token {
+            data_key.set_transit(Some(TransitClient::new(token)));
+        }
         let data_key_file = data_key.wrap(&settings.recipients, settings.threshold)?;
         let config = Config {
             vault_id,
@@ -456,7 +463,7 @@ impl VaultWriter {
             return Ok(None);
         }
         let mut config = self.vault.config.clone();
-        let new_key = DataKey::generate(config.vault_id);
+        let new_key = data_key.successor();
         self.reseal_all(&mut txn, data_key, &new_key)?;
         config.data_key_check = new_key.check();
         // Logged first, then the changes that caused it: one transaction either way.
@@ -683,7 +690,7 @@ impl VaultWriter {
             self.commit(data_key, txn)?;
             return Ok(data_key.duplicate());
         }
-        let new_key = DataKey::generate(config.vault_id);
+        let new_key = data_key.successor();
         let mut txn = Transaction::new();
         self.reseal_all(&mut txn, data_key, &new_key)?;
         config.data_key_check = new_key.check();

@@ -388,7 +388,7 @@ fn plugin_recipient_and_identity_need_their_plugin_binary() {
 fn identities_and_their_source_never_show_the_identity_in_debug() {
     let secret = "AGE-SECRET-KEY-1K5GLS3ZY7H4C09CZZUTUM4S5QS8DPM3KJU3DPGGWX9RJ8085M56SF6V0E2";
     let source = IdentitySource::choose(&[], None, None, Some(secret.to_owned())).expect("source");
-    let identities = Identities::load(&source, Arc::new(NoPrompt)).expect("loads");
+    let identities = Identities::load(&source, Arc::new(NoPrompt), None).expect("loads");
     let shown = format!("{source:?} {identities:?}");
     assert!(!shown.contains("AGE-SECRET-KEY"), "{shown}");
     assert!(shown.contains(IdentitySource::DATA_VARIABLE), "{shown}");

@@ -30,6 +30,7 @@ pub(crate) fn run(session: &Session, args: &InitArgs) -> Result<(), Failure> {
         .collect::<Result<Vec<_>, _>>()?;
     let mut settings = VaultSettings::new(recipients.clone());
     settings.threshold = args.threshold;
+    settings.transit_token = session.transit_token();
     settings.key_desc_template = KeyDescTemplate::parse(&args.key_desc_template)
         .map_err(|e| Failure::input(format!("--key-desc-template: {e}")))?;
     settings.cryptoperiod = args

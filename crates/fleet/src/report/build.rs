@@ -171,6 +171,7 @@ pub fn build(request: ReportRequest<'_>, clock: &dyn Clock) -> Result<Report, Er
         key_desc_template: vault.key_desc_template().as_str().to_owned(),
         cryptoperiod_days: vault.cryptoperiod().map(|p| p.days()),
         key_timing: vault.key_timing().to_string(),
+        threshold: vault.threshold(),
     };
     let changes = changes(&events, as_of);
     let controls = controls(&summary, &inventory, &custodians, &checks, &audit_trail);
@@ -486,10 +487,10 @@ fn architecture() -> Vec<Component> {
         },
         Component {
             name: "recipient identities (key-encrypting keys)",
-            algorithm: "age v1: X25519, SSH ed25519, SSH RSA of 2048 bits or more, or an age plugin (hardware token)",
+            algorithm: "age v1: X25519, SSH ed25519, SSH RSA of 2048 bits or more, an age plugin (hardware token), or an OpenBao/HashiCorp Vault transit key (AES-256-GCM96 in the service); with a threshold, each holds one Shamir share (GF(256)) of the data key",
             bits: None,
             protects: "the vault data key",
-            lives: "with each custodian (a file, an SSH key, a hardware token); never in the vault",
+            lives: "with each custodian (a file, an SSH key, a hardware token) or in the transit service (never leaving it); never in the vault",
         },
         Component {
             name: "vault head key",

@@ -91,8 +91,19 @@ pub(super) fn controls(
         Control {
             id: "PCI DSS v4 3.7.6",
             requirement: "Split knowledge and dual control for manual clear-text key-management operations",
-            supported_by: "Custodians: who can open the vault; a phone key is never shown unless asked for with --reveal".to_owned(),
-            cannot_show: "dual control: any one recipient can open this vault (a k-of-n threshold is not configured)".to_owned(),
+            supported_by: if vault.threshold > 1 {
+                format!(
+                    "opening the vault needs {} of its {current} custodians: the data key is split with Shamir's scheme, one share sealed to each (docs/VAULT.md, Threshold); Custodians: who they are; a phone key is never shown unless asked for with --reveal",
+                    vault.threshold
+                )
+            } else {
+                "Custodians: who can open the vault; a phone key is never shown unless asked for with --reveal".to_owned()
+            },
+            cannot_show: if vault.threshold > 1 {
+                "that the custodians keep their identities apart: one person holding enough of them defeats the threshold".to_owned()
+            } else {
+                "dual control: any one recipient can open this vault (no k-of-n threshold is set: polyseal recipients threshold K)".to_owned()
+            },
         },
         Control {
             id: "PCI DSS v4 3.7.7",

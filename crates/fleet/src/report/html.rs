@@ -200,7 +200,8 @@ fn architecture(page: &mut String, report: &Report) {
     let _ = write!(
         page,
         "<p>Vault <code>{}</code>, format {}, KeyDesc template <code>{}</code>, key timing {}, \
-         cryptoperiod {}. Key hierarchy: recipients (custodians) → data key → phone keys.</p>\
+         cryptoperiod {}. Key hierarchy: recipients (custodians) → data key → phone keys; \
+         opening the data key takes {}.</p>\
          <table><tr><th>key</th><th>algorithm</th><th class=\"num\">bits</th><th>protects</th>\
          <th>lives</th></tr>",
         escape(&report.vault.id),
@@ -210,7 +211,12 @@ fn architecture(page: &mut String, report: &Report) {
         report
             .vault
             .cryptoperiod_days
-            .map_or("not set".to_owned(), |d| format!("{d} days"))
+            .map_or("not set".to_owned(), |d| format!("{d} days")),
+        if report.vault.threshold > 1 {
+            format!("{} custodians together", report.vault.threshold)
+        } else {
+            "any one custodian".to_owned()
+        }
     );
     for c in &report.architecture {
         let _ = write!(

@@ -61,6 +61,8 @@ pub struct VaultSummary {
     pub cryptoperiod_days: Option<u32>,
     /// When the fleet's firmware applies a new key.
     pub key_timing: String,
+    /// How many recipients must take part to open the data key (1: any one).
+    pub threshold: usize,
 }
 
 /// What was checked for this report, and what was not (and why).
@@ -180,7 +182,7 @@ pub struct AgeBin {
 pub struct Custodian {
     /// Its label.
     pub label: String,
-    /// `age X25519`, `SSH ed25519`, `SSH RSA`, or `age plugin (NAME)`.
+    /// `age X25519`, `SSH ed25519`, `SSH RSA`, `age plugin (NAME)`, or `OpenBao/Vault transit`.
     pub kind: String,
     /// Its public key.
     pub public_key: String,
