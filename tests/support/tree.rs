@@ -9,7 +9,7 @@ use std::path::Path;
 
 use polyseal_crypto::{ConfigKey, KeyDesc, KeyString, Mac, encrypt};
 use polyseal_provision::bootstrap_file;
-use polyseal_testbed::{Client, Nginx, Pki, Running, Server};
+use polyseal_testbed::{Client, Nginx, Pki, Running, Serve, ServeOptions, Server};
 use tempfile::TempDir;
 
 /// The master every phone boots from.
@@ -118,29 +118,92 @@ pub(crate) fn write(root: &Path, relative: &str, contents: &[u8]) {
     fs::write(&path, contents).expect("write a tree file");
 }
 
-/// A tree served by a private nginx with client certificates and uploads.
+/// Which provisioning server a scenario runs against: the same tests, the same answers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Backend {
+    /// nginx with `polyseal nginx-config`'s configuration.
+    Nginx,
+    /// `polyseal serve`, with a ledger.
+    Serve,
+}
+
+/// Both servers, for tests that must hold for each.
+pub(crate) const BACKENDS: [Backend; 2] = [Backend::Nginx, Backend::Serve];
+
+/// The server process of a [`Setup`].
+pub(crate) enum Provider {
+    Nginx(Running),
+    Serve(Serve),
+}
+
+/// A tree served by a private nginx or `polyseal serve`, with client certificates and uploads.
 pub(crate) struct Setup {
     pub(crate) pki: Pki,
     pub(crate) tree: Tree,
-    pub(crate) nginx: Running,
+    pub(crate) provider: Provider,
     pub(crate) server: Server,
+    /// Holds `ledger.jsonl` of `polyseal serve` (outside the tree and the uploads).
+    pub(crate) state: TempDir,
 }
 
 impl Setup {
-    /// [`Tree::publish`]`(phones)`, served.
+    /// [`Tree::publish`]`(phones)`, served by nginx.
     pub(crate) fn new(phones: u32) -> Setup {
+        Setup::on(Backend::Nginx, phones)
+    }
+
+    /// [`Tree::publish`]`(phones)`, served by `backend`.
+    pub(crate) fn on(backend: Backend, phones: u32) -> Setup {
         let pki = Pki::new();
         let tree = Tree::publish(phones);
-        let mut config = pki.nginx_config(tree.path());
-        config.uploads = Some(tree.uploads.path().to_owned());
-        let nginx = Nginx::start(&config);
-        let server = nginx.server(&pki);
+        let state = tempfile::tempdir().expect("temporary state directory");
+        let (provider, server) = match backend {
+            Backend::Nginx => {
+                let mut config = pki.nginx_config(tree.path());
+                config.uploads = Some(tree.uploads.path().to_owned());
+                let nginx = Nginx::start(&config);
+                let server = nginx.server(&pki);
+                (Provider::Nginx(nginx), server)
+            }
+            Backend::Serve => {
+                let options = ServeOptions {
+                    uploads: Some(tree.uploads.path().to_owned()),
+                    ledger: Some(state.path().join("ledger.jsonl")),
+                    args: Vec::new(),
+                };
+                let serve = Serve::start(super::polyseal_bin(), tree.path(), &pki, &options);
+                let server = serve.server(&pki);
+                (Provider::Serve(serve), server)
+            }
+        };
         Setup {
             pki,
             tree,
-            nginx,
+            provider,
             server,
+            state,
         }
+    }
+
+    /// The server's log: nginx's error log, or what `polyseal serve` printed.
+    pub(crate) fn log(&self) -> String {
+        match &self.provider {
+            Provider::Nginx(nginx) => nginx.error_log(),
+            Provider::Serve(serve) => serve.stderr(),
+        }
+    }
+
+    /// The address the server listens on.
+    pub(crate) fn addr(&self) -> std::net::SocketAddr {
+        match &self.provider {
+            Provider::Nginx(nginx) => nginx.addr(),
+            Provider::Serve(serve) => serve.addr(),
+        }
+    }
+
+    /// The ledger `polyseal serve` writes.
+    pub(crate) fn ledger(&self) -> std::path::PathBuf {
+        self.state.path().join("ledger.jsonl")
     }
 
     /// A client presenting phone `index`'s factory-style certificate.

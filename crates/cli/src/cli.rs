@@ -144,6 +144,13 @@ pub(crate) enum Command {
         after_help = "Examples:\n  polyseal nginx-config --tree /srv/polycom --cert server.pem --key server.key --client-ca ca.pem"
     )]
     NginxConfig(NginxConfigArgs),
+    /// Serve a published tree over HTTPS yourself: each phone's files only to the client
+    /// certificate of its MAC, uploads, and a ledger of every request; needs no identity
+    /// (docs/DELIVERY.md).
+    #[command(
+        after_help = "Examples:\n  polyseal serve --tree /srv/polycom --cert server.pem --key server.key --listen 0.0.0.0:443\n  polyseal serve --tree out --cert s.pem --key s.key --uploads /var/lib/polyseal/uploads --ledger /var/lib/polyseal/ledger.jsonl"
+    )]
+    Serve(ServeArgs),
     /// Show or set when the fleet's firmware applies a new key (immediate or next-boot),
     /// which decides how `rotate start` serves phones (docs/ROTATION.md).
     #[command(after_help = "Examples:\n  polyseal key-timing\n  polyseal key-timing next-boot")]
@@ -711,6 +718,38 @@ pub(crate) struct NginxConfigArgs {
     /// Address and port to listen on (default: nginx's, 443 on all addresses).
     #[arg(long)]
     pub(crate) listen: Option<std::net::SocketAddr>,
+}
+
+#[derive(Args, Debug)]
+pub(crate) struct ServeArgs {
+    /// The published tree to serve (`publish --out`); a tree published anew is served at once.
+    #[arg(long)]
+    pub(crate) tree: PathBuf,
+    /// The server's TLS certificate chain (PEM).
+    #[arg(long)]
+    pub(crate) cert: PathBuf,
+    /// The server's TLS private key (PEM).
+    #[arg(long)]
+    pub(crate) key: PathBuf,
+    /// The CA that issues the phones' client certificates: each certificate gets only its own
+    /// MAC's files. Default: the Polycom device CA chain bundled with polyseal.
+    #[arg(long, value_name = "FILE")]
+    pub(crate) client_ca: Option<PathBuf>,
+    /// Serve without client certificates: ANY client gets every phone's key file. Only for a
+    /// network where every client is trusted; logged loudly.
+    #[arg(long, conflicts_with = "client_ca")]
+    pub(crate) insecure_no_client_cert: bool,
+    /// Where phones' uploads (HTTP PUT of overrides, directories, logs) are stored and read
+    /// back from; never inside the tree. Without it, uploads are refused.
+    #[arg(long)]
+    pub(crate) uploads: Option<PathBuf>,
+    /// Address and port to listen on.
+    #[arg(long, default_value = "0.0.0.0:443")]
+    pub(crate) listen: std::net::SocketAddr,
+    /// Append a line for every request to this file (outside the tree): what `polyseal
+    /// status` reads.
+    #[arg(long)]
+    pub(crate) ledger: Option<PathBuf>,
 }
 
 #[derive(Args, Debug)]

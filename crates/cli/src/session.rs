@@ -188,12 +188,28 @@ impl Session {
 
     /// A warning on standard error (shown even with --quiet: it is about something wrong).
     pub(crate) fn warn(&self, message: &str) {
-        let prefix = if self.color {
-            "\x1b[33mwarning:\x1b[0m"
-        } else {
-            "warning:"
-        };
-        let _ = writeln!(std::io::stderr(), "{prefix} {message}");
+        let _ = writeln!(
+            std::io::stderr(),
+            "{} {message}",
+            warning_prefix(self.color)
+        );
+    }
+
+    /// [`Session::warn`] as a function a server's threads can call.
+    pub(crate) fn warner(&self) -> std::sync::Arc<dyn Fn(&str) + Send + Sync> {
+        let color = self.color;
+        std::sync::Arc::new(move |message: &str| {
+            let _ = writeln!(std::io::stderr(), "{} {message}", warning_prefix(color));
+        })
+    }
+}
+
+/// `warning:`, in yellow on a terminal that shows colour.
+fn warning_prefix(color: bool) -> &'static str {
+    if color {
+        "\x1b[33mwarning:\x1b[0m"
+    } else {
+        "warning:"
     }
 }
 

@@ -95,3 +95,88 @@ pub(crate) fn upload_location() -> String {
         suffixes.join("|")
     )
 }
+
+/// The MAC a client certificate's subject names, by the rule nginx applies with
+/// [`CLIENT_MAC_PATTERN`], for a server that reads the subject structurally (`polyseal
+/// serve`): `rdns` is the subject's relative distinguished names in order, each a list of
+/// `(attribute type, value)` with the type as OpenSSL's short name (`CN`, `O`, `OU`). It names
+/// a phone when exactly one attribute is a `CN`, that CN is a whole RDN by itself, and its
+/// value is 12 hex digits (returned in lower case).
+///
+/// ```
+/// use polyseal_delivery::access::client_mac_of_subject;
+/// let named = [vec![("CN", "0004F28B54F4")], vec![("O", "Polycom Inc.")]];
+/// assert_eq!(client_mac_of_subject(&named).as_deref(), Some("0004f28b54f4"));
+/// let escaped = [vec![("OU", "x,CN=0004F2000002")]];
+/// assert_eq!(client_mac_of_subject(&escaped), None);
+/// ```
+pub fn client_mac_of_subject(rdns: &[Vec<(&str, &str)>]) -> Option<String> {
+    let mut cns = rdns
+        .iter()
+        .flat_map(|rdn| rdn.iter().map(move |attribute| (rdn.len(), attribute)))
+        .filter(|(_, (kind, _))| kind.eq_ignore_ascii_case("CN"));
+    let (rdn_len, (_, value)) = cns.next()?;
+    let alone = rdn_len == 1 && cns.next().is_none();
+    (alone && value.len() == 12 && value.bytes().all(|b| b.is_ascii_hexdigit()))
+        .then(|| value.to_ascii_lowercase())
+}
+
+/// Whether a request for `path` (decoded and normalised, as nginx's `$uri`) is allowed to the
+/// client whose certificate names `client_mac` (12 lower-case hex digits): every run of exactly
+/// 12 hex digits in the path, in either case, is that MAC or `000000000000`. The rule of
+/// `nginx-config`'s second `map`.
+///
+/// ```
+/// use polyseal_delivery::access::path_allowed;
+/// assert!(path_allowed("0004f2abcdef", "/0004F2ABCDEF-key.cfg"));
+/// assert!(path_allowed("0004f2abcdef", "/000000000000.cfg"));
+/// assert!(!path_allowed("0004f2abcdef", "/contacts/0004f2abcdee-directory.xml"));
+/// assert!(path_allowed("0004f2abcdef", "/sip-0004f2abcdef1.ld")); // 13 digits name no phone
+/// ```
+pub fn path_allowed(client_mac: &str, path: &str) -> bool {
+    let bytes = path.as_bytes();
+    let mut start = 0;
+    while start < bytes.len() {
+        if !bytes[start].is_ascii_hexdigit() {
+            start += 1;
+            continue;
+        }
+        let end = bytes[start..]
+            .iter()
+            .position(|b| !b.is_ascii_hexdigit())
+            .map_or(bytes.len(), |run| start + run);
+        let run = &path[start..end];
+        if run.len() == 12 && !run.eq_ignore_ascii_case(client_mac) && run != "000000000000" {
+            return false;
+        }
+        start = end;
+    }
+    true
+}
+
+/// Whether `path` (decoded and normalised) is a name phones upload under: a file under any
+/// directory whose name is a phone's MAC in lower case followed by one of [`UPLOAD_SUFFIXES`],
+/// and not `000000000000`'s. The `location` of `nginx-config`'s uploads.
+///
+/// ```
+/// use polyseal_delivery::access::is_upload_path;
+/// assert!(is_upload_path("/overrides/0004f2abcdef-phone.cfg"));
+/// assert!(!is_upload_path("/000000000000-directory.xml"));
+/// assert!(!is_upload_path("/0004f2abcdef-sip.cfg"));
+/// ```
+pub fn is_upload_path(path: &str) -> bool {
+    let Some(relative) = path.strip_prefix('/') else {
+        return false;
+    };
+    let mut segments: Vec<&str> = relative.split('/').collect();
+    let name = segments.pop().unwrap_or_default();
+    let Some((mac, suffix)) = name.split_at_checked(12) else {
+        return false;
+    };
+    segments.iter().all(|directory| !directory.is_empty())
+        && mac != "000000000000"
+        && mac
+            .bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+        && UPLOAD_SUFFIXES.contains(&suffix)
+}

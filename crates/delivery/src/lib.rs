@@ -43,7 +43,10 @@ mod error;
 mod render;
 mod warning;
 
-pub use access::{CLIENT_MAC_PATTERN, MAX_UPLOAD_BYTES, UPLOAD_SUFFIXES};
+pub use access::{
+    CLIENT_MAC_PATTERN, MAX_UPLOAD_BYTES, UPLOAD_SUFFIXES, client_mac_of_subject, is_upload_path,
+    path_allowed,
+};
 pub use config::NginxConfig;
 pub use error::{Error, Setting};
 pub use warning::Warning;

@@ -20,11 +20,13 @@ mod clock;
 mod error;
 mod file_key;
 mod files;
+pub mod ledger;
 mod progress;
 pub mod publish;
 pub mod report;
 pub mod rotate;
 mod secret_io;
+pub mod serve;
 pub mod uploads;
 pub mod write;
 

@@ -40,6 +40,7 @@ mod openbao;
 mod params;
 mod phone;
 mod pki;
+mod serve;
 mod sip_config;
 
 pub use client::{Client, ConnectionError, Response, Server, plain_http_get};
@@ -49,4 +50,5 @@ pub use phone::{Boot, BootEnd, BootReport, Fetch, Got, KeyTiming, Phone, RebootC
 pub use pki::{Identity, Pki};
 /// The attribute types of a certificate subject, for [`Pki::client_cert_with_subject`].
 pub use rcgen::DnType;
+pub use serve::{Serve, ServeOptions};
 pub use sip_config::sip_config;

@@ -14,6 +14,7 @@ mod publish;
 mod recipients;
 mod report;
 mod rotate;
+mod serve;
 mod upgrade;
 
 use crate::cli::Command;
@@ -37,6 +38,7 @@ pub(crate) fn run(session: &Session, command: Command) -> Result<(), Failure> {
         Command::Recipients(command) => recipients::run(session, command),
         Command::Log(command) => log::run(session, command),
         Command::NginxConfig(args) => nginx::config(session, &args),
+        Command::Serve(args) => serve::run(session, &args),
         Command::KeyTiming(args) => key_timing::run(session, &args),
         Command::Upgrade(args) => upgrade::run(session, &args),
         Command::Completions(args) => docs::completions(args.shell),

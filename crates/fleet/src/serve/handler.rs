@@ -1,0 +1,246 @@
+//! One request: the per-MAC rule, then the file (or the upload), then the ledger line, then
+//! the response. Every path through here answers; nothing a client sends can panic it.
+
+use std::convert::Infallible;
+use std::io::Read as _;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use futures_util::TryStreamExt as _;
+use http_body_util::{BodyExt, Full, StreamBody, combinators::BoxBody};
+use hyper::body::{Frame, Incoming};
+use hyper::{Method, Request, Response, StatusCode, header};
+use polyseal_delivery::{MAX_UPLOAD_BYTES, is_upload_path, path_allowed};
+
+use super::path::RequestPath;
+use super::tls::Client;
+use super::{State, files};
+use crate::ledger::Entry;
+
+/// A response body: a file streamed, or a few bytes.
+pub(super) type Body = BoxBody<Bytes, std::io::Error>;
+
+/// Answers `request` from `client`, after appending its ledger line.
+pub(super) async fn handle(
+    state: Arc<State>,
+    client: Arc<Client>,
+    request: Request<Incoming>,
+) -> Result<Response<Body>, Infallible> {
+    let method = request.method().clone();
+    let raw_path = request.uri().path().to_owned();
+    let (response, mut entry) = match RequestPath::parse(&raw_path) {
+        None => (
+            status(StatusCode::BAD_REQUEST),
+            Entry::now(method.as_str(), &raw_path, 400, 0),
+        ),
+        Some(path) => answer(&state, &client, request, &path).await,
+    };
+    match client.as_ref() {
+        Client::Phone(mac) => entry.mac = Some(mac.clone()),
+        Client::Unnamed(subject) => entry.client = Some(subject.clone()),
+        Client::Anonymous => entry.client = Some("none".to_owned()),
+    }
+    if let Some(ledger) = &state.ledger {
+        // Written before the response is sent; a ledger that cannot be written is reported
+        // (ServeConfig::warn) for each request it misses, and the phone is still answered.
+        let ledger = ledger.clone();
+        let written = tokio::task::spawn_blocking(move || ledger.append(&entry)).await;
+        if let Ok(Err(e)) = written {
+            (state.warn)(&e.to_string());
+        }
+    }
+    Ok(response)
+}
+
+/// The response to a well-formed path, and its ledger entry (without the client).
+async fn answer(
+    state: &State,
+    client: &Client,
+    request: Request<Incoming>,
+    path: &RequestPath,
+) -> (Response<Body>, Entry) {
+    let method = request.method().clone();
+    let refuse = |code: StatusCode| {
+        (
+            status(code),
+            Entry::now(method.as_str(), &path.path, code.as_u16(), 0),
+        )
+    };
+    if state.client_certificates {
+        let allowed = match client {
+            Client::Phone(mac) => path_allowed(mac, &path.path),
+            Client::Unnamed(_) | Client::Anonymous => false,
+        };
+        if !allowed {
+            return refuse(StatusCode::FORBIDDEN);
+        }
+    }
+    if path.is_hidden() {
+        return refuse(StatusCode::NOT_FOUND);
+    }
+    let upload = state.uploads.is_some() && is_upload_path(&path.path);
+    match method {
+        Method::GET | Method::HEAD => serve_file(state, path, upload, method == Method::HEAD).await,
+        Method::PUT if upload => store_upload(state, request, path).await,
+        _ => refuse(StatusCode::FORBIDDEN),
+    }
+}
+
+/// GET or HEAD of a file: from the uploads directory first for an upload name, then the tree.
+async fn serve_file(
+    state: &State,
+    path: &RequestPath,
+    upload: bool,
+    head: bool,
+) -> (Response<Body>, Entry) {
+    let method = if head { "HEAD" } else { "GET" };
+    let not_found = || {
+        (
+            status(StatusCode::NOT_FOUND),
+            Entry::now(method, &path.path, 404, 0),
+        )
+    };
+    if path.directory {
+        return not_found();
+    }
+    let roots: Vec<std::path::PathBuf> = state
+        .uploads
+        .iter()
+        .filter(|_| upload)
+        .chain(std::iter::once(&state.tree))
+        .cloned()
+        .collect();
+    let relative = path.relative().to_owned();
+    let opened = tokio::task::spawn_blocking(move || {
+        for root in &roots {
+            if let Ok(mut file) = files::open_beneath(root, &relative) {
+                let len = file.metadata().map(|m| m.len()).unwrap_or(0);
+                let mut head = vec![0u8; 1024];
+                let read = file.read(&mut head).unwrap_or(0);
+                head.truncate(read);
+                // Back to the start: the body is the whole file.
+                let rewound = std::io::Seek::rewind(&mut file).is_ok();
+                return rewound.then_some((file, len, head));
+            }
+        }
+        None
+    })
+    .await
+    .ok()
+    .flatten();
+    let Some((file, len, first)) = opened else {
+        return not_found();
+    };
+    let mut entry = Entry::now(method, &path.path, 200, if head { 0 } else { len });
+    entry.key_desc = key_desc_of(&first);
+    let body = if head {
+        empty()
+    } else {
+        let stream =
+            tokio_util::io::ReaderStream::new(tokio::fs::File::from_std(file)).map_ok(Frame::data);
+        BodyExt::boxed(StreamBody::new(stream))
+    };
+    let response = Response::builder()
+        .status(StatusCode::OK)
+        .header(header::CONTENT_TYPE, "application/octet-stream")
+        .header(header::CONTENT_LENGTH, len)
+        .body(body);
+    (
+        response.unwrap_or_else(|_| status(StatusCode::INTERNAL_SERVER_ERROR)),
+        entry,
+    )
+}
+
+/// PUT of an upload: at most [`MAX_UPLOAD_BYTES`], read within the body timeout, written whole
+/// into the uploads directory (never the tree).
+async fn store_upload(
+    state: &State,
+    request: Request<Incoming>,
+    path: &RequestPath,
+) -> (Response<Body>, Entry) {
+    let refuse = |code: StatusCode| {
+        (
+            status(code),
+            Entry::now("PUT", &path.path, code.as_u16(), 0),
+        )
+    };
+    let Some(uploads) = state.uploads.clone() else {
+        return refuse(StatusCode::FORBIDDEN);
+    };
+    let declared = request
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    let mut body = request.into_body();
+    if declared.is_some_and(|len| len > MAX_UPLOAD_BYTES) {
+        // Read and dropped (within the body timeout) so that the client, still sending, reads
+        // the answer rather than a reset connection (as nginx's lingering close).
+        drain(&mut body, state.limits.body_timeout).await;
+        return refuse(StatusCode::PAYLOAD_TOO_LARGE);
+    }
+    let limit = usize::try_from(MAX_UPLOAD_BYTES).unwrap_or(usize::MAX);
+    let mut received = Vec::new();
+    let collected = tokio::time::timeout(state.limits.body_timeout, async {
+        while let Some(frame) = body.frame().await {
+            let frame = frame.map_err(|_| StatusCode::BAD_REQUEST)?;
+            if let Some(data) = frame.data_ref() {
+                if received.len() + data.len() > limit {
+                    return Err(StatusCode::PAYLOAD_TOO_LARGE);
+                }
+                received.extend_from_slice(data);
+            }
+        }
+        Ok(())
+    })
+    .await;
+    match collected {
+        Ok(Ok(())) => {}
+        Ok(Err(code)) => {
+            drain(&mut body, state.limits.body_timeout).await;
+            return refuse(code);
+        }
+        Err(_) => return refuse(StatusCode::REQUEST_TIMEOUT),
+    }
+    let bytes = Bytes::from(received);
+    let relative = path.relative().to_owned();
+    let len = bytes.len() as u64;
+    let key_desc = key_desc_of(&bytes);
+    let stored =
+        tokio::task::spawn_blocking(move || files::store_beneath(&uploads, &relative, &bytes))
+            .await;
+    let code = match stored {
+        Ok(Ok(true)) => StatusCode::CREATED,
+        Ok(Ok(false)) => StatusCode::NO_CONTENT,
+        _ => StatusCode::INTERNAL_SERVER_ERROR,
+    };
+    let mut entry = Entry::now("PUT", &path.path, code.as_u16(), len);
+    entry.key_desc = key_desc;
+    (status(code), entry)
+}
+
+/// Reads and drops what is left of `body`, for at most `timeout`.
+async fn drain(body: &mut Incoming, timeout: std::time::Duration) {
+    let _ = tokio::time::timeout(timeout, async {
+        while let Some(Ok(_)) = body.frame().await {}
+    })
+    .await;
+}
+
+/// The KeyDesc in the header of an encrypted file whose first bytes are `first`.
+fn key_desc_of(first: &[u8]) -> Option<String> {
+    polyseal_crypto::Header::parse(first)
+        .ok()
+        .and_then(|header| header.key_desc().map(|d| d.as_str().to_owned()))
+}
+
+fn empty() -> Body {
+    BodyExt::boxed(Full::new(Bytes::new()).map_err(|never| match never {}))
+}
+
+/// A response with no body but its status.
+fn status(code: StatusCode) -> Response<Body> {
+    let mut response = Response::new(empty());
+    *response.status_mut() = code;
+    response
+}
