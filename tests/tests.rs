@@ -18,4 +18,5 @@ mod real_trees;
 mod report;
 mod scenarios;
 mod secret_hygiene;
+mod serve;
 mod vault_state;

@@ -169,7 +169,7 @@ impl Setup {
                 let options = ServeOptions {
                     uploads: Some(tree.uploads.path().to_owned()),
                     ledger: Some(state.path().join("ledger.jsonl")),
-                    args: Vec::new(),
+                    ..ServeOptions::default()
                 };
                 let serve = Serve::start(super::polyseal_bin(), tree.path(), &pki, &options);
                 let server = serve.server(&pki);

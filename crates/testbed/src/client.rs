@@ -123,6 +123,23 @@ impl Client {
     }
 }
 
+impl Client {
+    /// GET `path`, calling `between` once the response's headers are in and before its body
+    /// is read (a test that holds a response in flight).
+    pub fn get_holding(
+        &self,
+        path: &str,
+        between: impl FnOnce(),
+    ) -> Result<Response, ConnectionError> {
+        let url = self.server.url(path);
+        let result = self.agent.get(&url).call();
+        if result.is_ok() {
+            between();
+        }
+        read_response(url, result)
+    }
+}
+
 fn read_response(
     url: String,
     result: Result<ureq::http::Response<ureq::Body>, ureq::Error>,

@@ -29,6 +29,9 @@ pub struct ServeOptions {
     pub ledger: Option<PathBuf>,
     /// Further arguments (`--insecure-no-client-cert`).
     pub args: Vec<String>,
+    /// Leave `--client-ca` out: the server trusts the Polycom device CA chain bundled with
+    /// polyseal, to which no test certificate chains.
+    pub bundled_ca: bool,
 }
 
 /// A running `polyseal serve`.
@@ -61,11 +64,11 @@ impl Serve {
             .arg(pki.server_key_path())
             .arg("--listen")
             .arg(addr.to_string());
-        if !options
+        let insecure = options
             .args
             .iter()
-            .any(|a| a == "--insecure-no-client-cert")
-        {
+            .any(|a| a == "--insecure-no-client-cert");
+        if !insecure && !options.bundled_ca {
             command.arg("--client-ca").arg(pki.device_ca_path());
         }
         if let Some(uploads) = &options.uploads {
@@ -127,6 +130,22 @@ impl Serve {
         (started.elapsed(), status)
     }
 
+    /// Sends SIGTERM to polyseal now and waits for it on another thread: the handle gives
+    /// what [`Serve::terminate`] gives.
+    pub fn terminate_later(&mut self) -> thread::JoinHandle<(Duration, ExitStatus)> {
+        let started = Instant::now();
+        if let Some(polyseal) = self.polyseal_pid() {
+            let _ = kill_process(polyseal, Signal::TERM);
+        }
+        let pid = self.child.id();
+        thread::spawn(move || {
+            // `timeout` passes polyseal's status on; wait for it by pid (the Child stays with
+            // its owner, which reaps it on drop).
+            let status = wait_for(pid);
+            (started.elapsed(), status)
+        })
+    }
+
     /// Kills polyseal at once (SIGKILL), as a crash would.
     pub fn kill(&mut self) {
         let _ = kill_process_group(Pid::from_child(&self.child), Signal::KILL);
@@ -149,5 +168,15 @@ impl Serve {
 impl Drop for Serve {
     fn drop(&mut self) {
         self.kill();
+    }
+}
+
+/// Waits for process `pid` (a child of this process) and returns its status.
+fn wait_for(pid: u32) -> ExitStatus {
+    use std::os::unix::process::ExitStatusExt as _;
+    let pid = Pid::from_raw(i32::try_from(pid).unwrap_or(i32::MAX));
+    match rustix::process::waitpid(pid, rustix::process::WaitOptions::empty()) {
+        Ok(Some((_, status))) => ExitStatus::from_raw(status.as_raw() as i32),
+        _ => ExitStatus::from_raw(-1),
     }
 }
