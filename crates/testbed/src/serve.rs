@@ -176,7 +176,7 @@ fn wait_for(pid: u32) -> ExitStatus {
     use std::os::unix::process::ExitStatusExt as _;
     let pid = Pid::from_raw(i32::try_from(pid).unwrap_or(i32::MAX));
     match rustix::process::waitpid(pid, rustix::process::WaitOptions::empty()) {
-        Ok(Some((_, status))) => ExitStatus::from_raw(status.as_raw() as i32),
+        Ok(Some((_, status))) => ExitStatus::from_raw(status.as_raw()),
         _ => ExitStatus::from_raw(-1),
     }
 }
