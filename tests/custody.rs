@@ -243,6 +243,78 @@ fn a_transit_key_holds_one_share_and_counts_when_its_token_works() {
     succeeded(&revealed(&ws, &env, &[&identity]));
 }
 
+#[test]
+fn enough_identity_files_open_a_threshold_vault_without_calling_the_service() {
+    let bao = OpenBao::start();
+    bao.create_key("polyseal");
+    bao.create_key("other");
+    let ws = Workspace::new();
+    ws.keygen("bob.txt");
+    let token = bao.root_token().to_owned();
+    let root = [("BAO_TOKEN", token.as_str())];
+    let (identity, bob) = (path(&ws, "identity.txt"), path(&ws, "bob.txt"));
+    let recipient = bao.recipient("polyseal");
+    // Two transit keys of one service would open with one token: refused under a threshold.
+    let other = bao.recipient("other").replace("127.0.0.1", "localhost");
+    let output = run_with(
+        &ws,
+        &root,
+        &[
+            "init",
+            "--threshold",
+            "2",
+            "--recipient",
+            &recipient,
+            "--recipient",
+            &other,
+            "--recipient",
+            &identity,
+        ],
+    );
+    assert_failure(&output, 3, "one token opens both");
+    assert!(!ws.path("vault").exists());
+    succeeded(&run_with(
+        &ws,
+        &root,
+        &[
+            "init",
+            "--threshold",
+            "2",
+            "--recipient",
+            &identity,
+            "--label",
+            "ops",
+            "--recipient",
+            &bob,
+            "--label",
+            "bob",
+            "--recipient",
+            &recipient,
+            "--label",
+            "bao",
+        ],
+    ));
+    succeeded(&run_with(
+        &ws,
+        &root,
+        &["keys", "add", MAC, "-i", &identity, "-i", &bob],
+    ));
+    let calls = bao.audit_log().matches("transit/decrypt/polyseal").count();
+    // The service gone, two identity files still open the vault, token or not, at once.
+    drop(bao);
+    let started = std::time::Instant::now();
+    succeeded(&revealed(&ws, &root, &[&identity, &bob]));
+    assert!(started.elapsed() < std::time::Duration::from_secs(5));
+    assert_eq!(
+        calls, 0,
+        "no decrypt call while identity files met the threshold"
+    );
+    // A token no service issues is bad input naming its variable, never its value.
+    let output = revealed(&ws, &[("BAO_TOKEN", "s.abc\u{1b}[2J")], &[&identity]);
+    assert_failure(&output, 3, "BAO_TOKEN");
+    assert!(!String::from_utf8_lossy(&output.stderr).contains("s.abc"));
+}
+
 /// A workspace whose vault needs 2 of alice, bob and carol, with one phone.
 fn two_of_three() -> Workspace {
     let ws = Workspace::new();
@@ -305,7 +377,7 @@ fn two_of_three_custodians_open_the_vault_and_one_alone_is_told_who_else_can() {
 }
 
 #[test]
-fn removing_a_custodian_splits_the_same_data_key_anew_so_its_old_share_combines_with_none() {
+fn removing_a_custodian_replaces_the_data_key_so_their_old_share_opens_nothing_new() {
     let ws = two_of_three();
     let (alice, bob, carol) = (
         path(&ws, "alice.txt"),
@@ -313,6 +385,7 @@ fn removing_a_custodian_splits_the_same_data_key_anew_so_its_old_share_combines_
         path(&ws, "carol.txt"),
     );
     let key = succeeded(&revealed(&ws, &[], &[&alice, &bob]));
+    let check_before = data_key_check(&ws);
     let buckets_before = bucket_files(&ws.path("vault/keys"));
     let old = std::fs::read_to_string(ws.path("vault/data-key.age")).expect("data key");
     succeeded(&run_with(
@@ -320,51 +393,88 @@ fn removing_a_custodian_splits_the_same_data_key_anew_so_its_old_share_combines_
         &[],
         &["recipients", "remove", "carol", "-i", &alice, "-i", &bob],
     ));
-    // The same data key, no phone key re-sealed.
-    assert_eq!(bucket_files(&ws.path("vault/keys")), buckets_before);
+    // A new data key: carol's old share, with alice's old one from a backup, makes the old
+    // key, which opens nothing sealed from now on. The phone keys themselves are kept.
+    assert_ne!(data_key_check(&ws), check_before);
+    assert_ne!(bucket_files(&ws.path("vault/keys")), buckets_before);
     assert_eq!(succeeded(&revealed(&ws, &[], &[&alice, &bob])), key);
-    // Carol's old share, spliced in where bob's new one is, does not combine with alice's new
-    // one: the data key it makes is not the vault's.
-    let new = std::fs::read_to_string(ws.path("vault/data-key.age")).expect("data key");
-    let spliced = format!(
-        "polyseal data-key shares: 2 of 2\n{}{}",
-        armored_blocks(&new)[0],
-        armored_blocks(&old)[2]
-    );
-    std::fs::write(ws.path("vault/data-key.age"), spliced).expect("splice");
+    // The old file put back opens (alice's and carol's old shares) to a key that is not the
+    // vault's: refused.
+    std::fs::write(ws.path("vault/data-key.age"), old).expect("restore");
     let output = revealed(&ws, &[], &[&alice, &carol]);
     assert_failure(&output, 4, "data-key.age");
 }
 
 #[test]
-fn a_threshold_change_needs_the_custodians_and_never_reseals_a_phone_key() {
+fn raising_the_threshold_replaces_the_data_key_that_any_one_custodian_held_whole() {
+    let ws = Workspace::new();
+    let mut args = vec!["init".to_owned()];
+    for name in ["alice", "bob", "carol"] {
+        ws.keygen(&format!("{name}.txt"));
+        args.extend([
+            "--recipient".to_owned(),
+            path(&ws, &format!("{name}.txt")),
+            "--label".to_owned(),
+            name.to_owned(),
+        ]);
+    }
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    succeeded(&run_with(&ws, &[], &args));
+    let (alice, bob) = (path(&ws, "alice.txt"), path(&ws, "bob.txt"));
+    succeeded(&run_with(&ws, &[], &["keys", "add", MAC, "-i", &alice]));
+    // Any one custodian can keep the whole data key from here (a copy of data-key.age).
+    let old = std::fs::read_to_string(ws.path("vault/data-key.age")).expect("data key");
+    let whole = age_decrypt(&ws.path("carol.txt"), &old);
+    assert_eq!(check_of(&whole), data_key_check(&ws));
+    let key = succeeded(&revealed(&ws, &[], &[&alice]));
+    succeeded(&run_with(
+        &ws,
+        &[],
+        &["recipients", "threshold", "2", "-i", &alice],
+    ));
+    // Carol's copy is no longer the vault's data key; the phone keys are unchanged.
+    assert_ne!(check_of(&whole), data_key_check(&ws));
+    assert_eq!(succeeded(&revealed(&ws, &[], &[&alice, &bob])), key);
+    // Lowering it again keeps the key: no one gains a power to take away.
+    let check = data_key_check(&ws);
+    let buckets = bucket_files(&ws.path("vault/keys"));
+    succeeded(&run_with(
+        &ws,
+        &[],
+        &["recipients", "threshold", "1", "-i", &alice, "-i", &bob],
+    ));
+    assert_eq!(data_key_check(&ws), check);
+    assert_eq!(bucket_files(&ws.path("vault/keys")), buckets);
+}
+
+#[test]
+fn a_threshold_change_needs_the_custodians_and_is_checked_before_any_unlock() {
     let ws = two_of_three();
     let (alice, bob, carol) = (
         path(&ws, "alice.txt"),
         path(&ws, "bob.txt"),
         path(&ws, "carol.txt"),
     );
-    let buckets_before = bucket_files(&ws.path("vault/keys"));
     assert_failure(
         &run_with(&ws, &[], &["recipients", "threshold", "3", "-i", &alice]),
         3,
         "needs 2 custodians",
     );
-    assert_failure(
-        &run_with(
-            &ws,
-            &[],
-            &["recipients", "threshold", "4", "-i", &alice, "-i", &bob],
-        ),
-        3,
-        "threshold 4 with 3 recipients",
-    );
+    // Out of range: refused as such, before an identity is even looked for.
+    for (threshold, says) in [("4", "threshold 4 with 3 recipients"), ("0", "at least 1")] {
+        assert_failure(
+            &run_with(&ws, &[], &["recipients", "threshold", threshold]),
+            3,
+            says,
+        );
+    }
+    let unchanged = succeeded(&run_with(&ws, &[], &["recipients", "threshold", "2"]));
+    assert!(unchanged.is_empty(), "{unchanged}");
     succeeded(&run_with(
         &ws,
         &[],
         &["recipients", "threshold", "3", "-i", &alice, "-i", &bob],
     ));
-    assert_eq!(bucket_files(&ws.path("vault/keys")), buckets_before);
     assert_failure(
         &revealed(&ws, &[], &[&alice, &bob]),
         3,
@@ -373,21 +483,7 @@ fn a_threshold_change_needs_the_custodians_and_never_reseals_a_phone_key() {
     succeeded(&revealed(&ws, &[], &[&alice, &bob, &carol]));
     // Removing one of three would leave fewer recipients than the threshold.
     assert_failure(
-        &run_with(
-            &ws,
-            &[],
-            &[
-                "recipients",
-                "remove",
-                "bob",
-                "-i",
-                &alice,
-                "-i",
-                &bob,
-                "-i",
-                &carol,
-            ],
-        ),
+        &run_with(&ws, &[], &["recipients", "remove", "bob"]),
         3,
         "lower it first",
     );
@@ -398,6 +494,34 @@ fn a_threshold_change_needs_the_custodians_and_never_reseals_a_phone_key() {
         &[],
         &["log", "verify", "-i", &alice, "-i", &bob, "-i", &carol],
     ));
+}
+
+/// `data_key_check` of the workspace's vault.
+fn data_key_check(ws: &Workspace) -> String {
+    let config = std::fs::read_to_string(ws.path("vault/vault.toml")).expect("vault.toml");
+    config
+        .lines()
+        .find_map(|l| l.strip_prefix("data_key_check = "))
+        .expect("data_key_check")
+        .trim_matches('"')
+        .to_owned()
+}
+
+/// The check value docs/VAULT.md defines, of the data key in a whole-key `data-key.age`'s
+/// plaintext, computed apart from polyseal (Python's hashlib).
+fn check_of(plaintext: &str) -> String {
+    let hex = plaintext.lines().next().expect("the key line");
+    let script = "import hashlib,sys; k=bytes.fromhex(sys.argv[1]); \
+                  print('sha256:'+hashlib.sha256(b'polyseal vault data-key check v1\\0'+k).hexdigest()[:16])";
+    let output = std::process::Command::new("python3")
+        .args(["-c", script, hex])
+        .output()
+        .expect("python3");
+    assert!(output.status.success(), "{output:?}");
+    String::from_utf8(output.stdout)
+        .expect("text")
+        .trim()
+        .to_owned()
 }
 
 #[test]

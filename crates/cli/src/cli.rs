@@ -148,7 +148,7 @@ pub(crate) enum Command {
     /// certificate of its MAC, uploads, and a ledger of every request; needs no identity
     /// (docs/DELIVERY.md).
     #[command(
-        after_help = "Examples:\n  polyseal serve --tree /srv/polycom --cert server.pem --key server.key --listen 0.0.0.0:443\n  polyseal serve --tree out --cert s.pem --key s.key --uploads /var/lib/polyseal/uploads --ledger /var/lib/polyseal/ledger.jsonl"
+        after_help = "Examples:\n  polyseal serve --tree /srv/polycom --cert server.pem --key server.key\n  polyseal serve --tree out --cert s.pem --key s.key --uploads up --ledger ledger.jsonl"
     )]
     Serve(ServeArgs),
     /// Show or set when the fleet's firmware applies a new key (immediate or next-boot),

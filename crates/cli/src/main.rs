@@ -44,8 +44,9 @@ fn main() -> ExitCode {
 pub(crate) struct Secrets {
     /// `POLYSEAL_IDENTITY_DATA`.
     pub(crate) identity_data: Option<Zeroizing<String>>,
-    /// `VAULT_TOKEN`, or else `BAO_TOKEN`.
-    pub(crate) transit_token: Option<TransitToken>,
+    /// `VAULT_TOKEN`, or else `BAO_TOKEN`; why it cannot be used, if so (the message names
+    /// the variable, never the value).
+    pub(crate) transit_token: Result<Option<TransitToken>, String>,
 }
 
 /// Takes `POLYSEAL_IDENTITY_DATA`, `VAULT_TOKEN` and `BAO_TOKEN` out of this process's
@@ -62,7 +63,10 @@ fn take_secrets() -> Secrets {
         if std::env::var_os(name).is_none() {
             continue;
         }
-        let value = std::env::var(name).ok().map(Zeroizing::new);
+        // Not UTF-8: kept as an empty value, to be refused by name where it is used.
+        let value = Some(Zeroizing::new(
+            std::env::var(name).unwrap_or_else(|_| "\u{fffd}".to_owned()),
+        ));
         // SAFETY: `remove_var` requires that no other thread reads or writes the environment
         // at the same time. This runs first in `main`, before any thread exists (rayon's pool
         // is built after it, and no library is called before it).
@@ -72,12 +76,12 @@ fn take_secrets() -> Secrets {
         }
     }
     let mut identity_data = None;
-    let mut transit_token = None;
+    let mut transit_token = Ok(None);
     for (name, value) in taken {
         if name == IdentitySource::DATA_VARIABLE {
             identity_data = Some(value);
-        } else if transit_token.is_none() {
-            transit_token = TransitToken::new(name, value);
+        } else if matches!(transit_token, Ok(None)) {
+            transit_token = TransitToken::new(name, value).map_err(|e| e.to_string());
         }
     }
     Secrets {

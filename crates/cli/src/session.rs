@@ -82,7 +82,7 @@ impl Session {
     /// commands where it is optional.
     pub(crate) fn has_identity(&self, vault: &Vault) -> bool {
         self.identity_source().is_ok()
-            || (vault.has_transit_recipient() && self.secrets.transit_token.is_some())
+            || (vault.has_transit_recipient() && !matches!(self.secrets.transit_token, Ok(None)))
     }
 
     /// Where the identity comes from: --identity, POLYSEAL_IDENTITY, or the text of
@@ -99,8 +99,8 @@ impl Session {
 
     /// The transit token (`VAULT_TOKEN` or `BAO_TOKEN`), taken out of the environment at
     /// start, for sealing a new vault's data key to a transit recipient.
-    pub(crate) fn transit_token(&self) -> Option<polyseal_vault::TransitToken> {
-        self.secrets.transit_token.clone()
+    pub(crate) fn transit_token(&self) -> Result<Option<polyseal_vault::TransitToken>, Failure> {
+        self.secrets.transit_token.clone().map_err(Failure::input)
     }
 
     /// Opens the vault for writing: takes the writer's lock.
@@ -136,8 +136,8 @@ impl Session {
         let source = match self.identity_source() {
             Ok(source) => source,
             // A transit recipient opens with the token alone.
-            Err(e) => match &self.secrets.transit_token {
-                Some(token) => return Ok(Identities::transit_only(token)),
+            Err(e) => match self.transit_token()? {
+                Some(token) => return Ok(Identities::transit_only(&token)),
                 None => return Err(e),
             },
         };
@@ -158,7 +158,7 @@ impl Session {
         Ok(Identities::load(
             &source,
             Arc::new(TerminalPrompt),
-            self.secrets.transit_token.as_ref(),
+            self.transit_token()?.as_ref(),
         )?)
     }
 

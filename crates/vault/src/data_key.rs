@@ -140,14 +140,6 @@ impl DataKey {
         self.transit = transit;
     }
 
-    /// A second copy of this key (for an operation that keeps it current).
-    pub(crate) fn duplicate(&self) -> DataKey {
-        let mut copy = DataKey::from_bytes(Zeroizing::new(*self.bytes), self.vault_id);
-        copy.format_2 = self.format_2;
-        copy.transit = self.transit.clone();
-        copy
-    }
-
     /// The vault this key belongs to.
     pub fn vault_id(&self) -> VaultId {
         self.vault_id
@@ -207,34 +199,49 @@ impl DataKey {
         Ok(threshold::render(threshold, &sealed))
     }
 
-    /// Opens `data-key.age` (its contents, `file`) with `openers`: the whole key, or enough
-    /// shares of it.
+    /// Opens `data-key.age` (its contents, `file`) with `identities`, and `transit` (the
+    /// opener of transit stanzas) last: the whole key, or enough shares of it. The transit
+    /// service is called only for what the identities could not open.
     pub(crate) fn unwrap(
         file: &[u8],
-        openers: &[&dyn age::Identity],
+        identities: &[&dyn age::Identity],
+        transit: Option<&dyn age::Identity>,
         vault_id: VaultId,
     ) -> Result<DataKey, UnwrapError> {
         let Some(shares_file) = threshold::parse(file) else {
-            let plaintext = open_age_file(file, openers).map_err(UnwrapError::Age)?;
+            let all: Vec<&dyn age::Identity> = identities.iter().copied().chain(transit).collect();
+            let plaintext = open_age_file(file, &all).map_err(UnwrapError::Age)?;
             return DataKey::from_plaintext(&plaintext, vault_id);
         };
         let (threshold, blocks) = shares_file.map_err(UnwrapError::MalformedShares)?;
         let mut opened = Vec::with_capacity(threshold.of);
-        let mut missing = Vec::new();
+        let mut missing: Vec<usize> = (0..blocks.len()).collect();
         let mut format_2 = true;
-        for (index, block) in blocks.iter().enumerate() {
-            match open_age_file(block, openers) {
-                Ok(plaintext) => {
-                    let (share, marked) =
-                        threshold::parse_share(&plaintext, threshold, FORMAT_2_MARKER)
-                            .ok_or(UnwrapError::Malformed)?;
-                    format_2 &= marked;
-                    opened.push((index, share));
-                }
-                Err(age::DecryptError::NoMatchingKeys) => missing.push(index),
-                Err(e) => return Err(UnwrapError::Age(e)),
+        let passes = [identities.to_vec(), transit.into_iter().collect()];
+        for openers in passes.iter().filter(|openers| !openers.is_empty()) {
+            if opened.len() >= threshold.needed {
+                break;
             }
+            let mut still_missing = Vec::new();
+            for index in missing {
+                let Some(block) = blocks.get(index) else {
+                    continue;
+                };
+                match open_age_file(block, openers) {
+                    Ok(plaintext) => {
+                        let (share, marked) =
+                            threshold::parse_share(&plaintext, threshold, FORMAT_2_MARKER)
+                                .ok_or(UnwrapError::Malformed)?;
+                        format_2 &= marked;
+                        opened.push((index, share));
+                    }
+                    Err(age::DecryptError::NoMatchingKeys) => still_missing.push(index),
+                    Err(e) => return Err(UnwrapError::Age(e)),
+                }
+            }
+            missing = still_missing;
         }
+        opened.sort_by_key(|(index, _)| *index);
         if opened.len() < threshold.needed {
             return Err(UnwrapError::TooFewShares {
                 needed: threshold.needed,

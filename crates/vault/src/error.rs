@@ -279,6 +279,8 @@ pub enum Error {
         opened: Vec<String>,
         /// The labels of the recipients who could give the rest.
         could_give: Vec<String>,
+        /// Where the identities given came from.
+        origin: String,
     },
 
     // ---- integrity: the vault's files are damaged or were altered ------------------------
@@ -676,18 +678,19 @@ impl fmt::Display for Error {
                 needed,
                 opened,
                 could_give,
+                origin,
             } => {
                 let more = needed.saturating_sub(opened.len());
+                let whose = if opened.is_empty() {
+                    format!(" (the identities given, {origin}, open none of the shares)")
+                } else {
+                    format!(" ({})", opened.join(", "))
+                };
                 write!(
                     f,
-                    "the vault needs {needed} custodians to open its data key; {} opened{}; {more} \
-                     more needed, from: {}",
+                    "the vault needs {needed} custodians to open its data key; {} opened{whose}; \
+                     {more} more needed, from: {}",
                     opened.len(),
-                    if opened.is_empty() {
-                        String::new()
-                    } else {
-                        format!(" ({})", opened.join(", "))
-                    },
                     could_give.join(", ")
                 )
             }

@@ -93,18 +93,17 @@ impl TransitKey {
             .strip_prefix("/v1/")
             .and_then(|rest| rest.rsplit_once("/keys/"))
             .ok_or_else(|| format!("{url:?} is not the URL of a transit key; {shape}"))?;
-        let name_ok = !name.is_empty()
-            && name
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b));
-        let mount_ok = !mount.is_empty()
-            && mount.split('/').all(|part| {
-                !part.is_empty()
-                    && part != ".."
-                    && part
-                        .bytes()
-                        .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
-            });
+        // A name of letters, digits, `-`, `_` and `.`, but not `.` or `..` (a path step).
+        let plain = |part: &str| {
+            !part.is_empty()
+                && part != "."
+                && part != ".."
+                && part
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
+        };
+        let name_ok = plain(name);
+        let mount_ok = mount.split('/').all(plain);
         if !name_ok || !mount_ok {
             return Err(format!("{url:?} is not the URL of a transit key; {shape}"));
         }
@@ -118,6 +117,22 @@ impl TransitKey {
     /// The key's URL, as the recipient was given (canonical form).
     pub(crate) fn url(&self) -> String {
         format!("{}/v1/{}/keys/{}", self.origin, self.mount, self.name)
+    }
+
+    /// The service it is on, with every loopback name as one (`127.0.0.1`, `localhost` and
+    /// `[::1]` on one port reach one service): two transit recipients on one service open
+    /// with one token.
+    pub(crate) fn service(&self) -> String {
+        let (scheme, authority) = self.origin.split_once("://").unwrap_or(("", &self.origin));
+        let (host, port) = match authority.rsplit_once(':') {
+            Some((host, port)) if !port.contains(']') => (host, port),
+            _ => (authority, if scheme == "https" { "443" } else { "80" }),
+        };
+        let host = host.trim_start_matches('[').trim_end_matches(']');
+        let loopback = host.eq_ignore_ascii_case("localhost")
+            || host.parse::<IpAddr>().is_ok_and(|a| a.is_loopback());
+        let host = if loopback { "loopback" } else { host };
+        format!("{scheme}://{}:{port}", host.to_ascii_lowercase())
     }
 
     fn endpoint(&self, operation: &str) -> String {
@@ -148,18 +163,31 @@ impl TransitToken {
     /// The variables a token is read from, in the order looked at.
     pub const VARIABLES: [&'static str; 2] = TOKEN_VARIABLES;
 
-    /// A token, with the variable it came from (for messages). `None` for an empty one.
-    pub fn new(variable: &'static str, token: Zeroizing<String>) -> Option<TransitToken> {
+    /// A token, with the variable it came from (for messages): `Ok(None)` for an empty one,
+    /// an error (naming the variable, never the value) for one that holds anything but
+    /// printable ASCII, which no service issues and no HTTP header can carry.
+    pub fn new(
+        variable: &'static str,
+        token: Zeroizing<String>,
+    ) -> Result<Option<TransitToken>, Error> {
         let trimmed = token.trim();
         if trimmed.is_empty() {
-            return None;
+            return Ok(None);
+        }
+        if !trimmed.bytes().all(|b| b.is_ascii_graphic()) {
+            return Err(Error::InvalidIdentity {
+                origin: variable.to_owned(),
+                reason: "holds a character no transit token has (a space, a control \
+                         character or non-ASCII)"
+                    .to_owned(),
+            });
         }
         let token = if trimmed.len() == token.len() {
             token
         } else {
             Zeroizing::new(trimmed.to_owned())
         };
-        Some(TransitToken { variable, token })
+        Ok(Some(TransitToken { variable, token }))
     }
 
     /// The variable it came from.
@@ -260,8 +288,9 @@ impl TransitClient {
                 Err(Error::TransitUnavailable {
                     url: key.to_string(),
                     reason: format!(
-                        "no such transit key (create it: bao write -f {}/keys/{})",
-                        key.mount, key.name
+                        "no such transit key or secrets engine (enable it and create the key: \
+                         bao secrets enable -path={} transit; bao write -f {}/keys/{})",
+                        key.mount, key.mount, key.name
                     ),
                 })
             }
@@ -364,10 +393,13 @@ impl TransitClient {
         let request = request
             .body(body.to_owned())
             .map_err(|e| unavailable(format!("the request could not be made ({e})")))?;
-        let mut response = self
-            .agent
-            .run(request)
-            .map_err(|e| unavailable(format!("the service could not be reached ({e})")))?;
+        let mut response = self.agent.run(request).map_err(|e| match e {
+            ureq::Error::Timeout(_) => unavailable(format!(
+                "no answer within {} seconds",
+                CALL_TIMEOUT.as_secs()
+            )),
+            other => unavailable(format!("the service could not be reached ({other})")),
+        })?;
         let operation = operation.unwrap_or("read");
         let status = response.status().as_u16();
         let mut answer = Vec::new();
@@ -379,6 +411,19 @@ impl TransitClient {
             .map_err(|e| unavailable(format!("the answer could not be read ({e})")))?;
         if status == 200 {
             return Ok(answer);
+        }
+        if (300..400).contains(&status) {
+            let location = response
+                .headers()
+                .get("location")
+                .and_then(|l| l.to_str().ok())
+                .map(|l| l.chars().filter(|c| !c.is_control()).collect::<String>())
+                .unwrap_or_default();
+            return Err(unavailable(format!(
+                "the service answered with a redirect (HTTP {status}) to {location:?}, which \
+                 polyseal does not follow: name the address it points to in the recipient (a \
+                 standby node redirects to the active one)"
+            )));
         }
         let said = service_errors(&answer).unwrap_or_else(|| format!("HTTP {status}"));
         match status {
@@ -405,7 +450,13 @@ fn service_errors(answer: &[u8]) -> Option<String> {
         .iter()
         .filter_map(serde_json::Value::as_str)
         .collect();
-    let joined = errors.join("; ");
+    // The service's own words, without control characters (a hostile service could
+    // otherwise write terminal escape sequences into the operator's error line).
+    let joined: String = errors
+        .join("; ")
+        .chars()
+        .filter(|c| !c.is_control() || *c == '\n' || *c == '\t')
+        .collect();
     let words: Vec<&str> = joined.split_whitespace().collect();
     (!words.is_empty()).then(|| words.join(" "))
 }
@@ -538,6 +589,8 @@ mod tests {
             "vault-transit:https://bao.example/v1/../keys/k",
             "vault-transit:ftp://bao.example/v1/transit/keys/k",
             "vault-transit:https://bao.example/v1/transit/keys/",
+            "vault-transit:https://bao.example/v1/./keys/k",
+            "vault-transit:https://bao.example/v1/transit/keys/..",
         ] {
             assert!(TransitKey::parse(bad).is_err(), "{bad} accepted");
         }

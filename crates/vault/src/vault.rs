@@ -274,12 +274,14 @@ impl Vault {
         let armored = durable::read_bytes(&path)?
             .ok_or_else(|| Error::MissingDataKey { path: path.clone() })?;
         let transit = self.transit_opener(identities);
-        let mut openers: Vec<&dyn age::Identity> = identities.as_age().collect();
-        if let Some(transit) = &transit {
-            // Last, so that an identity file that opens the vault is used without a call.
-            openers.push(transit);
-        }
-        let unwrapped = DataKey::unwrap(&armored, &openers, self.config.vault_id);
+        let openers: Vec<&dyn age::Identity> = identities.as_age().collect();
+        // Last, so that identity files that open the vault are used without a call.
+        let unwrapped = DataKey::unwrap(
+            &armored,
+            &openers,
+            transit.as_ref().map(|t| t as &dyn age::Identity),
+            self.config.vault_id,
+        );
         let transit_failure = transit.as_ref().and_then(TransitOpener::take_failure);
         let labels = |indexes: &[usize]| -> Vec<String> {
             indexes
@@ -304,6 +306,7 @@ impl Vault {
                 needed,
                 opened: labels(&opened),
                 could_give: labels(&missing),
+                origin: identities.origin().to_owned(),
             }),
             UnwrapError::Age(age::DecryptError::KeyDecryptionFailed) => Error::IdentityLocked {
                 origin: identities.origin().to_owned(),

@@ -210,6 +210,8 @@ impl VaultWriter {
                 });
             }
         }
+        Threshold::new(settings.threshold, settings.recipients.len())?;
+        check_custody(&settings.recipients, settings.threshold)?;
         ensure_empty_dir(dir)?;
         // Everything that can fail for a reason other than the disk (a plugin recipient
         // whose plugin is missing) happens before anything is written, so a refused create
@@ -617,10 +619,10 @@ impl VaultWriter {
         self.commit(data_key, txn)
     }
 
-    /// Adds a recipient: re-seals the (unchanged) data key to every recipient.
-    pub fn add_recipient(&mut self, data_key: &DataKey, recipient: Recipient) -> Result<(), Error> {
-        self.vault.ensure_current(data_key)?;
-        let mut config = self.vault.config.clone();
+    /// Checks that `recipient` could be added (its label and key are new, and a threshold
+    /// would still count custodians apart), before anything is unlocked.
+    pub fn check_new_recipient(&self, recipient: &Recipient) -> Result<(), Error> {
+        let config = &self.vault.config;
         if config
             .recipients
             .iter()
@@ -630,6 +632,18 @@ impl VaultWriter {
                 label: recipient.label().to_owned(),
             });
         }
+        let mut recipients = config.recipients.clone();
+        recipients.push(recipient.clone());
+        check_custody(&recipients, config.threshold)
+    }
+
+    /// Adds a recipient: re-seals the (unchanged) data key to every recipient, or splits it
+    /// anew with a share for the new one. Nobody loses the power to open the vault, so the
+    /// data key stays.
+    pub fn add_recipient(&mut self, data_key: &DataKey, recipient: Recipient) -> Result<(), Error> {
+        self.vault.ensure_current(data_key)?;
+        self.check_new_recipient(&recipient)?;
+        let mut config = self.vault.config.clone();
         let mut txn = Transaction::new();
         txn.events.push(EventKind::RecipientAdded {
             label: recipient.label().to_owned(),
@@ -641,17 +655,43 @@ impl VaultWriter {
         self.commit(data_key, txn)
     }
 
-    /// Removes the recipient labelled `label`.
-    ///
-    /// Without a threshold, it rotates the data key: a new data key is sealed to the
-    /// remaining recipients and every live key is re-sealed under it, so the removed
-    /// recipient's copy of the old data key opens nothing written from now on; the new key is
-    /// returned and the old one is refused from now on. With a threshold, the removed
-    /// recipient never held the data key, only a share: the same data key is split anew, so
-    /// its old share no longer combines with the new ones, and no phone key is re-sealed
-    /// (`data_key` stays current and is returned again).
+    /// Checks that the recipient labelled `label` could be removed (it exists, is not the
+    /// last, and the others still reach the threshold), before anything is unlocked.
+    pub fn check_removal(&self, label: &str) -> Result<(), Error> {
+        let config = &self.vault.config;
+        if !config.recipients.iter().any(|r| r.label() == label) {
+            return Err(Error::UnknownRecipient {
+                label: label.to_owned(),
+                known: self.vault.recipient_labels(),
+            });
+        }
+        if config.recipients.len() == 1 {
+            return Err(Error::LastRecipient {
+                label: label.to_owned(),
+            });
+        }
+        let left = config.recipients.len() - 1;
+        if config.threshold > left {
+            return Err(Error::InvalidThreshold {
+                threshold: config.threshold,
+                recipients: left,
+                reason: format!(
+                    "removing {label} would leave fewer recipients than the threshold; lower it \
+                     first (`polyseal recipients threshold {left}`)"
+                ),
+            });
+        }
+        Ok(())
+    }
+
+    /// Removes the recipient labelled `label` and replaces the data key: a new data key is
+    /// sealed (or split) to the remaining recipients and every record re-sealed under it, so
+    /// the removed recipient's copy of the old data key, or of its old share (with another
+    /// custodian's old share, from a backup), opens nothing written from now on. Returns the
+    /// new data key; the old one is refused from now on (docs/VAULT.md, "Recipients").
     pub fn remove_recipient(&mut self, data_key: &DataKey, label: &str) -> Result<DataKey, Error> {
         self.vault.ensure_current(data_key)?;
+        self.check_removal(label)?;
         let mut config = self.vault.config.clone();
         let index = config
             .recipients
@@ -661,35 +701,7 @@ impl VaultWriter {
                 label: label.to_owned(),
                 known: self.vault.recipient_labels(),
             })?;
-        if config.recipients.len() == 1 {
-            return Err(Error::LastRecipient {
-                label: label.to_owned(),
-            });
-        }
         let removed = config.recipients.remove(index);
-        if config.threshold > 1 {
-            Threshold::new(config.threshold, config.recipients.len()).map_err(|_| {
-                Error::InvalidThreshold {
-                    threshold: config.threshold,
-                    recipients: config.recipients.len(),
-                    reason: format!(
-                        "removing {label} would leave fewer recipients than the threshold; \
-                         lower it first (`polyseal recipients threshold {}`)",
-                        config.recipients.len()
-                    ),
-                }
-            })?;
-            let mut txn = Transaction::new();
-            txn.events.push(EventKind::RecipientRemoved {
-                label: removed.label().to_owned(),
-                public_key: removed.public_key(),
-                data_key_check: config.data_key_check.clone(),
-            });
-            txn.data_key_file = Some(data_key.wrap(&config.recipients, config.threshold)?);
-            txn.config = Some(config);
-            self.commit(data_key, txn)?;
-            return Ok(data_key.duplicate());
-        }
         let new_key = data_key.successor();
         let mut txn = Transaction::new();
         self.reseal_all(&mut txn, data_key, &new_key)?;
@@ -705,21 +717,54 @@ impl VaultWriter {
         Ok(new_key)
     }
 
-    /// Sets how many recipients must take part to open the data key (1: any one), and splits
-    /// the same data key anew among the recipients: no phone key is re-sealed, and shares
-    /// sealed before no longer combine with the new ones.
-    pub fn set_threshold(&mut self, data_key: &DataKey, threshold: usize) -> Result<(), Error> {
-        self.vault.ensure_current(data_key)?;
-        let mut config = self.vault.config.clone();
+    /// Checks that `threshold` is one the recipients can meet and that changes something,
+    /// before anything is unlocked: `Ok(false)` when it is the vault's threshold already.
+    pub fn check_threshold(&self, threshold: usize) -> Result<bool, Error> {
+        let config = &self.vault.config;
         Threshold::new(threshold, config.recipients.len())?;
+        check_custody(&config.recipients, threshold)?;
+        Ok(threshold != config.threshold)
+    }
+
+    /// Sets how many recipients must take part to open the data key (1: any one).
+    ///
+    /// Lowering it splits the same data key anew (no record is re-sealed). Raising it takes
+    /// power away from every group of custodians smaller than the new threshold, who may
+    /// hold the whole key (from before a threshold) or enough old shares (from a backup of
+    /// `data-key.age`): it replaces the data key and re-seals every record, and returns the
+    /// new key (the old one is refused from now on). `None` when the key stays.
+    pub fn set_threshold(
+        &mut self,
+        data_key: &DataKey,
+        threshold: usize,
+    ) -> Result<Option<DataKey>, Error> {
+        self.vault.ensure_current(data_key)?;
+        if !self.check_threshold(threshold)? {
+            return Ok(None);
+        }
+        let mut config = self.vault.config.clone();
+        let raised = threshold > config.threshold;
         config.threshold = threshold;
         let mut txn = Transaction::new();
         txn.events.push(EventKind::ThresholdSet {
             threshold: u32::try_from(threshold).unwrap_or(u32::MAX),
         });
-        txn.data_key_file = Some(data_key.wrap(&config.recipients, config.threshold)?);
+        if !raised {
+            txn.data_key_file = Some(data_key.wrap(&config.recipients, config.threshold)?);
+            txn.config = Some(config);
+            self.commit(data_key, txn)?;
+            return Ok(None);
+        }
+        let new_key = data_key.successor();
+        self.reseal_all(&mut txn, data_key, &new_key)?;
+        config.data_key_check = new_key.check();
+        txn.events.push(EventKind::DataKeyRotated {
+            data_key_check: config.data_key_check.clone(),
+        });
+        txn.data_key_file = Some(new_key.wrap(&config.recipients, config.threshold)?);
         txn.config = Some(config);
-        self.commit(data_key, txn)
+        self.commit_under(data_key, &new_key, txn)?;
+        Ok(Some(new_key))
     }
 
     /// Seals the same data key anew to every recipient (or splits it anew): after a transit
@@ -980,4 +1025,31 @@ fn ensure_empty_dir(dir: &Path) -> Result<(), Error> {
         Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
         Err(e) => Err(Error::io(dir, "list", e)),
     }
+}
+
+/// Refuses a threshold that one credential could meet alone: two transit recipients on the
+/// same service open with one token, so they would count as two custodians.
+pub(crate) fn check_custody(recipients: &[Recipient], threshold: usize) -> Result<(), Error> {
+    if threshold <= 1 {
+        return Ok(());
+    }
+    let transit: Vec<(&Recipient, String)> = recipients
+        .iter()
+        .filter_map(|r| r.transit_key().map(|key| (r, key.service())))
+        .collect();
+    for (i, (first, service)) in transit.iter().enumerate() {
+        if let Some((second, _)) = transit[i + 1..].iter().find(|(_, s)| s == service) {
+            return Err(Error::InvalidThreshold {
+                threshold,
+                recipients: recipients.len(),
+                reason: format!(
+                    "transit recipients {} and {} are on one service ({service}): one token \
+                     opens both, so they would count as two custodians; keep one",
+                    first.label(),
+                    second.label()
+                ),
+            });
+        }
+    }
+    Ok(())
 }

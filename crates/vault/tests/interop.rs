@@ -146,3 +146,69 @@ fn stock_age_with_an_ssh_key_opens_a_data_key_sealed_to_it() {
     let by_age = age_decrypt(&vault.identity, &vault.file("data-key.age"));
     assert_eq!(by_ssh, by_age, "every recipient opens the same data key");
 }
+
+#[test]
+fn the_documented_python_combines_two_custodians_shares_into_the_data_key() {
+    let tmp = tempfile::TempDir::new().expect("tmp");
+    let mut recipients = Vec::new();
+    let mut keys = Vec::new();
+    for name in ["alice", "bob", "carol"] {
+        let (path, public) = common::age_keygen(tmp.path(), &format!("{name}.key"));
+        recipients.push(polyseal_vault::Recipient::parse(name, &public).expect("recipient"));
+        keys.push(path);
+    }
+    let dir = tmp.path().join("vault");
+    let mut settings = polyseal_vault::VaultSettings::new(recipients);
+    settings.threshold = 2;
+    polyseal_vault::VaultWriter::create(&dir, settings).expect("create");
+    // Cut data-key.age after its first line into its armored files, as docs/VAULT.md says.
+    let file = std::fs::read_to_string(dir.join("data-key.age")).expect("data key");
+    let (first, body) = file.split_once('\n').expect("the first line");
+    assert_eq!(first, "polyseal data-key shares: 2 of 3");
+    let blocks: Vec<&str> = body
+        .split_inclusive("-----END AGE ENCRYPTED FILE-----\n")
+        .collect();
+    let mut shares = Vec::new();
+    for (index, key) in [(0, &keys[0]), (2, &keys[2])] {
+        let block = tmp.path().join(format!("share-{index}.age"));
+        std::fs::write(&block, blocks[index]).expect("block");
+        let plaintext = age_decrypt(key, &block);
+        let share = plaintext
+            .lines()
+            .next()
+            .and_then(|l| l.strip_prefix("share "))
+            .expect("a share line")
+            .to_owned();
+        shares.push(share);
+    }
+    let docs = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/VAULT.md"))
+        .expect("docs/VAULT.md");
+    let section = docs
+        .split_once("**A threshold vault**")
+        .expect("the section")
+        .1;
+    let code = section
+        .split_once("```python\n")
+        .and_then(|(_, rest)| rest.split_once("```"))
+        .expect("the python block")
+        .0;
+    let script = format!(
+        "{code}\nimport sys\nkey = combine([bytes.fromhex(s) for s in sys.argv[1:]])\nprint(key.hex())\n"
+    );
+    let output = run(Command::new("python3").arg("-c").arg(&script).args(&shares));
+    let key_hex = String::from_utf8(output.stdout)
+        .expect("text")
+        .trim()
+        .to_owned();
+    let key = hex::decode(&key_hex).expect("hex");
+    let digest = Sha256::new()
+        .chain_update(b"polyseal vault data-key check v1\0")
+        .chain_update(&key)
+        .finalize();
+    let check = format!("sha256:{}", hex::encode(&digest[..8]));
+    let config = std::fs::read_to_string(dir.join("vault.toml")).expect("vault.toml");
+    assert!(
+        config.contains(&format!("data_key_check = \"{check}\"")),
+        "{check}\n{config}"
+    );
+}

@@ -71,6 +71,7 @@ fn any_two_of_three_custodians_open_the_vault_and_one_learns_who_else_can() {
             needed,
             opened,
             could_give,
+            ..
         }) => {
             assert_eq!(needed, 2);
             assert_eq!(opened, ["bob"]);
@@ -81,11 +82,9 @@ fn any_two_of_three_custodians_open_the_vault_and_one_learns_who_else_can() {
 }
 
 #[test]
-fn changing_the_threshold_or_the_custodians_keeps_the_data_key_and_every_record() {
+fn a_change_that_takes_away_a_power_to_open_replaces_the_data_key_and_others_keep_it() {
     let tmp = TempDir::new().expect("tmp");
     let (dir, ids) = two_of_three(&tmp);
-    let records =
-        |dir: &std::path::Path| std::fs::read_dir(dir.join("keys")).expect("keys").count();
     let bucket_bytes = |dir: &std::path::Path| {
         let mut all: Vec<_> = std::fs::read_dir(dir.join("keys"))
             .expect("keys")
@@ -102,7 +101,6 @@ fn changing_the_threshold_or_the_custodians_keeps_the_data_key_and_every_record(
         .unlock(&together(&ids, &[0, 2]))
         .expect("open");
     let check = data_key.check();
-    writer.set_threshold(&data_key, 3).expect("3 of 3");
     assert!(matches!(
         writer.set_threshold(&data_key, 4),
         Err(Error::InvalidThreshold {
@@ -111,16 +109,34 @@ fn changing_the_threshold_or_the_custodians_keeps_the_data_key_and_every_record(
             ..
         })
     ));
+    assert!(
+        !writer.check_threshold(2).expect("valid"),
+        "2 is the threshold already"
+    );
+    // Lowering gives no one a power they lacked to take: the same key, split anew.
+    assert!(
+        writer
+            .set_threshold(&data_key, 1)
+            .expect("1 of 3")
+            .is_none()
+    );
+    assert_eq!(bucket_bytes(&dir), before, "no record re-sealed");
+    // Raising takes power from any one custodian, who held the whole key a moment ago.
+    let raised = writer
+        .set_threshold(&data_key, 3)
+        .expect("3 of 3")
+        .expect("a new data key");
+    assert_ne!(raised.check(), check);
+    assert_ne!(bucket_bytes(&dir), before, "every record re-sealed");
     assert!(matches!(
-        writer.remove_recipient(&data_key, "carol"),
+        writer.check_removal("carol"),
         Err(Error::InvalidThreshold { .. })
     ));
-    writer.set_threshold(&data_key, 2).expect("back to 2 of 3");
-    let kept = writer.remove_recipient(&data_key, "carol").expect("remove");
-    assert_eq!(kept.check(), check, "the same data key");
+    assert!(writer.set_threshold(&raised, 2).expect("2 of 3").is_none());
+    // Removing carol takes her share's power: a new key again.
+    let after_removal = writer.remove_recipient(&raised, "carol").expect("remove");
+    assert_ne!(after_removal.check(), raised.check());
     drop(writer);
-    assert_eq!(bucket_bytes(&dir), before, "no record re-sealed");
-    assert_eq!(records(&dir), before.len());
     let vault = Vault::open(&dir).expect("open");
     assert!(matches!(
         vault.unlock(&together(&ids, &[0, 2])),
@@ -129,7 +145,7 @@ fn changing_the_threshold_or_the_custodians_keeps_the_data_key_and_every_record(
     let reopened = vault
         .unlock(&together(&ids, &[0, 1]))
         .expect("alice and bob");
-    assert_eq!(reopened.check(), check);
+    assert_eq!(reopened.check(), after_removal.check());
     vault.verify().expect("the log agrees with vault.toml");
 }
 

@@ -10,9 +10,9 @@ use crate::session::Session;
 pub(crate) fn run(session: &Session, args: &InitArgs) -> Result<(), Failure> {
     if args.label.len() > args.recipient.len() {
         return Err(Failure::input(format!(
-            "--label: {} labels for {} recipients; give one --label per --recipient, in order",
-            args.label.len(),
-            args.recipient.len()
+            "--label: {} for {}; give one --label per --recipient, in order",
+            crate::count::count(args.label.len(), "label"),
+            crate::count::count(args.recipient.len(), "recipient")
         )));
     }
     let recipients = args
@@ -30,7 +30,7 @@ pub(crate) fn run(session: &Session, args: &InitArgs) -> Result<(), Failure> {
         .collect::<Result<Vec<_>, _>>()?;
     let mut settings = VaultSettings::new(recipients.clone());
     settings.threshold = args.threshold;
-    settings.transit_token = session.transit_token();
+    settings.transit_token = session.transit_token()?;
     settings.key_desc_template = KeyDescTemplate::parse(&args.key_desc_template)
         .map_err(|e| Failure::input(format!("--key-desc-template: {e}")))?;
     settings.cryptoperiod = args

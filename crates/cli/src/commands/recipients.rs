@@ -39,6 +39,8 @@ pub(crate) fn run(session: &Session, command: RecipientsCommand) -> Result<(), F
         RecipientsCommand::Add(args) => {
             let recipient = Recipient::from_key_or_file(&args.label, &args.recipient)?;
             let mut writer = session.writer()?;
+            // Refused before the unlock: no YubiKey touch, no transit call, for nothing.
+            writer.check_new_recipient(&recipient)?;
             let data_key = session.unlock(writer.vault())?;
             writer.add_recipient(&data_key, recipient.clone())?;
             session.say(&format!("added recipient {recipient}"));
@@ -46,6 +48,7 @@ pub(crate) fn run(session: &Session, command: RecipientsCommand) -> Result<(), F
         }
         RecipientsCommand::Remove(args) => {
             let mut writer = session.writer()?;
+            writer.check_removal(&args.label)?;
             // Which phones a rotation would start for is known before anything changes.
             let rotating = if args.rotate_keys {
                 rotate::start_targets(writer.vault(), Targets::All)?
@@ -53,20 +56,11 @@ pub(crate) fn run(session: &Session, command: RecipientsCommand) -> Result<(), F
                 Vec::new()
             };
             let data_key = session.unlock(writer.vault())?;
-            let threshold = writer.vault().threshold();
             let data_key = writer.remove_recipient(&data_key, &args.label)?;
-            if threshold > 1 {
-                session.say(&format!(
-                    "removed recipient {:?}; the data key was split anew among the others \
-                     ({threshold} needed), so its old share combines with none of theirs",
-                    args.label
-                ));
-            } else {
-                session.say(&format!(
-                    "removed recipient {:?}; the data key was rotated and every record re-sealed",
-                    args.label
-                ));
-            }
+            session.say(&format!(
+                "removed recipient {:?}; the data key was rotated and every record re-sealed",
+                args.label
+            ));
             if !args.rotate_keys {
                 session.warn(&format!(
                     "{:?} could open this vault until now: whoever holds its identity may already \
@@ -103,12 +97,24 @@ pub(crate) fn run(session: &Session, command: RecipientsCommand) -> Result<(), F
                 return Ok(());
             };
             let mut writer = session.writer()?;
+            let recipients = count(writer.vault().recipients().len(), "recipient");
+            if !writer.check_threshold(threshold)? {
+                session.say(&format!(
+                    "opening the vault already needs {threshold} of its {recipients}; nothing \
+                     changed"
+                ));
+                return Ok(());
+            }
             let data_key = session.unlock(writer.vault())?;
-            writer.set_threshold(&data_key, threshold)?;
+            let replaced = writer.set_threshold(&data_key, threshold)?;
+            let how = if replaced.is_some() {
+                "the data key was replaced and every record re-sealed, so no copy of the old \
+                 key or of fewer old shares opens what is sealed from now on"
+            } else {
+                "the same data key was split anew"
+            };
             session.say(&format!(
-                "opening the vault now needs {threshold} of its {}; the data key was split anew \
-                 (shares sealed before combine with none of the new ones)",
-                count(writer.vault().recipients().len(), "recipient")
+                "opening the vault now needs {threshold} of its {recipients}; {how}"
             ));
             Ok(())
         }
