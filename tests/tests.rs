@@ -19,4 +19,5 @@ mod report;
 mod scenarios;
 mod secret_hygiene;
 mod serve;
+mod status;
 mod vault_state;

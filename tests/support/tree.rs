@@ -161,6 +161,7 @@ impl Setup {
             Backend::Nginx => {
                 let mut config = pki.nginx_config(tree.path());
                 config.uploads = Some(tree.uploads.path().to_owned());
+                config.access_log = Some(state.path().join("access.log"));
                 let nginx = Nginx::start(&config);
                 let server = nginx.server(&pki);
                 (Provider::Nginx(nginx), server)
@@ -204,6 +205,18 @@ impl Setup {
     /// The ledger `polyseal serve` writes.
     pub(crate) fn ledger(&self) -> std::path::PathBuf {
         self.state.path().join("ledger.jsonl")
+    }
+
+    /// The `status` option that reads this server's record of requests: `--ledger FILE` for
+    /// `polyseal serve`, `--nginx-log FILE` for nginx.
+    pub(crate) fn status_source(&self) -> [String; 2] {
+        match &self.provider {
+            Provider::Nginx(_) => [
+                "--nginx-log".to_owned(),
+                self.state.path().join("access.log").display().to_string(),
+            ],
+            Provider::Serve(_) => ["--ledger".to_owned(), self.ledger().display().to_string()],
+        }
     }
 
     /// A client presenting phone `index`'s factory-style certificate.

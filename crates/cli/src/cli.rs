@@ -151,6 +151,13 @@ pub(crate) enum Command {
         after_help = "Examples:\n  polyseal serve --tree /srv/polycom --cert server.pem --key server.key\n  polyseal serve --tree out --cert s.pem --key s.key --uploads up --ledger ledger.jsonl"
     )]
     Serve(ServeArgs),
+    /// What every phone did, from serve's ledger or nginx's access log: one row per phone with
+    /// its last boot and one health (reboot-loop, refused, key-not-taken, silent, never-seen,
+    /// ok); needs no identity (docs/DELIVERY.md).
+    #[command(
+        after_help = "Examples:\n  polyseal status --ledger /var/lib/polyseal/ledger.jsonl\n  polyseal status --nginx-log /var/log/nginx/polyseal.log --format json"
+    )]
+    Status(StatusArgs),
     /// Show or set when the fleet's firmware applies a new key (immediate or next-boot),
     /// which decides how `rotate start` serves phones (docs/ROTATION.md).
     #[command(after_help = "Examples:\n  polyseal key-timing\n  polyseal key-timing next-boot")]
@@ -718,6 +725,10 @@ pub(crate) struct NginxConfigArgs {
     /// Address and port to listen on (default: nginx's, 443 on all addresses).
     #[arg(long)]
     pub(crate) listen: Option<std::net::SocketAddr>,
+    /// Also log every request to this file in polyseal's format (one JSON line each), for
+    /// `polyseal status --nginx-log`.
+    #[arg(long, value_name = "FILE")]
+    pub(crate) access_log: Option<PathBuf>,
 }
 
 #[derive(Args, Debug)]
@@ -750,6 +761,31 @@ pub(crate) struct ServeArgs {
     /// status` reads.
     #[arg(long)]
     pub(crate) ledger: Option<PathBuf>,
+}
+
+#[derive(Args, Debug)]
+pub(crate) struct StatusArgs {
+    /// The ledger `polyseal serve --ledger` writes.
+    #[arg(long, required_unless_present = "nginx_log")]
+    pub(crate) ledger: Option<PathBuf>,
+    /// nginx's access log in polyseal's format (`nginx-config --access-log`).
+    #[arg(long, value_name = "FILE")]
+    pub(crate) nginx_log: Option<PathBuf>,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = TableFormat::Table)]
+    pub(crate) format: TableFormat,
+    /// Judge as of this time (RFC 3339 UTC, `2026-12-31T23:59:59Z`); default now.
+    #[arg(long, value_name = "TIME")]
+    pub(crate) as_of: Option<String>,
+    /// Boot sequences that make a reboot loop…
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u16).range(2..))]
+    pub(crate) loop_boots: u16,
+    /// …within this many minutes.
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..))]
+    pub(crate) loop_minutes: u32,
+    /// How often the phones poll, in hours: a phone unheard for twice this is silent.
+    #[arg(long, default_value_t = 24, value_parser = clap::value_parser!(u32).range(1..))]
+    pub(crate) poll_hours: u32,
 }
 
 #[derive(Args, Debug)]

@@ -48,6 +48,9 @@ pub struct NginxConfig {
     /// The address and port to listen on (`--listen`); none: port 443 on every IPv4 and IPv6
     /// address.
     pub listen: Option<SocketAddr>,
+    /// Where nginx writes its access log in polyseal's format (one JSON line per request),
+    /// for `polyseal status --nginx-log`; `None` leaves nginx's own access log alone.
+    pub access_log: Option<PathBuf>,
 }
 
 /// The inputs after the checks, as they go into the configuration.
@@ -59,6 +62,7 @@ pub(crate) struct Checked<'a> {
     pub(crate) client_ca: Option<&'a str>,
     pub(crate) uploads: Option<&'a str>,
     pub(crate) listen: Option<SocketAddr>,
+    pub(crate) access_log: Option<&'a str>,
 }
 
 impl NginxConfig {
@@ -77,6 +81,7 @@ impl NginxConfig {
             client_ca: None,
             uploads: None,
             listen: None,
+            access_log: None,
         }
     }
 
@@ -139,6 +144,11 @@ impl NginxConfig {
                 .transpose()?,
             uploads,
             listen: self.listen,
+            access_log: self
+                .access_log
+                .as_deref()
+                .map(|log| checked_path(Setting::AccessLog, log))
+                .transpose()?,
         })
     }
 }

@@ -20,6 +20,8 @@ pub enum Setting {
     ClientCa,
     /// The directory phones upload to (`--uploads`).
     Uploads,
+    /// The access log in polyseal's format (`--access-log`).
+    AccessLog,
 }
 
 impl Setting {
@@ -32,6 +34,7 @@ impl Setting {
             Setting::Key => "--key",
             Setting::ClientCa => "--client-ca",
             Setting::Uploads => "--uploads",
+            Setting::AccessLog => "--access-log",
         }
     }
 }

@@ -38,6 +38,7 @@
 #![forbid(unsafe_code)]
 
 pub mod access;
+pub mod access_log;
 mod config;
 mod error;
 mod render;

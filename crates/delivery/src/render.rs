@@ -66,6 +66,13 @@ impl NginxConfig {
         if c.client_ca.is_some() {
             access::write_maps(out);
         }
+        if c.access_log.is_some() {
+            writeln!(
+                out,
+                "# Every request, one JSON line, for `polyseal status --nginx-log`.\n{}\n",
+                crate::access_log::log_format(c.client_ca.is_some())
+            )?;
+        }
 
         writeln!(out, "server {{")?;
         match c.listen {
@@ -108,7 +115,7 @@ impl NginxConfig {
             r#"
     root "{tree}";
     autoindex off;
-    server_tokens off;
+    server_tokens off;{access_log}
     default_type application/octet-stream;
 
     # The published tree is read-only: GET and HEAD, nothing else.
@@ -122,7 +129,11 @@ impl NginxConfig {
     location ~ "/\." {{
         return 404;
     }}"#,
-            tree = c.tree
+            tree = c.tree,
+            access_log = c.access_log.map_or(String::new(), |log| format!(
+                "\n    access_log \"{log}\" {};",
+                crate::access_log::LOG_FORMAT_NAME
+            )),
         )?;
         if let Some(uploads) = c.uploads {
             writeln!(

@@ -27,6 +27,7 @@ pub mod report;
 pub mod rotate;
 mod secret_io;
 pub mod serve;
+pub mod status;
 pub mod uploads;
 pub mod write;
 

@@ -15,6 +15,7 @@ mod recipients;
 mod report;
 mod rotate;
 mod serve;
+mod status;
 mod upgrade;
 
 use crate::cli::Command;
@@ -39,6 +40,7 @@ pub(crate) fn run(session: &Session, command: Command) -> Result<(), Failure> {
         Command::Log(command) => log::run(session, command),
         Command::NginxConfig(args) => nginx::config(session, &args),
         Command::Serve(args) => serve::run(session, &args),
+        Command::Status(args) => status::run(session, &args),
         Command::KeyTiming(args) => key_timing::run(session, &args),
         Command::Upgrade(args) => upgrade::run(session, &args),
         Command::Completions(args) => docs::completions(args.shell),

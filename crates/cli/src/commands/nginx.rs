@@ -36,6 +36,7 @@ pub(crate) fn config(session: &Session, args: &NginxConfigArgs) -> Result<(), Fa
     };
     config.uploads = args.uploads.as_deref().map(absolute).transpose()?;
     config.listen = args.listen;
+    config.access_log = args.access_log.as_deref().map(absolute).transpose()?;
     let text = config.render().map_err(|e| Failure::input(e.to_string()))?;
     if let Some(path) = &bundled {
         write_bundled_ca(session, path)?;

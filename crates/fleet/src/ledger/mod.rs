@@ -52,6 +52,10 @@ pub struct Entry {
     /// The KeyDesc in the header of an encrypted file served or uploaded.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub key_desc: Option<String>,
+    /// The KeyDesc of the key a key file (bootstrap or key change) served carries; never the
+    /// key.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key_served: Option<String>,
 }
 
 impl Entry {
@@ -66,6 +70,7 @@ impl Entry {
             status,
             bytes,
             key_desc: None,
+            key_served: None,
         }
     }
 

@@ -133,6 +133,9 @@ async fn serve_file(
     };
     let mut entry = Entry::now(method, &path.path, 200, if head { 0 } else { len });
     entry.key_desc = key_desc_of(&first);
+    if entry.key_desc.is_none() {
+        entry.key_served = key_served_by(&first);
+    }
     let body = if head {
         empty()
     } else {
@@ -217,6 +220,23 @@ async fn store_upload(
     let mut entry = Entry::now("PUT", &path.path, code.as_u16(), len);
     entry.key_desc = key_desc;
     (status(code), entry)
+}
+
+/// The KeyDesc of the key a key file (a plaintext bootstrap or key-change file) carries, from
+/// its first bytes: the `KeyDesc=` of its key string, never the key.
+fn key_served_by(first: &[u8]) -> Option<String> {
+    let text = std::str::from_utf8(first).ok()?;
+    if !text.contains("configEncryption.key") {
+        return None;
+    }
+    let after = text.split_once("KeyDesc=")?.1;
+    let key_desc: String = after
+        .chars()
+        .take_while(|c| !matches!(c, ';' | '"' | '\'' | '<' | '\n'))
+        .collect();
+    polyseal_crypto::KeyDesc::new(&key_desc)
+        .ok()
+        .map(|d| d.as_str().to_owned())
 }
 
 /// Reads and drops what is left of `body`, for at most `timeout`.

@@ -2,7 +2,6 @@
 //! destroyed, past their cryptoperiod), its schema pinned and documented, and a vault that does
 //! not verify reported as such.
 
-use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, SystemTime};
 
 use polyseal_crypto::Mac;
@@ -13,6 +12,7 @@ use polyseal_vault::{Confirmation, InitialState, KeyState, StateChange, Timestam
 use serde_json::Value;
 
 use crate::common::{Fleet, PHONES, later};
+use crate::schema::assert_schema_pinned;
 
 /// A fleet of the example's 3 phones and one more, with a 30-day cryptoperiod: phone 1 rotated
 /// to generation 2 (confirmed by its operator), phone 2 compromised, the extra phone
@@ -206,50 +206,6 @@ fn the_inventory_csv_has_a_row_per_generation_with_the_documented_columns() {
     }
 }
 
-/// Every field's path and the types it takes anywhere in the report, one a line
-/// (`keys[].activated: null|string`): the report's shape. Arrays contribute every element,
-/// and maps keyed by data (states, months, codes) one `<key>` field.
-fn shape(value: &Value, path: &str, out: &mut BTreeMap<String, BTreeSet<&'static str>>) {
-    let mut add = |kind| {
-        out.entry(path.to_owned()).or_default().insert(kind);
-    };
-    match value {
-        Value::Object(map) if map.is_empty() => add("empty object"),
-        Value::Object(map) => {
-            let keyed_by_data = [
-                "by_state",
-                "by_generation",
-                "by_action",
-                "by_code",
-                "keys_per_state",
-                "rotations_per_month",
-            ]
-            .iter()
-            .any(|name| path.ends_with(name));
-            for (key, value) in map {
-                let child = match (keyed_by_data, path.is_empty()) {
-                    (true, _) => format!("{path}.<key>"),
-                    (false, true) => key.clone(),
-                    (false, false) => format!("{path}.{key}"),
-                };
-                shape(value, &child, out);
-            }
-        }
-        Value::Array(items) if items.is_empty() => {
-            out.entry(format!("{path}[]")).or_default();
-        }
-        Value::Array(items) => {
-            for item in items {
-                shape(item, &format!("{path}[]"), out);
-            }
-        }
-        Value::String(_) => add("string"),
-        Value::Number(_) => add("number"),
-        Value::Bool(_) => add("boolean"),
-        Value::Null => add("null"),
-    }
-}
-
 #[test]
 fn the_report_json_schema_is_pinned_and_documented() {
     let fleet = history();
@@ -258,38 +214,7 @@ fn the_report_json_schema_is_pinned_and_documented() {
         Some(SystemTime::now() + Duration::from_secs(40 * 86_400)),
         true,
     );
-    let mut fields = BTreeMap::new();
-    shape(&report, "", &mut fields);
-    let actual: String = fields
-        .iter()
-        .map(|(path, kinds)| {
-            let kinds: Vec<&str> = kinds.iter().copied().collect();
-            format!("{path}: {}\n", kinds.join("|"))
-        })
-        .collect();
-    let golden_path =
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/report-schema.txt");
-    if std::env::var_os("POLYSEAL_BLESS").is_some() {
-        std::fs::write(&golden_path, &actual).expect("bless");
-    }
-    let golden = std::fs::read_to_string(&golden_path).expect(
-        "tests/fixtures/report-schema.txt (POLYSEAL_BLESS=1 writes it from this test's report)",
-    );
-    assert_eq!(
-        actual, golden,
-        "the schema of report.json changed: that is a new schema"
-    );
-    let docs = std::fs::read_to_string(
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/COMPLIANCE.md"),
-    )
-    .expect("docs/COMPLIANCE.md");
-    for line in golden.lines() {
-        let path = line.split(':').next().expect("path");
-        assert!(
-            docs.contains(&format!("`{path}`")),
-            "docs/COMPLIANCE.md documents `{path}`"
-        );
-    }
+    assert_schema_pinned(&report, "report-schema.txt", "docs/COMPLIANCE.md");
 }
 
 #[test]

@@ -1,0 +1,95 @@
+//! `polyseal status`: every phone's health from the ledger or nginx's log (polyseal-fleet's
+//! `status`).
+
+use std::time::Duration;
+
+use polyseal_fleet::status::{StatusOptions, fleet_status, read_nginx_log};
+use polyseal_vault::Timestamp;
+
+use crate::cli::{StatusArgs, TableFormat};
+use crate::commands::audit::parse_as_of;
+use crate::failure::Failure;
+use crate::session::Session;
+use crate::table::{Table, emit};
+
+pub(crate) fn run(session: &Session, args: &StatusArgs) -> Result<(), Failure> {
+    let as_of = parse_as_of(args.as_of.as_deref())?.unwrap_or_else(Timestamp::now);
+    let mut entries = Vec::new();
+    let mut sources = Vec::new();
+    let mut torn = false;
+    if let Some(path) = &args.ledger {
+        let ledger = polyseal_fleet::ledger::read(path).map_err(ledger_failure)?;
+        torn |= ledger.torn_last_line;
+        entries.extend(ledger.entries);
+        sources.push(path.display().to_string());
+    }
+    if let Some(path) = &args.nginx_log {
+        let (more, torn_log) = read_nginx_log(path).map_err(ledger_failure)?;
+        torn |= torn_log;
+        entries.extend(more);
+        sources.push(path.display().to_string());
+    }
+    entries.sort_by(|a, b| a.time.cmp(&b.time));
+    // The vault names the phones never seen and the generations of KeyDescs; without one,
+    // only the phones the sources saw.
+    let vault = match session.vault() {
+        Ok(vault) => Some(vault),
+        Err(_) if !session.vault_dir().exists() => None,
+        Err(e) => return Err(e),
+    };
+    let mut options = StatusOptions::new(as_of);
+    options.loop_boots = usize::from(args.loop_boots);
+    options.loop_window = Duration::from_secs(u64::from(args.loop_minutes) * 60);
+    options.poll_interval = Duration::from_secs(u64::from(args.poll_hours) * 3600);
+    let status = fleet_status(vault.as_ref(), &entries, sources, torn, &options);
+    if torn {
+        session.warn(
+            "the last line of a source was torn (the writer stopped mid-line) and was skipped",
+        );
+    }
+    match args.format {
+        TableFormat::Json => {
+            let json =
+                serde_json::to_string_pretty(&status).map_err(|e| Failure::input(e.to_string()))?;
+            emit(&format!("{json}\n"))
+        }
+        TableFormat::Table => {
+            let mut table =
+                Table::new(&["mac", "health", "last_seen", "served", "uploads", "detail"]);
+            for phone in &status.phones {
+                let generation = |g: Option<u32>| g.map_or("-".to_owned(), |g| format!("g{g}"));
+                table.row(vec![
+                    phone.mac.clone(),
+                    phone.health.as_str().to_owned(),
+                    phone.last_seen.clone().unwrap_or_else(|| "-".to_owned()),
+                    generation(phone.served_generation),
+                    generation(phone.upload_generation),
+                    phone.detail.clone(),
+                ]);
+            }
+            table.print()?;
+            let counts: Vec<String> = status
+                .summary
+                .iter()
+                .filter(|(_, n)| **n > 0)
+                .map(|(health, n)| format!("{n} {health}"))
+                .collect();
+            session.say(&format!(
+                "{} phones: {}; {} requests read",
+                status.phones.len(),
+                counts.join(", "),
+                status.requests
+            ));
+            Ok(())
+        }
+    }
+}
+
+fn ledger_failure(error: polyseal_fleet::ledger::Error) -> Failure {
+    match error {
+        polyseal_fleet::ledger::Error::Io { path, source, .. } => {
+            Failure::io(&path, "read", &source)
+        }
+        other => Failure::input(other.to_string()),
+    }
+}

@@ -1,0 +1,214 @@
+//! One phone's health, the first that applies in this order: `reboot-loop`, `refused`,
+//! `key-not-taken`, `silent`, `never-seen`, `ok`.
+
+use serde::Serialize;
+
+use super::StatusOptions;
+use super::model::{FetchedFile, PhoneStatus, Restart};
+use crate::ledger::Entry;
+
+/// A phone's health.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+#[non_exhaustive]
+pub enum Health {
+    /// Its last boots came faster than a phone that boots once and runs: it restarts on a
+    /// file it cannot use.
+    RebootLoop,
+    /// A file of its own was refused in its last boot.
+    Refused,
+    /// It was served a new key, and still uploads under the old one.
+    KeyNotTaken,
+    /// Unheard for more than twice the poll interval.
+    Silent,
+    /// Never seen.
+    NeverSeen,
+    /// None of the above.
+    Ok,
+}
+
+impl Health {
+    /// Every health, in the order they are judged.
+    pub const ALL: [Health; 6] = [
+        Health::RebootLoop,
+        Health::Refused,
+        Health::KeyNotTaken,
+        Health::Silent,
+        Health::NeverSeen,
+        Health::Ok,
+    ];
+
+    /// Its name in the JSON and the table.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Health::RebootLoop => "reboot-loop",
+            Health::Refused => "refused",
+            Health::KeyNotTaken => "key-not-taken",
+            Health::Silent => "silent",
+            Health::NeverSeen => "never-seen",
+            Health::Ok => "ok",
+        }
+    }
+}
+
+/// Whether `path` is a master file phone `mac` boots from.
+fn is_master(mac: &str, path: &str) -> bool {
+    let name = path.trim_start_matches('/');
+    name == "000000000000.cfg" || name.eq_ignore_ascii_case(&format!("{mac}.cfg"))
+}
+
+/// Whether a 404 for `path` is part of a normal boot: the phone's own master (`<mac>.cfg`,
+/// most trees have none), what it uploads and reads back (overrides, directory, logs), the
+/// shared directory, and firmware images the tree does not carry.
+fn missing_is_normal(mac: &str, path: &str) -> bool {
+    let name = path.rsplit('/').next().unwrap_or(path);
+    name.eq_ignore_ascii_case(&format!("{mac}.cfg"))
+        || polyseal_delivery::is_upload_path(path)
+        || name == "000000000000-directory.xml"
+        || name.ends_with(".ld")
+}
+
+/// Judges phone `mac` by its requests, in order.
+pub(super) fn judge(
+    mac: &str,
+    in_vault: bool,
+    entries: &[&Entry],
+    generation_of: &dyn Fn(&str) -> Option<u32>,
+    options: &StatusOptions,
+) -> PhoneStatus {
+    let mut status = PhoneStatus {
+        mac: mac.to_owned(),
+        health: Health::Ok,
+        detail: String::new(),
+        in_vault,
+        last_seen: entries.last().map(|e| e.time.clone()),
+        boots: 0,
+        last_boot: Vec::new(),
+        restarts: Vec::new(),
+        served_generation: None,
+        served_key_desc: None,
+        upload_generation: None,
+        upload_key_desc: None,
+        other_phone_requests: 0,
+        last_other_phone_request: None,
+    };
+    let Some(last) = entries.last() else {
+        status.health = Health::NeverSeen;
+        status.detail = "no request from it in the sources".to_owned();
+        return status;
+    };
+    // Boot sequences, restarts and the last boot's files.
+    let mut boot_starts = Vec::new();
+    let mut all_restarts = Vec::new();
+    let mut plan_started = false;
+    let mut last_file: Option<String> = None;
+    let mut served_at = None;
+    let mut uploaded_at = None;
+    for (index, entry) in entries.iter().enumerate() {
+        if !polyseal_delivery::path_allowed(mac, &entry.path) {
+            status.other_phone_requests += 1;
+            status.last_other_phone_request = Some(entry.path.clone());
+            continue;
+        }
+        if is_master(mac, &entry.path) && entry.method != "PUT" {
+            if plan_started || boot_starts.is_empty() {
+                if plan_started {
+                    all_restarts.push(Restart {
+                        time: entry.time.clone(),
+                        after: last_file.clone(),
+                    });
+                }
+                boot_starts.push(entry.time.clone());
+                status.last_boot.clear();
+            }
+            plan_started = false;
+        } else {
+            plan_started = true;
+            last_file = Some(entry.path.clone());
+        }
+        status.last_boot.push(FetchedFile {
+            time: entry.time.clone(),
+            method: entry.method.clone(),
+            path: entry.path.clone(),
+            status: entry.status,
+        });
+        if let Some(key_desc) = &entry.key_served
+            && entry.status == 200
+        {
+            status.served_key_desc = Some(key_desc.clone());
+            served_at = Some(index);
+        }
+        if entry.method == "PUT"
+            && (200..300).contains(&entry.status)
+            && let Some(key_desc) = &entry.key_desc
+        {
+            status.upload_key_desc = Some(key_desc.clone());
+            uploaded_at = Some(index);
+        }
+    }
+    status.boots = boot_starts.len();
+    status.served_generation = status.served_key_desc.as_deref().and_then(generation_of);
+    status.upload_generation = status.upload_key_desc.as_deref().and_then(generation_of);
+
+    // reboot-loop: the last N boot starts within the window.
+    let seconds = |time: &str| polyseal_vault::Timestamp::parse(time).map(|t| t.unix_seconds());
+    let window = options.loop_window.as_secs();
+    let looping = boot_starts.len() >= options.loop_boots.max(2)
+        && match (
+            seconds(&boot_starts[boot_starts.len() - options.loop_boots.max(2)]),
+            boot_starts.last().and_then(|t| seconds(t)),
+        ) {
+            (Some(first), Some(last)) => last.saturating_sub(first) <= window,
+            _ => false,
+        };
+    let last_seconds = seconds(&last.time).unwrap_or(0);
+    status.restarts = all_restarts
+        .into_iter()
+        .filter(|r| seconds(&r.time).is_some_and(|t| last_seconds.saturating_sub(t) <= window))
+        .collect();
+    if looping {
+        let culprit = status
+            .restarts
+            .last()
+            .and_then(|r| r.after.clone())
+            .unwrap_or_else(|| "(none)".to_owned());
+        status.health = Health::RebootLoop;
+        status.detail = format!(
+            "{} boots within {} minutes; last file before each restart: {culprit}",
+            options.loop_boots.max(2),
+            window / 60
+        );
+        return status;
+    }
+    // refused: a file of its own, in its last boot.
+    if let Some(file) = status.last_boot.iter().find(|f| {
+        f.status == 403 || f.status >= 500 || (f.status == 404 && !missing_is_normal(mac, &f.path))
+    }) {
+        status.health = Health::Refused;
+        status.detail = format!("{} {} answered {}", file.method, file.path, file.status);
+        return status;
+    }
+    // key-not-taken: a new key served, an upload since still under an older one.
+    if let (Some(served), Some(uploaded)) = (status.served_generation, status.upload_generation)
+        && uploaded < served
+        && uploaded_at > served_at
+    {
+        status.health = Health::KeyNotTaken;
+        status.detail =
+            format!("served generation {served}, still uploading under generation {uploaded}");
+        return status;
+    }
+    // silent: unheard for more than twice the poll interval.
+    let quiet = options.as_of.unix_seconds().saturating_sub(last_seconds);
+    if quiet > 2 * options.poll_interval.as_secs() {
+        status.health = Health::Silent;
+        status.detail = format!("no request for {} hours", quiet / 3600);
+        return status;
+    }
+    status.detail = format!(
+        "{} boots; last boot {} files",
+        status.boots,
+        status.last_boot.len()
+    );
+    status
+}

@@ -1,0 +1,200 @@
+//! The fleet's status from a ledger, through the public API: each health, in its order, from
+//! requests made up the way phones make them; and the JSON schema, pinned and documented.
+
+use polyseal_crypto::Mac;
+use polyseal_fleet::ledger::Entry;
+use polyseal_fleet::status::{Health, StatusOptions, fleet_status};
+use polyseal_vault::{InitialState, Timestamp, Vault};
+
+use crate::common::Fleet;
+use crate::schema::assert_schema_pinned;
+
+/// A request of phone `mac` at `seconds` past the start.
+fn request(mac: &str, seconds: u64, method: &str, path: &str, status: u16) -> Entry {
+    let mut entry = Entry::now(method, path, status, 100);
+    entry.time = Timestamp::from_unix_seconds(START + seconds).to_string();
+    entry.mac = Some(mac.to_owned());
+    entry
+}
+
+/// 2026-12-01T00:00:00Z.
+const START: u64 = 1_764_547_200;
+
+/// A boot of `mac` at `seconds`: the master, its key file (serving `served`), its config.
+fn boot(mac: &str, seconds: u64, served: &str) -> Vec<Entry> {
+    let mut key_file = request(mac, seconds + 1, "GET", &format!("/{mac}-key.cfg"), 200);
+    key_file.key_served = Some(served.to_owned());
+    vec![
+        request(mac, seconds, "GET", "/000000000000.cfg", 200),
+        key_file,
+        request(mac, seconds + 2, "GET", &format!("/{mac}-sip.cfg"), 200),
+    ]
+}
+
+/// Phones a…f of a vault, one with a second (pre-active) generation.
+fn fleet_of_six() -> (Fleet, Vec<String>) {
+    let fleet = Fleet::new();
+    let macs: Vec<Mac> = (1..=6)
+        .map(|n| format!("0004f2c0000{n}").parse().expect("mac"))
+        .collect();
+    let (mut writer, data_key) = fleet.writer();
+    writer
+        .add_keys(&data_key, &macs, InitialState::Active)
+        .expect("keys");
+    writer
+        .add_keys(&data_key, &macs[2..3], InitialState::PreActive)
+        .expect("g2");
+    (fleet, macs.iter().map(ToString::to_string).collect())
+}
+
+#[test]
+fn each_phone_gets_the_first_health_that_applies() {
+    let (fleet, m) = fleet_of_six();
+    let vault = Vault::open(&fleet.path("vault")).expect("vault");
+    let g = |mac: &str, n: u32| format!("{mac}-g{n}");
+    let mut entries = Vec::new();
+    // m[0]: boots three times in four minutes, each time after its -sip.cfg.
+    for start in [0, 120, 240] {
+        entries.extend(boot(&m[0], start, &g(&m[0], 1)));
+    }
+    // m[1]: its key file is missing (404 for a file of its own plan).
+    entries.push(request(&m[1], 10, "GET", "/000000000000.cfg", 200));
+    entries.push(request(
+        &m[1],
+        11,
+        "GET",
+        &format!("/{}-key.cfg", m[1]),
+        404,
+    ));
+    // m[2]: served generation 2, still uploads under generation 1.
+    entries.extend(boot(&m[2], 20, &g(&m[2], 2)));
+    let mut upload = request(
+        &m[2],
+        30,
+        "PUT",
+        &format!("/overrides/{}-phone.cfg", m[2]),
+        204,
+    );
+    upload.key_desc = Some(g(&m[2], 1));
+    entries.push(upload);
+    // m[3]: one normal boot three days before the judged moment.
+    entries.extend(boot(&m[3], 0, &g(&m[3], 1)));
+    // m[4]: never seen. m[5]: a normal boot, with 404s that are part of any boot, and a try at
+    // a neighbour's key file.
+    entries.push(request(
+        &m[5],
+        3 * 86_400 - 60,
+        "GET",
+        &format!("/{}.cfg", m[5]),
+        404,
+    ));
+    entries.extend(boot(&m[5], 3 * 86_400 - 59, &g(&m[5], 1)));
+    entries.push(request(
+        &m[5],
+        3 * 86_400 - 50,
+        "GET",
+        &format!("/overrides/{}-phone.cfg", m[5]),
+        404,
+    ));
+    entries.push(request(
+        &m[5],
+        3 * 86_400 - 40,
+        "GET",
+        &format!("/{}-key.cfg", m[1]),
+        403,
+    ));
+    entries.sort_by(|a, b| a.time.cmp(&b.time));
+
+    let options = StatusOptions::new(Timestamp::from_unix_seconds(START + 3 * 86_400));
+    let status = fleet_status(Some(&vault), &entries, vec!["test".into()], false, &options);
+    let health = |mac: &str| {
+        status
+            .phones
+            .iter()
+            .find(|p| p.mac == mac)
+            .unwrap_or_else(|| panic!("{mac}"))
+    };
+    let looping = health(&m[0]);
+    assert_eq!(looping.health, Health::RebootLoop, "{looping:#?}");
+    assert!(
+        looping.detail.contains(&format!("/{}-sip.cfg", m[0])),
+        "{}",
+        looping.detail
+    );
+    assert_eq!(looping.restarts.len(), 2);
+    assert_eq!(health(&m[1]).health, Health::Refused);
+    assert!(health(&m[1]).detail.contains("-key.cfg answered 404"));
+    let rotating = health(&m[2]);
+    assert_eq!(rotating.health, Health::KeyNotTaken, "{rotating:#?}");
+    assert_eq!(
+        (rotating.served_generation, rotating.upload_generation),
+        (Some(2), Some(1))
+    );
+    assert_eq!(health(&m[3]).health, Health::Silent);
+    assert_eq!(health(&m[4]).health, Health::NeverSeen);
+    let fine = health(&m[5]);
+    assert_eq!(fine.health, Health::Ok, "{fine:#?}");
+    assert_eq!(fine.other_phone_requests, 1);
+    assert_eq!(
+        fine.boots, 1,
+        "a phone-specific master then the shared one is one boot"
+    );
+    for name in [
+        "reboot-loop",
+        "refused",
+        "key-not-taken",
+        "silent",
+        "never-seen",
+        "ok",
+    ] {
+        assert_eq!(status.summary[name], 1, "{name}: {:?}", status.summary);
+    }
+
+    // A looser rule: five boots in ten minutes. m[0] made three: no loop.
+    let mut loose = options;
+    loose.loop_boots = 5;
+    let status = fleet_status(Some(&vault), &entries, vec![], false, &loose);
+    assert_ne!(
+        status
+            .phones
+            .iter()
+            .find(|p| p.mac == m[0])
+            .map(|p| p.health),
+        Some(Health::RebootLoop)
+    );
+}
+
+#[test]
+fn the_status_json_schema_is_pinned_and_documented() {
+    let (fleet, m) = fleet_of_six();
+    let vault = Vault::open(&fleet.path("vault")).expect("vault");
+    let mut entries = boot(&m[0], 0, &format!("{}-g1", m[0]));
+    entries.extend(boot(&m[0], 60, &format!("{}-g1", m[0])));
+    let mut upload = request(
+        &m[0],
+        70,
+        "PUT",
+        &format!("/overrides/{}-phone.cfg", m[0]),
+        201,
+    );
+    upload.key_desc = Some(format!("{}-g1", m[0]));
+    entries.push(upload);
+    entries.push(request(
+        &m[0],
+        80,
+        "GET",
+        &format!("/{}-key.cfg", m[1]),
+        403,
+    ));
+    let options = StatusOptions::new(Timestamp::from_unix_seconds(START + 100));
+    let status = fleet_status(
+        Some(&vault),
+        &entries,
+        vec!["ledger.jsonl".into()],
+        false,
+        &options,
+    );
+    let json = serde_json::to_value(&status).expect("serialises");
+    assert_eq!(json["schema"], "polyseal-status/1");
+    assert_schema_pinned(&json, "status-schema.txt", "docs/DELIVERY.md");
+}
