@@ -209,3 +209,42 @@ fn a_start_that_cannot_serve_safely_is_refused_with_one_line() {
         "site.cfg",
     );
 }
+
+#[test]
+fn a_killed_server_loses_at_most_the_torn_last_ledger_line() {
+    let mut s = Setup::on(Backend::Serve, 1);
+    let a = s.tree.phones[0].mac;
+    let client = s.phone_client(0);
+    for path in [
+        "000000000000.cfg".to_owned(),
+        format!("{a}-key.cfg"),
+        format!("{a}-sip.cfg"),
+    ] {
+        assert_eq!(client.get(&path).expect("an answer").status, 200);
+    }
+    let crate::support::tree::Provider::Serve(serve) = &mut s.provider else {
+        unreachable!("a serve setup")
+    };
+    serve.kill();
+    // Every answered request is in the ledger, whole: each line was written before its
+    // response.
+    let ledger = fs::read_to_string(s.ledger()).expect("ledger");
+    assert_eq!(ledger.lines().count(), 3, "{ledger}");
+    // A write cut by the kill can only tear the last line: status skips it and says so.
+    fs::write(
+        s.ledger(),
+        format!("{ledger}{{\"time\":\"2026-12-04T12:00:0"),
+    )
+    .expect("tear");
+    let output = std::process::Command::new(polyseal_bin())
+        .args(["status", "--format", "json", "--ledger"])
+        .arg(s.ledger())
+        .env("POLYSEAL_VAULT", s.state.path().join("no-vault"))
+        .output()
+        .expect("status");
+    assert!(output.status.success(), "{output:?}");
+    assert!(String::from_utf8_lossy(&output.stderr).contains("torn"));
+    let status: serde_json::Value = serde_json::from_slice(&output.stdout).expect("JSON");
+    assert_eq!(status["requests"], 3);
+    assert_eq!(status["torn_last_line"], true);
+}

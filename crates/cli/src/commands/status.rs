@@ -15,12 +15,14 @@ use crate::table::{Table, emit};
 pub(crate) fn run(session: &Session, args: &StatusArgs) -> Result<(), Failure> {
     let as_of = parse_as_of(args.as_of.as_deref())?.unwrap_or_else(Timestamp::now);
     let mut entries = Vec::new();
+    let mut summaries = Vec::new();
     let mut sources = Vec::new();
     let mut torn = false;
     if let Some(path) = &args.ledger {
         let ledger = polyseal_fleet::ledger::read(path).map_err(ledger_failure)?;
         torn |= ledger.torn_last_line;
         entries.extend(ledger.entries);
+        summaries.extend(ledger.summaries);
         sources.push(path.display().to_string());
     }
     if let Some(path) = &args.nginx_log {
@@ -41,7 +43,14 @@ pub(crate) fn run(session: &Session, args: &StatusArgs) -> Result<(), Failure> {
     options.loop_boots = usize::from(args.loop_boots);
     options.loop_window = Duration::from_secs(u64::from(args.loop_minutes) * 60);
     options.poll_interval = Duration::from_secs(u64::from(args.poll_hours) * 3600);
-    let status = fleet_status(vault.as_ref(), &entries, sources, torn, &options);
+    let status = fleet_status(
+        vault.as_ref(),
+        &entries,
+        &summaries,
+        sources,
+        torn,
+        &options,
+    );
     if torn {
         session.warn(
             "the last line of a source was torn (the writer stopped mid-line) and was skipped",

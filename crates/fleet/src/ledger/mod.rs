@@ -12,7 +12,9 @@
 //! concurrent requests never interleave; a crash can leave only the last line torn, which
 //! [`read`] tolerates and reports.
 
+mod compact;
 mod error;
+mod summary;
 
 use std::fs::{File, OpenOptions};
 use std::io::{BufRead as _, BufReader, Write as _};
@@ -23,10 +25,20 @@ use std::sync::Mutex;
 use polyseal_vault::Timestamp;
 use serde::{Deserialize, Serialize};
 
+pub use compact::compact;
 pub use error::Error;
+pub use summary::PhoneSummary;
 
 /// Mode of the ledger: the server's user writes, its group reads (an operator's `status`).
 const LEDGER_MODE: u32 = 0o640;
+
+/// A line of the ledger: a phone's summary (at the top of a compacted ledger), or a request.
+#[derive(Serialize, Deserialize)]
+#[serde(untagged)]
+enum Line {
+    Summary { summary: PhoneSummary },
+    Request(Entry),
+}
 
 /// One request, as the ledger records it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -80,34 +92,50 @@ impl Entry {
     }
 }
 
-/// Appends entries to a ledger file.
+/// When a ledger is compacted: past `max_bytes`, keeping `window` of raw entries.
+#[derive(Clone, Copy, Debug)]
+#[non_exhaustive]
+pub struct Compaction {
+    /// The size past which the ledger is compacted.
+    pub max_bytes: u64,
+    /// How far back raw entries are kept (older ones fold into summaries).
+    pub window: std::time::Duration,
+}
+
+impl Default for Compaction {
+    /// 64 MiB, and 48 hours of raw entries: a fleet that polls daily keeps its last two polls
+    /// and every boot sequence of the reboot-loop window in full; about 150 bytes a request,
+    /// so 64 MiB holds two days of 100,000 phones making two requests a day between boots.
+    fn default() -> Compaction {
+        Compaction {
+            max_bytes: 64 * 1024 * 1024,
+            window: std::time::Duration::from_secs(48 * 3600),
+        }
+    }
+}
+
+/// Appends entries to a ledger file, compacting it when it grows past its bound.
 #[derive(Debug)]
 pub struct LedgerWriter {
     path: PathBuf,
-    file: Mutex<File>,
+    file: Mutex<(File, u64)>,
+    compaction: Compaction,
 }
 
 impl LedgerWriter {
     /// Opens (or creates, mode 0640) the ledger at `path` for appending.
-    pub fn open(path: &Path) -> Result<LedgerWriter, Error> {
-        let file = OpenOptions::new()
-            .append(true)
-            .create(true)
-            .mode(LEDGER_MODE)
-            .custom_flags(rustix::fs::OFlags::NOFOLLOW.bits() as i32)
-            .open(path)
-            .map_err(|source| Error::Io {
-                path: path.to_owned(),
-                action: "open the ledger for appending",
-                source,
-            })?;
+    pub fn open(path: &Path, compaction: Compaction) -> Result<LedgerWriter, Error> {
+        let file = open_for_append(path)?;
+        let size = file.metadata().map(|m| m.len()).unwrap_or(0);
         Ok(LedgerWriter {
             path: path.to_owned(),
-            file: Mutex::new(file),
+            file: Mutex::new((file, size)),
+            compaction,
         })
     }
 
-    /// Appends `entry` as one line, with one write.
+    /// Appends `entry` as one line, with one write; compacts the ledger first when it has grown
+    /// past its bound (a failed compaction leaves the ledger as it was, and is reported).
     pub fn append(&self, entry: &Entry) -> Result<(), Error> {
         let mut line = serde_json::to_vec(entry).map_err(|e| Error::Io {
             path: self.path.clone(),
@@ -115,22 +143,50 @@ impl LedgerWriter {
             source: std::io::Error::other(e),
         })?;
         line.push(b'\n');
-        let mut file = self
+        let mut guard = self
             .file
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        file.write_all(&line).map_err(|source| Error::Io {
+        let mut compacted = Ok(());
+        if guard.1 > self.compaction.max_bytes {
+            compacted = compact(&self.path, self.compaction.window, Timestamp::now())
+                .and_then(|_| open_for_append(&self.path))
+                .map(|file| {
+                    let size = file.metadata().map(|m| m.len()).unwrap_or(0);
+                    *guard = (file, size);
+                });
+        }
+        guard.0.write_all(&line).map_err(|source| Error::Io {
             path: self.path.clone(),
             action: "append to the ledger",
             source,
-        })
+        })?;
+        guard.1 += line.len() as u64;
+        compacted
     }
+}
+
+/// The ledger opened for appending, created 0640, never through a symbolic link.
+fn open_for_append(path: &Path) -> Result<File, Error> {
+    OpenOptions::new()
+        .append(true)
+        .create(true)
+        .mode(LEDGER_MODE)
+        .custom_flags(rustix::fs::OFlags::NOFOLLOW.bits() as i32)
+        .open(path)
+        .map_err(|source| Error::Io {
+            path: path.to_owned(),
+            action: "open the ledger for appending",
+            source,
+        })
 }
 
 /// A ledger read back.
 #[derive(Debug, Default)]
 #[non_exhaustive]
 pub struct Ledger {
+    /// The summaries of phones' requests before the window (a compacted ledger), by MAC.
+    pub summaries: Vec<PhoneSummary>,
     /// Every complete entry, in order.
     pub entries: Vec<Entry>,
     /// Whether the last line was torn (cut by a crash mid-write) and skipped.
@@ -171,9 +227,10 @@ pub fn read(path: &Path) -> Result<Ledger, Error> {
             });
         }
         let complete = line.ends_with(b"\n");
-        match serde_json::from_slice::<Entry>(line.trim_ascii_end()) {
-            Ok(entry) if complete => ledger.entries.push(entry),
-            Ok(_) => ledger.torn_last_line = true,
+        match serde_json::from_slice::<Line>(line.trim_ascii_end()) {
+            Ok(_) if !complete => ledger.torn_last_line = true,
+            Ok(Line::Request(entry)) => ledger.entries.push(entry),
+            Ok(Line::Summary { summary }) => ledger.summaries.push(summary),
             Err(e) => pending = Some((number, e.to_string())),
         }
     }

@@ -98,6 +98,8 @@ pub struct ServeConfig {
     pub listen: SocketAddr,
     /// The ledger file, if requests are to be recorded.
     pub ledger: Option<PathBuf>,
+    /// When the ledger is compacted.
+    pub compaction: crate::ledger::Compaction,
     /// The bounds.
     pub limits: Limits,
     /// Told what went wrong while serving that no response shows (a ledger line that could
@@ -123,6 +125,7 @@ impl ServeConfig {
             },
             listen,
             ledger: None,
+            compaction: crate::ledger::Compaction::default(),
             limits: Limits::default(),
             warn: Arc::new(|_| {}),
         }
@@ -185,7 +188,7 @@ impl Server {
                         served: served.clone(),
                     });
                 }
-                Some(Arc::new(LedgerWriter::open(path)?))
+                Some(Arc::new(LedgerWriter::open(path, config.compaction)?))
             }
         };
         let tls = tls::server_config(&config.cert, &config.key, &config.client_auth)?;

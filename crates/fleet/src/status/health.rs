@@ -5,7 +5,7 @@ use serde::Serialize;
 
 use super::StatusOptions;
 use super::model::{FetchedFile, PhoneStatus, Restart};
-use crate::ledger::Entry;
+use crate::ledger::{Entry, PhoneSummary};
 
 /// A phone's health.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -73,6 +73,7 @@ pub(super) fn judge(
     mac: &str,
     in_vault: bool,
     entries: &[&Entry],
+    summary: Option<&PhoneSummary>,
     generation_of: &dyn Fn(&str) -> Option<u32>,
     options: &StatusOptions,
 ) -> PhoneStatus {
@@ -81,20 +82,46 @@ pub(super) fn judge(
         health: Health::Ok,
         detail: String::new(),
         in_vault,
-        last_seen: entries.last().map(|e| e.time.clone()),
+        last_seen: entries
+            .last()
+            .map(|e| e.time.clone())
+            .or_else(|| summary.map(|s| s.last_seen.clone())),
         boots: 0,
         last_boot: Vec::new(),
         restarts: Vec::new(),
         served_generation: None,
-        served_key_desc: None,
+        served_key_desc: summary.and_then(|s| s.served_key_desc.clone()),
         upload_generation: None,
-        upload_key_desc: None,
-        other_phone_requests: 0,
-        last_other_phone_request: None,
+        upload_key_desc: summary.and_then(|s| s.upload_key_desc.clone()),
+        other_phone_requests: summary.map_or(0, |s| s.other_phone_requests),
+        last_other_phone_request: summary.and_then(|s| s.last_other_phone_request.clone()),
     };
     let Some(last) = entries.last() else {
-        status.health = Health::NeverSeen;
-        status.detail = "no request from it in the sources".to_owned();
+        status.served_generation = status.served_key_desc.as_deref().and_then(generation_of);
+        status.upload_generation = status.upload_key_desc.as_deref().and_then(generation_of);
+        let quiet = status
+            .last_seen
+            .as_deref()
+            .and_then(polyseal_vault::Timestamp::parse);
+        match quiet {
+            Some(seen) => {
+                // Seen only before the ledger's window: silent, by the same rule.
+                let quiet = options
+                    .as_of
+                    .unix_seconds()
+                    .saturating_sub(seen.unix_seconds());
+                if quiet > 2 * options.poll_interval.as_secs() {
+                    status.health = Health::Silent;
+                    status.detail = format!("no request for {} hours", quiet / 3600);
+                } else {
+                    status.detail = "seen before the ledger's window only".to_owned();
+                }
+            }
+            None => {
+                status.health = Health::NeverSeen;
+                status.detail = "no request from it in the sources".to_owned();
+            }
+        }
         return status;
     };
     // Boot sequences, restarts and the last boot's files.

@@ -18,7 +18,7 @@ pub use health::Health;
 pub use model::{FetchedFile, FleetStatus, PhoneStatus, Restart, SCHEMA};
 pub use nginx_log::read_nginx_log;
 
-use crate::ledger::Entry;
+use crate::ledger::{Entry, PhoneSummary};
 
 /// The settings of the health rules.
 #[derive(Clone, Copy, Debug)]
@@ -51,6 +51,7 @@ impl StatusOptions {
 pub fn fleet_status(
     vault: Option<&Vault>,
     entries: &[Entry],
+    summaries: &[PhoneSummary],
     sources: Vec<String>,
     torn_last_line: bool,
     options: &StatusOptions,
@@ -62,6 +63,11 @@ pub fn fleet_status(
             Some(mac) => by_phone.entry(mac.clone()).or_default().push(entry),
             None => unidentified += 1,
         }
+    }
+    let summary_of: BTreeMap<&str, &PhoneSummary> =
+        summaries.iter().map(|s| (s.mac.as_str(), s)).collect();
+    for summary in summaries {
+        by_phone.entry(summary.mac.clone()).or_default();
     }
     if let Some(vault) = vault {
         for record in vault.records() {
@@ -80,7 +86,8 @@ pub fn fleet_status(
         .map(|(mac, entries)| {
             let in_vault =
                 vault.is_none_or(|vault| mac.parse().ok().and_then(|m| vault.record(&m)).is_some());
-            health::judge(&mac, in_vault, &entries, &generation_of, options)
+            let summary = summary_of.get(mac.as_str()).copied();
+            health::judge(&mac, in_vault, &entries, summary, &generation_of, options)
         })
         .collect();
     let mut summary: BTreeMap<String, usize> = Health::ALL

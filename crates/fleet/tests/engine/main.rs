@@ -3,6 +3,7 @@
 //! ledger.
 
 mod common;
+mod ledger;
 mod publish;
 mod report;
 mod rotate;

@@ -106,7 +106,14 @@ fn each_phone_gets_the_first_health_that_applies() {
     entries.sort_by(|a, b| a.time.cmp(&b.time));
 
     let options = StatusOptions::new(Timestamp::from_unix_seconds(START + 3 * 86_400));
-    let status = fleet_status(Some(&vault), &entries, vec!["test".into()], false, &options);
+    let status = fleet_status(
+        Some(&vault),
+        &entries,
+        &[],
+        vec!["test".into()],
+        false,
+        &options,
+    );
     let health = |mac: &str| {
         status
             .phones
@@ -153,7 +160,7 @@ fn each_phone_gets_the_first_health_that_applies() {
     // A looser rule: five boots in ten minutes. m[0] made three: no loop.
     let mut loose = options;
     loose.loop_boots = 5;
-    let status = fleet_status(Some(&vault), &entries, vec![], false, &loose);
+    let status = fleet_status(Some(&vault), &entries, &[], vec![], false, &loose);
     assert_ne!(
         status
             .phones
@@ -190,6 +197,7 @@ fn the_status_json_schema_is_pinned_and_documented() {
     let status = fleet_status(
         Some(&vault),
         &entries,
+        &[],
         vec!["ledger.jsonl".into()],
         false,
         &options,

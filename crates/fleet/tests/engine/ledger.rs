@@ -1,0 +1,148 @@
+//! The ledger through the public API: appended lines read back, a torn last line tolerated
+//! and reported, an edited line refused, and compaction keeping the size bounded and what
+//! `status` needs.
+
+use std::time::Duration;
+
+use polyseal_fleet::ledger::{Compaction, Entry, LedgerWriter, compact, read};
+use polyseal_fleet::status::{StatusOptions, fleet_status};
+use polyseal_vault::Timestamp;
+
+/// 2026-12-01T00:00:00Z.
+const START: u64 = 1_764_547_200;
+
+fn request(phone: u32, seconds: u64, path: &str) -> Entry {
+    let mac = format!("0004f2d{phone:05x}");
+    let mut entry = Entry::now("GET", &path.replace("MAC", &mac), 200, 100);
+    entry.time = Timestamp::from_unix_seconds(START + seconds).to_string();
+    entry.mac = Some(mac.clone());
+    if path.ends_with("-key.cfg") {
+        entry.key_served = Some(format!("{mac}-g1"));
+    }
+    entry
+}
+
+#[test]
+fn a_torn_last_line_is_skipped_and_reported_and_an_edited_line_is_refused() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let path = dir.path().join("ledger.jsonl");
+    let writer = LedgerWriter::open(&path, Compaction::default()).expect("open");
+    for seconds in 0..3 {
+        writer
+            .append(&request(1, seconds, "/000000000000.cfg"))
+            .expect("append");
+    }
+    drop(writer);
+    let mut text = std::fs::read_to_string(&path).expect("ledger");
+    text.push_str(r#"{"time":"2026-12-01T00:00:09Z","mac":"0004f2d0"#);
+    std::fs::write(&path, &text).expect("tear");
+    let ledger = read(&path).expect("read");
+    assert_eq!(ledger.entries.len(), 3);
+    assert!(ledger.torn_last_line);
+    // The same damage before the last line is not a torn write: refused, with its number.
+    let edited = text.replacen(r#""status":200"#, r#""status":"x""#, 1) + "\n{}\n";
+    std::fs::write(&path, edited).expect("edit");
+    let error = read(&path).expect_err("an edited line");
+    assert!(error.to_string().contains("line 1"), "{error}");
+}
+
+#[test]
+fn compaction_bounds_the_ledger_and_keeps_what_status_needs() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let path = dir.path().join("ledger.jsonl");
+    let window = Duration::from_secs(2 * 86_400);
+    // 200 phones polling daily for 30 days: 3 requests each poll.
+    let writer = LedgerWriter::open(&path, Compaction::default()).expect("open");
+    let mut all = Vec::new();
+    for day in 0..30u64 {
+        for phone in 0..200 {
+            for (i, file) in ["/000000000000.cfg", "/MAC-key.cfg", "/MAC-sip.cfg"]
+                .iter()
+                .enumerate()
+            {
+                let entry = request(phone, day * 86_400 + u64::from(phone) * 10 + i as u64, file);
+                writer.append(&entry).expect("append");
+                all.push(entry);
+            }
+        }
+    }
+    drop(writer);
+    let before = std::fs::metadata(&path).expect("ledger").len();
+    let now = Timestamp::from_unix_seconds(START + 30 * 86_400);
+    compact(&path, window, now).expect("compact");
+    let after = std::fs::metadata(&path).expect("ledger").len();
+    // Two days of requests and one summary line a phone: about a tenth of thirty days.
+    assert!(after * 8 < before, "{before} → {after} bytes");
+    let ledger = read(&path).expect("read back");
+    assert_eq!(ledger.summaries.len(), 200);
+    assert_eq!(ledger.entries.len(), 2 * 200 * 3);
+    // Compacting again changes nothing but folds what left the window.
+    compact(&path, window, now).expect("again");
+    assert_eq!(read(&path).expect("read").entries.len(), 2 * 200 * 3);
+
+    // status reads the same fleet from the compacted ledger as from the whole one.
+    let options = StatusOptions::new(now);
+    let whole = fleet_status(None, &all, &[], vec![], false, &options);
+    let compacted = fleet_status(
+        None,
+        &ledger.entries,
+        &ledger.summaries,
+        vec![],
+        false,
+        &options,
+    );
+    let view = |s: &polyseal_fleet::status::FleetStatus| {
+        s.phones
+            .iter()
+            .map(|p| {
+                (
+                    p.mac.clone(),
+                    p.health,
+                    p.last_seen.clone(),
+                    p.served_key_desc.clone(),
+                )
+            })
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(view(&whole), view(&compacted));
+    // A phone heard only before the window is still known, and silent.
+    let old_only = fleet_status(
+        None,
+        &[],
+        &ledger.summaries,
+        vec![],
+        false,
+        &StatusOptions::new(Timestamp::from_unix_seconds(START + 90 * 86_400)),
+    );
+    assert!(
+        old_only
+            .phones
+            .iter()
+            .all(|p| p.health == polyseal_fleet::status::Health::Silent)
+    );
+}
+
+#[test]
+fn a_ledger_past_its_bound_compacts_itself_while_appending() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let path = dir.path().join("ledger.jsonl");
+    let mut compaction = Compaction::default();
+    compaction.max_bytes = 64 * 1024;
+    compaction.window = Duration::from_secs(3600);
+    let writer = LedgerWriter::open(&path, compaction).expect("open");
+    // Old requests (a year ago), far more than 64 KiB of them, then the present.
+    for i in 0..2000u64 {
+        writer
+            .append(&request((i % 20) as u32, i, "/000000000000.cfg"))
+            .expect("append");
+    }
+    let mut now = Entry::now("GET", "/000000000000.cfg", 200, 1);
+    now.mac = Some("0004f2d00001".to_owned());
+    writer.append(&now).expect("append now");
+    drop(writer);
+    let size = std::fs::metadata(&path).expect("ledger").len();
+    assert!(size < 2 * 64 * 1024, "{size} bytes");
+    let ledger = read(&path).expect("read");
+    assert_eq!(ledger.summaries.len(), 20);
+    assert_eq!(ledger.entries.last(), Some(&now));
+}
