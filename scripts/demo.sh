@@ -1,15 +1,20 @@
 #!/usr/bin/env bash
 # The main job on the embedded example: publish examples/provisioning with the example vault
-# (keys-example/, PUBLIC and INSECURE, demonstration only) into ./out, then audit the result.
+# (keys-example/, PUBLIC and INSECURE, demonstration only) into ./out, audit the result, then
+# serve it on loopback (polyseal serve, a throwaway test PKI) to the example's three phones,
+# simulated, one of them given a file it cannot decrypt, and show what polyseal status makes of
+# the ledger.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # git does not keep file modes; polyseal wants secret files readable by their owner only.
 chmod -R go-rwx keys-example/vault keys-example/identity.txt
-# POLYSEAL_BIN lets the test that runs this script use the binary it already built.
+# POLYSEAL_BIN and BOOT_FLEET_BIN let the test that runs this script use what it already built.
 polyseal=${POLYSEAL_BIN:-}
+boot_fleet=${BOOT_FLEET_BIN:-}
 if [ -z "$polyseal" ]; then
-    cargo build --release --quiet -p polyseal
+    cargo build --release --quiet -p polyseal --bin polyseal --example boot_fleet
     polyseal=target/release/polyseal
+    boot_fleet=target/release/examples/boot_fleet
 fi
 export POLYSEAL_VAULT=keys-example/vault POLYSEAL_IDENTITY=keys-example/identity.txt
 
@@ -22,3 +27,7 @@ ls -l out
 echo
 echo "== polyseal audit --tree out"
 "$polyseal" audit --tree out
+echo
+echo "== polyseal serve on loopback, the three phones booted by the simulator, 64167fa10003"
+echo "   given a file it cannot decrypt"
+"$boot_fleet" "$polyseal" out "$POLYSEAL_VAULT" 64167fa10003

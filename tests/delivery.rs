@@ -663,3 +663,104 @@ fn an_override_uploaded_before_start_is_resealed_so_the_phone_never_loops() {
         );
     }
 }
+
+/// The same fleet served by `polyseal serve` (with uploads and a ledger) instead of nginx.
+fn serve_fleet(fleet: &Fleet) -> (polyseal_testbed::Serve, Server) {
+    let options = polyseal_testbed::ServeOptions {
+        uploads: Some(fleet.ws.path("uploads")),
+        ledger: Some(fleet.ws.path("ledger.jsonl")),
+        ..polyseal_testbed::ServeOptions::default()
+    };
+    let serve = polyseal_testbed::Serve::start(
+        crate::support::polyseal_bin(),
+        &fleet.ws.path("out"),
+        &fleet.pki,
+        &options,
+    );
+    let server = serve.server(&fleet.pki);
+    (serve, server)
+}
+
+#[test]
+fn the_ledger_confirms_an_upload_a_phone_made_and_a_planted_one_proves_nothing() {
+    let fleet = Fleet::published(2, KeyTiming::Immediate);
+    let (_serve, server) = serve_fleet(&fleet);
+    let mut phones: Vec<Phone> = (0..2)
+        .map(|i| fleet.phone(i, KeyTiming::Immediate))
+        .collect();
+    for phone in &mut phones {
+        assert!(phone.boot(&server).is_running());
+    }
+    fleet.rotate("start", None);
+    for phone in &mut phones {
+        assert!(phone.boot(&server).is_running());
+    }
+    // Phone 0 uploads its override under its new key, over its own certificate.
+    let response = phones[0]
+        .upload_override(&server, OVERRIDE)
+        .expect("an answer");
+    assert!(matches!(response.status, 201 | 204), "{response:?}");
+    // Phone 1's "upload" is planted in the directory by someone else: sealed under the right
+    // new key (an operator's copy), but the server never received it from phone 1.
+    let (a, b) = (fleet.macs[0], fleet.macs[1]);
+    let key = fleet.vault_key(&b, 2);
+    let planted = polyseal_crypto::encrypt(OVERRIDE, &key).expect("encrypt");
+    fs::create_dir_all(fleet.ws.path("uploads/overrides")).expect("dir");
+    fs::write(
+        fleet.ws.path(&format!("uploads/overrides/{b}-phone.cfg")),
+        planted,
+    )
+    .expect("plant");
+
+    let out = fleet
+        .ws
+        .polyseal()
+        .args([
+            "rotate",
+            "confirm",
+            "--all",
+            "--uploads",
+            "uploads",
+            "--ledger",
+            "ledger.jsonl",
+        ])
+        .output()
+        .expect("run");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(stderr.contains("confirmed 1 phone"), "{stderr}");
+    assert!(
+        stderr.contains(&format!("{b}-phone.cfg: not in the ledger")),
+        "{stderr}"
+    );
+    let status = fleet.rotate_status();
+    assert!(
+        status[&a.to_string()]["evidence"].as_str().is_some(),
+        "{:#}",
+        status[&a.to_string()]
+    );
+    assert!(
+        status[&b.to_string()]["evidence"].is_null(),
+        "{:#}",
+        status[&b.to_string()]
+    );
+    // rotate status --ledger shows the ledger's view beside the vault's.
+    let shown: Value = serde_json::from_str(&fleet.polyseal(&[
+        "rotate",
+        "status",
+        "--format",
+        "json",
+        "--ledger",
+        "ledger.jsonl",
+    ]))
+    .expect("JSON");
+    let row = shown
+        .as_array()
+        .expect("rows")
+        .iter()
+        .find(|r| r["mac"] == a.to_string())
+        .expect("phone a");
+    assert_eq!(row["ledger"]["served_generation"], 2, "{row:#}");
+    assert_eq!(row["ledger"]["upload_generation"], 2, "{row:#}");
+    assert_eq!(row["ledger"]["health"], "ok", "{row:#}");
+}

@@ -28,6 +28,14 @@ fn readme_first_command_publishes_the_example_and_audits_it() {
         .args(["-c", &command])
         .current_dir(copy.path())
         .env("POLYSEAL_BIN", polyseal_bin())
+        // Built by `cargo test` beside the binary (examples/boot_fleet.rs).
+        .env(
+            "BOOT_FLEET_BIN",
+            polyseal_bin()
+                .parent()
+                .expect("target dir")
+                .join("examples/boot_fleet"),
+        )
         .env_remove("POLYSEAL_VAULT")
         .env_remove("POLYSEAL_IDENTITY")
         .env_remove("POLYSEAL_IDENTITY_DATA")
@@ -47,4 +55,21 @@ fn readme_first_command_publishes_the_example_and_audits_it() {
     }
     assert!(stdout.contains("out/site.cfg: plaintext"), "{stdout}");
     assert!(stdout.contains("== polyseal audit --tree out"), "{stdout}");
+    // Served by polyseal serve to the three simulated phones: two run, one loops on the file
+    // it cannot decrypt, and status names it.
+    let status = &stdout[stdout.find("== polyseal status").expect("status section")..];
+    for mac in ["0004f2a10001", "0004f2a10002"] {
+        let row = status.lines().find(|l| l.starts_with(mac)).expect("a row");
+        assert!(row.contains(" ok "), "{row}");
+    }
+    let looping = status
+        .lines()
+        .find(|l| l.starts_with("64167fa10003"))
+        .expect("a row");
+    assert!(looping.contains("reboot-loop"), "{looping}");
+    assert!(looping.contains("/64167fa10003-sip.cfg"), "{looping}");
+    assert!(
+        stdout.contains("polyseal serve stopped (exit status: 0)"),
+        "{stdout}"
+    );
 }

@@ -478,6 +478,10 @@ pub(crate) struct RotateConfirmArgs {
     /// confirms that phone.
     #[arg(long)]
     pub(crate) uploads: Option<PathBuf>,
+    /// The ledger of `polyseal serve`: only uploads it recorded as received over the phone's
+    /// own client certificate count as evidence.
+    #[arg(long, requires = "uploads")]
+    pub(crate) ledger: Option<PathBuf>,
 }
 
 #[derive(Args, Debug)]
@@ -518,6 +522,10 @@ pub(crate) struct RotateStatusArgs {
     /// Output format.
     #[arg(long, value_enum, default_value_t = ListFormat::Table)]
     pub(crate) format: ListFormat,
+    /// The ledger of `polyseal serve`: each phone's health, and the generations it was served
+    /// and uploads under, beside the vault's view.
+    #[arg(long)]
+    pub(crate) ledger: Option<PathBuf>,
 }
 
 /// Output format of the audit report.

@@ -90,11 +90,22 @@ fn confirm_from_uploads(
     data_key: &DataKey,
     dir: &Path,
     named: Option<&[Mac]>,
+    received: Option<&std::collections::BTreeSet<(Mac, String)>>,
     note: &mut dyn FnMut(Note),
 ) -> Result<Vec<Confirmation>, Error> {
     let mut confirmations: Vec<Confirmation> = Vec::new();
     for evidence in read_uploads(dir)? {
         if named.is_some_and(|n| !n.contains(&evidence.mac)) {
+            continue;
+        }
+        let path = format!("/{}", evidence.file.display());
+        if received.is_some_and(|r| !r.contains(&(evidence.mac, path.clone()))) {
+            note(Note::Warning(format!(
+                "{}: not in the ledger as uploaded over {}'s own certificate: not counted as \
+                 evidence",
+                evidence.file.display(),
+                evidence.mac
+            )));
             continue;
         }
         let step = RotationStep::of(vault.record(&evidence.mac));
@@ -278,9 +289,37 @@ pub fn confirm(
     uploads: Option<(&Path, &DataKey)>,
     note: &mut dyn FnMut(Note),
 ) -> Result<Vec<Confirmation>, Error> {
+    confirm_received(vault, named, uploads, None, note)
+}
+
+/// [`confirm`], counting only the uploads `received` lists: the phones' uploads a server
+/// recorded as received over that phone's own client certificate (the ledger of `polyseal
+/// serve`, [`received_uploads`]), so that a file put into the uploads directory by anyone
+/// else proves nothing.
+pub fn confirm_received(
+    vault: &Vault,
+    named: Option<&[Mac]>,
+    uploads: Option<(&Path, &DataKey)>,
+    received: Option<&std::collections::BTreeSet<(Mac, String)>>,
+    note: &mut dyn FnMut(Note),
+) -> Result<Vec<Confirmation>, Error> {
     match (uploads, named) {
-        (Some((dir, data_key)), named) => confirm_from_uploads(vault, data_key, dir, named, note),
+        (Some((dir, data_key)), named) => {
+            confirm_from_uploads(vault, data_key, dir, named, received, note)
+        }
         (None, Some(macs)) => confirm_named(vault, macs, note),
         (None, None) => Err(Error::NothingNamedToConfirm),
     }
+}
+
+/// The uploads a ledger recorded as received (a `PUT` answered 2xx) over the uploading
+/// phone's own client certificate: `(phone, path)`, the path as served (`/overrides/…`).
+pub fn received_uploads(
+    entries: &[crate::ledger::Entry],
+) -> std::collections::BTreeSet<(Mac, String)> {
+    entries
+        .iter()
+        .filter(|e| e.method == "PUT" && (200..300).contains(&e.status))
+        .filter_map(|e| Some((e.mac.as_deref()?.parse().ok()?, e.path.clone())))
+        .collect()
 }

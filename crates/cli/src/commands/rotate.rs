@@ -104,11 +104,23 @@ fn confirm(session: &Session, args: &RotateConfirmArgs) -> Result<(), Failure> {
     };
     // Uploads are evidence only once decrypted, and every change is authenticated with the
     // data key: both take the identity.
+    let received = match &args.ledger {
+        Some(path) => Some(rotate::received_uploads(
+            &polyseal_fleet::ledger::read(path)
+                .map_err(|e| Failure::input(e.to_string()))?
+                .entries,
+        )),
+        None => None,
+    };
     let data_key = session.unlock(writer.vault())?;
     let uploads = args.uploads.as_deref().map(|dir| (dir, &data_key));
-    let confirmations = rotate::confirm(writer.vault(), named.as_deref(), uploads, &mut |note| {
-        say_note(session, note)
-    })?;
+    let confirmations = rotate::confirm_received(
+        writer.vault(),
+        named.as_deref(),
+        uploads,
+        received.as_ref(),
+        &mut |note| say_note(session, note),
+    )?;
     writer.confirm(&data_key, &confirmations)?;
     let waiting = rotate::waiting(writer.vault());
     session.say(&format!(
@@ -192,10 +204,44 @@ struct StatusRow {
     next: Option<u32>,
     since: Option<String>,
     evidence: Option<String>,
+    /// With `--ledger`: what the ledger shows of the phone.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    ledger: Option<LedgerView>,
+}
+
+/// The ledger's view of a rotating phone, beside the vault's (`rotate status --ledger`).
+#[derive(serde::Serialize)]
+struct LedgerView {
+    health: String,
+    last_seen: Option<String>,
+    served_generation: Option<u32>,
+    upload_generation: Option<u32>,
 }
 
 fn status(session: &Session, args: &RotateStatusArgs) -> Result<(), Failure> {
     let vault = session.vault_unchecked()?;
+    let fleet = match &args.ledger {
+        Some(path) => {
+            let ledger =
+                polyseal_fleet::ledger::read(path).map_err(|e| Failure::input(e.to_string()))?;
+            let options =
+                polyseal_fleet::status::StatusOptions::new(polyseal_vault::Timestamp::now());
+            let status = polyseal_fleet::status::fleet_status(
+                Some(&vault),
+                &ledger.entries,
+                &ledger.summaries,
+                vec![path.display().to_string()],
+                ledger.torn_last_line,
+                &options,
+            );
+            status
+                .phones
+                .into_iter()
+                .map(|p| (p.mac.clone(), p))
+                .collect::<std::collections::BTreeMap<_, _>>()
+        }
+        None => std::collections::BTreeMap::new(),
+    };
     let rows: Vec<StatusRow> = vault
         .records()
         .map(|record| {
@@ -216,19 +262,47 @@ fn status(session: &Session, args: &RotateStatusArgs) -> Result<(), Failure> {
                     .and_then(|n| record.generation(n))
                     .and_then(|g| g.confirmed())
                     .map(|c| c.evidence.clone()),
+                ledger: fleet.get(&record.mac().to_string()).map(|p| LedgerView {
+                    health: p.health.as_str().to_owned(),
+                    last_seen: p.last_seen.clone(),
+                    served_generation: p.served_generation,
+                    upload_generation: p.upload_generation,
+                }),
             }
         })
         .collect();
+    if args.ledger.is_none() {
+        return print_listing(
+            &rows,
+            args.format,
+            &["mac", "step", "since", "evidence"],
+            |row| {
+                vec![
+                    row.mac.clone(),
+                    row.step.clone(),
+                    row.since.clone().unwrap_or_default(),
+                    row.evidence.clone().unwrap_or_default(),
+                ]
+            },
+        );
+    }
+    let generation = |g: Option<u32>| g.map_or("-".to_owned(), |g| format!("g{g}"));
     print_listing(
         &rows,
         args.format,
-        &["mac", "step", "since", "evidence"],
+        &[
+            "mac", "step", "since", "evidence", "ledger", "served", "uploads",
+        ],
         |row| {
+            let ledger = row.ledger.as_ref();
             vec![
                 row.mac.clone(),
                 row.step.clone(),
                 row.since.clone().unwrap_or_default(),
                 row.evidence.clone().unwrap_or_default(),
+                ledger.map_or("-".to_owned(), |l| l.health.clone()),
+                generation(ledger.and_then(|l| l.served_generation)),
+                generation(ledger.and_then(|l| l.upload_generation)),
             ]
         },
     )

@@ -232,10 +232,17 @@ pub(super) fn judge(
         status.detail = format!("no request for {} hours", quiet / 3600);
         return status;
     }
+    let plural = |n: usize, noun: &str| {
+        if n == 1 {
+            format!("1 {noun}")
+        } else {
+            format!("{n} {noun}s")
+        }
+    };
     status.detail = format!(
-        "{} boots; last boot {} files",
-        status.boots,
-        status.last_boot.len()
+        "{}; the last one {}",
+        plural(status.boots, "boot"),
+        plural(status.last_boot.len(), "request")
     );
     status
 }
