@@ -343,3 +343,45 @@ fn report_refuses_an_out_whose_report_names_are_not_regular_files() {
     let output = ws.output(&["report", "--out", "piped"]);
     assert_failure(&output, 3, "report.json (not a regular file)");
 }
+
+#[test]
+fn with_a_ledger_the_report_shows_the_fleets_health_and_a_missing_ledger_writes_nothing() {
+    let ws = published();
+    let ledger = ws.path("ledger.jsonl");
+    let start = polyseal_vault::Timestamp::now().unix_seconds() - 300;
+    let line = |seconds: u64, path: &str| {
+        let time = polyseal_vault::Timestamp::from_unix_seconds(start + seconds);
+        format!(
+            "{{\"time\":\"{time}\",\"mac\":\"0004f2a10001\",\"method\":\"GET\",\"path\":\"{path}\",\"status\":200,\"bytes\":1}}\n"
+        )
+    };
+    let mut text = String::new();
+    for boot in 0..3 {
+        text.push_str(&line(boot * 60, "/000000000000.cfg"));
+        text.push_str(&line(boot * 60 + 1, "/0004f2a10001-sip.cfg"));
+    }
+    std::fs::write(&ledger, text).expect("ledger");
+    let missing = ws.output(&["report", "--out", "evidence", "--ledger", "nosuch.jsonl"]);
+    assert_failure(&missing, 6, "nosuch.jsonl");
+    assert!(
+        !ws.path("evidence").exists(),
+        "a refused report writes nothing"
+    );
+    let out = ws.output(&["report", "--out", "evidence", "--ledger", "ledger.jsonl"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(ws.path("evidence/report.json")).expect("report.json"),
+    )
+    .expect("JSON");
+    assert_eq!(
+        report["ledger"]["by_health"]["reboot-loop"], 1,
+        "{:#}",
+        report["ledger"]
+    );
+    let page = std::fs::read_to_string(ws.path("evidence/index.html")).expect("page");
+    assert!(page.contains("Provisioning ledger"), "the page shows it");
+}

@@ -577,6 +577,10 @@ pub(crate) struct ReportArgs {
     /// Judge as of this RFC 3339 UTC time (the end of the audit period) instead of now.
     #[arg(long, value_name = "TIME")]
     pub(crate) as_of: Option<String>,
+    /// The provisioning ledger of `polyseal serve`: the fleet's health in the audit trail, and
+    /// phones in a reboot loop or refused their files as findings.
+    #[arg(long, value_name = "FILE")]
+    pub(crate) ledger: Option<PathBuf>,
     #[command(flatten)]
     pub(crate) key_file: KeyFileArg,
 }

@@ -41,6 +41,19 @@ pub(crate) fn run(session: &Session, args: &ReportArgs) -> Result<(), Failure> {
         Some(path) => Some(SourceTree::open(path)?.with_key_file_pattern(key_file)),
         None => None,
     };
+    // The ledger is read before anything is written: a ledger that cannot be read stops here.
+    let ledger = match &args.ledger {
+        Some(path) => Some((
+            path.display().to_string(),
+            polyseal_fleet::ledger::read(path).map_err(|e| match e {
+                polyseal_fleet::ledger::Error::Io { path, source, .. } => {
+                    Failure::io(&path, "read", &source)
+                }
+                other => Failure::input(other.to_string()),
+            })?,
+        )),
+        None => None,
+    };
     let vault = session.vault()?;
     // The identity is optional: with one, the vault's authenticity and every key are checked
     // (an altered vault is refused, as everywhere it is unlocked); without, the report's first
@@ -52,6 +65,9 @@ pub(crate) fn run(session: &Session, args: &ReportArgs) -> Result<(), Failure> {
             tree: tree.as_ref(),
             data_key,
             as_of,
+            ledger: ledger
+                .as_ref()
+                .map(|(source, ledger)| (source.as_str(), ledger)),
         },
         &SystemClock,
     )?;

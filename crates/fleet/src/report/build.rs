@@ -9,8 +9,8 @@ use polyseal_vault::{
 use super::ReportRequest;
 use super::controls::controls;
 use super::model::{
-    AgeBin, AuditTrail, Change, Charts, Checks, Component, Custodian, Inventory, KeyRow, Report,
-    ReportFinding, SCHEMA, TreeAudit, VaultSummary,
+    AgeBin, AuditTrail, Change, Charts, Checks, Component, Custodian, Inventory, KeyRow,
+    LedgerHealth, Report, ReportFinding, SCHEMA, TreeAudit, VaultSummary,
 };
 use crate::audit::{AuditRequest, Code, Severity, audit};
 use crate::{Clock, Error};
@@ -37,6 +37,7 @@ pub fn build(request: ReportRequest<'_>, clock: &dyn Clock) -> Result<Report, Er
         tree,
         data_key,
         as_of,
+        ledger,
     } = request;
     let generated = Timestamp::from_system_time(clock.now());
     let as_of = as_of.unwrap_or(generated);
@@ -105,6 +106,48 @@ pub fn build(request: ReportRequest<'_>, clock: &dyn Clock) -> Result<Report, Er
             },
         );
     }
+    let ledger = ledger.map(|(source, ledger)| {
+        let status = crate::status::fleet_status(
+            Some(vault),
+            &ledger.entries,
+            &ledger.summaries,
+            vec![source.to_owned()],
+            ledger.torn_last_line,
+            &crate::status::StatusOptions::new(as_of),
+        );
+        // A phone in a reboot loop, or refused its own files, is not provisioned: findings.
+        for phone in &status.phones {
+            let (severity, fix) = match phone.health {
+                crate::status::Health::RebootLoop => (
+                    "error",
+                    "republish the phone's files (polyseal audit --tree finds a file under the \
+                     wrong key), and see docs/DELIVERY.md, status",
+                ),
+                crate::status::Health::Refused => (
+                    "warning",
+                    "publish the file the phone asks for, or correct its plan",
+                ),
+                _ => continue,
+            };
+            findings.push(ReportFinding {
+                severity,
+                code: phone.health.as_str(),
+                mac: Some(phone.mac.clone()),
+                message: format!(
+                    "the ledger shows {}: {}",
+                    phone.health.as_str(),
+                    phone.detail
+                ),
+                fix: fix.to_owned(),
+            });
+        }
+        LedgerHealth {
+            source: source.to_owned(),
+            requests: status.requests,
+            torn_last_line: status.torn_last_line,
+            by_health: status.summary,
+        }
+    });
     let tree_audit = match tree {
         Some(tree) => {
             let audited = audit(
@@ -189,6 +232,7 @@ pub fn build(request: ReportRequest<'_>, clock: &dyn Clock) -> Result<Report, Er
         changes,
         audit_trail,
         tree_audit,
+        ledger,
         findings,
         controls,
     })

@@ -187,6 +187,13 @@ fn status(page: &mut String, report: &Report) {
             tree.warnings
         );
     }
+    if let Some(ledger) = &report.ledger {
+        let _ = write!(
+            page,
+            "<p>Provisioning ledger: {}.</p>",
+            ledger_counts(ledger)
+        );
+    }
     page.push_str("</section>\n");
 }
 
@@ -517,6 +524,29 @@ fn audit_trail(page: &mut String, report: &Report) {
         );
     }
     page.push_str("</table>");
+    if let Some(ledger) = &report.ledger {
+        let _ = write!(
+            page,
+            "<p>Provisioning ledger <code>{}</code> ({} requests{}): {}. \
+             Phones by health:</p><table><tr><th>health</th><th class=\"num\">phones</th></tr>",
+            escape(&ledger.source),
+            ledger.requests,
+            if ledger.torn_last_line {
+                "; its torn last line skipped"
+            } else {
+                ""
+            },
+            ledger_counts(ledger)
+        );
+        for (health, count) in &ledger.by_health {
+            let _ = write!(
+                page,
+                "<tr><td>{}</td><td class=\"num\">{count}</td></tr>",
+                escape(health)
+            );
+        }
+        page.push_str("</table>");
+    }
     if let Some(tree) = &report.tree_audit {
         let _ = write!(
             page,
@@ -592,4 +622,19 @@ fn controls(page: &mut String, report: &Report) {
         );
     }
     page.push_str("</table></section>\n");
+}
+
+/// `2 ok, 1 reboot-loop`: the healths that have phones.
+fn ledger_counts(ledger: &super::model::LedgerHealth) -> String {
+    let counts: Vec<String> = ledger
+        .by_health
+        .iter()
+        .filter(|(_, n)| **n > 0)
+        .map(|(health, n)| format!("{n} {}", escape(health)))
+        .collect();
+    if counts.is_empty() {
+        "no phone".to_owned()
+    } else {
+        counts.join(", ")
+    }
 }

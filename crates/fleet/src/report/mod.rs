@@ -36,4 +36,7 @@ pub struct ReportRequest<'a> {
     pub data_key: Result<DataKey, String>,
     /// The time to judge at (the end of an audit period); now when `None`.
     pub as_of: Option<Timestamp>,
+    /// The provisioning ledger of `polyseal serve` (read, with its path), for the fleet's
+    /// health.
+    pub ledger: Option<(&'a str, &'a crate::ledger::Ledger)>,
 }

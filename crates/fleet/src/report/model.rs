@@ -39,6 +39,8 @@ pub struct Report {
     pub audit_trail: AuditTrail,
     /// The published tree's audit, when a tree was given.
     pub tree_audit: Option<TreeAudit>,
+    /// The fleet's health from the provisioning ledger, when one was given.
+    pub ledger: Option<LedgerHealth>,
     /// What needs doing: keys past their cryptoperiod, a log that does not verify.
     pub findings: Vec<ReportFinding>,
     /// PCI DSS v4 and NIST SP 800-57 requirements: what here supports each, and what cannot.
@@ -230,6 +232,20 @@ pub struct AuditTrail {
     pub head: Option<String>,
     /// Events by action.
     pub by_action: BTreeMap<String, usize>,
+}
+
+/// What the provisioning ledger shows of the fleet (`polyseal status`, docs/DELIVERY.md).
+#[derive(Debug, Serialize)]
+#[non_exhaustive]
+pub struct LedgerHealth {
+    /// The ledger read.
+    pub source: String,
+    /// Requests in it (summarised ones not counted).
+    pub requests: u64,
+    /// Whether its last line was torn and skipped.
+    pub torn_last_line: bool,
+    /// Phones per health (every health listed).
+    pub by_health: BTreeMap<String, usize>,
 }
 
 /// The published tree's audit.

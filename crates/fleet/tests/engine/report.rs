@@ -70,6 +70,16 @@ fn history() -> Fleet {
 }
 
 fn report_at(fleet: &Fleet, as_of: Option<SystemTime>, with_tree: bool) -> Value {
+    report_with(fleet, as_of, with_tree, None)
+}
+
+/// [`report_at`], with a provisioning ledger.
+fn report_with(
+    fleet: &Fleet,
+    as_of: Option<SystemTime>,
+    with_tree: bool,
+    ledger: Option<&polyseal_fleet::ledger::Ledger>,
+) -> Value {
     let vault = Vault::open(&fleet.path("vault")).expect("open");
     let tree = with_tree.then(|| SourceTree::open(fleet.path("out")).expect("tree"));
     let report = build(
@@ -78,6 +88,7 @@ fn report_at(fleet: &Fleet, as_of: Option<SystemTime>, with_tree: bool) -> Value
             tree: tree.as_ref(),
             data_key: Err("no identity in this test".to_owned()),
             as_of: as_of.map(Timestamp::from_system_time),
+            ledger: ledger.map(|ledger| ("ledger.jsonl", ledger)),
         },
         &FixedClock(SystemTime::now()),
     )
@@ -180,6 +191,7 @@ fn the_inventory_csv_has_a_row_per_generation_with_the_documented_columns() {
             tree: None,
             data_key: Err("none".to_owned()),
             as_of: None,
+            ledger: None,
         },
         &FixedClock(SystemTime::now()),
     )
@@ -209,12 +221,68 @@ fn the_inventory_csv_has_a_row_per_generation_with_the_documented_columns() {
 #[test]
 fn the_report_json_schema_is_pinned_and_documented() {
     let fleet = history();
-    let report = report_at(
+    let ledger = looping_ledger();
+    let report = report_with(
         &fleet,
         Some(SystemTime::now() + Duration::from_secs(40 * 86_400)),
         true,
+        Some(&ledger),
     );
     assert_schema_pinned(&report, "report-schema.txt", "docs/COMPLIANCE.md");
+}
+
+/// A ledger in which phone 0 boots three times in three minutes, each time after its
+/// `-sip.cfg`: a reboot loop.
+fn looping_ledger() -> polyseal_fleet::ledger::Ledger {
+    let dir = tempfile::tempdir().expect("tmp");
+    let path = dir.path().join("ledger.jsonl");
+    let writer =
+        polyseal_fleet::ledger::LedgerWriter::open(&path, Default::default()).expect("ledger");
+    let now = Timestamp::now().unix_seconds();
+    for boot in 0..3u64 {
+        for (i, file) in [
+            "/000000000000.cfg".to_owned(),
+            format!("/{}-sip.cfg", PHONES[0]),
+        ]
+        .iter()
+        .enumerate()
+        {
+            let mut entry = polyseal_fleet::ledger::Entry::now("GET", file, 200, 10);
+            entry.time = Timestamp::from_unix_seconds(now - 300 + boot * 60 + i as u64).to_string();
+            entry.mac = Some(PHONES[0].to_owned());
+            writer.append(&entry).expect("append");
+        }
+    }
+    polyseal_fleet::ledger::read(&path).expect("read")
+}
+
+#[test]
+fn a_ledger_puts_the_fleets_health_in_the_trail_and_a_reboot_loop_in_the_findings() {
+    let fleet = history();
+    let ledger = looping_ledger();
+    let report = report_with(&fleet, None, false, Some(&ledger));
+    assert_eq!(
+        report["ledger"]["by_health"]["reboot-loop"], 1,
+        "{:#}",
+        report["ledger"]
+    );
+    assert_eq!(report["ledger"]["requests"], 6);
+    let finding = report["findings"]
+        .as_array()
+        .expect("findings")
+        .iter()
+        .find(|f| f["code"] == "reboot-loop")
+        .expect("a reboot-loop finding");
+    assert_eq!(finding["mac"], PHONES[0]);
+    assert_eq!(finding["severity"], "error");
+    assert!(
+        finding["message"]
+            .as_str()
+            .expect("text")
+            .contains("-sip.cfg")
+    );
+    // Without a ledger, the report says nothing of it.
+    assert!(report_at(&fleet, None, false)["ledger"].is_null());
 }
 
 #[test]
