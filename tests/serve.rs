@@ -248,3 +248,43 @@ fn a_killed_server_loses_at_most_the_torn_last_ledger_line() {
     assert_eq!(status["requests"], 3);
     assert_eq!(status["torn_last_line"], true);
 }
+
+#[test]
+fn clients_that_connect_and_say_nothing_hold_no_phone_back_and_are_dropped() {
+    use std::io::Read as _;
+    let s = Setup::on(Backend::Serve, 1);
+    let silent: Vec<std::net::TcpStream> = (0..20)
+        .map(|_| std::net::TcpStream::connect(s.addr()).expect("connect"))
+        .collect();
+    // A phone is still served at once.
+    let client = s.phone_client(0);
+    let started = std::time::Instant::now();
+    assert_eq!(
+        client.get("000000000000.cfg").expect("an answer").status,
+        200
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        started.elapsed()
+    );
+    // A client that never completes its handshake is dropped within the handshake time
+    // (10 s), not held.
+    let mut first = &silent[0];
+    first
+        .set_read_timeout(Some(Duration::from_secs(20)))
+        .expect("timeout");
+    let started = std::time::Instant::now();
+    let mut byte = [0u8; 1];
+    let read = first.read(&mut byte);
+    assert!(
+        matches!(read, Ok(0)) || read.is_err() && started.elapsed() < Duration::from_secs(15),
+        "{read:?} after {:?}",
+        started.elapsed()
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(15),
+        "{:?}",
+        started.elapsed()
+    );
+}

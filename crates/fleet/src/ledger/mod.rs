@@ -118,7 +118,8 @@ impl Default for Compaction {
 #[derive(Debug)]
 pub struct LedgerWriter {
     path: PathBuf,
-    file: Mutex<(File, u64)>,
+    /// The file, its size, and the size at which it is compacted next.
+    file: Mutex<(File, u64, u64)>,
     compaction: Compaction,
 }
 
@@ -129,7 +130,7 @@ impl LedgerWriter {
         let size = file.metadata().map(|m| m.len()).unwrap_or(0);
         Ok(LedgerWriter {
             path: path.to_owned(),
-            file: Mutex::new((file, size)),
+            file: Mutex::new((file, size, compaction.max_bytes)),
             compaction,
         })
     }
@@ -148,13 +149,23 @@ impl LedgerWriter {
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         let mut compacted = Ok(());
-        if guard.1 > self.compaction.max_bytes {
+        if guard.1 > guard.2 {
             compacted = compact(&self.path, self.compaction.window, Timestamp::now())
                 .and_then(|_| open_for_append(&self.path))
                 .map(|file| {
                     let size = file.metadata().map(|m| m.len()).unwrap_or(0);
-                    *guard = (file, size);
+                    // When the window alone is past the bound (a large fleet), the next
+                    // compaction waits for another bound's worth: never one per request.
+                    *guard = (
+                        file,
+                        size,
+                        (size + self.compaction.max_bytes / 2).max(self.compaction.max_bytes),
+                    );
                 });
+            if compacted.is_err() {
+                // Tried again after another half bound, not at every request.
+                guard.2 = guard.1 + self.compaction.max_bytes / 2;
+            }
         }
         guard.0.write_all(&line).map_err(|source| Error::Io {
             path: self.path.clone(),

@@ -282,6 +282,10 @@ impl Server {
                 },
                 () = &mut stop => break,
             };
+            // Responses go out at once: with Nagle's algorithm, a response written in two
+            // pieces waits for the client's delayed ACK, 40 ms a request (docs/PERFORMANCE.md,
+            // "serve and status").
+            let _ = tcp.set_nodelay(true);
             let acceptor = acceptor.clone();
             let state = self.state.clone();
             let watcher = graceful.watcher();
