@@ -315,10 +315,14 @@ fn enough_identity_files_open_a_threshold_vault_without_calling_the_service() {
     assert!(!String::from_utf8_lossy(&output.stderr).contains("s.abc"));
 }
 
-/// A workspace whose vault needs 2 of alice, bob and carol, with one phone.
-fn two_of_three() -> Workspace {
+/// A workspace whose vault is sealed to alice, bob and carol (identities `NAME.txt`), with
+/// `threshold` if given.
+fn alice_bob_and_carol(threshold: Option<&str>) -> Workspace {
     let ws = Workspace::new();
-    let mut args = vec!["init".to_owned(), "--threshold".to_owned(), "2".to_owned()];
+    let mut args = vec!["init".to_owned()];
+    if let Some(threshold) = threshold {
+        args.extend(["--threshold".to_owned(), threshold.to_owned()]);
+    }
     for name in ["alice", "bob", "carol"] {
         ws.keygen(&format!("{name}.txt"));
         args.extend([
@@ -329,8 +333,13 @@ fn two_of_three() -> Workspace {
         ]);
     }
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    let made = succeeded(&run_with(&ws, &[], &args));
-    let _ = made;
+    succeeded(&run_with(&ws, &[], &args));
+    ws
+}
+
+/// A workspace whose vault needs 2 of alice, bob and carol, with one phone.
+fn two_of_three() -> Workspace {
+    let ws = alice_bob_and_carol(Some("2"));
     let (alice, bob) = (path(&ws, "alice.txt"), path(&ws, "bob.txt"));
     succeeded(&run_with(
         &ws,
@@ -407,19 +416,7 @@ fn removing_a_custodian_replaces_the_data_key_so_their_old_share_opens_nothing_n
 
 #[test]
 fn raising_the_threshold_replaces_the_data_key_that_any_one_custodian_held_whole() {
-    let ws = Workspace::new();
-    let mut args = vec!["init".to_owned()];
-    for name in ["alice", "bob", "carol"] {
-        ws.keygen(&format!("{name}.txt"));
-        args.extend([
-            "--recipient".to_owned(),
-            path(&ws, &format!("{name}.txt")),
-            "--label".to_owned(),
-            name.to_owned(),
-        ]);
-    }
-    let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    succeeded(&run_with(&ws, &[], &args));
+    let ws = alice_bob_and_carol(None);
     let (alice, bob) = (path(&ws, "alice.txt"), path(&ws, "bob.txt"));
     succeeded(&run_with(&ws, &[], &["keys", "add", MAC, "-i", &alice]));
     // Any one custodian can keep the whole data key from here (a copy of data-key.age).

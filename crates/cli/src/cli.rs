@@ -708,32 +708,40 @@ pub(crate) struct LogVerifyArgs {
     pub(crate) expect_head: Option<String>,
 }
 
+/// What a provisioning server serves, and with which certificates: `nginx-config` and `serve`.
 #[derive(Args, Debug)]
-pub(crate) struct NginxConfigArgs {
-    /// The published tree to serve.
+pub(crate) struct ServedTree {
+    /// The published tree to serve (`publish --out`).
     #[arg(long)]
     pub(crate) tree: PathBuf,
-    /// The server's name (nginx `server_name`).
-    #[arg(long)]
-    pub(crate) server_name: Option<String>,
     /// The server's TLS certificate chain (PEM).
     #[arg(long)]
     pub(crate) cert: PathBuf,
-    /// The server's TLS private key (PEM); must not lie inside the served tree.
+    /// The server's TLS private key (PEM); must not lie inside a served directory.
     #[arg(long)]
     pub(crate) key: PathBuf,
     /// The CA that issues the phones' client certificates: each certificate gets only its own
-    /// MAC's files. Default: the Polycom device CA chain bundled with polyseal, written as
-    /// polycom-device-ca.pem beside --cert.
+    /// MAC's files. Default: the Polycom device CA chain bundled with polyseal (`nginx-config`
+    /// writes it as polycom-device-ca.pem beside --cert).
     #[arg(long, value_name = "FILE")]
     pub(crate) client_ca: Option<PathBuf>,
+    /// Where phones' uploads (HTTP PUT of overrides, directories, logs) are stored and read
+    /// back from; never inside the tree. Without it, uploads are refused.
+    #[arg(long)]
+    pub(crate) uploads: Option<PathBuf>,
+}
+
+#[derive(Args, Debug)]
+pub(crate) struct NginxConfigArgs {
+    #[command(flatten)]
+    pub(crate) served: ServedTree,
+    /// The server's name (nginx `server_name`).
+    #[arg(long)]
+    pub(crate) server_name: Option<String>,
     /// Serve without client certificates: ANY client gets every phone's key file. Only for a
     /// network where every client is trusted.
     #[arg(long, conflicts_with = "client_ca")]
     pub(crate) no_client_cert: bool,
-    /// Where phones' uploads (HTTP PUT of overrides, directories, logs) are stored.
-    #[arg(long)]
-    pub(crate) uploads: Option<PathBuf>,
     /// Address and port to listen on (default: nginx's, 443 on all addresses).
     #[arg(long)]
     pub(crate) listen: Option<std::net::SocketAddr>,
@@ -745,27 +753,12 @@ pub(crate) struct NginxConfigArgs {
 
 #[derive(Args, Debug)]
 pub(crate) struct ServeArgs {
-    /// The published tree to serve (`publish --out`); a tree published anew is served at once.
-    #[arg(long)]
-    pub(crate) tree: PathBuf,
-    /// The server's TLS certificate chain (PEM).
-    #[arg(long)]
-    pub(crate) cert: PathBuf,
-    /// The server's TLS private key (PEM).
-    #[arg(long)]
-    pub(crate) key: PathBuf,
-    /// The CA that issues the phones' client certificates: each certificate gets only its own
-    /// MAC's files. Default: the Polycom device CA chain bundled with polyseal.
-    #[arg(long, value_name = "FILE")]
-    pub(crate) client_ca: Option<PathBuf>,
+    #[command(flatten)]
+    pub(crate) served: ServedTree,
     /// Serve without client certificates: ANY client gets every phone's key file. Only for a
     /// network where every client is trusted; logged loudly.
     #[arg(long, conflicts_with = "client_ca")]
     pub(crate) insecure_no_client_cert: bool,
-    /// Where phones' uploads (HTTP PUT of overrides, directories, logs) are stored and read
-    /// back from; never inside the tree. Without it, uploads are refused.
-    #[arg(long)]
-    pub(crate) uploads: Option<PathBuf>,
     /// Address and port to listen on.
     #[arg(long, default_value = "0.0.0.0:443")]
     pub(crate) listen: std::net::SocketAddr,

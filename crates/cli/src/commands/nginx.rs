@@ -13,13 +13,13 @@ pub(crate) fn config(session: &Session, args: &NginxConfigArgs) -> Result<(), Fa
     // nginx resolves relative paths against its own prefix, not the current directory:
     // make them absolute here, where the user meant them.
     let mut config = NginxConfig::new(
-        absolute(&args.tree)?,
-        absolute(&args.cert)?,
-        absolute(&args.key)?,
+        absolute(&args.served.tree)?,
+        absolute(&args.served.cert)?,
+        absolute(&args.served.key)?,
     );
     config.server_name = args.server_name.clone();
     // Without --client-ca, the Polycom device CA chain bundled with polyseal, beside --cert.
-    let bundled = match (&args.client_ca, args.no_client_cert) {
+    let bundled = match (&args.served.client_ca, args.no_client_cert) {
         (_, true) => None,
         (Some(_), false) => None,
         (None, false) => Some(
@@ -30,11 +30,11 @@ pub(crate) fn config(session: &Session, args: &NginxConfigArgs) -> Result<(), Fa
                 .join(POLYCOM_DEVICE_CA_FILE),
         ),
     };
-    config.client_ca = match &args.client_ca {
+    config.client_ca = match &args.served.client_ca {
         Some(path) => Some(absolute(path)?),
         None => bundled.clone(),
     };
-    config.uploads = args.uploads.as_deref().map(absolute).transpose()?;
+    config.uploads = args.served.uploads.as_deref().map(absolute).transpose()?;
     config.listen = args.listen;
     config.access_log = args.access_log.as_deref().map(absolute).transpose()?;
     let text = config.render().map_err(|e| Failure::input(e.to_string()))?;

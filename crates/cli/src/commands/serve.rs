@@ -9,14 +9,14 @@ use crate::session::Session;
 
 pub(crate) fn run(session: &Session, args: &ServeArgs) -> Result<(), Failure> {
     let mut config = ServeConfig::new(
-        args.tree.clone(),
-        args.cert.clone(),
-        args.key.clone(),
+        args.served.tree.clone(),
+        args.served.cert.clone(),
+        args.served.key.clone(),
         args.listen,
     );
     if args.insecure_no_client_cert {
         config.client_auth = ClientAuth::None;
-    } else if let Some(ca) = &args.client_ca {
+    } else if let Some(ca) = &args.served.client_ca {
         let pem = std::fs::read(ca).map_err(|e| Failure::io(ca, "read the client CA", &e))?;
         config.client_auth = ClientAuth::Ca {
             pem,
@@ -27,7 +27,7 @@ pub(crate) fn run(session: &Session, args: &ServeArgs) -> Result<(), Failure> {
         ClientAuth::Ca { origin, .. } => format!("client certificates from {origin}"),
         _ => "NO client certificates".to_owned(),
     };
-    config.uploads = args.uploads.clone();
+    config.uploads = args.served.uploads.clone();
     config.warn = session.warner();
     config.ledger = args.ledger.clone();
     let server = Server::bind(config).map_err(failure)?;
@@ -40,8 +40,9 @@ pub(crate) fn run(session: &Session, args: &ServeArgs) -> Result<(), Failure> {
     }
     session.say(&format!(
         "serving {} on https://{addr}; {who}; uploads {}; ledger {}; stop with SIGTERM or Ctrl-C",
-        args.tree.display(),
-        args.uploads
+        args.served.tree.display(),
+        args.served
+            .uploads
             .as_deref()
             .map_or("refused".to_owned(), |d| format!("into {}", d.display())),
         args.ledger
