@@ -202,7 +202,7 @@ pub(super) fn judge(
         status.health = Health::RebootLoop;
         status.detail = format!(
             "{} boots within {} minutes; last file before each restart: {culprit}",
-            options.loop_boots.max(2),
+            status.restarts.len() + 1,
             window / 60
         );
         return status;
