@@ -6,7 +6,7 @@
 use std::fs;
 use std::time::Duration;
 
-use polyseal_testbed::{Client, Pki, Serve, ServeOptions};
+use polyseal_testbed::{Client, Pki, Serve, ServeOptions, openssl_exchange};
 
 use crate::support::tree::{Backend, Setup, Tree, write};
 use crate::support::{assert_failure, polyseal_bin};
@@ -195,6 +195,36 @@ fn a_start_that_cannot_serve_safely_is_refused_with_one_line() {
         "inside",
     );
     assert!(!tree.path().join("ledger.jsonl").exists());
+    // The same, spelled through `..` or a symbolic link to the tree.
+    let outside = tempfile::tempdir().expect("tmp");
+    let link = outside.path().join("link");
+    std::os::unix::fs::symlink(tree.path(), &link).expect("symlink");
+    let name = tree.path().file_name().expect("name").to_string_lossy();
+    for spelled in [
+        format!("{}/ledger.jsonl", link.display()),
+        format!("{tree_path}/../{name}/ledger.jsonl"),
+    ] {
+        assert_failure(
+            &run(&["--tree", &tree_path, "--ledger", &spelled]),
+            3,
+            "inside",
+        );
+    }
+    assert!(!tree.path().join("ledger.jsonl").exists());
+    // A ledger with another name (a hard link) in the tree.
+    let planted = outside.path().join("ledger.jsonl");
+    fs::write(&planted, "").expect("ledger");
+    fs::hard_link(&planted, tree.path().join("copy.jsonl")).expect("hard link");
+    assert_failure(
+        &run(&[
+            "--tree",
+            &tree_path,
+            "--ledger",
+            &planted.display().to_string(),
+        ]),
+        3,
+        "hard links",
+    );
     let uploads_inside = format!("{tree_path}/uploads");
     fs::create_dir(&uploads_inside).expect("dir");
     assert_failure(
@@ -286,5 +316,60 @@ fn clients_that_connect_and_say_nothing_hold_no_phone_back_and_are_dropped() {
         started.elapsed() < Duration::from_secs(15),
         "{:?}",
         started.elapsed()
+    );
+}
+
+#[test]
+fn an_upload_too_large_that_waits_for_100_continue_is_refused_before_any_body() {
+    let s = Setup::on(Backend::Serve, 1);
+    let a = s.tree.phones[0].mac;
+    let request = format!(
+        "PUT /{a}-app.log HTTP/1.1\r\nHost: x\r\nContent-Length: 1000000000\r\n\
+         Expect: 100-continue\r\n\r\n"
+    );
+    // Answered while the client still waits (the body timeout is 30 s), and never invited to
+    // send the gigabyte.
+    let answer = openssl_exchange(
+        s.addr(),
+        &s.pki.client_cert(&a),
+        request.as_bytes(),
+        Duration::from_secs(10),
+    );
+    assert!(answer.starts_with("HTTP/1.1 413"), "{answer:?}");
+    assert!(!answer.contains("100 Continue"), "{answer:?}");
+}
+
+#[test]
+fn an_upload_cut_midway_leaves_nothing_in_the_uploads_directory() {
+    let s = Setup::on(Backend::Serve, 1);
+    let a = s.tree.phones[0].mac;
+    let request =
+        format!("PUT /{a}-app.log HTTP/1.1\r\nHost: x\r\nContent-Length: 100000\r\n\r\npartial");
+    let answer = openssl_exchange(
+        s.addr(),
+        &s.pki.client_cert(&a),
+        request.as_bytes(),
+        Duration::from_secs(1),
+    );
+    assert!(answer.is_empty(), "{answer:?}");
+    // The connection is gone; the server drops the request and its temporary file.
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let left = || {
+        fs::read_dir(s.tree.uploads.path())
+            .expect("uploads")
+            .map(|e| e.expect("entry").file_name())
+            .collect::<Vec<_>>()
+    };
+    while !left().is_empty() && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(left(), Vec::<std::ffi::OsString>::new());
+    // And the phone's next upload is whole.
+    let client = s.phone_client(0);
+    let put = client.put(&format!("{a}-app.log"), b"whole").expect("put");
+    assert_eq!(put.status, 201);
+    assert_eq!(
+        fs::read(s.tree.uploads.path().join(format!("{a}-app.log"))).expect("stored"),
+        b"whole"
     );
 }

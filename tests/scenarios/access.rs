@@ -7,7 +7,7 @@
 use std::fs;
 
 use polyseal_delivery::MAX_UPLOAD_BYTES;
-use polyseal_testbed::{Client, DnType, Nginx, Pki, plain_http_get};
+use polyseal_testbed::{Client, DnType, DnValue, Nginx, Pki, plain_http_get};
 
 use crate::support::tree::{BACKENDS, Backend, Setup, Tree, write};
 
@@ -173,6 +173,42 @@ fn a_mac_after_an_escaped_comma_or_in_a_crafted_subject_names_no_phone() {
             .client_cert_with_openssl_subject(&format!("/O=Polycom Inc./CN={b_upper}"));
         let client = Client::new(&s.server, Some(&factory));
         assert_eq!(status(&s, &client, &format!("{b}-key.cfg")), 200);
+    }
+}
+
+#[test]
+fn a_mac_in_a_bmp_teletex_or_universal_string_cn_names_the_phone_for_both_servers() {
+    for backend in BACKENDS {
+        let s = Setup::on(backend, 2);
+        let (a, b) = (&s.tree.phones[0].mac, &s.tree.phones[1].mac);
+        let b_upper = b.to_string().to_ascii_uppercase();
+        let values = [
+            (
+                "BMPString",
+                DnValue::BmpString(b_upper.as_str().try_into().expect("BMP")),
+            ),
+            (
+                "TeletexString",
+                DnValue::TeletexString(b_upper.as_str().try_into().expect("T61")),
+            ),
+            (
+                "UniversalString",
+                DnValue::UniversalString(b_upper.as_str().try_into().expect("universal")),
+            ),
+        ];
+        for (what, value) in values {
+            let client = Client::new(&s.server, Some(&s.pki.client_cert_with_cn_value(value)));
+            assert_eq!(
+                status(&s, &client, &format!("{b}-key.cfg")),
+                200,
+                "{backend:?}, {what}"
+            );
+            assert_eq!(
+                status(&s, &client, &format!("{a}-key.cfg")),
+                403,
+                "{backend:?}, {what}"
+            );
+        }
     }
 }
 

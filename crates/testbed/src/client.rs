@@ -179,3 +179,65 @@ pub fn plain_http_get(addr: SocketAddr, path: &str) -> String {
         .and_then(|()| stream.read_to_end(&mut answer));
     String::from_utf8_lossy(&answer).into_owned()
 }
+
+/// Sends the raw bytes `request` over TLS to `addr` with the real `openssl s_client`,
+/// presenting `identity`, keeps the connection open (sending nothing more), and returns what
+/// the server answered within `within`, or until it closed: requests no HTTP library sends,
+/// such as headers announcing a body that never comes.
+///
+/// # Panics
+/// If `openssl` is missing.
+pub fn openssl_exchange(
+    addr: SocketAddr,
+    identity: &Identity,
+    request: &[u8],
+    within: Duration,
+) -> String {
+    use std::process::{Command, Stdio};
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("a temporary directory: {e}"));
+    let (cert, key) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
+    for (path, pem) in [(&cert, identity.chain_pem()), (&key, identity.key_pem())] {
+        std::fs::write(path, pem).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    }
+    let mut child = Command::new("openssl")
+        .args(["s_client", "-quiet", "-connect", &addr.to_string()])
+        .arg("-cert")
+        .arg(&cert)
+        .arg("-key")
+        .arg(&key)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap_or_else(|e| panic!("openssl must be installed for raw TLS requests: {e}"));
+    let mut stdin = child.stdin.take();
+    if let Some(stdin) = stdin.as_mut() {
+        let _ = stdin.write_all(request);
+        let _ = stdin.flush();
+    }
+    let mut stdout = child
+        .stdout
+        .take()
+        .unwrap_or_else(|| panic!("openssl's stdout"));
+    let (sender, receiver) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut chunk = [0u8; 4096];
+        while let Ok(n) = stdout.read(&mut chunk) {
+            if n == 0 || sender.send(chunk[..n].to_vec()).is_err() {
+                break;
+            }
+        }
+    });
+    let deadline = std::time::Instant::now() + within;
+    let mut answer = Vec::new();
+    while let Some(left) = deadline.checked_duration_since(std::time::Instant::now()) {
+        match receiver.recv_timeout(left) {
+            Ok(chunk) => answer.extend_from_slice(&chunk),
+            Err(_) => break,
+        }
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    drop(stdin);
+    String::from_utf8_lossy(&answer).into_owned()
+}

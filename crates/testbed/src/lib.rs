@@ -43,12 +43,12 @@ mod pki;
 mod serve;
 mod sip_config;
 
-pub use client::{Client, ConnectionError, Response, Server, plain_http_get};
+pub use client::{Client, ConnectionError, Response, Server, openssl_exchange, plain_http_get};
 pub use nginx::{Nginx, Running};
 pub use openbao::OpenBao;
 pub use phone::{Boot, BootEnd, BootReport, Fetch, Got, KeyTiming, Phone, RebootCause};
 pub use pki::{Identity, Pki};
 /// The attribute types of a certificate subject, for [`Pki::client_cert_with_subject`].
-pub use rcgen::DnType;
+pub use rcgen::{DnType, DnValue};
 pub use serve::{Serve, ServeOptions};
 pub use sip_config::sip_config;

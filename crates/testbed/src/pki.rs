@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use polyseal_crypto::Mac;
 use polyseal_delivery::NginxConfig;
 use rcgen::{
-    BasicConstraints, CertificateParams, CertifiedIssuer, DistinguishedName, DnType,
+    BasicConstraints, CertificateParams, CertifiedIssuer, DistinguishedName, DnType, DnValue,
     ExtendedKeyUsagePurpose, IsCa, KeyPair, KeyUsagePurpose, SanType,
 };
 use tempfile::TempDir;
@@ -166,6 +166,19 @@ impl Pki {
     /// A certificate from the device CA whose subject CN is `cn`, to try other subject forms.
     pub fn client_cert_with_cn(&self, cn: &str) -> Identity {
         self.device_issuing.issue_leaf_only(phone_params(cn))
+    }
+
+    /// A factory-shaped certificate from the device CA whose CN is `cn`, in the ASN.1 string
+    /// type of its [`DnValue`] (BMPString, TeletexString, UniversalString…): subjects OpenSSL
+    /// converts to UTF-8 for nginx.
+    pub fn client_cert_with_cn_value(&self, cn: DnValue) -> Identity {
+        let mut params = phone_params("unused");
+        params.distinguished_name = DistinguishedName::new();
+        params
+            .distinguished_name
+            .push(DnType::OrganizationName, PHONE_ORGANIZATION);
+        params.distinguished_name.push(DnType::CommonName, cn);
+        self.device_issuing.issue_leaf_only(params)
     }
 
     /// A certificate from the device CA whose subject is `subject`, attribute by attribute in

@@ -45,12 +45,7 @@ pub(crate) fn run(session: &Session, args: &ReportArgs) -> Result<(), Failure> {
     let ledger = match &args.ledger {
         Some(path) => Some((
             path.display().to_string(),
-            polyseal_fleet::ledger::read(path).map_err(|e| match e {
-                polyseal_fleet::ledger::Error::Io { path, source, .. } => {
-                    Failure::io(&path, "read", &source)
-                }
-                other => Failure::input(other.to_string()),
-            })?,
+            crate::commands::status::read_ledger(session, path)?,
         )),
         None => None,
     };

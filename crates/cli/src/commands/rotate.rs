@@ -106,9 +106,7 @@ fn confirm(session: &Session, args: &RotateConfirmArgs) -> Result<(), Failure> {
     // data key: both take the identity.
     let received = match &args.ledger {
         Some(path) => Some(rotate::received_uploads(
-            &polyseal_fleet::ledger::read(path)
-                .map_err(|e| Failure::input(e.to_string()))?
-                .entries,
+            &crate::commands::status::read_ledger(session, path)?.entries,
         )),
         None => None,
     };
@@ -222,8 +220,7 @@ fn status(session: &Session, args: &RotateStatusArgs) -> Result<(), Failure> {
     let vault = session.vault_unchecked()?;
     let fleet = match &args.ledger {
         Some(path) => {
-            let ledger =
-                polyseal_fleet::ledger::read(path).map_err(|e| Failure::input(e.to_string()))?;
+            let ledger = crate::commands::status::read_ledger(session, path)?;
             let options =
                 polyseal_fleet::status::StatusOptions::new(polyseal_vault::Timestamp::now());
             let status = polyseal_fleet::status::fleet_status(

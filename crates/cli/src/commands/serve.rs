@@ -49,8 +49,13 @@ pub(crate) fn run(session: &Session, args: &ServeArgs) -> Result<(), Failure> {
             .as_deref()
             .map_or("off".to_owned(), |l| l.display().to_string()),
     ));
-    server.run_until_signalled().map_err(failure)?;
-    session.say("stopped: requests in flight were finished");
+    let shutdown = server.run_until_signalled().map_err(failure)?;
+    match shutdown.unfinished {
+        0 => session.say("stopped: requests in flight were finished"),
+        n => session.warn(&format!(
+            "stopped: {n} connection(s) still busy after the drain timeout were cut"
+        )),
+    }
     Ok(())
 }
 

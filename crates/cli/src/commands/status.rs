@@ -1,7 +1,10 @@
 //! `polyseal status`: every phone's health from the ledger or nginx's log (polyseal-fleet's
 //! `status`).
 
+use std::path::Path;
 use std::time::Duration;
+
+use polyseal_fleet::ledger::Ledger;
 
 use polyseal_fleet::status::{StatusOptions, fleet_status, read_nginx_log};
 use polyseal_vault::Timestamp;
@@ -19,16 +22,17 @@ pub(crate) fn run(session: &Session, args: &StatusArgs) -> Result<(), Failure> {
     let mut sources = Vec::new();
     let mut torn = false;
     if let Some(path) = &args.ledger {
-        let ledger = polyseal_fleet::ledger::read(path).map_err(ledger_failure)?;
+        let ledger = read_ledger(session, path)?;
         torn |= ledger.torn_last_line;
         entries.extend(ledger.entries);
         summaries.extend(ledger.summaries);
         sources.push(path.display().to_string());
     }
     if let Some(path) = &args.nginx_log {
-        let (more, torn_log) = read_nginx_log(path).map_err(ledger_failure)?;
-        torn |= torn_log;
-        entries.extend(more);
+        let log = read_nginx_log(path).map_err(ledger_failure)?;
+        warn_damage(session, path, &log);
+        torn |= log.torn_last_line;
+        entries.extend(log.entries);
         sources.push(path.display().to_string());
     }
     entries.sort_by(|a, b| a.time.cmp(&b.time));
@@ -51,11 +55,6 @@ pub(crate) fn run(session: &Session, args: &StatusArgs) -> Result<(), Failure> {
         torn,
         &options,
     );
-    if torn {
-        session.warn(
-            "the last line of a source was torn (the writer stopped mid-line) and was skipped",
-        );
-    }
     match args.format {
         TableFormat::Json => {
             let json =
@@ -91,6 +90,31 @@ pub(crate) fn run(session: &Session, args: &StatusArgs) -> Result<(), Failure> {
             ));
             Ok(())
         }
+    }
+}
+
+/// Reads the ledger at `path`, warning of its damage (a torn last line, skipped lines).
+pub(crate) fn read_ledger(session: &Session, path: &Path) -> Result<Ledger, Failure> {
+    let ledger = polyseal_fleet::ledger::read(path).map_err(ledger_failure)?;
+    warn_damage(session, path, &ledger);
+    Ok(ledger)
+}
+
+/// Warns of what was skipped reading the ledger or log at `path`.
+fn warn_damage(session: &Session, path: &Path, ledger: &Ledger) {
+    if ledger.torn_last_line {
+        session.warn(&format!(
+            "{}: the last line was torn (the writer stopped mid-line) and was skipped",
+            path.display()
+        ));
+    }
+    if let Some((line, reason)) = &ledger.first_skipped {
+        session.warn(&format!(
+            "{}: {} line(s) that are not ledger lines were skipped; the first, line {line}: {}",
+            path.display(),
+            ledger.skipped_lines,
+            reason
+        ));
     }
 }
 

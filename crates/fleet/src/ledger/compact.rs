@@ -1,60 +1,204 @@
 //! Keeping the ledger's size bounded: entries older than the window are folded into one
-//! summary line per phone, the rest kept as they are, in a file written whole and renamed over
-//! the ledger (docs/DELIVERY.md, "The ledger").
+//! summary line per phone (and one for the requests of no phone); of the window, at most half
+//! the bound is kept, noise folded first, then the oldest. The ledger is read as a stream,
+//! three times, never held whole (docs/DELIVERY.md, "The ledger").
 
 use std::collections::BTreeMap;
+use std::fs::File;
+use std::io::{self, BufReader, Read as _, Seek as _, Write};
 use std::path::Path;
-use std::time::Duration;
 
 use polyseal_vault::Timestamp;
 
-use super::{Error, Line, PhoneSummary, read};
+use super::{Compaction, Entry, Error, Line, Lines, PhoneSummary, Scanned, UnidentifiedSummary};
 
-/// Rewrites the ledger at `path`: every entry answered before `now - window` folded into its
-/// phone's summary (with the summaries already there), the later ones kept in order. A torn
-/// last line is dropped. Returns the lines written.
-pub fn compact(path: &Path, window: Duration, now: Timestamp) -> Result<usize, Error> {
-    let ledger = read(path)?;
-    let cutoff = now.unix_seconds().saturating_sub(window.as_secs());
-    let mut summaries: BTreeMap<String, PhoneSummary> = ledger
-        .summaries
-        .into_iter()
-        .map(|s| (s.mac.clone(), s))
-        .collect();
-    let mut kept = Vec::new();
-    for entry in ledger.entries {
-        let old = entry.timestamp().is_some_and(|t| t.unix_seconds() < cutoff);
-        match (&entry.mac, old) {
-            (Some(mac), true) => summaries
+/// Rewrites the ledger at `path` whole, as [`Compaction`] says, `now` being the present;
+/// returns the lines written. For a ledger no server is appending to (a running `serve`
+/// compacts its own ledger as it appends).
+pub fn compact(path: &Path, compaction: &Compaction, now: Timestamp) -> Result<usize, Error> {
+    let source = File::open(path).map_err(|source| Error::Io {
+        path: path.to_owned(),
+        action: "compact the ledger",
+        source,
+    })?;
+    let end = source.metadata().map(|m| m.len()).unwrap_or(0);
+    let plan = Plan::read(path, &source, end, compaction, now)?;
+    let mut lines = 0;
+    crate::write::write_atomic_with(path, super::LEDGER_MODE, |out| {
+        lines = plan.write(out, &source)?;
+        Ok(())
+    })
+    .map_err(|e| Error::Io {
+        path: path.to_owned(),
+        action: "compact the ledger",
+        source: io::Error::other(e.to_string()),
+    })?;
+    Ok(lines)
+}
+
+/// What becomes of each line of the ledger's first `end` bytes.
+pub(super) struct Plan {
+    end: u64,
+    /// By line (in file order): whether it is kept as it is.
+    kept: Vec<bool>,
+    summaries: BTreeMap<String, PhoneSummary>,
+    unidentified: Option<UnidentifiedSummary>,
+}
+
+/// A line's fate, as the first pass sees it.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Fate {
+    /// Folded (a summary, an entry before the window, or a line that is not a ledger line).
+    Folded,
+    /// In the window, of a phone.
+    Phone(u32),
+    /// In the window, noise ([`Entry::is_noise`]).
+    Noise(u32),
+}
+
+impl Plan {
+    /// Reads the ledger's first `end` bytes (whole lines; the bytes past them are appended by
+    /// the caller) and decides.
+    pub(super) fn read(
+        path: &Path,
+        source: &File,
+        end: u64,
+        compaction: &Compaction,
+        now: Timestamp,
+    ) -> Result<Plan, Error> {
+        let cutoff = now
+            .unix_seconds()
+            .saturating_sub(compaction.window.as_secs());
+        // First pass: each line's fate, and the bytes the window holds.
+        let mut fates = Vec::new();
+        let mut window_bytes = 0u64;
+        super::scan_from(path, source, Some(end), |line| {
+            let fate = match &line {
+                Scanned::Line(len, Line::Request(entry))
+                    if entry.timestamp().is_none_or(|t| t.unix_seconds() >= cutoff) =>
+                {
+                    window_bytes += len;
+                    let len = u32::try_from(*len).unwrap_or(u32::MAX);
+                    if entry.is_noise() {
+                        Fate::Noise(len)
+                    } else {
+                        Fate::Phone(len)
+                    }
+                }
+                _ => Fate::Folded,
+            };
+            // Lines skipped by the scan (empty) have no fate; they are not written again.
+            fates.push(fate);
+        })?;
+        // Past the budget, noise is folded first, then phones' oldest requests.
+        let budget = compaction.max_bytes / 2;
+        for noise_first in [true, false] {
+            for fate in fates.iter_mut() {
+                if window_bytes <= budget {
+                    break;
+                }
+                if let Fate::Noise(len) | Fate::Phone(len) = *fate
+                    && (!noise_first || matches!(fate, Fate::Noise(_)))
+                {
+                    window_bytes -= u64::from(len);
+                    *fate = Fate::Folded;
+                }
+            }
+        }
+        // Second pass: fold what is folded.
+        let mut plan = Plan {
+            end,
+            kept: fates.iter().map(|f| *f != Fate::Folded).collect(),
+            summaries: BTreeMap::new(),
+            unidentified: None,
+        };
+        let mut index = 0;
+        super::scan_from(path, source, Some(end), |line| {
+            let kept = plan.kept.get(index).copied().unwrap_or(false);
+            index += 1;
+            if kept {
+                return;
+            }
+            match line {
+                Scanned::Line(_, Line::Summary { summary }) => {
+                    plan.summaries.insert(summary.mac.clone(), summary);
+                }
+                Scanned::Line(_, Line::Unidentified { unidentified }) => {
+                    plan.unidentified
+                        .get_or_insert_with(UnidentifiedSummary::default)
+                        .merge(&unidentified);
+                }
+                Scanned::Line(_, Line::Request(entry)) => plan.fold(&entry),
+                // Damage is not carried into the compacted ledger.
+                Scanned::Torn | Scanned::Bad { .. } => {}
+            }
+        })?;
+        Ok(plan)
+    }
+
+    fn fold(&mut self, entry: &Entry) {
+        match &entry.mac {
+            Some(mac) => self
+                .summaries
                 .entry(mac.clone())
                 .or_insert_with(|| PhoneSummary {
                     mac: mac.clone(),
                     ..PhoneSummary::default()
                 })
-                .fold(&entry),
-            // Unidentified requests before the window are dropped: no phone to keep them for.
-            (None, true) => {}
-            (_, false) => kept.push(entry),
+                .fold(entry),
+            None => self
+                .unidentified
+                .get_or_insert_with(UnidentifiedSummary::default)
+                .fold(entry),
         }
     }
-    let mut text = Vec::new();
-    let io = |source| Error::Io {
-        path: path.to_owned(),
-        action: "compact the ledger",
-        source,
-    };
-    for summary in summaries.into_values() {
-        serde_json::to_writer(&mut text, &Line::Summary { summary })
-            .map_err(|e| io(std::io::Error::other(e)))?;
-        text.push(b'\n');
+
+    /// Third pass: writes the summaries, then the kept lines as they were, to `out`; returns
+    /// the lines written.
+    pub(super) fn write(&self, out: &mut dyn Write, source: &File) -> io::Result<usize> {
+        let mut written = 0;
+        for summary in self.summaries.values() {
+            serde_json::to_writer(
+                &mut *out,
+                &Line::Summary {
+                    summary: summary.clone(),
+                },
+            )?;
+            out.write_all(b"\n")?;
+            written += 1;
+        }
+        if let Some(unidentified) = &self.unidentified {
+            let line = Line::Unidentified {
+                unidentified: unidentified.clone(),
+            };
+            serde_json::to_writer(&mut *out, &line)?;
+            out.write_all(b"\n")?;
+            written += 1;
+        }
+        let mut file = source;
+        file.rewind()?;
+        let mut lines = Lines::new(BufReader::with_capacity(256 * 1024, file.take(self.end)));
+        // The same lines, in the same order, as the passes of `read` gave fates to.
+        let mut index = 0;
+        while let Some(raw) = lines.next_line()? {
+            let Some(bytes) = raw.bytes else {
+                index += 1;
+                continue;
+            };
+            if bytes.trim_ascii().is_empty() {
+                continue;
+            }
+            if self.kept.get(index).copied().unwrap_or(false) && raw.complete {
+                out.write_all(bytes)?;
+                written += 1;
+            }
+            index += 1;
+        }
+        Ok(written)
     }
-    let lines = text.iter().filter(|&&b| b == b'\n').count() + kept.len();
-    for entry in &kept {
-        serde_json::to_writer(&mut text, entry).map_err(|e| io(std::io::Error::other(e)))?;
-        text.push(b'\n');
+
+    /// Where the lines this plan did not read start.
+    pub(super) fn end(&self) -> u64 {
+        self.end
     }
-    // Written whole (a temporary file renamed over the ledger, synced), mode 0640.
-    crate::write::write_atomic(path, &text, super::LEDGER_MODE)
-        .map_err(|e| io(std::io::Error::other(e.to_string())))?;
-    Ok(lines)
 }

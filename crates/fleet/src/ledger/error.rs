@@ -16,14 +16,4 @@ pub enum Error {
         /// What the operating system said.
         source: std::io::Error,
     },
-    /// A line before the last is not a ledger entry: the file is not a ledger, or was edited.
-    #[error("{path}: line {line} is not a ledger entry ({reason})")]
-    BadLine {
-        /// The ledger.
-        path: PathBuf,
-        /// The line number, from 1.
-        line: u64,
-        /// What is wrong with it.
-        reason: String,
-    },
 }

@@ -10,33 +10,38 @@
 //!
 //! Each line is written with one `write` on a file opened for appending, so lines of
 //! concurrent requests never interleave; a crash can leave only the last line torn, which
-//! [`read`] tolerates and reports.
+//! [`read`] tolerates and reports, and which the next [`LedgerWriter`] ends with a newline
+//! before it appends.
 
 mod compact;
 mod error;
+mod lines;
 mod summary;
+mod writer;
 
-use std::fs::{File, OpenOptions};
-use std::io::{BufRead as _, BufReader, Write as _};
-use std::os::unix::fs::OpenOptionsExt as _;
-use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::fs::File;
+use std::io::BufReader;
+use std::path::Path;
 
 use polyseal_vault::Timestamp;
 use serde::{Deserialize, Serialize};
 
 pub use compact::compact;
 pub use error::Error;
-pub use summary::PhoneSummary;
+pub(crate) use lines::Lines;
+pub use summary::{PhoneSummary, UnidentifiedSummary};
+pub use writer::LedgerWriter;
 
 /// Mode of the ledger: the server's user writes, its group reads (an operator's `status`).
 const LEDGER_MODE: u32 = 0o640;
 
-/// A line of the ledger: a phone's summary (at the top of a compacted ledger), or a request.
+/// A line of the ledger: a phone's summary or the unidentified requests' (at the top of a
+/// compacted ledger), or a request.
 #[derive(Serialize, Deserialize)]
 #[serde(untagged)]
-enum Line {
+pub(crate) enum Line {
     Summary { summary: PhoneSummary },
+    Unidentified { unidentified: UnidentifiedSummary },
     Request(Entry),
 }
 
@@ -90,9 +95,55 @@ impl Entry {
     pub fn timestamp(&self) -> Option<Timestamp> {
         Timestamp::parse(&self.time)
     }
+
+    /// Whether it is noise to the fleet's view: a request of no phone, for another phone's
+    /// file, or refused for what the client sent (a 4xx other than 404). Compaction folds
+    /// noise first when the window alone is past its budget, so that a flood of refused
+    /// requests never pushes out what phones did.
+    pub(crate) fn is_noise(&self) -> bool {
+        match &self.mac {
+            None => true,
+            Some(mac) => {
+                !polyseal_delivery::path_allowed(mac, &self.path)
+                    || ((400..500).contains(&self.status) && self.status != 404)
+            }
+        }
+    }
+
+    /// This entry with its fields from the network cut to their bounds ([`MAX_FIELD`] bytes,
+    /// marked with `…`), so that no request makes a ledger line longer than a few KiB.
+    fn bounded(&self) -> std::borrow::Cow<'_, Entry> {
+        let long = |s: &str| s.len() > MAX_FIELD;
+        if !long(&self.path) && !long(&self.method) && !self.client.as_deref().is_some_and(long) {
+            return std::borrow::Cow::Borrowed(self);
+        }
+        let cut = |s: &str| -> String {
+            if s.len() <= MAX_FIELD {
+                return s.to_owned();
+            }
+            let mut end = MAX_FIELD;
+            while !s.is_char_boundary(end) {
+                end -= 1;
+            }
+            format!("{}…", &s[..end])
+        };
+        let mut entry = self.clone();
+        entry.path = cut(&self.path);
+        entry.method = cut(&self.method);
+        entry.client = self.client.as_deref().map(cut);
+        std::borrow::Cow::Owned(entry)
+    }
 }
 
-/// When a ledger is compacted: past `max_bytes`, keeping `window` of raw entries.
+/// The most bytes of a path, method or client subject a ledger line keeps: a phone's paths are
+/// under 100 bytes; only a hostile client sends more (up to the 16 KiB of headers `serve`
+/// accepts), and the ledger must stay bounded under such a flood (docs/DELIVERY.md, "The
+/// ledger").
+pub const MAX_FIELD: usize = 1024;
+
+/// When a ledger is compacted: past `max_bytes`, keeping `window` of raw entries, and of
+/// those at most `max_bytes / 2` (noise folded first, then the oldest), so that the ledger
+/// never grows much past `max_bytes`, whatever clients send.
 #[derive(Clone, Copy, Debug)]
 #[non_exhaustive]
 pub struct Compaction {
@@ -114,140 +165,119 @@ impl Default for Compaction {
     }
 }
 
-/// Appends entries to a ledger file, compacting it when it grows past its bound.
-#[derive(Debug)]
-pub struct LedgerWriter {
-    path: PathBuf,
-    /// The file, its size, and the size at which it is compacted next.
-    file: Mutex<(File, u64, u64)>,
-    compaction: Compaction,
-}
-
-impl LedgerWriter {
-    /// Opens (or creates, mode 0640) the ledger at `path` for appending.
-    pub fn open(path: &Path, compaction: Compaction) -> Result<LedgerWriter, Error> {
-        let file = open_for_append(path)?;
-        let size = file.metadata().map(|m| m.len()).unwrap_or(0);
-        Ok(LedgerWriter {
-            path: path.to_owned(),
-            file: Mutex::new((file, size, compaction.max_bytes)),
-            compaction,
-        })
-    }
-
-    /// Appends `entry` as one line, with one write; compacts the ledger first when it has grown
-    /// past its bound (a failed compaction leaves the ledger as it was, and is reported).
-    pub fn append(&self, entry: &Entry) -> Result<(), Error> {
-        let mut line = serde_json::to_vec(entry).map_err(|e| Error::Io {
-            path: self.path.clone(),
-            action: "encode a ledger entry",
-            source: std::io::Error::other(e),
-        })?;
-        line.push(b'\n');
-        let mut guard = self
-            .file
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        let mut compacted = Ok(());
-        if guard.1 > guard.2 {
-            compacted = compact(&self.path, self.compaction.window, Timestamp::now())
-                .and_then(|_| open_for_append(&self.path))
-                .map(|file| {
-                    let size = file.metadata().map(|m| m.len()).unwrap_or(0);
-                    // When the window alone is past the bound (a large fleet), the next
-                    // compaction waits for another bound's worth: never one per request.
-                    *guard = (
-                        file,
-                        size,
-                        (size + self.compaction.max_bytes / 2).max(self.compaction.max_bytes),
-                    );
-                });
-            if compacted.is_err() {
-                // Tried again after another half bound, not at every request.
-                guard.2 = guard.1 + self.compaction.max_bytes / 2;
-            }
-        }
-        guard.0.write_all(&line).map_err(|source| Error::Io {
-            path: self.path.clone(),
-            action: "append to the ledger",
-            source,
-        })?;
-        guard.1 += line.len() as u64;
-        compacted
-    }
-}
-
-/// The ledger opened for appending, created 0640, never through a symbolic link.
-fn open_for_append(path: &Path) -> Result<File, Error> {
-    OpenOptions::new()
-        .append(true)
-        .create(true)
-        .mode(LEDGER_MODE)
-        .custom_flags(rustix::fs::OFlags::NOFOLLOW.bits() as i32)
-        .open(path)
-        .map_err(|source| Error::Io {
-            path: path.to_owned(),
-            action: "open the ledger for appending",
-            source,
-        })
-}
-
 /// A ledger read back.
 #[derive(Debug, Default)]
 #[non_exhaustive]
 pub struct Ledger {
-    /// The summaries of phones' requests before the window (a compacted ledger), by MAC.
+    /// The summaries of phones' requests folded by compaction, by MAC.
     pub summaries: Vec<PhoneSummary>,
+    /// The requests of no phone folded by compaction.
+    pub unidentified: Option<UnidentifiedSummary>,
     /// Every complete entry, in order.
     pub entries: Vec<Entry>,
     /// Whether the last line was torn (cut by a crash mid-write) and skipped.
     pub torn_last_line: bool,
+    /// Lines before the last that are not ledger lines (a torn write that the server ended
+    /// when it started again, or an edit), skipped.
+    pub skipped_lines: u64,
+    /// The first of them: its number and what is wrong with it.
+    pub first_skipped: Option<(u64, String)>,
 }
 
 /// Reads the ledger at `path`. A last line without its newline, or that does not parse, is a
-/// torn write: skipped and reported. Any other line that does not parse is an error naming it.
+/// torn write: skipped and reported (`torn_last_line`). Any other line that is not a ledger
+/// line is skipped and counted (`skipped_lines`, `first_skipped`): one damaged line never
+/// hides the rest of the fleet.
 pub fn read(path: &Path) -> Result<Ledger, Error> {
+    let mut ledger = Ledger::default();
+    scan(path, None, |line| match line {
+        Scanned::Line(_, Line::Request(entry)) => ledger.entries.push(entry),
+        Scanned::Line(_, Line::Summary { summary }) => ledger.summaries.push(summary),
+        Scanned::Line(_, Line::Unidentified { unidentified }) => match &mut ledger.unidentified {
+            Some(folded) => folded.merge(&unidentified),
+            None => ledger.unidentified = Some(unidentified),
+        },
+        Scanned::Torn => ledger.torn_last_line = true,
+        Scanned::Bad { number, reason } => {
+            ledger.skipped_lines += 1;
+            if ledger.first_skipped.is_none() {
+                ledger.first_skipped = Some((number, reason));
+            }
+        }
+    })?;
+    Ok(ledger)
+}
+
+/// A line of a ledger as [`scan`] gives it.
+pub(crate) enum Scanned {
+    /// A ledger line (its length in the file, newline included).
+    Line(u64, Line),
+    /// The last line, torn.
+    Torn,
+    /// A line before the last that is not a ledger line.
+    Bad {
+        /// Its number, from 1.
+        number: u64,
+        /// What is wrong with it.
+        reason: String,
+    },
+}
+
+/// Reads the ledger at `path` (its first `upto` bytes, when given) line by line, giving each
+/// to `visit`; empty lines are passed over.
+pub(crate) fn scan(
+    path: &Path,
+    upto: Option<u64>,
+    visit: impl FnMut(Scanned),
+) -> Result<(), Error> {
     let file = File::open(path).map_err(|source| Error::Io {
         path: path.to_owned(),
         action: "read the ledger",
         source,
     })?;
-    let mut reader = BufReader::new(file);
-    let mut ledger = Ledger::default();
-    let mut line = Vec::new();
-    let mut number = 0u64;
+    scan_from(path, &file, upto, visit)
+}
+
+/// [`scan`] of the open ledger `file` (named `path` in errors), from its start.
+pub(crate) fn scan_from(
+    path: &Path,
+    file: &File,
+    upto: Option<u64>,
+    mut visit: impl FnMut(Scanned),
+) -> Result<(), Error> {
+    use std::io::{Read as _, Seek as _};
+    let io = |source| Error::Io {
+        path: path.to_owned(),
+        action: "read the ledger",
+        source,
+    };
+    let mut file = file;
+    file.rewind().map_err(io)?;
+    let mut lines = Lines::new(BufReader::with_capacity(
+        256 * 1024,
+        file.take(upto.unwrap_or(u64::MAX)),
+    ));
+    // A bad line is judged torn only once it is known to be the last.
     let mut pending: Option<(u64, String)> = None;
-    loop {
-        line.clear();
-        let read = reader
-            .read_until(b'\n', &mut line)
-            .map_err(|source| Error::Io {
-                path: path.to_owned(),
-                action: "read the ledger",
-                source,
-            })?;
-        if read == 0 {
-            break;
+    while let Some(raw) = lines.next_line().map_err(io)? {
+        if let Some((number, reason)) = pending.take() {
+            visit(Scanned::Bad { number, reason });
         }
-        number += 1;
-        if let Some((at, reason)) = pending.take() {
-            return Err(Error::BadLine {
-                path: path.to_owned(),
-                line: at,
-                reason,
-            });
+        let Some(bytes) = raw.bytes else {
+            pending = Some((raw.number, format!("longer than {} bytes", lines::MAX_LINE)));
+            continue;
+        };
+        if bytes.trim_ascii().is_empty() {
+            continue;
         }
-        let complete = line.ends_with(b"\n");
-        match serde_json::from_slice::<Line>(line.trim_ascii_end()) {
-            Ok(_) if !complete => ledger.torn_last_line = true,
-            Ok(Line::Request(entry)) => ledger.entries.push(entry),
-            Ok(Line::Summary { summary }) => ledger.summaries.push(summary),
-            Err(e) => pending = Some((number, e.to_string())),
+        match serde_json::from_slice::<Line>(bytes.trim_ascii_end()) {
+            Ok(_) if !raw.complete => visit(Scanned::Torn),
+            Ok(line) => visit(Scanned::Line(raw.len, line)),
+            Err(e) => pending = Some((raw.number, e.to_string())),
         }
     }
-    // A bad line is tolerated only as the last one: a torn write.
     if pending.is_some() {
-        ledger.torn_last_line = true;
+        visit(Scanned::Torn);
     }
-    Ok(ledger)
+    Ok(())
 }

@@ -58,3 +58,46 @@ impl PhoneSummary {
         }
     }
 }
+
+/// The requests of no phone (no certificate, or one naming no MAC) folded by compaction: how
+/// many, when, and the last client and path, for the auditor who asks what was refused.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct UnidentifiedSummary {
+    /// Requests folded in.
+    pub requests: u64,
+    /// The first of them (RFC 3339).
+    pub first_seen: String,
+    /// The last of them.
+    pub last_seen: String,
+    /// Who sent the last one (its certificate's subject, or `none`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_client: Option<String>,
+    /// The path of the last one.
+    #[serde(default)]
+    pub last_path: String,
+}
+
+impl UnidentifiedSummary {
+    /// Folds `entry` (of no phone, later than what is folded already) in.
+    pub(crate) fn fold(&mut self, entry: &Entry) {
+        if self.requests == 0 {
+            self.first_seen.clone_from(&entry.time);
+        }
+        self.requests += 1;
+        self.last_seen.clone_from(&entry.time);
+        self.last_client.clone_from(&entry.client);
+        self.last_path.clone_from(&entry.path);
+    }
+
+    /// Adds `other` (folded later) to this one.
+    pub(crate) fn merge(&mut self, other: &UnidentifiedSummary) {
+        if self.requests == 0 {
+            self.first_seen.clone_from(&other.first_seen);
+        }
+        self.requests += other.requests;
+        self.last_seen.clone_from(&other.last_seen);
+        self.last_client.clone_from(&other.last_client);
+        self.last_path.clone_from(&other.last_path);
+    }
+}

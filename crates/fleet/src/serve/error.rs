@@ -42,6 +42,17 @@ pub enum Error {
         /// The served directory it is in.
         served: PathBuf,
     },
+    /// The ledger file has other names (hard links), which may be in a served directory.
+    #[error(
+        "ledger {ledger}: the file has {links} names (hard links); give the server a ledger of \
+         its own, outside what it serves"
+    )]
+    LedgerLinked {
+        /// The ledger file.
+        ledger: PathBuf,
+        /// How many names it has.
+        links: u64,
+    },
     /// Serving without client certificates was not asked for explicitly.
     #[error(
         "no client CA: every phone's key file would be served to anyone who asks; give \

@@ -3,7 +3,9 @@
 
 use std::convert::Infallible;
 use std::io::Read as _;
+
 use std::sync::Arc;
+use tokio::io::AsyncWriteExt as _;
 
 use bytes::Bytes;
 use futures_util::TryStreamExt as _;
@@ -12,10 +14,15 @@ use hyper::body::{Frame, Incoming};
 use hyper::{Method, Request, Response, StatusCode, header};
 use polyseal_delivery::{MAX_UPLOAD_BYTES, is_upload_path, path_allowed};
 
+use super::State;
+use super::files::{self, Staged};
 use super::path::RequestPath;
 use super::tls::Client;
-use super::{State, files};
 use crate::ledger::Entry;
+
+/// The first bytes of a file read for its KeyDesc: the header line of an encrypted file, or
+/// the `configEncryption.key` of a key file, comes well before.
+const HEAD_BYTES: usize = 1024;
 
 /// A response body: a file streamed, or a few bytes.
 pub(super) type Body = BoxBody<Bytes, std::io::Error>;
@@ -115,7 +122,7 @@ async fn serve_file(
         for root in &roots {
             if let Ok(mut file) = files::open_beneath(root, &relative) {
                 let len = file.metadata().map(|m| m.len()).unwrap_or(0);
-                let mut head = vec![0u8; 1024];
+                let mut head = vec![0u8; HEAD_BYTES];
                 let read = file.read(&mut head).unwrap_or(0);
                 head.truncate(read);
                 // Back to the start: the body is the whole file.
@@ -175,50 +182,69 @@ async fn store_upload(
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
+    // A client that waits for `100 Continue` has sent no body yet: a refusal needs none read.
+    let waits = request
+        .headers()
+        .get(header::EXPECT)
+        .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"100-continue"));
     let mut body = request.into_body();
+    let timeout = state.limits.body_timeout;
+    let refuse_unread = |body: Incoming, code: StatusCode| async move {
+        if !waits {
+            // Read and dropped (within the body timeout, and no more than an upload's
+            // bound) so that the client, still sending, reads the answer rather than a reset
+            // connection (as nginx's lingering close).
+            drain(body, timeout).await;
+        }
+        refuse(code)
+    };
     if declared.is_some_and(|len| len > MAX_UPLOAD_BYTES) {
-        // Read and dropped (within the body timeout) so that the client, still sending, reads
-        // the answer rather than a reset connection (as nginx's lingering close).
-        drain(&mut body, state.limits.body_timeout).await;
-        return refuse(StatusCode::PAYLOAD_TOO_LARGE);
+        return refuse_unread(body, StatusCode::PAYLOAD_TOO_LARGE).await;
     }
-    let limit = usize::try_from(MAX_UPLOAD_BYTES).unwrap_or(usize::MAX);
-    let mut received = Vec::new();
-    let collected = tokio::time::timeout(state.limits.body_timeout, async {
+    let relative = path.relative().to_owned();
+    let staged = tokio::task::spawn_blocking(move || Staged::beneath(&uploads, &relative)).await;
+    let Ok(Ok((staged, file))) = staged else {
+        return refuse_unread(body, StatusCode::INTERNAL_SERVER_ERROR).await;
+    };
+    // Streamed to the temporary file as it arrives: an upload holds a frame in memory, never
+    // its whole body (1,024 connections × 4 MiB would be 4 GiB).
+    let mut file = tokio::fs::File::from_std(file);
+    let mut first = Vec::new();
+    let mut received = 0u64;
+    let collected = tokio::time::timeout(timeout, async {
         while let Some(frame) = body.frame().await {
             let frame = frame.map_err(|_| StatusCode::BAD_REQUEST)?;
             if let Some(data) = frame.data_ref() {
-                if received.len() + data.len() > limit {
+                received += data.len() as u64;
+                if received > MAX_UPLOAD_BYTES {
                     return Err(StatusCode::PAYLOAD_TOO_LARGE);
                 }
-                received.extend_from_slice(data);
+                let wanted = HEAD_BYTES.saturating_sub(first.len()).min(data.len());
+                first.extend_from_slice(&data[..wanted]);
+                file.write_all(data)
+                    .await
+                    .map_err(|_| StatusCode::INTERNAL_SERVER_ERROR)?;
             }
         }
-        Ok(())
+        file.flush()
+            .await
+            .map_err(|_| StatusCode::INTERNAL_SERVER_ERROR)
     })
     .await;
     match collected {
         Ok(Ok(())) => {}
-        Ok(Err(code)) => {
-            drain(&mut body, state.limits.body_timeout).await;
-            return refuse(code);
-        }
+        Ok(Err(code)) => return refuse_unread(body, code).await,
         Err(_) => return refuse(StatusCode::REQUEST_TIMEOUT),
     }
-    let bytes = Bytes::from(received);
-    let relative = path.relative().to_owned();
-    let len = bytes.len() as u64;
-    let key_desc = key_desc_of(&bytes);
-    let stored =
-        tokio::task::spawn_blocking(move || files::store_beneath(&uploads, &relative, &bytes))
-            .await;
+    let file = file.into_std().await;
+    let stored = tokio::task::spawn_blocking(move || staged.commit(file)).await;
     let code = match stored {
         Ok(Ok(true)) => StatusCode::CREATED,
         Ok(Ok(false)) => StatusCode::NO_CONTENT,
         _ => StatusCode::INTERNAL_SERVER_ERROR,
     };
-    let mut entry = Entry::now("PUT", &path.path, code.as_u16(), len);
-    entry.key_desc = key_desc;
+    let mut entry = Entry::now("PUT", &path.path, code.as_u16(), received);
+    entry.key_desc = key_desc_of(&first);
     (status(code), entry)
 }
 
@@ -239,10 +265,17 @@ fn key_served_by(first: &[u8]) -> Option<String> {
         .map(|d| d.as_str().to_owned())
 }
 
-/// Reads and drops what is left of `body`, for at most `timeout`.
-async fn drain(body: &mut Incoming, timeout: std::time::Duration) {
+/// Reads and drops what is left of `body`, for at most `timeout` and an upload's bound of
+/// bytes; the connection is closed after (hyper closes one whose body was not read whole).
+async fn drain(mut body: Incoming, timeout: std::time::Duration) {
     let _ = tokio::time::timeout(timeout, async {
-        while let Some(Ok(_)) = body.frame().await {}
+        let mut dropped = 0u64;
+        while let Some(Ok(frame)) = body.frame().await {
+            dropped += frame.data_ref().map_or(0, |d| d.len() as u64);
+            if dropped > MAX_UPLOAD_BYTES {
+                break;
+            }
+        }
     })
     .await;
 }

@@ -57,6 +57,8 @@ pub struct Limits {
     pub header_timeout: Duration,
     /// Time for an upload's body to arrive.
     pub body_timeout: Duration,
+    /// Time a response (or any write) may wait for a client that does not read it.
+    pub write_timeout: Duration,
     /// The most bytes of a request's headers.
     pub max_header_bytes: usize,
     /// How long requests in flight may take to finish at shutdown.
@@ -66,14 +68,16 @@ pub struct Limits {
 impl Default for Limits {
     /// 1,024 connections (a boot storm of a large fleet queues, a slow client holds one slot);
     /// 10 s for a handshake and for headers, 30 s for an upload body (4 MiB at the slowest
-    /// phone link); 16 KiB of headers (nginx's default large buffers are 8 KiB × 4); 5 s to
-    /// drain at shutdown.
+    /// phone link) and for a write the client does not read (nginx's `send_timeout` is 60 s);
+    /// 16 KiB of headers (nginx's default large buffers are 8 KiB × 4); 5 s to drain at
+    /// shutdown.
     fn default() -> Limits {
         Limits {
             max_connections: 1024,
             handshake_timeout: Duration::from_secs(10),
             header_timeout: Duration::from_secs(10),
             body_timeout: Duration::from_secs(30),
+            write_timeout: Duration::from_secs(30),
             max_header_bytes: 16 * 1024,
             drain_timeout: Duration::from_secs(5),
         }
@@ -159,8 +163,12 @@ impl Server {
             .as_deref()
             .map(|dir| existing_dir(dir, "open the uploads directory"))
             .transpose()?;
-        if let Some(uploads) = &uploads
-            && (uploads.starts_with(&tree) || tree.starts_with(uploads))
+        // Compared as the file system resolves them (`..`, symbolic links), while the tree is
+        // served by the name given (a link an operator swaps keeps working).
+        let real_tree = real_path(&tree)?;
+        let real_uploads = uploads.as_deref().map(real_path).transpose()?;
+        if let (Some(uploads), Some(real)) = (&uploads, &real_uploads)
+            && (real.starts_with(&real_tree) || real_tree.starts_with(real))
         {
             return Err(Error::BadDirectory {
                 path: uploads.clone(),
@@ -174,11 +182,11 @@ impl Server {
             None => None,
             Some(path) => {
                 let parent = path.parent().filter(|p| !p.as_os_str().is_empty());
-                let parent = existing_dir(
+                let parent = real_path(&existing_dir(
                     parent.unwrap_or(Path::new(".")),
                     "open the ledger's directory",
-                )?;
-                if let Some(served) = [Some(&tree), uploads.as_ref()]
+                )?)?;
+                if let Some(served) = [Some(&real_tree), real_uploads.as_ref()]
                     .into_iter()
                     .flatten()
                     .find(|served| parent.starts_with(served))
@@ -188,7 +196,22 @@ impl Server {
                         served: served.clone(),
                     });
                 }
-                Some(Arc::new(LedgerWriter::open(path, config.compaction)?))
+                let writer = LedgerWriter::open(path, config.compaction)?;
+                let links = writer.links();
+                if links > 1 {
+                    return Err(Error::LedgerLinked {
+                        ledger: path.clone(),
+                        links,
+                    });
+                }
+                if writer.found_torn_tail() {
+                    (config.warn)(&format!(
+                        "{}: ends with a torn line (the server stopped mid-write); it is kept, \
+                         ended with a newline, and skipped by status",
+                        path.display()
+                    ));
+                }
+                Some(Arc::new(writer))
             }
         };
         let tls = tls::server_config(&config.cert, &config.key, &config.client_auth)?;
@@ -223,8 +246,8 @@ impl Server {
     }
 
     /// Serves until SIGTERM or SIGINT, then stops accepting, lets requests in flight finish
-    /// (at most the drain timeout) and returns.
-    pub fn run_until_signalled(self) -> Result<(), Error> {
+    /// (at most the drain timeout) and returns how it stopped.
+    pub fn run_until_signalled(self) -> Result<Shutdown, Error> {
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .enable_all()
             .build()
@@ -256,7 +279,7 @@ impl Server {
     }
 
     /// Accepts and serves connections until `stop` completes, then drains.
-    async fn serve(self, stop: impl std::future::Future<Output = ()>) -> std::io::Result<()> {
+    async fn serve(self, stop: impl std::future::Future<Output = ()>) -> std::io::Result<Shutdown> {
         let listener = tokio::net::TcpListener::from_std(self.listener)?;
         let acceptor = tokio_rustls::TlsAcceptor::from(self.tls);
         let limits = self.state.limits;
@@ -291,6 +314,12 @@ impl Server {
             let watcher = graceful.watcher();
             tokio::spawn(async move {
                 let _permit = permit;
+                // A client that stops reading (pipelined requests whose responses it never
+                // takes) is cut once a write has waited this long; reads are bounded by the
+                // handshake, header and body timeouts.
+                let mut tcp = tokio_io_timeout::TimeoutStream::new(tcp);
+                tcp.set_write_timeout(Some(limits.write_timeout));
+                let tcp = Box::pin(tcp);
                 let Ok(Ok(stream)) =
                     tokio::time::timeout(limits.handshake_timeout, acceptor.accept(tcp)).await
                 else {
@@ -310,9 +339,33 @@ impl Server {
             });
         }
         drop(listener);
-        let _ = tokio::time::timeout(limits.drain_timeout, graceful.shutdown()).await;
-        Ok(())
+        let drained = tokio::time::timeout(limits.drain_timeout, graceful.shutdown()).await;
+        // Connections still open hold a slot each.
+        let unfinished = match drained {
+            Ok(()) => 0,
+            Err(_) => limits
+                .max_connections
+                .saturating_sub(slots.available_permits()),
+        };
+        Ok(Shutdown { unfinished })
     }
+}
+
+/// How the server stopped.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Shutdown {
+    /// Connections still busy when the drain timeout ran out, cut.
+    pub unfinished: usize,
+}
+
+/// `path` as the file system resolves it (no `..`, no symbolic links).
+fn real_path(path: &Path) -> Result<PathBuf, Error> {
+    std::fs::canonicalize(path).map_err(|source| Error::Io {
+        path: path.to_owned(),
+        action: "resolve",
+        source,
+    })
 }
 
 /// `dir` made absolute, if it is a directory.

@@ -104,8 +104,9 @@ pub(super) fn client_of(certificates: Option<&[CertificateDer<'_>]>) -> Client {
                         x509_parser::objects::oid_registry(),
                     )
                     .map_or_else(|_| attribute.attr_type().to_id_string(), str::to_owned);
-                    // A value that is not a string (or not UTF-8) can be no MAC.
-                    let value = attribute.as_str().unwrap_or("\u{fffd}").to_owned();
+                    // A value that is not a string can be no MAC.
+                    let value =
+                        text_of(attribute.attr_value()).unwrap_or_else(|| "\u{fffd}".to_owned());
                     (kind, value)
                 })
                 .collect()
@@ -118,6 +119,32 @@ pub(super) fn client_of(certificates: Option<&[CertificateDer<'_>]>) -> Client {
     match polyseal_delivery::client_mac_of_subject(&borrowed) {
         Some(mac) => Client::Phone(mac),
         None => Client::Unnamed(subject.to_string()),
+    }
+}
+
+/// The text of a directory string, whatever its ASN.1 string type, as OpenSSL converts it to
+/// UTF-8 for nginx's `$ssl_client_s_dn` (`ASN1_STRFLGS_UTF8_CONVERT`): BMPString as UTF-16BE,
+/// UniversalString as UTF-32BE, T61String and VisibleString byte for byte (Latin-1). So both
+/// servers read the same MAC from the same certificate (docs/DELIVERY.md, "The per-MAC rule").
+fn text_of(value: &x509_parser::der_parser::asn1_rs::Any<'_>) -> Option<String> {
+    use x509_parser::der_parser::asn1_rs::Tag;
+    let data = value.data;
+    match value.tag() {
+        Tag::NumericString | Tag::PrintableString | Tag::Utf8String | Tag::Ia5String => {
+            std::str::from_utf8(data).ok().map(str::to_owned)
+        }
+        Tag::BmpString if data.len() % 2 == 0 => char::decode_utf16(
+            data.chunks_exact(2)
+                .map(|pair| u16::from_be_bytes([pair[0], pair[1]])),
+        )
+        .collect::<Result<String, _>>()
+        .ok(),
+        Tag::UniversalString if data.len() % 4 == 0 => data
+            .chunks_exact(4)
+            .map(|quad| char::from_u32(u32::from_be_bytes([quad[0], quad[1], quad[2], quad[3]])))
+            .collect(),
+        Tag::T61String | Tag::VisibleString => Some(data.iter().map(|&b| char::from(b)).collect()),
+        _ => None,
     }
 }
 

@@ -2,13 +2,13 @@
 //! records (without the KeyDesc of what was served), so that `status` works for nginx users.
 
 use std::fs::File;
-use std::io::{BufRead as _, BufReader};
+use std::io::BufReader;
 use std::path::Path;
 
 use polyseal_vault::Timestamp;
 use serde::Deserialize;
 
-use crate::ledger::{Entry, Error};
+use crate::ledger::{Entry, Error, Ledger, Lines};
 
 /// One line of the log.
 #[derive(Deserialize)]
@@ -25,42 +25,43 @@ struct Line {
 }
 
 /// Reads an access log written with polyseal's `log_format`
-/// ([`polyseal_delivery::access_log::log_format`]); a torn last line is skipped and reported
-/// (the `bool`).
-pub fn read_nginx_log(path: &Path) -> Result<(Vec<Entry>, bool), Error> {
-    let file = File::open(path).map_err(|source| Error::Io {
+/// ([`polyseal_delivery::access_log::log_format`]) as a [`Ledger`] of its requests. Bytes that
+/// are not UTF-8 (nginx's `escape=json` passes them as they came) are read as U+FFFD; a torn
+/// last line is skipped and reported, any other line that is not polyseal's format skipped and
+/// counted, as in the ledger.
+pub fn read_nginx_log(path: &Path) -> Result<Ledger, Error> {
+    let io = |source| Error::Io {
         path: path.to_owned(),
         action: "read the nginx access log",
         source,
-    })?;
-    let mut entries = Vec::new();
-    let mut torn = false;
+    };
+    let file = File::open(path).map_err(io)?;
+    let mut lines = Lines::new(BufReader::with_capacity(256 * 1024, file));
+    let mut log = Ledger::default();
     let mut pending: Option<(u64, String)> = None;
-    for (number, line) in BufReader::new(file).split(b'\n').enumerate() {
-        let line = line.map_err(|source| Error::Io {
-            path: path.to_owned(),
-            action: "read the nginx access log",
-            source,
-        })?;
-        if let Some((at, reason)) = pending.take() {
-            return Err(Error::BadLine {
-                path: path.to_owned(),
-                line: at,
-                reason,
-            });
+    while let Some(raw) = lines.next_line().map_err(io)? {
+        if let Some(skipped) = pending.take() {
+            log.skipped_lines += 1;
+            log.first_skipped.get_or_insert(skipped);
         }
-        if line.trim_ascii().is_empty() {
+        let Some(bytes) = raw.bytes else {
+            pending = Some((raw.number, "too long".to_owned()));
+            continue;
+        };
+        let text = String::from_utf8_lossy(bytes);
+        if text.trim().is_empty() {
             continue;
         }
-        match serde_json::from_slice::<Line>(&line) {
-            Ok(line) => entries.push(entry_of(line)),
-            Err(e) => pending = Some((number as u64 + 1, e.to_string())),
+        match serde_json::from_str::<Line>(&text) {
+            Ok(_) if !raw.complete => log.torn_last_line = true,
+            Ok(line) => log.entries.push(entry_of(line)),
+            Err(e) => pending = Some((raw.number, e.to_string())),
         }
     }
     if pending.is_some() {
-        torn = true;
+        log.torn_last_line = true;
     }
-    Ok((entries, torn))
+    Ok(log)
 }
 
 fn entry_of(line: Line) -> Entry {
@@ -69,16 +70,20 @@ fn entry_of(line: Line) -> Entry {
     } else {
         0
     };
-    let mut entry = Entry::now(&line.method, &line.path, line.status, line.bytes);
-    entry.time = Timestamp::from_unix_seconds(seconds).to_string();
-    if line.mac.is_empty() {
-        entry.client = Some(if line.client.is_empty() {
-            "none".to_owned()
-        } else {
-            line.client
-        });
-    } else {
-        entry.mac = Some(line.mac.to_ascii_lowercase());
+    let (mac, client) = match (line.mac.is_empty(), line.client.is_empty()) {
+        (false, _) => (Some(line.mac.to_ascii_lowercase()), None),
+        (true, true) => (None, Some("none".to_owned())),
+        (true, false) => (None, Some(line.client)),
+    };
+    Entry {
+        time: Timestamp::from_unix_seconds(seconds).to_string(),
+        mac,
+        client,
+        method: line.method,
+        path: line.path,
+        status: line.status,
+        bytes: line.bytes,
+        key_desc: None,
+        key_served: None,
     }
-    entry
 }

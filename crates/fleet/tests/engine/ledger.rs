@@ -1,6 +1,6 @@
 //! The ledger through the public API: appended lines read back, a torn last line tolerated
-//! and reported, an edited line refused, and compaction keeping the size bounded and what
-//! `status` needs.
+//! and reported, damaged lines skipped and counted, and compaction keeping the size bounded
+//! (under a flood too) and what `status` needs.
 
 use std::time::Duration;
 
@@ -23,7 +23,7 @@ fn request(phone: u32, seconds: u64, path: &str) -> Entry {
 }
 
 #[test]
-fn a_torn_last_line_is_skipped_and_reported_and_an_edited_line_is_refused() {
+fn a_torn_last_line_is_skipped_and_reported_and_an_edited_line_is_skipped_and_counted() {
     let dir = tempfile::tempdir().expect("tmp");
     let path = dir.path().join("ledger.jsonl");
     let writer = LedgerWriter::open(&path, Compaction::default()).expect("open");
@@ -39,11 +39,111 @@ fn a_torn_last_line_is_skipped_and_reported_and_an_edited_line_is_refused() {
     let ledger = read(&path).expect("read");
     assert_eq!(ledger.entries.len(), 3);
     assert!(ledger.torn_last_line);
-    // The same damage before the last line is not a torn write: refused, with its number.
+    assert_eq!(ledger.skipped_lines, 0);
+    // The same damage before the last line is not a torn write: skipped, counted, named; the
+    // rest of the fleet is still read.
     let edited = text.replacen(r#""status":200"#, r#""status":"x""#, 1) + "\n{}\n";
     std::fs::write(&path, edited).expect("edit");
-    let error = read(&path).expect_err("an edited line");
-    assert!(error.to_string().contains("line 1"), "{error}");
+    let ledger = read(&path).expect("an edited line is skipped");
+    assert_eq!(ledger.entries.len(), 2);
+    // Line 1 (edited) and line 4 (the tear, now in the middle); `{}`, last, counts as torn.
+    assert_eq!(ledger.skipped_lines, 2);
+    assert_eq!(
+        ledger.first_skipped.as_ref().map(|(line, _)| *line),
+        Some(1)
+    );
+    assert!(ledger.torn_last_line);
+}
+
+#[test]
+fn a_server_started_again_after_a_torn_write_keeps_every_later_entry() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let path = dir.path().join("ledger.jsonl");
+    let writer = LedgerWriter::open(&path, Compaction::default()).expect("open");
+    writer
+        .append(&request(1, 0, "/000000000000.cfg"))
+        .expect("append");
+    drop(writer);
+    // A crash mid-write.
+    let mut file = std::fs::OpenOptions::new()
+        .append(true)
+        .open(&path)
+        .expect("open");
+    std::io::Write::write_all(&mut file, br#"{"time":"2026-12-01T00:00:01Z","mac":"00"#)
+        .expect("tear");
+    drop(file);
+    let writer = LedgerWriter::open(&path, Compaction::default()).expect("reopen");
+    assert!(writer.found_torn_tail());
+    for seconds in 2..5 {
+        writer
+            .append(&request(1, seconds, "/MAC-sip.cfg"))
+            .expect("append after the tear");
+    }
+    drop(writer);
+    let ledger = read(&path).expect("read");
+    assert_eq!(ledger.entries.len(), 4, "every entry but the torn one");
+    assert_eq!(ledger.skipped_lines, 1);
+    assert!(!ledger.torn_last_line);
+    let now = Timestamp::from_unix_seconds(START + 10);
+    compact(&path, &Compaction::default(), now).expect("compaction reads past the damage");
+    assert_eq!(read(&path).expect("read").entries.len(), 4);
+}
+
+#[test]
+fn a_flood_of_refused_requests_is_folded_and_never_pushes_out_what_phones_did() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let path = dir.path().join("ledger.jsonl");
+    let mut compaction = Compaction::default();
+    compaction.max_bytes = 256 * 1024;
+    let writer = LedgerWriter::open(&path, compaction).expect("open");
+    // Ten minutes ago: well within the window of the compactions the writer runs.
+    let base = Timestamp::now().unix_seconds() - 600;
+    let at = |mut entry: Entry, seconds: u64| {
+        entry.time = Timestamp::from_unix_seconds(base + seconds).to_string();
+        entry
+    };
+    let phone = at(request(1, 0, "/000000000000.cfg"), 0);
+    writer.append(&phone).expect("append");
+    // Within the window: 20,000 requests of a certificate naming no phone, each with a path
+    // at the bound of what hyper accepts (16 KiB), and a phone asking for another's file.
+    let long = format!("/{}", "a".repeat(16 * 1024));
+    for i in 0..20_000u64 {
+        let mut noise = at(Entry::now("GET", &long, 403, 0), 1 + i / 100);
+        if i % 2 == 0 {
+            noise.client = Some("CN=attacker".to_owned());
+        } else {
+            noise.mac = Some("0004f2d00002".to_owned());
+            noise.path = "/0004f2d00001-key.cfg".to_owned();
+        }
+        writer.append(&noise).expect("append");
+    }
+    let last = at(request(1, 0, "/MAC-sip.cfg"), 300);
+    writer.append(&last).expect("append");
+    drop(writer);
+    let size = std::fs::metadata(&path).expect("ledger").len();
+    assert!(size < 2 * 256 * 1024, "{size} bytes");
+    let ledger = read(&path).expect("read");
+    // The phone's own requests stay raw; the noise is counted, not lost.
+    assert!(ledger.entries.contains(&phone) && ledger.entries.contains(&last));
+    let unidentified = ledger
+        .unidentified
+        .expect("the folded requests of no phone");
+    let raw_unidentified = ledger.entries.iter().filter(|e| e.mac.is_none()).count() as u64;
+    assert_eq!(unidentified.requests + raw_unidentified, 10_000);
+    let other = ledger
+        .summaries
+        .iter()
+        .find(|s| s.mac == "0004f2d00002")
+        .expect("the prying phone's summary");
+    let raw_other = ledger
+        .entries
+        .iter()
+        .filter(|e| e.mac.as_deref() == Some("0004f2d00002"))
+        .count() as u64;
+    assert_eq!(other.other_phone_requests + raw_other, 10_000);
+    // No line is longer than the bound on what the network sends, and a few KiB.
+    let text = std::fs::read_to_string(&path).expect("ledger");
+    assert!(text.lines().all(|l| l.len() < 2 * 1024 + 512));
 }
 
 #[test]
@@ -69,7 +169,9 @@ fn compaction_bounds_the_ledger_and_keeps_what_status_needs() {
     drop(writer);
     let before = std::fs::metadata(&path).expect("ledger").len();
     let now = Timestamp::from_unix_seconds(START + 30 * 86_400);
-    compact(&path, window, now).expect("compact");
+    let mut compaction = Compaction::default();
+    compaction.window = window;
+    compact(&path, &compaction, now).expect("compact");
     let after = std::fs::metadata(&path).expect("ledger").len();
     // Two days of requests and one summary line a phone: about a tenth of thirty days.
     assert!(after * 8 < before, "{before} → {after} bytes");
@@ -77,7 +179,7 @@ fn compaction_bounds_the_ledger_and_keeps_what_status_needs() {
     assert_eq!(ledger.summaries.len(), 200);
     assert_eq!(ledger.entries.len(), 2 * 200 * 3);
     // Compacting again changes nothing but folds what left the window.
-    compact(&path, window, now).expect("again");
+    compact(&path, &compaction, now).expect("again");
     assert_eq!(read(&path).expect("read").entries.len(), 2 * 200 * 3);
 
     // status reads the same fleet from the compacted ledger as from the whole one.
