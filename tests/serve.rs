@@ -373,3 +373,52 @@ fn an_upload_cut_midway_leaves_nothing_in_the_uploads_directory() {
         b"whole"
     );
 }
+
+#[test]
+fn handshakes_tls_refused_and_requests_hyper_could_not_parse_are_in_the_ledger() {
+    let s = Setup::on(Backend::Serve, 1);
+    let a = s.tree.phones[0].mac;
+    let foreign = Client::new(&s.server, Some(&s.pki.foreign_client_cert(&a)));
+    assert!(foreign.get("000000000000.cfg").is_err());
+    // A connection that only opens and closes (a port probe) is not a request.
+    drop(std::net::TcpStream::connect(s.addr()).expect("connect"));
+    // Headers past the 16 KiB bound: answered 431 by hyper, before any handler.
+    let request = format!(
+        "GET /000000000000.cfg HTTP/1.1\r\nHost: x\r\nX-Long: {}\r\n\r\n",
+        "a".repeat(20_000)
+    );
+    let answer = openssl_exchange(
+        s.addr(),
+        &s.pki.client_cert(&a),
+        request.as_bytes(),
+        Duration::from_secs(5),
+    );
+    assert!(answer.starts_with("HTTP/1.1 431"), "{answer:?}");
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let lines = || {
+        fs::read_to_string(s.ledger())
+            .unwrap_or_default()
+            .lines()
+            .map(|l| serde_json::from_str::<serde_json::Value>(l).expect("a JSON line"))
+            .collect::<Vec<_>>()
+    };
+    while lines().len() < 2 && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let lines = lines();
+    assert_eq!(lines.len(), 2, "{lines:?}");
+    let refused = lines
+        .iter()
+        .find(|l| l["status"] == 0)
+        .expect("the refused handshake");
+    let client = refused["client"].as_str().expect("client");
+    assert!(
+        client.starts_with("refused in the TLS handshake from 127.0.0.1: "),
+        "{client}"
+    );
+    let too_large = lines
+        .iter()
+        .find(|l| l["status"] == 431)
+        .expect("the 431");
+    assert_eq!(too_large["mac"], a.to_string());
+}

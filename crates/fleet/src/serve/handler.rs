@@ -42,21 +42,22 @@ pub(super) async fn handle(
         ),
         Some(path) => answer(&state, &client, request, &path).await,
     };
-    match client.as_ref() {
-        Client::Phone(mac) => entry.mac = Some(mac.clone()),
-        Client::Unnamed(subject) => entry.client = Some(subject.clone()),
-        Client::Anonymous => entry.client = Some("none".to_owned()),
-    }
+    client.name(&mut entry);
+    record(&state, entry).await;
+    Ok(response)
+}
+
+/// Appends `entry` to the ledger, if there is one. Written before the response is sent; a
+/// ledger that cannot be written is reported (ServeConfig::warn) for each request it misses,
+/// and the phone is still answered.
+pub(super) async fn record(state: &State, entry: Entry) {
     if let Some(ledger) = &state.ledger {
-        // Written before the response is sent; a ledger that cannot be written is reported
-        // (ServeConfig::warn) for each request it misses, and the phone is still answered.
         let ledger = ledger.clone();
         let written = tokio::task::spawn_blocking(move || ledger.append(&entry)).await;
         if let Ok(Err(e)) = written {
             (state.warn)(&e.to_string());
         }
     }
-    Ok(response)
 }
 
 /// The response to a well-formed path, and its ledger entry (without the client).

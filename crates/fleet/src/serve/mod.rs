@@ -25,7 +25,7 @@ use tokio::sync::Semaphore;
 
 pub use error::Error;
 
-use crate::ledger::LedgerWriter;
+use crate::ledger::{Entry, LedgerWriter};
 
 /// Who may connect.
 #[derive(Clone, Debug)]
@@ -294,7 +294,7 @@ impl Server {
                 },
                 () = &mut stop => break,
             };
-            let (tcp, _) = tokio::select! {
+            let (tcp, peer) = tokio::select! {
                 accepted = listener.accept() => match accepted {
                     Ok(accepted) => accepted,
                     // Out of file descriptors and the like: wait, never spin.
@@ -320,22 +320,49 @@ impl Server {
                 let mut tcp = tokio_io_timeout::TimeoutStream::new(tcp);
                 tcp.set_write_timeout(Some(limits.write_timeout));
                 let tcp = Box::pin(tcp);
-                let Ok(Ok(stream)) =
-                    tokio::time::timeout(limits.handshake_timeout, acceptor.accept(tcp)).await
-                else {
-                    return;
-                };
+                let stream =
+                    match tokio::time::timeout(limits.handshake_timeout, acceptor.accept(tcp))
+                        .await
+                    {
+                        Ok(Ok(stream)) => stream,
+                        Ok(Err(e)) => {
+                            // A phone refused in the handshake (its certificate from a CA not
+                            // given) is in the ledger; a probe that only connects is not.
+                            if let Some(reason) = tls::refusal(&e) {
+                                let mut entry = Entry::now("-", "-", 0, 0);
+                                entry.client = Some(format!(
+                                    "refused in the TLS handshake from {}: {reason}",
+                                    peer.ip()
+                                ));
+                                handler::record(&state, entry).await;
+                            }
+                            return;
+                        }
+                        Err(_) => return,
+                    };
                 let client = Arc::new(tls::client_of(stream.get_ref().1.peer_certificates()));
-                let service = service_fn(move |request| {
-                    handler::handle(state.clone(), client.clone(), request)
-                });
+                let service = {
+                    let (state, client) = (state.clone(), client.clone());
+                    service_fn(move |request| {
+                        handler::handle(state.clone(), client.clone(), request)
+                    })
+                };
                 let mut http = hyper::server::conn::http1::Builder::new();
                 http.timer(TokioTimer::new())
                     .header_read_timeout(limits.header_timeout)
                     .max_buf_size(limits.max_header_bytes.max(8192))
                     .keep_alive(true);
                 let connection = http.serve_connection(TokioIo::new(stream), service);
-                let _ = watcher.watch(connection).await;
+                // hyper answers a request it cannot parse itself (400, or 431 for headers past
+                // the bound) and closes: in the ledger too, as the request it was.
+                if let Err(e) = watcher.watch(connection).await
+                    && e.is_parse()
+                {
+                    let code = if e.is_parse_too_large() { 431 } else { 400 };
+                    let mut entry = Entry::now("-", "-", code, 0);
+                    client.name(&mut entry);
+                    handler::record(&state, entry).await;
+                }
             });
         }
         drop(listener);

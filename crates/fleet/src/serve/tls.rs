@@ -85,6 +85,24 @@ pub(super) enum Client {
     Anonymous,
 }
 
+impl Client {
+    /// Names this client in `entry`: its MAC, or who it is when it names none.
+    pub(super) fn name(&self, entry: &mut crate::ledger::Entry) {
+        match self {
+            Client::Phone(mac) => entry.mac = Some(mac.clone()),
+            Client::Unnamed(subject) => entry.client = Some(subject.clone()),
+            Client::Anonymous => entry.client = Some("none".to_owned()),
+        }
+    }
+}
+
+/// Why a TLS handshake failed, when TLS refused it (a certificate from another CA, none, a
+/// protocol no phone speaks); `None` when the client just went away (a port probe).
+pub(super) fn refusal(error: &std::io::Error) -> Option<String> {
+    let tls = error.get_ref()?.downcast_ref::<rustls::Error>()?;
+    Some(tls.to_string())
+}
+
 /// The client of a connection whose handshake verified `certificates` (the leaf first).
 pub(super) fn client_of(certificates: Option<&[CertificateDer<'_>]>) -> Client {
     let Some(leaf) = certificates.and_then(<[_]>::first) else {
