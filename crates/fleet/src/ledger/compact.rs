@@ -1,6 +1,6 @@
 //! Keeping the ledger's size bounded: entries older than the window are folded into one
-//! summary line per phone (and one for the requests of no phone); of the window, at most half
-//! the bound is kept, noise folded first, then the oldest. The ledger is read as a stream,
+//! summary line per phone (and one for the requests of no phone); of the window, at most the
+//! bound is kept, noise folded first, then the oldest. The ledger is read as a stream,
 //! three times, never held whole (docs/DELIVERY.md, "The ledger").
 
 use std::collections::BTreeMap;
@@ -91,7 +91,7 @@ impl Plan {
             fates.push(fate);
         })?;
         // Past the budget, noise is folded first, then phones' oldest requests.
-        let budget = compaction.max_bytes / 2;
+        let budget = compaction.max_bytes;
         for noise_first in [true, false] {
             for fate in fates.iter_mut() {
                 if window_bytes <= budget {

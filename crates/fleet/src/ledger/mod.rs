@@ -142,8 +142,9 @@ impl Entry {
 pub const MAX_FIELD: usize = 1024;
 
 /// When a ledger is compacted: past `max_bytes`, keeping `window` of raw entries, and of
-/// those at most `max_bytes / 2` (noise folded first, then the oldest), so that the ledger
-/// never grows much past `max_bytes`, whatever clients send.
+/// those at most `max_bytes` (noise folded first, then the oldest); the next compaction comes
+/// after another `max_bytes / 2`, so that the ledger never grows much past one and a half
+/// times `max_bytes` (and a summary line per phone), whatever clients send.
 #[derive(Clone, Copy, Debug)]
 #[non_exhaustive]
 pub struct Compaction {
