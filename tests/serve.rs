@@ -416,9 +416,6 @@ fn handshakes_tls_refused_and_requests_hyper_could_not_parse_are_in_the_ledger()
         client.starts_with("refused in the TLS handshake from 127.0.0.1: "),
         "{client}"
     );
-    let too_large = lines
-        .iter()
-        .find(|l| l["status"] == 431)
-        .expect("the 431");
+    let too_large = lines.iter().find(|l| l["status"] == 431).expect("the 431");
     assert_eq!(too_large["mac"], a.to_string());
 }

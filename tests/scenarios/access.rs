@@ -242,8 +242,22 @@ fn no_certificate_and_another_cas_certificate_are_refused() {
             );
             assert!(log.contains("client SSL certificate verify error"), "{log}");
         } else {
+            // No request got through: the ledger holds the refused handshakes only, each with
+            // its reason (one a request tried, six in all).
             let ledger = fs::read_to_string(s.ledger()).unwrap_or_default();
-            assert!(ledger.is_empty(), "no request got through: {ledger}");
+            let lines: Vec<serde_json::Value> = ledger
+                .lines()
+                .map(|l| serde_json::from_str(l).expect("a JSON line"))
+                .collect();
+            assert_eq!(lines.len(), 6, "{ledger}");
+            for line in &lines {
+                assert_eq!(line["status"], 0, "{line}");
+                assert_eq!(line["path"], "-", "{line}");
+                assert!(line.get("mac").is_none(), "{line}");
+            }
+            for reason in ["peer sent no certificates", "UnknownIssuer"] {
+                assert!(ledger.contains(reason), "{reason}: {ledger}");
+            }
         }
     }
 }

@@ -320,26 +320,28 @@ impl Server {
                 let mut tcp = tokio_io_timeout::TimeoutStream::new(tcp);
                 tcp.set_write_timeout(Some(limits.write_timeout));
                 let tcp = Box::pin(tcp);
-                let stream =
-                    match tokio::time::timeout(limits.handshake_timeout, acceptor.accept(tcp))
-                        .await
-                    {
-                        Ok(Ok(stream)) => stream,
-                        Ok(Err(e)) => {
-                            // A phone refused in the handshake (its certificate from a CA not
-                            // given) is in the ledger; a probe that only connects is not.
-                            if let Some(reason) = tls::refusal(&e) {
-                                let mut entry = Entry::now("-", "-", 0, 0);
-                                entry.client = Some(format!(
-                                    "refused in the TLS handshake from {}: {reason}",
-                                    peer.ip()
-                                ));
-                                handler::record(&state, entry).await;
-                            }
-                            return;
+                let stream = match tokio::time::timeout(
+                    limits.handshake_timeout,
+                    acceptor.accept(tcp),
+                )
+                .await
+                {
+                    Ok(Ok(stream)) => stream,
+                    Ok(Err(e)) => {
+                        // A phone refused in the handshake (its certificate from a CA not
+                        // given) is in the ledger; a probe that only connects is not.
+                        if let Some(reason) = tls::refusal(&e) {
+                            let mut entry = Entry::now("-", "-", 0, 0);
+                            entry.client = Some(format!(
+                                "refused in the TLS handshake from {}: {reason}",
+                                peer.ip()
+                            ));
+                            handler::record(&state, entry).await;
                         }
-                        Err(_) => return,
-                    };
+                        return;
+                    }
+                    Err(_) => return,
+                };
                 let client = Arc::new(tls::client_of(stream.get_ref().1.peer_certificates()));
                 let service = {
                     let (state, client) = (state.clone(), client.clone());
