@@ -3,6 +3,7 @@
 use std::fmt;
 
 use crate::file::DigestAlgorithm;
+use crate::layout::Layout;
 
 /// Everything that can go wrong in `polyseal-crypto`.
 ///
@@ -69,12 +70,29 @@ pub enum Error {
         /// What is wrong with it.
         reason: String,
     },
-    /// The header's digest is not SHA-256. MD5 and SHA-1 digests are recognised by length and
-    /// reported by [`crate::inspect`], but not trusted until a real vendor-made file shows which
-    /// one phones use.
+    /// The header's digest is not of the layout's algorithm (told by its length).
     UnsupportedDigest {
         /// The algorithm the digest length indicates.
         algorithm: DigestAlgorithm,
+        /// The layout's.
+        layout: DigestAlgorithm,
+    },
+    /// A layout's text form cannot be read.
+    BadLayout {
+        /// The text.
+        input: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// The file is not in the layout it is read in (a line ending, an IV field, a body encoding
+    /// other than the layout's).
+    LayoutMismatch {
+        /// The dimension that does not fit (`eol`, `iv`, `body`).
+        dimension: &'static str,
+        /// What the file has.
+        found: String,
+        /// The layout.
+        layout: Layout,
     },
     /// The file was sealed under a different KeyDesc than the key offered to open it.
     KeyDescMismatch {
@@ -165,9 +183,26 @@ impl fmt::Display for Error {
             Error::MalformedHeader { reason } => {
                 write!(f, "malformed encrypted-file header: {reason}")
             }
-            Error::UnsupportedDigest { algorithm } => write!(
+            Error::UnsupportedDigest { algorithm, layout } => write!(
                 f,
-                "unsupported digest: the header carries a {algorithm} digest; only SHA-256 is verified"
+                "the header carries a {algorithm} digest; the layout's is {layout} (digest={})",
+                layout.name()
+            ),
+            Error::BadLayout { input, reason } => write!(f, "layout {input:?}: {reason}"),
+            Error::LayoutMismatch {
+                dimension,
+                found,
+                layout,
+            } => write!(
+                f,
+                "not in the layout {dimension}={}: {found} (`polyseal format probe` tells which \
+                 layout a file is in)",
+                layout.value(
+                    Layout::DIMENSIONS
+                        .iter()
+                        .position(|d| d == dimension)
+                        .unwrap_or(0)
+                )
             ),
             Error::KeyDescMismatch { file, key } => write!(
                 f,

@@ -12,7 +12,9 @@
 use std::fmt;
 
 use aes::Aes128;
-use cbc::cipher::block_padding::Pkcs7;
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as BASE64;
+use cbc::cipher::block_padding::{NoPadding, Pkcs7, ZeroPadding};
 use cbc::cipher::{BlockModeDecrypt, BlockModeEncrypt, KeyIvInit};
 use rand::TryRng;
 use rand::rngs::SysRng;
@@ -20,6 +22,7 @@ use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 use zeroize::Zeroizing;
 
+use crate::layout::{Body, Eol, Iv, Layout, Padding};
 use crate::{Error, KeyDesc, KeyString};
 
 /// Largest encrypted file accepted by [`decrypt`], and largest result [`encrypt`] produces.
@@ -45,6 +48,38 @@ pub enum DigestAlgorithm {
 }
 
 impl DigestAlgorithm {
+    /// Every algorithm, in the order `format probe` tries them.
+    pub const ALL: &'static [DigestAlgorithm] = &[
+        DigestAlgorithm::Sha256,
+        DigestAlgorithm::Sha1,
+        DigestAlgorithm::Md5,
+    ];
+
+    /// Its name in a layout (`digest=sha256`).
+    pub fn name(self) -> &'static str {
+        match self {
+            DigestAlgorithm::Md5 => "md5",
+            DigestAlgorithm::Sha1 => "sha1",
+            DigestAlgorithm::Sha256 => "sha256",
+        }
+    }
+
+    pub(crate) fn from_name(name: &str) -> Option<DigestAlgorithm> {
+        DigestAlgorithm::ALL
+            .iter()
+            .copied()
+            .find(|a| a.name() == name)
+    }
+
+    /// The digest of `data`.
+    pub fn digest(self, data: &[u8]) -> Vec<u8> {
+        match self {
+            DigestAlgorithm::Md5 => md5::Md5::digest(data).to_vec(),
+            DigestAlgorithm::Sha1 => sha1::Sha1::digest(data).to_vec(),
+            DigestAlgorithm::Sha256 => Sha256::digest(data).to_vec(),
+        }
+    }
+
     fn from_hex_len(len: usize) -> Option<DigestAlgorithm> {
         match len {
             32 => Some(DigestAlgorithm::Md5),
@@ -81,13 +116,16 @@ pub struct Header {
     key_desc: Option<KeyDesc>,
     algorithm: DigestAlgorithm,
     digest: Vec<u8>,
+    iv: Option<[u8; BLOCK]>,
+    eol: Eol,
     body_offset: usize,
 }
 
 impl Header {
     /// Reads the header line at the start of `file`: fields in any order, separated by `;`
-    /// (trailing `;` optional), ended by LF or CRLF. `Crypt` must be 1 and `Digest` present;
-    /// `KeyDesc` is optional; unknown fields are ignored.
+    /// (trailing `;` optional), ended by LF or CRLF (which, [`Header::eol`] says). `Crypt` must
+    /// be 1 and `Digest` present; `KeyDesc` and `IV` (32 hex digits) are optional; unknown
+    /// fields are ignored.
     pub fn parse(file: &[u8]) -> Result<Header, Error> {
         let malformed = |reason: &str| Error::MalformedHeader {
             reason: reason.to_owned(),
@@ -106,7 +144,10 @@ impl Header {
             });
         };
         let line = &window[..newline];
-        let line = line.strip_suffix(b"\r").unwrap_or(line);
+        let (line, eol) = match line.strip_suffix(b"\r") {
+            Some(line) => (line, Eol::Crlf),
+            None => (line, Eol::Lf),
+        };
         if !contains(line, b"Crypt=") {
             return Err(Error::NotEncrypted);
         }
@@ -115,7 +156,7 @@ impl Header {
             .filter(|l| l.bytes().all(|b| (0x20..0x7f).contains(&b)))
             .ok_or_else(|| malformed("the header line is not printable ASCII"))?;
 
-        let (mut crypt, mut key_desc, mut digest) = (None, None, None);
+        let (mut crypt, mut key_desc, mut digest, mut iv) = (None, None, None, None);
         for field in line.strip_suffix(';').unwrap_or(line).split(';') {
             let (name, value) = field
                 .split_once('=')
@@ -124,6 +165,7 @@ impl Header {
                 "Crypt" => &mut crypt,
                 "KeyDesc" => &mut key_desc,
                 "Digest" => &mut digest,
+                "IV" => &mut iv,
                 // Unknown fields are tolerated: the vendor layout beyond Crypt, KeyDesc and
                 // Digest is not public, and ignoring extra fields costs nothing.
                 _ => continue,
@@ -147,10 +189,20 @@ impl Header {
         })?;
         let digest = hex::decode(digest_hex).map_err(|_| malformed("Digest is not hexadecimal"))?;
         let key_desc = key_desc.map(KeyDesc::new).transpose()?;
+        let iv = iv
+            .map(|hex_iv| {
+                hex::decode(hex_iv)
+                    .ok()
+                    .and_then(|bytes| <[u8; BLOCK]>::try_from(bytes).ok())
+                    .ok_or_else(|| malformed("IV is not 32 hex digits"))
+            })
+            .transpose()?;
         Ok(Header {
             key_desc,
             algorithm,
             digest,
+            iv,
+            eol,
             body_offset: newline + 1,
         })
     }
@@ -170,16 +222,30 @@ impl Header {
         hex::encode(&self.digest)
     }
 
-    /// True if `plaintext` has this header's digest (SHA-256 only; other algorithms are never
-    /// verified and give false). Constant-time comparison.
+    /// True if `plaintext` has this header's digest, by the algorithm its length tells.
+    /// Constant-time comparison.
     pub fn matches_plaintext(&self, plaintext: &[u8]) -> bool {
-        self.algorithm == DigestAlgorithm::Sha256
-            && bool::from(Sha256::digest(plaintext).as_slice().ct_eq(&self.digest))
+        bool::from(
+            self.algorithm
+                .digest(plaintext)
+                .as_slice()
+                .ct_eq(&self.digest),
+        )
     }
 
     /// Where the body (IV, then ciphertext) starts: just after the header's line ending.
     pub fn body_offset(&self) -> usize {
         self.body_offset
+    }
+
+    /// The line ending of the header line.
+    pub fn eol(&self) -> Eol {
+        self.eol
+    }
+
+    /// The IV of an `IV=` field, if the header carries one.
+    pub fn iv(&self) -> Option<[u8; BLOCK]> {
+        self.iv
     }
 }
 
@@ -198,49 +264,103 @@ pub fn is_encrypted(bytes: &[u8]) -> bool {
     !matches!(Header::parse(bytes), Err(Error::NotEncrypted))
 }
 
-/// Encrypts `plaintext` under `key`: header line with the key's KeyDesc and the plaintext's
-/// SHA-256, a fresh random IV, then AES-128-CBC with PKCS#7 padding.
+/// Encrypts `plaintext` under `key` in polyseal's default layout ([`Layout::DEFAULT`]):
+/// header line with the key's KeyDesc and the plaintext's SHA-256, a fresh random IV, then
+/// AES-128-CBC with PKCS#7 padding.
 ///
 /// Fails only if the result would exceed [`MAX_FILE_SIZE`].
 pub fn encrypt(plaintext: &[u8], key: &KeyString) -> Result<Vec<u8>, Error> {
-    let header = format!(
-        "Crypt=1;KeyDesc={};Digest={};\n",
+    encrypt_with(plaintext, key, &Layout::DEFAULT)
+}
+
+/// Encrypts `plaintext` under `key` in `layout`. The IV is fresh from the operating system for
+/// every file, except with `iv=zero`, where the layout fixes it.
+///
+/// Fails only if the result would exceed [`MAX_FILE_SIZE`].
+pub fn encrypt_with(plaintext: &[u8], key: &KeyString, layout: &Layout) -> Result<Vec<u8>, Error> {
+    let mut iv = [0u8; BLOCK];
+    if layout.iv != Iv::Zero {
+        #[allow(clippy::expect_used)] // A fixed or reused IV would be worse than stopping.
+        SysRng
+            .try_fill_bytes(&mut iv)
+            .expect("operating system random number generator failed");
+    }
+    let mut header = format!(
+        "Crypt=1;KeyDesc={};Digest={};",
         key.key_desc(),
-        hex::encode(Sha256::digest(plaintext))
-    );
-    let padded_len = (plaintext.len() / BLOCK + 1) * BLOCK;
-    let total = header.len() + BLOCK + padded_len;
-    if total > MAX_FILE_SIZE {
+        hex::encode(layout.digest.digest(plaintext))
+    )
+    .into_bytes();
+    if layout.iv == Iv::Header {
+        header.extend_from_slice(format!("IV={};", hex::encode(iv)).as_bytes());
+    }
+    header.extend_from_slice(layout.eol.as_bytes());
+    let padded_len = match layout.padding {
+        Padding::Pkcs7 => (plaintext.len() / BLOCK + 1) * BLOCK,
+        Padding::Zero => plaintext.len().div_ceil(BLOCK) * BLOCK,
+    };
+    let raw_len = padded_len + if layout.iv == Iv::Prefix { BLOCK } else { 0 };
+    let body_len = match layout.body {
+        Body::Raw => raw_len,
+        Body::Base64 => {
+            let chars = raw_len.div_ceil(3) * 4;
+            chars + chars.div_ceil(BASE64_LINE) * layout.eol.as_bytes().len()
+        }
+    };
+    if header.len() + body_len > MAX_FILE_SIZE {
         return Err(Error::TooLarge {
             len: plaintext.len(),
             max: MAX_FILE_SIZE - header.len() - 2 * BLOCK,
         });
     }
-    let mut iv = [0u8; BLOCK];
-    #[allow(clippy::expect_used)] // A fixed or reused IV would be worse than stopping.
-    SysRng
-        .try_fill_bytes(&mut iv)
-        .expect("operating system random number generator failed");
-
-    let mut out = Vec::with_capacity(total);
-    out.extend_from_slice(header.as_bytes());
-    out.extend_from_slice(&iv);
-    let body_start = out.len();
-    out.extend_from_slice(plaintext);
-    out.resize(total, 0);
-    let written = cbc::Encryptor::<Aes128>::new(key.key().expose_bytes().into(), &iv.into())
-        .encrypt_padded::<Pkcs7>(&mut out[body_start..], plaintext.len())
-        .map(<[u8]>::len);
+    // The plaintext is copied to be encrypted in place: zeroized on drop, like every copy.
+    let mut body = Zeroizing::new(Vec::with_capacity(raw_len));
+    if layout.iv == Iv::Prefix {
+        body.extend_from_slice(&iv);
+    }
+    let start = body.len();
+    body.extend_from_slice(plaintext);
+    body.resize(raw_len, 0);
+    let cipher = cbc::Encryptor::<Aes128>::new(key.key().expose_bytes().into(), &iv.into());
+    let written = match layout.padding {
+        Padding::Pkcs7 => cipher
+            .encrypt_padded::<Pkcs7>(&mut body[start..], plaintext.len())
+            .map(<[u8]>::len),
+        Padding::Zero => cipher
+            .encrypt_padded::<ZeroPadding>(&mut body[start..], plaintext.len())
+            .map(<[u8]>::len),
+    };
     debug_assert_eq!(written.ok(), Some(padded_len));
+    let mut out = header;
+    match layout.body {
+        Body::Raw => out.extend_from_slice(&body),
+        Body::Base64 => {
+            let text = BASE64.encode(&body[..]);
+            for line in text.as_bytes().chunks(BASE64_LINE) {
+                out.extend_from_slice(line);
+                out.extend_from_slice(layout.eol.as_bytes());
+            }
+        }
+    }
     Ok(out)
 }
 
-/// Decrypts an encrypted file with `key`, failing closed.
+/// Decrypts an encrypted file with `key` in polyseal's default layout, failing closed.
 ///
 /// Checks, in order: size cap; header; that the header's KeyDesc (if any) is the key's; that
-/// the digest is SHA-256; body length; padding; digest. The plaintext is returned in a buffer
-/// that is zeroized on drop, because configuration files carry passwords.
+/// the layout fits (line ending, digest algorithm, IV); body length; padding; digest. The
+/// plaintext is returned in a buffer that is zeroized on drop, because configuration files
+/// carry passwords.
 pub fn decrypt(file: &[u8], key: &KeyString) -> Result<Zeroizing<Vec<u8>>, Error> {
+    decrypt_with(file, key, &Layout::DEFAULT)
+}
+
+/// [`decrypt`] in `layout`.
+pub fn decrypt_with(
+    file: &[u8],
+    key: &KeyString,
+    layout: &Layout,
+) -> Result<Zeroizing<Vec<u8>>, Error> {
     if file.len() > MAX_FILE_SIZE {
         return Err(Error::TooLarge {
             len: file.len(),
@@ -256,30 +376,122 @@ pub fn decrypt(file: &[u8], key: &KeyString) -> Result<Zeroizing<Vec<u8>>, Error
             });
         }
     }
-    if header.digest_algorithm() != DigestAlgorithm::Sha256 {
+    let mismatch = |dimension: &'static str, found: String| Error::LayoutMismatch {
+        dimension,
+        found,
+        layout: *layout,
+    };
+    if header.eol() != layout.eol {
+        return Err(mismatch(
+            "eol",
+            format!("the header line ends {}", header.eol()),
+        ));
+    }
+    if header.digest_algorithm() != layout.digest {
         return Err(Error::UnsupportedDigest {
             algorithm: header.digest_algorithm(),
+            layout: layout.digest,
         });
     }
-    let body = &file[header.body_offset()..];
-    if body.len() < 2 * BLOCK {
+    match (layout.iv, header.iv()) {
+        (Iv::Header, None) => return Err(mismatch("iv", "no IV= field".to_owned())),
+        (Iv::Prefix | Iv::Zero, Some(_)) => {
+            return Err(mismatch("iv", "an IV= field".to_owned()));
+        }
+        _ => {}
+    }
+    let rest = &file[header.body_offset()..];
+    let decoded;
+    let body: &[u8] = match layout.body {
+        Body::Raw => rest,
+        Body::Base64 => {
+            decoded = Zeroizing::new(base64_lines(rest, layout.eol).ok_or_else(|| {
+                mismatch(
+                    "body",
+                    format!("not base64 in lines ended by {}", layout.eol),
+                )
+            })?);
+            &decoded
+        }
+    };
+    let (iv, ciphertext) = match layout.iv {
+        Iv::Prefix => {
+            // An IV and at least one block; zero padding of an empty plaintext is no block.
+            let least = match layout.padding {
+                Padding::Pkcs7 => 2 * BLOCK,
+                Padding::Zero => BLOCK,
+            };
+            if body.len() < least {
+                return Err(Error::TruncatedBody { len: body.len() });
+            }
+            let (iv, ciphertext) = body.split_at(BLOCK);
+            let iv: [u8; BLOCK] = iv
+                .try_into()
+                .map_err(|_| Error::TruncatedBody { len: body.len() })?;
+            (iv, ciphertext)
+        }
+        Iv::Zero => ([0u8; BLOCK], body),
+        Iv::Header => (header.iv().unwrap_or_default(), body),
+    };
+    if ciphertext.is_empty() && layout.padding == Padding::Pkcs7 {
         return Err(Error::TruncatedBody { len: body.len() });
     }
-    if body.len() % BLOCK != 0 {
+    if ciphertext.len() % BLOCK != 0 {
         return Err(Error::BodyNotBlockAligned { len: body.len() });
     }
-    let (iv, ciphertext) = body.split_at(BLOCK);
     let mut buf = Zeroizing::new(ciphertext.to_vec());
-    let iv: [u8; BLOCK] = iv
-        .try_into()
-        .map_err(|_| Error::TruncatedBody { len: body.len() })?;
-    let plaintext_len = cbc::Decryptor::<Aes128>::new(key.key().expose_bytes().into(), &iv.into())
-        .decrypt_padded::<Pkcs7>(&mut buf)
-        .map_err(|_| Error::BadPadding)?
-        .len();
-    buf.truncate(plaintext_len);
-    if !header.matches_plaintext(&buf) {
-        return Err(Error::DigestMismatch);
+    let cipher = cbc::Decryptor::<Aes128>::new(key.key().expose_bytes().into(), &iv.into());
+    match layout.padding {
+        Padding::Pkcs7 => {
+            let plaintext_len = cipher
+                .decrypt_padded::<Pkcs7>(&mut buf)
+                .map_err(|_| Error::BadPadding)?
+                .len();
+            buf.truncate(plaintext_len);
+            if !header.matches_plaintext(&buf) {
+                return Err(Error::DigestMismatch);
+            }
+        }
+        Padding::Zero => {
+            let len = cipher
+                .decrypt_padded::<NoPadding>(&mut buf)
+                .map_err(|_| Error::BadPadding)?
+                .len();
+            buf.truncate(len);
+            // Zero padding cannot be told from trailing zeros of the plaintext: the digest
+            // decides among the lengths the last block allows (at most 16).
+            let zeros = buf
+                .iter()
+                .rev()
+                .take(BLOCK - 1)
+                .take_while(|&&b| b == 0)
+                .count();
+            let fits = (0..=zeros)
+                .map(|cut| buf.len() - cut)
+                .find(|&len| header.matches_plaintext(&buf[..len]))
+                .ok_or(Error::DigestMismatch)?;
+            buf.truncate(fits);
+        }
     }
     Ok(buf)
+}
+
+/// Characters of a base64 body line (as `openssl enc -a`).
+const BASE64_LINE: usize = 64;
+
+/// The bytes of base64 `text` in lines each ended by exactly `eol`; `None` if it is not that.
+fn base64_lines(text: &[u8], eol: Eol) -> Option<Vec<u8>> {
+    let ending = eol.as_bytes();
+    let mut joined = Vec::with_capacity(text.len());
+    let mut rest = text;
+    while !rest.is_empty() {
+        let at = rest.iter().position(|&b| b == b'\n')?;
+        let line = rest[..=at].strip_suffix(ending)?;
+        if line.contains(&b'\r') || line.is_empty() {
+            return None;
+        }
+        joined.extend_from_slice(line);
+        rest = &rest[at + 1..];
+    }
+    BASE64.decode(&joined).ok()
 }

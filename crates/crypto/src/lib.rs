@@ -28,11 +28,18 @@ mod file;
 mod key;
 mod key_desc;
 mod key_string;
+mod layout;
 mod mac;
+mod probe;
 
 pub use error::Error;
-pub use file::{DigestAlgorithm, Header, MAX_FILE_SIZE, decrypt, encrypt, inspect, is_encrypted};
+pub use file::{
+    DigestAlgorithm, Header, MAX_FILE_SIZE, decrypt, decrypt_with, encrypt, encrypt_with, inspect,
+    is_encrypted,
+};
 pub use key::{ConfigKey, Fingerprint};
 pub use key_desc::{KeyDesc, KeyDescTemplate};
 pub use key_string::KeyString;
+pub use layout::{Body, Eol, Iv, Layout, Padding};
 pub use mac::Mac;
+pub use probe::{Probe, Stage, probe};

@@ -29,6 +29,7 @@ fn error_name(error: &Error) -> &'static str {
         Error::BadPadding => "bad-padding",
         Error::DigestMismatch => "digest-mismatch",
         Error::TooLarge { .. } => "too-large",
+        Error::LayoutMismatch { .. } => "layout-mismatch",
         other => panic!("a vector should not produce {other:?}"),
     }
 }

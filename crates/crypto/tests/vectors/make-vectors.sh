@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Regenerates the test vectors in this directory with the openssl CLI, not with polyseal, so
-# the vectors check our code against an implementation nobody here wrote.
+# Regenerates the test vectors in this directory (and layouts/) with the openssl CLI and
+# sha256sum/sha1sum/md5sum, not with polyseal, so the vectors check our code against an
+# implementation nobody here wrote.
 #
 # Each vector is one TOML file: `description`, the `key` string to decrypt with, the file as
 # `header` (text, line ending included) plus `body_hex` (IV then ciphertext), and `expect`:
@@ -42,8 +43,8 @@ good="Crypt=1;KeyDesc=vec-k1;Digest=$D;\\n"
 write good "A file sealed correctly decrypts to the plaintext" \
     "Crypt=1;KeyDesc=vec-k1;Key=$K1;" "$good" "$tmp/body" ok "$tmp/pt"
 
-write crlf-header "A header ended by CRLF is read like LF" \
-    "Crypt=1;KeyDesc=vec-k1;Key=$K1;" "Crypt=1;KeyDesc=vec-k1;Digest=$D;\\r\\n" "$tmp/body" ok "$tmp/pt"
+write crlf-header "A header ended by CRLF is not in the default layout (eol=lf): the line ending is matched exactly" \
+    "Crypt=1;KeyDesc=vec-k1;Key=$K1;" "Crypt=1;KeyDesc=vec-k1;Digest=$D;\\r\\n" "$tmp/body" layout-mismatch
 
 write fields-reordered "Header fields in another order, no trailing ';', upper-case hex digest" \
     "Crypt=1;KeyDesc=vec-k1;Key=$K1;" "Digest=${D^^};KeyDesc=vec-k1;Crypt=1\\n" "$tmp/body" ok "$tmp/pt"
@@ -106,3 +107,50 @@ write empty-plaintext "An empty plaintext: IV plus one block of padding" \
     "Crypt=1;KeyDesc=vec-k1;Key=$K1;" "Crypt=1;KeyDesc=vec-k1;Digest=$(sha "$tmp/empty");\\n" "$tmp/empty.body" ok "$tmp/empty"
 
 echo "wrote $(ls ./*.toml | wc -l) vectors"
+
+# Every layout (docs/FORMAT.md, "Layouts"): the same plaintext sealed in each of the 72, one
+# file per layout in layouts/, as `file_hex` (the whole file) with its key, plaintext and
+# layout. The plaintext is not a whole number of blocks and does not end in a zero byte, so
+# exactly one layout fits each file.
+mkdir -p layouts; rm -f layouts/*.toml
+ZERO=00000000000000000000000000000000
+for iv in prefix zero header; do
+  for digest in sha256 sha1 md5; do
+    for padding in pkcs7 zero; do
+      for body in raw base64; do
+        for eol in lf crlf; do
+          name="iv-$iv.digest-$digest.padding-$padding.body-$body.eol-$eol"
+          layout="iv=$iv digest=$digest padding=$padding body=$body eol=$eol"
+          d=$(${digest}sum "$tmp/pt" | cut -d' ' -f1)
+          iv_hex=$IV; [ "$iv" = zero ] && iv_hex=$ZERO
+          cp "$tmp/pt" "$tmp/in"
+          if [ "$padding" = pkcs7 ]; then
+            openssl enc -aes-128-cbc -K $K1 -iv "$iv_hex" -in "$tmp/in" -out "$tmp/ct"
+          else
+            truncate -s %16 "$tmp/in"
+            openssl enc -aes-128-cbc -nopad -K $K1 -iv "$iv_hex" -in "$tmp/in" -out "$tmp/ct"
+          fi
+          if [ "$iv" = prefix ]; then body "$tmp/ct" "$tmp/raw"; else cp "$tmp/ct" "$tmp/raw"; fi
+          header="Crypt=1;KeyDesc=vec-k1;Digest=$d;"
+          [ "$iv" = header ] && header="${header}IV=$IV;"
+          nl='\n'; [ "$eol" = crlf ] && nl='\r\n'
+          printf "%s$nl" "$header" > "$tmp/file"
+          if [ "$body" = raw ]; then
+            cat "$tmp/raw" >> "$tmp/file"
+          else
+            # openssl base64 writes lines of 64 characters, each ended by \n.
+            openssl base64 -in "$tmp/raw" | if [ "$eol" = crlf ]; then sed 's/$/\r/'; else cat; fi >> "$tmp/file"
+          fi
+          {
+            echo "description = \"The plaintext sealed by openssl in $layout\""
+            echo "key = \"Crypt=1;KeyDesc=vec-k1;Key=$K1;\""
+            echo "layout = \"$layout\""
+            echo "file_hex = \"$(hexof "$tmp/file")\""
+            echo "plaintext_hex = \"$(hexof "$tmp/pt")\""
+          } > "layouts/$name.toml"
+        done
+      done
+    done
+  done
+done
+echo "wrote $(ls layouts/*.toml | wc -l) layout vectors"
