@@ -11,6 +11,7 @@ mod commands;
 mod conventions;
 mod custody;
 mod delivery;
+mod format;
 mod manifest;
 mod prompt;
 mod readme;

@@ -211,7 +211,7 @@ fn a_key_change_file_moves_a_phone_to_the_next_key() {
             write(
                 s.tree.path(),
                 &key_file,
-                &polyseal_provision::key_change_file(&g2, g1),
+                &polyseal_provision::key_change_file(&g2, g1, &polyseal_crypto::Layout::DEFAULT),
             );
             let report = phone.boot_once(&s.server);
             let first = &report.boots[0];

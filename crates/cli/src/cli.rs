@@ -162,6 +162,13 @@ pub(crate) enum Command {
     /// which decides how `rotate start` serves phones (docs/ROTATION.md).
     #[command(after_help = "Examples:\n  polyseal key-timing\n  polyseal key-timing next-boot")]
     KeyTiming(KeyTimingArgs),
+    /// Show, set or probe the byte layout of the fleet's encrypted files: where the IV is,
+    /// which digest, padding, body encoding and line ending (docs/FORMAT.md, "Layouts").
+    #[command(subcommand)]
+    #[command(
+        after_help = "Examples:\n  polyseal format show\n  polyseal format probe uploads/0004f2a10001-phone.cfg --mac 0004f2a10001\n  polyseal format probe phone.cfg --key-string - < key.txt\n  polyseal format set --i-accept-the-risk iv=zero padding=zero"
+    )]
+    Format(FormatCommand),
     /// Upgrade a vault made by an older polyseal to this one's format, every key kept; needs
     /// the identity (docs/VAULT.md, "Upgrading").
     #[command(
@@ -232,6 +239,60 @@ pub(crate) struct KeyTimingArgs {
     /// The new timing; without it, the current one is printed.
     #[arg(value_enum)]
     pub(crate) timing: Option<KeyTimingArg>,
+}
+
+#[derive(Subcommand, Debug)]
+pub(crate) enum FormatCommand {
+    /// Print the vault's layout on one line (`iv=… digest=… padding=… body=… eol=…`); needs
+    /// no identity.
+    #[command(after_help = "Examples:\n  polyseal format show")]
+    Show,
+    /// Store a layout in the vault, each change an event; dimensions not named keep their
+    /// value. A layout no phone has shown puts every phone that cannot read it in a reboot
+    /// loop, so this asks for --i-accept-the-risk; needs the identity.
+    #[command(
+        after_help = "Examples:\n  polyseal format set --i-accept-the-risk iv=zero padding=zero\n  polyseal format set --i-accept-the-risk digest=sha1"
+    )]
+    Set(FormatSetArgs),
+    /// Print each layout in which every file decrypts with its key (one per line, as `format
+    /// show` prints it): exit 0 when exactly one fits, 4 when none does, 3 when several do.
+    #[command(
+        after_help = "Examples:\n  polyseal format probe uploads/0004f2a10001-phone.cfg --mac 0004f2a10001\n  polyseal format probe phone.cfg --key-string - < key.txt\n  polyseal format probe phone.cfg --mac 0004f2a10001 --plaintext phone-plain.cfg"
+    )]
+    Probe(FormatProbeArgs),
+}
+
+#[derive(Args, Debug)]
+pub(crate) struct FormatSetArgs {
+    /// `name=value` pairs: iv=prefix|zero|header digest=sha256|sha1|md5 padding=pkcs7|zero
+    /// body=raw|base64 eol=lf|crlf.
+    #[arg(required = true)]
+    pub(crate) assignments: Vec<String>,
+    /// Set it although no phone's file has shown it (`format probe`, `rollout learn`).
+    #[arg(long)]
+    pub(crate) i_accept_the_risk: bool,
+}
+
+#[derive(Args, Debug)]
+pub(crate) struct FormatProbeArgs {
+    /// Encrypted files made by phones (their uploads), all under one key.
+    #[arg(required = true)]
+    pub(crate) files: Vec<PathBuf>,
+    /// The phone whose key opens them (from the vault, by the files' KeyDesc; needs the
+    /// identity).
+    #[arg(
+        long,
+        required_unless_present = "key_string",
+        conflicts_with = "key_string"
+    )]
+    pub(crate) mac: Option<String>,
+    /// The key string (`Crypt=1;KeyDesc=…;Key=…;`, as `keys show --reveal` prints it), or `-`
+    /// to read it from standard input, out of the process list; needs no vault.
+    #[arg(long)]
+    pub(crate) key_string: Option<String>,
+    /// The plaintext the files must decrypt to.
+    #[arg(long)]
+    pub(crate) plaintext: Option<PathBuf>,
 }
 
 #[derive(Subcommand, Debug)]

@@ -27,11 +27,11 @@ impl Stage {
     /// In words.
     pub fn describe(self) -> &'static str {
         match self {
-            Stage::Structure => "the file's structure is not this",
-            Stage::Blocks => "the ciphertext is not whole blocks",
-            Stage::Padding => "the padding is invalid",
-            Stage::Digest => "the padding is valid but the digest does not match",
-            Stage::Plaintext => "the digest matches but the plaintext differs from the one given",
+            Stage::Structure => "structure differs",
+            Stage::Blocks => "not whole blocks",
+            Stage::Padding => "padding invalid",
+            Stage::Digest => "padding valid, digest differs",
+            Stage::Plaintext => "digest matches, plaintext differs",
             Stage::Fits => "fits",
         }
     }

@@ -5,7 +5,7 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use polyseal_crypto::{MAX_FILE_SIZE, Mac, decrypt as open, encrypt as seal};
+use polyseal_crypto::{MAX_FILE_SIZE, Mac, decrypt_with as open, encrypt_with as seal};
 use polyseal_vault::{Confirmation, DataKey, KeyState, RotationStep, StateChange, Vault};
 
 use crate::Error;
@@ -174,7 +174,9 @@ fn decrypts_under(
         .open_key(data_key, mac, Some(generation))
         .map_err(|e| e.to_string())?;
     let sealed = read_capped(path, MAX_FILE_SIZE).map_err(|e| e.to_string())?;
-    open(&sealed, &key.key).map(drop).map_err(|e| e.to_string())
+    open(&sealed, &key.key, &vault.layout())
+        .map(drop)
+        .map_err(|e| e.to_string())
 }
 
 /// The confirmations the operator gives for `macs`: each must be rotating.
@@ -241,7 +243,7 @@ pub fn reseal_uploads(
         let sealed = read_capped(&path, MAX_FILE_SIZE)?;
         // One bad upload does not hold up the fleet: it is said, left as it is, and the others
         // are re-sealed (issue 13).
-        let plaintext = match open(&sealed, &old.key) {
+        let plaintext = match open(&sealed, &old.key, &vault.layout()) {
             Ok(plaintext) => plaintext,
             Err(error) => {
                 note(Note::Warning(format!(
@@ -257,7 +259,8 @@ pub fn reseal_uploads(
             write_atomic(&path, &plaintext, mode)?;
         } else {
             let new = vault.open_key(data_key, &upload.mac, Some(next))?;
-            let resealed_file = seal(&plaintext, &new.key).map_err(|e| Error::crypto(&path, e))?;
+            let resealed_file =
+                seal(&plaintext, &new.key, &vault.layout()).map_err(|e| Error::crypto(&path, e))?;
             write_atomic(&path, &resealed_file, mode)?;
         }
         resealed.push(path);

@@ -14,7 +14,7 @@ use std::fmt::Write as _;
 use std::ops::ControlFlow;
 use std::path::Path;
 
-use polyseal_crypto::{KeyString, Mac};
+use polyseal_crypto::{KeyString, Layout, Mac};
 use quick_xml::Writer;
 use quick_xml::escape::escape;
 use quick_xml::events::{BytesDecl, BytesEnd, BytesStart, Event};
@@ -200,14 +200,15 @@ pub fn bootstrap_file(key: &KeyString) -> Zeroizing<Vec<u8>> {
 /// let mac: Mac = "0004f2abcdef".parse()?;
 /// let g1 = KeyString::new(KeyDesc::for_generation(&mac, 1), ConfigKey::generate());
 /// let g2 = KeyString::new(KeyDesc::for_generation(&mac, 2), ConfigKey::generate());
-/// let file = key_change_file(&g2, &g1);
+/// let layout = polyseal_crypto::Layout::DEFAULT;
+/// let file = key_change_file(&g2, &g1, &layout);
 /// assert!(polyseal_crypto::is_encrypted(&file));
-/// assert_eq!(read_key_change_file("0004f2abcdef-key.cfg".as_ref(), &file, &g1)?, g2);
+/// assert_eq!(read_key_change_file("0004f2abcdef-key.cfg".as_ref(), &file, &g1, &layout)?, g2);
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
-pub fn key_change_file(new: &KeyString, old: &KeyString) -> Vec<u8> {
+pub fn key_change_file(new: &KeyString, old: &KeyString, layout: &Layout) -> Vec<u8> {
     #[allow(clippy::expect_used)] // A key file is under 1 KiB; encrypt fails only above 64 MiB.
-    polyseal_crypto::encrypt(&bootstrap_file(new), old)
+    polyseal_crypto::encrypt_with(&bootstrap_file(new), old, layout)
         .expect("a key file is far smaller than polyseal_crypto::MAX_FILE_SIZE")
 }
 
@@ -286,16 +287,18 @@ pub fn read_bootstrap_file(path: &Path, bytes: &[u8]) -> Result<KeyString, Error
     })
 }
 
-/// Decrypts a key-change file with the phone's current key `old` and reads the new key out of
-/// it, as [`read_bootstrap_file`] does.
+/// Decrypts a key-change file with the phone's current key `old` in the fleet's `layout` and
+/// reads the new key out of it, as [`read_bootstrap_file`] does.
 pub fn read_key_change_file(
     path: &Path,
     bytes: &[u8],
     old: &KeyString,
+    layout: &Layout,
 ) -> Result<KeyString, Error> {
-    let plaintext = polyseal_crypto::decrypt(bytes, old).map_err(|source| Error::Crypto {
-        path: path.to_owned(),
-        source,
-    })?;
+    let plaintext =
+        polyseal_crypto::decrypt_with(bytes, old, layout).map_err(|source| Error::Crypto {
+            path: path.to_owned(),
+            source,
+        })?;
     read_bootstrap_file(path, &plaintext)
 }

@@ -4,7 +4,7 @@
 use std::path::Path;
 use std::process::Command;
 
-use polyseal_crypto::{ConfigKey, KeyDesc, KeyString, Mac};
+use polyseal_crypto::{ConfigKey, KeyDesc, KeyString, Layout, Mac};
 use polyseal_provision::{
     Error, KeyFilePattern, bootstrap_file, key_change_file, read_bootstrap_file,
     read_key_change_file,
@@ -73,7 +73,7 @@ fn xmllint_accepts_every_decrypted_key_change_file_and_it_reads_back_exactly() -
     for desc in AWKWARD_KEY_DESCS {
         let old = KeyString::new(KeyDesc::for_generation(&mac, 1), ConfigKey::generate());
         let new = key(desc, "ffeeddccbbaa99887766554433221100");
-        let file = key_change_file(&new, &old);
+        let file = key_change_file(&new, &old, &Layout::DEFAULT);
         let header = polyseal_crypto::inspect(&file)?;
         assert_eq!(
             header.key_desc(),
@@ -87,7 +87,7 @@ fn xmllint_accepts_every_decrypted_key_change_file_and_it_reads_back_exactly() -
             "the same XML as the bootstrap file"
         );
         assert_eq!(xmllint(&plaintext), Ok(()), "{desc}");
-        let read = read_key_change_file(Path::new("k.cfg"), &file, &old)?;
+        let read = read_key_change_file(Path::new("k.cfg"), &file, &old, &Layout::DEFAULT)?;
         assert_eq!(*read.expose(), *new.expose(), "{desc}");
     }
     Ok(())
@@ -98,10 +98,15 @@ fn a_key_change_file_refuses_a_key_other_than_the_old_one() -> TestResult {
     let mac: Mac = "0004f2abcdef".parse()?;
     let old = KeyString::new(KeyDesc::for_generation(&mac, 1), ConfigKey::generate());
     let new = KeyString::new(KeyDesc::for_generation(&mac, 2), ConfigKey::generate());
-    let file = key_change_file(&new, &old);
+    let file = key_change_file(&new, &old, &Layout::DEFAULT);
     let impostor = KeyString::new(KeyDesc::for_generation(&mac, 1), ConfigKey::generate());
-    let error = read_key_change_file(Path::new("0004f2abcdef-key.cfg"), &file, &impostor)
-        .expect_err("a different key cannot open it");
+    let error = read_key_change_file(
+        Path::new("0004f2abcdef-key.cfg"),
+        &file,
+        &impostor,
+        &Layout::DEFAULT,
+    )
+    .expect_err("a different key cannot open it");
     assert!(error.is_integrity_failure(), "{error:?}");
     assert!(
         error.to_string().starts_with("0004f2abcdef-key.cfg: "),

@@ -2,7 +2,7 @@
 
 use std::path::Path;
 
-use polyseal_crypto::KeyDescTemplate;
+use polyseal_crypto::{KeyDescTemplate, Layout};
 use serde::{Deserialize, Serialize};
 
 use crate::data_key::VaultId;
@@ -21,6 +21,8 @@ pub(crate) struct Config {
     pub(crate) recipients: Vec<Recipient>,
     /// How many recipients must take part to open the data key (1: any one).
     pub(crate) threshold: usize,
+    /// The byte layout of the fleet's encrypted files (docs/FORMAT.md, "Layouts").
+    pub(crate) layout: Layout,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -37,6 +39,9 @@ struct ConfigFile {
     /// Absent means 1: any one recipient opens the vault.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     threshold: Option<usize>,
+    /// Absent means the default layout, so vaults made before the setting read as before.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    layout: Option<String>,
     #[serde(default)]
     recipient: Vec<RecipientEntry>,
 }
@@ -59,6 +64,7 @@ impl Config {
                 .then(|| self.key_timing.to_string()),
             data_key_check: self.data_key_check.clone(),
             threshold: (self.threshold > 1).then_some(self.threshold),
+            layout: (self.layout != Layout::DEFAULT).then(|| self.layout.to_string()),
             recipient: self
                 .recipients
                 .iter()
@@ -119,7 +125,15 @@ impl Config {
         let threshold = file.threshold.unwrap_or(1);
         crate::threshold::Threshold::new(threshold, recipients.len())
             .map_err(|e| bad(e.to_string()))?;
+        let layout = file
+            .layout
+            .as_deref()
+            .map(str::parse::<Layout>)
+            .transpose()
+            .map_err(|e| bad(e.to_string()))?
+            .unwrap_or_default();
         let config = Config {
+            layout,
             vault_id,
             key_desc_template,
             cryptoperiod,

@@ -8,7 +8,7 @@ use std::fs::File;
 use std::io::{BufRead, BufReader, Read, Seek, SeekFrom};
 use std::path::Path;
 
-use polyseal_crypto::{Fingerprint, KeyDesc, Mac};
+use polyseal_crypto::{Fingerprint, KeyDesc, Layout, Mac};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
@@ -95,6 +95,11 @@ pub enum EventKind {
     KeyTimingSet {
         /// The new timing.
         timing: KeyTiming,
+    },
+    /// The layout of the fleet's encrypted files was set.
+    LayoutSet {
+        /// The new layout.
+        layout: Layout,
     },
     /// A new key generation was made.
     KeyAdded {
@@ -254,6 +259,8 @@ struct EventLine {
     format: Option<u32>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     threshold: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    layout: Option<String>,
     prev: String,
 }
 
@@ -265,6 +272,7 @@ const ADD: &str = "add";
 const STATE: &str = "state";
 const CONFIRM: &str = "confirm";
 const KEY_TIMING: &str = "key-timing";
+const LAYOUT: &str = "layout";
 const UPGRADE: &str = "upgrade";
 const ACKNOWLEDGE: &str = "acknowledge";
 const THRESHOLD: &str = "threshold";
@@ -283,6 +291,7 @@ impl EventKind {
             EventKind::FormatUpgraded { .. } => UPGRADE,
             EventKind::Acknowledged { .. } => ACKNOWLEDGE,
             EventKind::KeyTimingSet { .. } => KEY_TIMING,
+            EventKind::LayoutSet { .. } => LAYOUT,
             EventKind::KeyAdded { .. } => ADD,
             EventKind::StateChanged { .. } => STATE,
             EventKind::Confirmed { .. } => CONFIRM,
@@ -313,6 +322,7 @@ impl EventLine {
             from_format: None,
             format: None,
             threshold: None,
+            layout: None,
             prev,
         }
     }
@@ -380,6 +390,10 @@ impl EventLine {
                 key_timing: Some(timing.to_string()),
                 ..EventLine::bare(seq, time, KEY_TIMING, prev)
             },
+            EventKind::LayoutSet { layout } => EventLine {
+                layout: Some(layout.to_string()),
+                ..EventLine::bare(seq, time, LAYOUT, prev)
+            },
             EventKind::KeyAdded { key, state } => EventLine {
                 state: Some(state.to_string()),
                 ..EventLine::bare(seq, time, ADD, prev).with_key(key)
@@ -438,6 +452,11 @@ impl EventLine {
                 timing: required(self.key_timing, "key_timing")?
                     .parse()
                     .map_err(|e: UnknownKeyTiming| e.to_string())?,
+            },
+            LAYOUT => EventKind::LayoutSet {
+                layout: required(self.layout, "layout")?
+                    .parse()
+                    .map_err(|e: polyseal_crypto::Error| e.to_string())?,
             },
             ADD => EventKind::KeyAdded {
                 state: parse_state(self.state.as_deref(), "state")?,

@@ -170,6 +170,11 @@ impl Vault {
         self.config.key_timing
     }
 
+    /// The byte layout the fleet's encrypted files are written and read in.
+    pub fn layout(&self) -> polyseal_crypto::Layout {
+        self.config.layout
+    }
+
     /// The cryptoperiod policy, if the vault has one.
     pub fn cryptoperiod(&self) -> Option<Cryptoperiod> {
         self.config.cryptoperiod

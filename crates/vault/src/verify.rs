@@ -32,6 +32,7 @@ struct Replayed {
     key_desc_template: Option<String>,
     cryptoperiod_days: Option<u32>,
     key_timing: KeyTiming,
+    layout: polyseal_crypto::Layout,
     /// Absent from a log: 1.
     threshold: Option<u32>,
     data_key_check: Option<String>,
@@ -141,6 +142,7 @@ fn replay(events: &[Event], findings: &mut Findings) -> Replayed {
                 replayed.data_key_check = Some(data_key_check.clone());
             }
             EventKind::KeyTimingSet { timing } => replayed.key_timing = *timing,
+            EventKind::LayoutSet { layout } => replayed.layout = *layout,
             EventKind::ThresholdSet { threshold } => replayed.threshold = Some(*threshold),
             EventKind::DataKeyRewrapped { data_key_check } => {
                 if replayed.data_key_check.as_ref() != Some(data_key_check) {
@@ -312,6 +314,11 @@ fn compare_config(vault: &Vault, replayed: &Replayed, findings: &mut Findings) {
         "key_timing",
         config.key_timing.to_string(),
         Some(replayed.key_timing.to_string()),
+    );
+    differs(
+        "layout",
+        config.layout.to_string(),
+        Some(replayed.layout.to_string()),
     );
     differs(
         "threshold",

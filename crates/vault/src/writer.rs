@@ -230,6 +230,7 @@ impl VaultWriter {
             data_key_check: data_key.check(),
             recipients: settings.recipients,
             threshold: settings.threshold,
+            layout: polyseal_crypto::Layout::DEFAULT,
         };
         let mut events = vec![EventKind::Created {
             vault_id,
@@ -615,6 +616,24 @@ impl VaultWriter {
         config.key_timing = timing;
         let mut txn = Transaction::new();
         txn.events.push(EventKind::KeyTimingSet { timing });
+        txn.config = Some(config);
+        self.commit(data_key, txn)
+    }
+
+    /// Sets the byte layout of the fleet's encrypted files (a no-op if it already is
+    /// `layout`). Files published before are re-encrypted in it by the next `publish`.
+    pub fn set_layout(
+        &mut self,
+        data_key: &DataKey,
+        layout: polyseal_crypto::Layout,
+    ) -> Result<(), Error> {
+        if self.vault.config.layout == layout {
+            return Ok(());
+        }
+        let mut config = self.vault.config.clone();
+        config.layout = layout;
+        let mut txn = Transaction::new();
+        txn.events.push(EventKind::LayoutSet { layout });
         txn.config = Some(config);
         self.commit(data_key, txn)
     }

@@ -3,8 +3,8 @@
 use std::path::Path;
 
 use polyseal_crypto::{
-    DigestAlgorithm, Error as CryptoError, MAX_FILE_SIZE, decrypt as open, encrypt as seal,
-    inspect as read_header,
+    DigestAlgorithm, Error as CryptoError, MAX_FILE_SIZE, decrypt_with as open,
+    encrypt_with as seal, inspect as read_header,
 };
 use polyseal_fleet::key_for_file;
 use polyseal_fleet::write::{PUBLIC_MODE, SECRET_MODE};
@@ -41,8 +41,8 @@ pub(crate) fn encrypt(session: &Session, args: &EncryptArgs) -> Result<(), Failu
     }
     let data_key = session.unlock(&vault)?;
     let opened = vault.open_key(&data_key, &mac, None)?;
-    let file =
-        seal(&plaintext, &opened.key).map_err(|e| Failure::crypto(input_name(&args.input), &e))?;
+    let file = seal(&plaintext, &opened.key, &vault.layout())
+        .map_err(|e| Failure::crypto(input_name(&args.input), &e))?;
     let destination = Destination::from_arg(args.output.as_deref());
     destination.write(&file, PUBLIC_MODE)?;
     if let Some(path) = destination.file() {
@@ -62,7 +62,8 @@ pub(crate) fn decrypt(session: &Session, args: &DecryptArgs) -> Result<(), Failu
     let generation = key_for_file(&vault, name, header.key_desc(), mac)?;
     let data_key = session.unlock(&vault)?;
     let opened: OpenedKey = vault.open_key(&data_key, &generation.0, generation.1)?;
-    let plaintext = open(&file, &opened.key).map_err(|e| Failure::crypto(name, &e))?;
+    let plaintext =
+        open(&file, &opened.key, &vault.layout()).map_err(|e| Failure::crypto(name, &e))?;
     let destination = Destination::from_arg(args.output.as_deref());
     destination.write(&plaintext, SECRET_MODE)?;
     if let Some(path) = destination.file() {

@@ -117,6 +117,7 @@ fn describe(kind: &EventKind) -> String {
         EventKind::StateChanged { key: k, from, to } => format!("{}: {from} -> {to}", key(k)),
         EventKind::Confirmed { key: k, evidence } => format!("{}: confirmed by {evidence}", key(k)),
         EventKind::KeyTimingSet { timing } => format!("key timing set to {timing}"),
+        EventKind::LayoutSet { layout } => format!("layout of encrypted files set to {layout}"),
         EventKind::Acknowledged { label, public_key } => {
             format!("custodian {label:?} ({public_key}) acknowledged their responsibilities")
         }

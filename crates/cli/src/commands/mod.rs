@@ -5,6 +5,7 @@ mod bootstrap;
 mod crypt;
 mod custodians;
 mod docs;
+mod format;
 mod init;
 mod key_timing;
 mod keys;
@@ -42,6 +43,7 @@ pub(crate) fn run(session: &Session, command: Command) -> Result<(), Failure> {
         Command::Serve(args) => serve::run(session, &args),
         Command::Status(args) => status::run(session, &args),
         Command::KeyTiming(args) => key_timing::run(session, &args),
+        Command::Format(command) => format::run(session, command),
         Command::Upgrade(args) => upgrade::run(session, &args),
         Command::Completions(args) => docs::completions(args.shell),
         Command::Man(args) => docs::man(session, args.out.as_deref()),

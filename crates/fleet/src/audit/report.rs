@@ -57,6 +57,8 @@ pub enum Code {
     FileBadHeader,
     /// `file-does-not-decrypt`: Encrypted file that does not decrypt with the key its header names.
     FileDoesNotDecrypt,
+    /// `file-other-layout`: Encrypted file in another layout than the vault's.
+    FileOtherLayout,
     /// `per-phone-file-plaintext`: Per-phone file served in plaintext.
     PerPhoneFilePlaintext,
     /// `plaintext-during-key-change`: Per-phone file in plaintext while its phone takes a new key (next-boot fleet).
@@ -112,7 +114,7 @@ pub enum Code {
 impl Code {
     /// Every code, in the order docs/AUDIT.md lists them.
     #[cfg(test)]
-    pub const ALL: [Code; 32] = [
+    pub const ALL: [Code; 33] = [
         Code::PhoneWithoutKey,
         Code::KeyWithoutPhone,
         Code::FileWrongGeneration,
@@ -120,6 +122,7 @@ impl Code {
         Code::FileOtherPhonesKey,
         Code::FileBadHeader,
         Code::FileDoesNotDecrypt,
+        Code::FileOtherLayout,
         Code::PerPhoneFilePlaintext,
         Code::PlaintextDuringKeyChange,
         Code::SharedFileEncrypted,
@@ -195,6 +198,11 @@ impl Code {
                 "file-does-not-decrypt",
                 Error,
                 "encrypted file that does not decrypt with the key its header names",
+            ),
+            Code::FileOtherLayout => (
+                "file-other-layout",
+                Error,
+                "encrypted file in another layout than the vault's",
             ),
             Code::PerPhoneFilePlaintext => (
                 "per-phone-file-plaintext",

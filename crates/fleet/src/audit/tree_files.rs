@@ -176,8 +176,24 @@ impl<'a> Audit<'a> {
         else {
             return Vec::new();
         };
-        match polyseal_crypto::decrypt(bytes, key) {
+        let layout = self.vault.layout();
+        match polyseal_crypto::decrypt_with(bytes, key, &layout) {
             Ok(plaintext) => self.scan(path, &plaintext, Exposure::PerPhoneEncrypted, mac),
+            // Made in another layout (before `format set`): the key opens it, the fleet's
+            // firmware does not.
+            Err(_) if let Some(other) = other_layout(bytes, key) => vec![
+                Finding::new(
+                    Code::FileOtherLayout,
+                    format!(
+                        "is in the layout {other}, not the vault's ({}); a phone whose firmware \
+                         reads the vault's layout reboots on it",
+                        layout.differences(&other).join(" ")
+                    ),
+                    self.republish(),
+                )
+                .mac(mac)
+                .file(path),
+            ],
             Err(error) => vec![
                 Finding::new(
                     Code::FileDoesNotDecrypt,
@@ -247,5 +263,14 @@ impl<'a> Audit<'a> {
                 .file(path),
             ],
         }
+    }
+}
+
+/// The one other layout in which `key` opens `file`, if there is exactly one.
+fn other_layout(file: &[u8], key: &polyseal_crypto::KeyString) -> Option<polyseal_crypto::Layout> {
+    let found = polyseal_crypto::probe(&[file], key, None).ok()?;
+    match found.fits.as_slice() {
+        [one] => Some(*one),
+        _ => None,
     }
 }

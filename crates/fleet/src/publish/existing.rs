@@ -5,7 +5,7 @@ use std::fs;
 use std::path::Path;
 use std::time::SystemTime;
 
-use polyseal_crypto::{Header, KeyString, MAX_FILE_SIZE};
+use polyseal_crypto::{Header, KeyString, Layout, MAX_FILE_SIZE};
 use polyseal_provision::bootstrap_file;
 use subtle::ConstantTimeEq;
 use zeroize::Zeroizing;
@@ -98,12 +98,16 @@ pub(super) fn existing(
         }
         // Compared block by block by existing_copy, above.
         Content::Copy { .. } => (false, None),
-        Content::Encrypt { source, key } => {
+        Content::Encrypt {
+            source,
+            key,
+            layout,
+        } => {
             let (plaintext, stamp) = read_source(source)?;
             let fresh = if polyseal_crypto::is_encrypted(&plaintext) {
                 *plaintext == *current
             } else {
-                same_seal(&current, key, &plaintext)
+                same_seal(&current, key, layout, &plaintext)
             };
             (fresh, stamp)
         }
@@ -116,12 +120,13 @@ pub(super) fn existing(
     })
 }
 
-/// True if `file` is `plaintext` sealed under `key`: its header names the key's KeyDesc and
-/// carries the plaintext's digest, and the key decrypts it.
-fn same_seal(file: &[u8], key: &KeyString, plaintext: &[u8]) -> bool {
+/// True if `file` is `plaintext` sealed under `key` in `layout`: its header names the key's
+/// KeyDesc and carries the plaintext's digest, and the key decrypts it in the layout (a file
+/// of another layout is sealed again: `format set` changes what every file must be).
+fn same_seal(file: &[u8], key: &KeyString, layout: &Layout, plaintext: &[u8]) -> bool {
     Header::parse(file)
         .is_ok_and(|h| h.key_desc() == Some(key.key_desc()) && h.matches_plaintext(plaintext))
-        && polyseal_crypto::decrypt(file, key).is_ok()
+        && polyseal_crypto::decrypt_with(file, key, layout).is_ok()
 }
 
 #[cfg(unix)]

@@ -22,7 +22,7 @@ use std::io::BufRead;
 use std::path::Path;
 use std::time::{Duration, SystemTime};
 
-use polyseal_crypto::Fingerprint;
+use polyseal_crypto::{Fingerprint, Layout};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
@@ -30,7 +30,9 @@ use super::OutputKind;
 use crate::Error;
 use crate::write::{SECRET_MODE, write_atomic_with};
 
-/// The manifest's first line; a manifest that starts otherwise is ignored. One line per file
+/// The manifest's first line (followed by a tab and the vault's layout when it is not the
+/// default: entries of encrypted files made in another layout prove nothing, docs/FORMAT.md,
+/// "Layouts"); a manifest that starts otherwise is ignored. One line per file
 /// polyseal wrote follows: kind, stamp digest of the file, of its source (`-` for none), its
 /// key's fingerprint (`-` for none) and its path, separated by tabs; or, for a file with
 /// nothing to prove it unchanged, `written`, three `-` and its path.
@@ -223,16 +225,23 @@ pub(crate) struct Manifest {
 }
 
 impl Manifest {
-    /// The manifest at `path`; empty if there is none or it cannot be used.
-    pub(crate) fn load(path: &Path) -> Manifest {
+    /// The manifest at `path`; empty if there is none or it cannot be used. Entries of
+    /// encrypted files are dropped when the manifest was written for another `layout` than
+    /// this one (those files are checked and sealed again).
+    pub(crate) fn load(path: &Path, layout: &Layout) -> Manifest {
         let mut files = HashMap::new();
         let mut written = HashSet::new();
         let mut legacy = false;
         if let Ok(file) = fs::File::open(path) {
             let mut lines = std::io::BufReader::new(file).lines();
-            let first = lines.next().and_then(Result::ok);
-            legacy = first.as_deref() == Some(FORMAT_1);
-            if first.is_some_and(|l| l == FORMAT || l == FORMAT_1) {
+            let first = lines.next().and_then(Result::ok).unwrap_or_default();
+            legacy = first == FORMAT_1;
+            let (format, recorded) = match first.split_once('\t') {
+                Some((format, text)) => (format, text.parse::<Layout>().ok()),
+                None => (first.as_str(), Some(Layout::DEFAULT)),
+            };
+            let same_layout = recorded.as_ref() == Some(layout);
+            if format == FORMAT || format == FORMAT_1 {
                 for line in lines {
                     let Ok(line) = line else { break };
                     if let Some(relative) = line
@@ -246,7 +255,9 @@ impl Manifest {
                         break;
                     };
                     written.insert(path_hash(relative));
-                    files.insert(path_hash(relative), entry);
+                    if same_layout || entry.kind != OutputKind::Encrypt {
+                        files.insert(path_hash(relative), entry);
+                    }
                 }
             }
         }
@@ -285,10 +296,15 @@ impl Manifest {
     /// file is not polyseal's on the next run, which keeps it.
     pub(crate) fn save<'a>(
         path: &Path,
+        layout: &Layout,
         entries: impl Iterator<Item = (&'a Path, Option<&'a Entry>)>,
     ) -> Result<(), Error> {
         write_atomic_with(path, SECRET_MODE, |out| {
-            writeln!(out, "{FORMAT}")?;
+            if *layout == Layout::DEFAULT {
+                writeln!(out, "{FORMAT}")?;
+            } else {
+                writeln!(out, "{FORMAT}\t{layout}")?;
+            }
             for (relative, entry) in entries {
                 let Some(relative) = relative.to_str().filter(|r| !r.contains(['\n', '\r'])) else {
                     continue;
@@ -364,10 +380,11 @@ mod tests {
         let manifest_path = dir.path().join("manifest");
         Manifest::save(
             &manifest_path,
+            &Layout::DEFAULT,
             [(Path::new("site.cfg"), Some(&entry))].into_iter(),
         )
         .expect("save");
-        let loaded = Manifest::load(&manifest_path);
+        let loaded = Manifest::load(&manifest_path, &Layout::DEFAULT);
         let got = loaded.get(Path::new("site.cfg")).expect("entry loaded");
         assert!(got.proves(&provenance, &path));
         assert!(loaded.get(Path::new("other.cfg")).is_none());
@@ -377,8 +394,13 @@ mod tests {
     fn a_file_written_without_a_proof_is_still_owned() {
         let dir = tempfile::tempdir().expect("temp dir");
         let path = dir.path().join("manifest");
-        Manifest::save(&path, [(Path::new("racy.cfg"), None)].into_iter()).expect("save");
-        let loaded = Manifest::load(&path);
+        Manifest::save(
+            &path,
+            &Layout::DEFAULT,
+            [(Path::new("racy.cfg"), None)].into_iter(),
+        )
+        .expect("save");
+        let loaded = Manifest::load(&path, &Layout::DEFAULT);
         assert!(loaded.owns(Path::new("racy.cfg")));
         assert!(
             loaded.get(Path::new("racy.cfg")).is_none(),
@@ -400,10 +422,10 @@ mod tests {
             format!("{FORMAT_1}\n{}\tsite.cfg\n", entry.render()),
         )
         .expect("write");
-        assert!(Manifest::load(&manifest).owns(Path::new("site.cfg")));
+        assert!(Manifest::load(&manifest, &Layout::DEFAULT).owns(Path::new("site.cfg")));
         fs::write(&manifest, "polyseal-manifest/0\n").expect("write");
         assert!(
-            Manifest::load(&manifest).is_empty(),
+            Manifest::load(&manifest, &Layout::DEFAULT).is_empty(),
             "an unknown format owns nothing"
         );
     }

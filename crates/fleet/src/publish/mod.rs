@@ -175,7 +175,7 @@ pub fn check(vault: &Vault, request: &PublishRequest<'_>) -> Result<CheckedPubli
         .filter(|file| !unlisted.contains(*file))
         .chain(key_files.iter().map(PathBuf::as_path))
         .collect();
-    let manifest = manifest::Manifest::load(&swap::sibling(&out, "manifest")?);
+    let manifest = manifest::Manifest::load(&swap::sibling(&out, "manifest")?, &vault.layout());
     refusals.extend(
         per_phone::check_per_phone_files(
             &tree,
@@ -289,7 +289,11 @@ impl CheckedPublish {
                 summary.plaintext
             ));
         }
-        let context = stage::RunContext { clock, progress };
+        let context = stage::RunContext {
+            clock,
+            progress,
+            layout: writer.vault().layout(),
+        };
         let mut commit_keys = || match prepared.take() {
             Some(prepared) => writer
                 .commit_keys(data_key, prepared)

@@ -5,7 +5,7 @@ use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::{Path, PathBuf};
 
-use polyseal_crypto::{KeyString, Mac};
+use polyseal_crypto::{KeyString, Layout, Mac};
 use polyseal_provision::{KeyFilePattern, SourceTree};
 use polyseal_vault::{RotationStep, Vault};
 use rayon::prelude::*;
@@ -68,7 +68,12 @@ pub(super) enum Content<'a> {
     Copy { source: PathBuf },
     /// A per-phone file, encrypted with the phone's key (copied as it is if the source is
     /// already encrypted: `audit` reports under which key).
-    Encrypt { source: PathBuf, key: &'a KeyString },
+    Encrypt {
+        source: PathBuf,
+        key: &'a KeyString,
+        /// The vault's layout (docs/FORMAT.md, "Layouts").
+        layout: Layout,
+    },
     /// The phone's plaintext bootstrap file.
     Bootstrap { key: &'a KeyString },
     /// A per-phone file served in plaintext, owner-only, while its phone takes a new key on a
@@ -189,6 +194,7 @@ pub(super) fn plan_outputs<'a>(
                     Content::Encrypt {
                         source,
                         key: key_of(mac, generation)?,
+                        layout: vault.layout(),
                     }
                 }
                 None => Content::Copy { source },

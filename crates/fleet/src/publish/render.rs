@@ -39,12 +39,16 @@ pub(super) fn render(output: &Output<'_>) -> Result<Rendered, Error> {
                 source: Stamp::of(&metadata),
             }
         }
-        Content::Encrypt { source: path, key } => {
+        Content::Encrypt {
+            source: path,
+            key,
+            layout,
+        } => {
             let (plaintext, source) = read_source(path)?;
             if polyseal_crypto::is_encrypted(&plaintext) {
                 // `check` compared its KeyDesc with the one the phone is served; another vault
                 // names its keys the same way, so the key itself must open it.
-                if polyseal_crypto::decrypt(&plaintext, key).is_err() {
+                if polyseal_crypto::decrypt_with(&plaintext, key, layout).is_err() {
                     return Err(Error::EncryptedSourceDoesNotOpen {
                         path: path.to_owned(),
                         key_desc: key.key_desc().to_string(),
@@ -62,8 +66,8 @@ pub(super) fn render(output: &Output<'_>) -> Result<Rendered, Error> {
                 });
             }
             // Read and scanned before any key was made (`checks::check_per_phone_files`).
-            let sealed =
-                polyseal_crypto::encrypt(&plaintext, key).map_err(|e| Error::crypto(path, e))?;
+            let sealed = polyseal_crypto::encrypt_with(&plaintext, key, layout)
+                .map_err(|e| Error::crypto(path, e))?;
             Rendered {
                 body: Body::Bytes(Zeroizing::new(sealed)),
                 notes: Vec::new(),

@@ -26,6 +26,8 @@ use crate::{Clock, Error, Progress};
 pub(super) struct RunContext<'a> {
     pub(super) clock: &'a dyn Clock,
     pub(super) progress: &'a dyn Progress,
+    /// The vault's layout, which the manifest's entries of encrypted files were made in.
+    pub(super) layout: polyseal_crypto::Layout,
 }
 
 pub(super) fn write_tree(
@@ -36,10 +38,14 @@ pub(super) fn write_tree(
     context: RunContext<'_>,
     commit_keys: &mut dyn FnMut() -> Result<(), Error>,
 ) -> Result<(), Error> {
-    let RunContext { clock, progress } = context;
+    let RunContext {
+        clock,
+        progress,
+        layout,
+    } = context;
     let manifest_path = sibling(out, "manifest")?;
     remove_leftovers(out)?;
-    let manifest = Manifest::load(&manifest_path);
+    let manifest = Manifest::load(&manifest_path, &layout);
     let existing: Vec<Existing> = if out.is_dir() {
         progress.start(outputs.len() as u64);
         let existing = outputs
@@ -77,7 +83,7 @@ pub(super) fn write_tree(
                 };
                 (o.relative.as_ref(), entry)
             });
-            save_manifest(&manifest_path, entries, summary);
+            save_manifest(&manifest_path, &layout, entries, summary);
         }
         return Ok(());
     }
@@ -105,7 +111,7 @@ pub(super) fn write_tree(
             .map(|o| o.relative.as_ref())
             .chain(out_files.removed.iter().map(PathBuf::as_path))
             .map(|relative| (relative, None));
-        Manifest::save(&manifest_path, either)?;
+        Manifest::save(&manifest_path, &layout, either)?;
         swap(out, &staging)?;
         Ok(staged)
     });
@@ -136,7 +142,7 @@ pub(super) fn write_tree(
         .iter()
         .zip(&entries)
         .map(|(o, e)| (o.relative.as_ref(), e.as_ref()));
-    save_manifest(&manifest_path, entries, summary);
+    save_manifest(&manifest_path, &layout, entries, summary);
     Ok(())
 }
 
@@ -231,10 +237,11 @@ enum Staged {
 /// the next run reads every file instead of trusting `stat`.
 fn save_manifest<'a>(
     path: &Path,
+    layout: &polyseal_crypto::Layout,
     entries: impl Iterator<Item = (&'a Path, Option<&'a Entry>)>,
     summary: &mut PublishSummary,
 ) {
-    if let Err(failure) = Manifest::save(path, entries) {
+    if let Err(failure) = Manifest::save(path, layout, entries) {
         summary.warnings.push(format!(
             "{failure}; the next publish will read every file to find what changed"
         ));
@@ -251,7 +258,9 @@ fn stage(
     warnings: &mut Vec<String>,
     context: RunContext<'_>,
 ) -> Result<Vec<Staged>, Error> {
-    let RunContext { clock, progress } = context;
+    let RunContext {
+        clock, progress, ..
+    } = context;
     // remove_leftovers cleared the way; the staging tree is new.
     create_dirs(staging, DIRECTORY_MODE)?;
     let dirs: BTreeSet<PathBuf> = outputs

@@ -1,0 +1,177 @@
+//! `polyseal format`: show, set or probe the byte layout of the fleet's encrypted files
+//! (polyseal-crypto's `Layout` and `probe`).
+
+use std::io::Read as _;
+
+use polyseal_crypto::{KeyString, Layout, MAX_FILE_SIZE, inspect, probe};
+use zeroize::Zeroizing;
+
+use crate::cli::{FormatCommand, FormatProbeArgs, FormatSetArgs};
+use crate::exit_code::ExitClass;
+use crate::failure::Failure;
+use crate::output::read_input;
+use crate::session::{Session, parse_mac};
+use crate::table::emit;
+
+pub(crate) fn run(session: &Session, command: FormatCommand) -> Result<(), Failure> {
+    match command {
+        FormatCommand::Show => {
+            let vault = session.vault_unchecked()?;
+            emit(&format!("{}\n", vault.layout()))
+        }
+        FormatCommand::Set(args) => set(session, &args),
+        FormatCommand::Probe(args) => run_probe(session, &args),
+    }
+}
+
+fn set(session: &Session, args: &FormatSetArgs) -> Result<(), Failure> {
+    let mut writer = session.writer()?;
+    let before = writer.vault().layout();
+    let layout = before
+        .with(&args.assignments.join(" "))
+        .map_err(|e| Failure::input(e.to_string()))?;
+    if layout == before {
+        session.say(&format!("the layout is already {layout}"));
+        return Ok(());
+    }
+    if !args.i_accept_the_risk {
+        return Err(Failure::input(format!(
+            "{layout} has not been shown by a phone of the fleet, and every phone whose \
+             firmware reads another layout reboots on the files published in it: give \
+             --i-accept-the-risk to set it all the same"
+        ))
+        .with_hint("learn the layout from a phone's upload with `polyseal format probe`"));
+    }
+    // Every change is authenticated with the data key (docs/VAULT.md, "Authenticated state").
+    let data_key = session.unlock(writer.vault())?;
+    writer.set_layout(&data_key, layout)?;
+    session.say(&format!(
+        "the layout is now {layout} (was {before}); `polyseal publish` re-encrypts every \
+         published file in it"
+    ));
+    Ok(())
+}
+
+fn run_probe(session: &Session, args: &FormatProbeArgs) -> Result<(), Failure> {
+    // Everything given is read and checked before any key is opened.
+    let files = args
+        .files
+        .iter()
+        .map(|path| read_input(path, MAX_FILE_SIZE))
+        .collect::<Result<Vec<_>, _>>()?;
+    let mut key_desc = None;
+    for (path, file) in args.files.iter().zip(&files) {
+        let header = inspect(file).map_err(|e| Failure::crypto(path, &e))?;
+        match (&key_desc, header.key_desc().cloned()) {
+            (None, desc) => key_desc = Some(desc),
+            (Some(first), desc) if *first != desc => {
+                return Err(Failure::input(format!(
+                    "{}: names KeyDesc {}, another file {}; probe the files of one key at a \
+                     time",
+                    path.display(),
+                    desc.map_or("none".to_owned(), |d| d.to_string()),
+                    first
+                        .as_ref()
+                        .map_or("none".to_owned(), ToString::to_string),
+                )));
+            }
+            _ => {}
+        }
+    }
+    let plaintext = args
+        .plaintext
+        .as_deref()
+        .map(|path| read_input(path, MAX_FILE_SIZE))
+        .transpose()?;
+    let key = match (&args.key_string, &args.mac) {
+        (Some(text), _) => key_string(text)?,
+        (None, Some(mac)) => {
+            let mac = parse_mac(mac)?;
+            let vault = session.vault()?;
+            let first = &args.files[0];
+            let generation = polyseal_fleet::key_for_file(
+                &vault,
+                first,
+                key_desc.flatten().as_ref(),
+                Some(mac),
+            )?;
+            let data_key = session.unlock(&vault)?;
+            vault.open_key(&data_key, &generation.0, generation.1)?.key
+        }
+        (None, None) => return Err(Failure::input("give --mac MAC or --key-string STRING")),
+    };
+    let borrowed: Vec<&[u8]> = files.iter().map(|f| &f[..]).collect();
+    let found = probe(&borrowed, &key, plaintext.as_deref().map(|p| &p[..]))
+        .map_err(|e| Failure::crypto(&args.files[0], &e))?;
+    let names = args
+        .files
+        .iter()
+        .map(|p| p.display().to_string())
+        .collect::<Vec<_>>()
+        .join(", ");
+    emit(
+        &found
+            .fits
+            .iter()
+            .map(|l| format!("{l}\n"))
+            .collect::<String>(),
+    )?;
+    match found.fits.as_slice() {
+        [_] => Ok(()),
+        [] => {
+            // Per dimension, the value that got furthest, and how far.
+            let furthest = Layout::DIMENSIONS
+                .iter()
+                .zip(&found.closest)
+                .filter_map(|(dimension, values)| {
+                    let (value, stage) = values.iter().max_by_key(|(_, stage)| *stage)?;
+                    Some(format!("{dimension}={value} ({})", stage.describe()))
+                })
+                .collect::<Vec<_>>()
+                .join(", ");
+            Err(Failure::new(
+                ExitClass::Integrity,
+                format!("{names}: no layout fits; furthest per dimension: {furthest}"),
+            )
+            .with_hint(
+                "check the key is the phone's (its KeyDesc is in the file's header) and that the \
+                 file is the phone's own upload",
+            ))
+        }
+        [first, rest @ ..] => {
+            let mut apart: Vec<String> = rest
+                .iter()
+                .flat_map(|other| first.differences(other))
+                .map(|d| d.split('=').next().unwrap_or_default().to_owned())
+                .collect();
+            apart.sort();
+            apart.dedup();
+            Err(Failure::input(format!(
+                "{names}: {} layouts fit; they differ in {}",
+                found.fits.len(),
+                apart.join(", ")
+            ))
+            .with_hint(
+                "another upload of the phone, or --plaintext FILE with what it encrypted, tells \
+                 them apart (a plaintext that is not a whole number of 16 bytes and does not end \
+                 in a zero byte decides the padding)",
+            ))
+        }
+    }
+}
+
+/// The key string given, or read from standard input for `-`.
+fn key_string(text: &str) -> Result<KeyString, Failure> {
+    let text = if text == "-" {
+        let mut read = Zeroizing::new(String::new());
+        std::io::stdin()
+            .lock()
+            .take(4096)
+            .read_to_string(&mut read)
+            .map_err(|e| Failure::io(std::path::Path::new("standard input"), "read", &e))?;
+        read
+    } else {
+        Zeroizing::new(text.to_owned())
+    };
+    KeyString::parse(text.trim()).map_err(|e| Failure::input(format!("--key-string: {e}")))
+}
