@@ -3,7 +3,7 @@
 //! bound is kept, noise folded first, then the oldest. The ledger is read as a stream,
 //! three times, never held whole (docs/DELIVERY.md, "The ledger").
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fs::File;
 use std::io::{self, BufReader, Read as _, Seek as _, Write};
 use std::path::Path;
@@ -50,8 +50,8 @@ pub(super) struct Plan {
 enum Fate {
     /// Folded (a summary, an entry before the window, or a line that is not a ledger line).
     Folded,
-    /// In the window, of a phone.
-    Phone(u32),
+    /// In the window, of a phone: its length, and the phone (an index).
+    Phone(u32, u32),
     /// In the window, noise ([`Entry::is_noise`]).
     Noise(u32),
 }
@@ -72,6 +72,7 @@ impl Plan {
         // First pass: each line's fate, and the bytes the window holds.
         let mut fates = Vec::new();
         let mut window_bytes = 0u64;
+        let mut phones: HashMap<String, u32> = HashMap::new();
         super::scan_from(path, source, Some(end), |line| {
             let fate = match &line {
                 Scanned::Line(len, Line::Request(entry))
@@ -79,10 +80,12 @@ impl Plan {
                 {
                     window_bytes += len;
                     let len = u32::try_from(*len).unwrap_or(u32::MAX);
-                    if entry.is_noise() {
-                        Fate::Noise(len)
-                    } else {
-                        Fate::Phone(len)
+                    match &entry.mac {
+                        Some(mac) if !entry.is_noise() => {
+                            let next = u32::try_from(phones.len()).unwrap_or(u32::MAX);
+                            Fate::Phone(len, *phones.entry(mac.clone()).or_insert(next))
+                        }
+                        _ => Fate::Noise(len),
                     }
                 }
                 _ => Fate::Folded,
@@ -90,20 +93,20 @@ impl Plan {
             // Lines skipped by the scan (empty) have no fate; they are not written again.
             fates.push(fate);
         })?;
-        // Past the budget, noise is folded first, then phones' oldest requests.
+        // Past the budget, noise is folded first (oldest first), then phones' oldest requests,
+        // each phone cut to a fair share: one phone's flood never pushes out another's boots.
         let budget = compaction.max_bytes;
-        for noise_first in [true, false] {
-            for fate in fates.iter_mut() {
-                if window_bytes <= budget {
-                    break;
-                }
-                if let Fate::Noise(len) | Fate::Phone(len) = *fate
-                    && (!noise_first || matches!(fate, Fate::Noise(_)))
-                {
-                    window_bytes -= u64::from(len);
-                    *fate = Fate::Folded;
-                }
+        for fate in fates.iter_mut() {
+            if window_bytes <= budget {
+                break;
             }
+            if let Fate::Noise(len) = *fate {
+                window_bytes -= u64::from(len);
+                *fate = Fate::Folded;
+            }
+        }
+        if window_bytes > budget {
+            fold_to_fair_shares(&mut fates, phones.len(), budget);
         }
         // Second pass: fold what is folded.
         let mut plan = Plan {
@@ -200,5 +203,38 @@ impl Plan {
     /// Where the lines this plan did not read start.
     pub(super) fn end(&self) -> u64 {
         self.end
+    }
+}
+
+/// Folds the oldest requests of the phones holding more than a fair share of `budget` (the
+/// largest share every phone can have with the total within the budget: phones under it keep
+/// everything), until each holds at most that share.
+fn fold_to_fair_shares(fates: &mut [Fate], phones: usize, budget: u64) {
+    let mut held = vec![0u64; phones];
+    for fate in fates.iter() {
+        if let Fate::Phone(len, phone) = *fate {
+            held[phone as usize] += u64::from(len);
+        }
+    }
+    let mut sorted = held.clone();
+    sorted.sort_unstable();
+    let mut left = budget;
+    let mut share = 0;
+    for (i, bytes) in sorted.iter().enumerate() {
+        let sharing = (sorted.len() - i) as u64;
+        if bytes * sharing > left {
+            share = left / sharing;
+            break;
+        }
+        left -= bytes;
+        share = *bytes;
+    }
+    for fate in fates.iter_mut() {
+        if let Fate::Phone(len, phone) = *fate
+            && held[phone as usize] > share
+        {
+            held[phone as usize] -= u64::from(len);
+            *fate = Fate::Folded;
+        }
     }
 }

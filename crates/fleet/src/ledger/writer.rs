@@ -38,9 +38,11 @@ struct State {
 }
 
 impl LedgerWriter {
-    /// Opens (or creates, mode 0640) the ledger at `path` for appending.
+    /// Opens (or creates, mode 0640) the ledger at `path` for appending, and removes what a
+    /// compaction cut short by a kill left beside it.
     pub fn open(path: &Path, compaction: Compaction) -> Result<LedgerWriter, Error> {
         let file = open_for_append(path)?;
+        remove_stale_compactions(path);
         let size = file.metadata().map(|m| m.len()).unwrap_or(0);
         let ends_clean = size == 0 || last_byte(&file, size) == Some(b'\n');
         Ok(LedgerWriter {
@@ -165,6 +167,31 @@ impl LedgerWriter {
         self.state
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+/// Removes the temporary files of compactions of the ledger at `path` that a killed server
+/// left (`.NAME.polyseal-PID.tmp`, `crate::write::write_atomic_with`'s): one server writes a
+/// ledger (docs/DELIVERY.md, "The ledger"), so none is in use.
+fn remove_stale_compactions(path: &Path) {
+    let (Some(dir), Some(name)) = (path.parent(), path.file_name()) else {
+        return;
+    };
+    let dir = if dir.as_os_str().is_empty() {
+        Path::new(".")
+    } else {
+        dir
+    };
+    let prefix = format!(".{}.polyseal-", name.to_string_lossy());
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let file = entry.file_name();
+        let file = file.to_string_lossy();
+        if file.starts_with(&prefix) && file.ends_with(".tmp") {
+            let _ = std::fs::remove_file(entry.path());
+        }
     }
 }
 

@@ -89,12 +89,23 @@ impl Staged {
         // Unique per process and per upload: two phones' uploads never share a temporary file.
         let serial = UPLOADS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let temporary = format!(".{name}.upload-{}-{serial}", std::process::id());
-        let fd = rustix::fs::openat(
-            &dir,
-            temporary.as_str(),
-            OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW | OFlags::CLOEXEC,
-            Mode::from_raw_mode(UPLOAD_MODE),
-        )?;
+        let create = || {
+            rustix::fs::openat(
+                &dir,
+                temporary.as_str(),
+                OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+                Mode::from_raw_mode(UPLOAD_MODE),
+            )
+        };
+        // The name is this process's and this upload's: one that exists was left by a killed
+        // server whose process id this one has (a container's pid 1).
+        let fd = match create() {
+            Err(rustix::io::Errno::EXIST) => {
+                rustix::fs::unlinkat(&dir, temporary.as_str(), rustix::fs::AtFlags::empty())?;
+                create()?
+            }
+            other => other?,
+        };
         let staged = Staged {
             dir,
             temporary,
@@ -131,5 +142,73 @@ impl Drop for Staged {
                 rustix::fs::AtFlags::empty(),
             );
         }
+    }
+}
+
+/// Whether `name` is the name of an upload's temporary file ([`Staged::beneath`]).
+fn is_staged_name(name: &str) -> bool {
+    name.starts_with('.')
+        && name.rsplit_once(".upload-").is_some_and(|(_, tail)| {
+            tail.split_once('-').is_some_and(|(pid, serial)| {
+                !pid.is_empty()
+                    && !serial.is_empty()
+                    && pid
+                        .bytes()
+                        .chain(serial.bytes())
+                        .all(|b| b.is_ascii_digit())
+            })
+        })
+}
+
+/// Removes, under `root`, the temporary files of uploads a killed server left; returns how
+/// many. Run at start, before any upload of this process exists.
+pub(super) fn remove_stale_uploads(root: &Path) -> usize {
+    let mut removed = 0;
+    let mut dirs = vec![root.to_owned()];
+    while let Some(dir) = dirs.pop() {
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            continue;
+        };
+        for entry in entries.flatten() {
+            let Ok(kind) = entry.file_type() else {
+                continue;
+            };
+            if kind.is_dir() {
+                dirs.push(entry.path());
+            } else if kind.is_file()
+                && is_staged_name(&entry.file_name().to_string_lossy())
+                && std::fs::remove_file(entry.path()).is_ok()
+            {
+                removed += 1;
+            }
+        }
+    }
+    removed
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_unfinished_uploads_are_swept_at_start() {
+        assert!(is_staged_name(".0004f2a10001-app.log.upload-123-4"));
+        for name in [
+            "0004f2a10001-app.log",
+            "x.upload-1-2",
+            ".x.upload-1-",
+            ".x.upload--2",
+            ".x.upload-1-2x",
+        ] {
+            assert!(!is_staged_name(name), "{name}");
+        }
+        let dir = tempfile::tempdir().expect("tmp");
+        let sub = dir.path().join("d1");
+        std::fs::create_dir(&sub).expect("dir");
+        std::fs::write(sub.join(".0004f2a10001-app.log.upload-9-1"), b"half").expect("left");
+        std::fs::write(sub.join("0004f2a10001-app.log"), b"whole").expect("upload");
+        assert_eq!(remove_stale_uploads(dir.path()), 1);
+        assert!(sub.join("0004f2a10001-app.log").exists());
+        assert!(!sub.join(".0004f2a10001-app.log.upload-9-1").exists());
     }
 }

@@ -204,8 +204,14 @@ async fn store_upload(
     }
     let relative = path.relative().to_owned();
     let staged = tokio::task::spawn_blocking(move || Staged::beneath(&uploads, &relative)).await;
-    let Ok(Ok((staged, file))) = staged else {
-        return refuse_unread(body, StatusCode::INTERNAL_SERVER_ERROR).await;
+    let (staged, file) = match staged {
+        Ok(Ok(staged)) => staged,
+        // A directory of the name is a file already (the phone's own upload): a conflict
+        // of names, not a server error.
+        Ok(Err(e)) if e.raw_os_error() == Some(rustix::io::Errno::NOTDIR.raw_os_error()) => {
+            return refuse_unread(body, StatusCode::CONFLICT).await;
+        }
+        _ => return refuse_unread(body, StatusCode::INTERNAL_SERVER_ERROR).await,
     };
     // Streamed to the temporary file as it arrives: an upload holds a frame in memory, never
     // its whole body (1,024 connections × 4 MiB would be 4 GiB).

@@ -68,7 +68,7 @@ pub struct Limits {
 impl Default for Limits {
     /// 1,024 connections (a boot storm of a large fleet queues, a slow client holds one slot);
     /// 10 s for a handshake and for headers, 30 s for an upload body (4 MiB at the slowest
-    /// phone link) and for a write the client does not read (nginx's `send_timeout` is 60 s);
+    /// phone link); 60 s for a write the client does not read (nginx's `send_timeout`);
     /// 16 KiB of headers (nginx's default large buffers are 8 KiB × 4); 5 s to drain at
     /// shutdown.
     fn default() -> Limits {
@@ -77,7 +77,7 @@ impl Default for Limits {
             handshake_timeout: Duration::from_secs(10),
             header_timeout: Duration::from_secs(10),
             body_timeout: Duration::from_secs(30),
-            write_timeout: Duration::from_secs(30),
+            write_timeout: Duration::from_secs(60),
             max_header_bytes: 16 * 1024,
             drain_timeout: Duration::from_secs(5),
         }
@@ -135,6 +135,10 @@ impl ServeConfig {
         }
     }
 }
+
+/// Bytes of a connection's send buffer: 256 KiB drain in under 7 s at 40 KB/s, and keep a
+/// 100 ms path busy at 2.5 MB/s.
+const SEND_BUFFER: usize = 256 * 1024;
 
 /// What every request needs.
 pub(crate) struct State {
@@ -214,6 +218,15 @@ impl Server {
                 Some(Arc::new(writer))
             }
         };
+        if let Some(uploads) = &uploads {
+            let removed = files::remove_stale_uploads(uploads);
+            if removed > 0 {
+                (config.warn)(&format!(
+                    "{}: removed {removed} unfinished upload(s) a stopped server left",
+                    uploads.display()
+                ));
+            }
+        }
         let tls = tls::server_config(&config.cert, &config.key, &config.client_auth)?;
         let listener =
             std::net::TcpListener::bind(config.listen).map_err(|source| Error::Listen {
@@ -309,6 +322,12 @@ impl Server {
             // pieces waits for the client's delayed ACK, 40 ms a request (docs/PERFORMANCE.md,
             // "serve and status").
             let _ = tcp.set_nodelay(true);
+            // A send buffer of its own size, not the kernel's autotuned megabytes: a slow but
+            // steady reader then makes the socket writable again every few seconds, and the
+            // write timeout cuts only a client that stops reading (at 40 KB/s, 4 MiB of
+            // buffer took longer to drain than the timeout: docs/DELIVERY.md, "Bounds").
+            #[cfg(target_os = "linux")]
+            let _ = rustix::net::sockopt::set_socket_send_buffer_size(&tcp, SEND_BUFFER);
             let acceptor = acceptor.clone();
             let state = self.state.clone();
             let watcher = graceful.watcher();

@@ -248,3 +248,63 @@ fn a_ledger_past_its_bound_compacts_itself_while_appending() {
     assert_eq!(ledger.summaries.len(), 20);
     assert_eq!(ledger.entries.last(), Some(&now));
 }
+
+#[test]
+fn one_phone_flooding_its_own_paths_never_pushes_out_another_phones_requests() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let path = dir.path().join("ledger.jsonl");
+    let mut compaction = Compaction::default();
+    compaction.max_bytes = 256 * 1024;
+    let writer = LedgerWriter::open(&path, compaction).expect("open");
+    let base = Timestamp::now().unix_seconds() - 600;
+    let at = |mut entry: Entry, seconds: u64| {
+        entry.time = Timestamp::from_unix_seconds(base + seconds).to_string();
+        entry
+    };
+    // Phone 2 boots first; then phone 1, whose certificate is valid, asks for paths of its
+    // own (answered 404: not noise) 20,000 times.
+    let boot: Vec<Entry> = ["/000000000000.cfg", "/MAC-key.cfg", "/MAC-sip.cfg"]
+        .iter()
+        .enumerate()
+        .map(|(i, file)| at(request(2, 0, file), i as u64))
+        .collect();
+    for entry in &boot {
+        writer.append(entry).expect("append");
+    }
+    let long = format!("/{}", "a".repeat(1000));
+    for i in 0..20_000u64 {
+        let mut flood = at(Entry::now("GET", &long, 404, 0), 10 + i / 100);
+        flood.mac = Some("0004f2d00001".to_owned());
+        writer.append(&flood).expect("append");
+    }
+    drop(writer);
+    let ledger = read(&path).expect("read");
+    for entry in &boot {
+        assert!(ledger.entries.contains(entry), "{entry:?} was folded");
+    }
+    let flooder = ledger
+        .summaries
+        .iter()
+        .find(|s| s.mac == "0004f2d00001")
+        .expect("the flooder's summary");
+    let raw = ledger
+        .entries
+        .iter()
+        .filter(|e| e.mac.as_deref() == Some("0004f2d00001"))
+        .count() as u64;
+    assert_eq!(flooder.requests + raw, 20_000);
+    assert!(std::fs::metadata(&path).expect("ledger").len() < 2 * 256 * 1024);
+}
+
+#[test]
+fn what_a_killed_compaction_left_beside_the_ledger_is_removed_at_the_next_start() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let path = dir.path().join("ledger.jsonl");
+    let left = dir.path().join(".ledger.jsonl.polyseal-4242.tmp");
+    let other = dir.path().join(".other.jsonl.polyseal-4242.tmp");
+    std::fs::write(&left, "half a compaction").expect("left");
+    std::fs::write(&other, "another ledger's").expect("other");
+    drop(LedgerWriter::open(&path, Compaction::default()).expect("open"));
+    assert!(!left.exists());
+    assert!(other.exists(), "only this ledger's are removed");
+}
