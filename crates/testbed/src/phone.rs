@@ -6,7 +6,7 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use polyseal_crypto::{KeyDesc, KeyString, Mac};
+use polyseal_crypto::{KeyDesc, KeyString, Layout, Mac};
 use polyseal_provision::{
     FileKind, FileReference, MasterAttribute, MasterConfig, classify, expand_mac,
     read_bootstrap_file, split_file_list,
@@ -173,6 +173,9 @@ pub struct Phone {
     /// `OVERRIDES_DIRECTORY` of the last master read, `[PHONE_MAC_ADDRESS]` expanded.
     overrides_directory: String,
     max_boots: usize,
+    /// The byte layout its firmware reads and writes encrypted files in: a file in any other
+    /// layout does not decrypt, and the phone reboots on it (docs/FORMAT.md, "Layouts").
+    layout: Layout,
 }
 
 impl Phone {
@@ -199,6 +202,7 @@ impl Phone {
             applied: BTreeMap::new(),
             overrides_directory: String::new(),
             max_boots: Phone::DEFAULT_MAX_BOOTS,
+            layout: Layout::DEFAULT,
         }
     }
 
@@ -217,6 +221,16 @@ impl Phone {
             key: Some(key),
             ..self
         }
+    }
+
+    /// The same phone with firmware that reads and writes encrypted files in `layout`.
+    pub fn with_layout(self, layout: Layout) -> Phone {
+        Phone { layout, ..self }
+    }
+
+    /// The layout its firmware reads and writes encrypted files in.
+    pub fn layout(&self) -> Layout {
+        self.layout
     }
 
     /// The same phone, giving up after `max_boots` boots in a reboot loop.
@@ -308,7 +322,7 @@ impl Phone {
             });
         let body = match (&self.key, self.param(ENCRYPT_OVERRIDES)) {
             #[allow(clippy::expect_used)] // An override file is far below the 64 MiB cap.
-            (Some(key), Some("1")) => polyseal_crypto::encrypt(contents, key)
+            (Some(key), Some("1")) => polyseal_crypto::encrypt_with(contents, key, &self.layout)
                 .expect("an override file is smaller than polyseal_crypto::MAX_FILE_SIZE"),
             _ => contents.to_vec(),
         };
@@ -459,7 +473,7 @@ impl Phone {
 
     fn decrypt(&self, file: &[u8]) -> Result<Zeroizing<Vec<u8>>, String> {
         let key = self.key.as_ref().ok_or("the phone holds no key")?;
-        polyseal_crypto::decrypt(file, key).map_err(|e| e.to_string())
+        polyseal_crypto::decrypt_with(file, key, &self.layout).map_err(|e| e.to_string())
     }
 
     /// Applies the key a configuration file carries, with `device.set="1"` and its own
