@@ -12,8 +12,8 @@ use crate::ledger::{Entry, PhoneSummary};
 #[serde(rename_all = "kebab-case")]
 #[non_exhaustive]
 pub enum Health {
-    /// Its last boots came faster than a phone that boots once and runs: it restarts on a
-    /// file it cannot use.
+    /// Its last boots came faster than a phone that boots once and runs, and it has not run
+    /// since: it restarts on a file it cannot use.
     RebootLoop,
     /// A file of its own was refused in its last boot.
     Refused,
@@ -177,18 +177,24 @@ pub(super) fn judge(
     status.served_generation = status.served_key_desc.as_deref().and_then(generation_of);
     status.upload_generation = status.upload_key_desc.as_deref().and_then(generation_of);
 
-    // reboot-loop: the last N boot starts within the window.
+    // reboot-loop: the last N boot starts within the window, and the last of them within the
+    // window of its last request. A phone whose last boot ran on longer than that (an upload,
+    // a request an hour later) is judged on that run, however many restarts led to it; one
+    // last heard looping is still looping as far as the ledger knows.
     let seconds = |time: &str| polyseal_vault::Timestamp::parse(time).map(|t| t.unix_seconds());
     let window = options.loop_window.as_secs();
+    let last_seconds = seconds(&last.time).unwrap_or(0);
     let looping = boot_starts.len() >= options.loop_boots.max(2)
         && match (
             seconds(&boot_starts[boot_starts.len() - options.loop_boots.max(2)]),
             boot_starts.last().and_then(|t| seconds(t)),
         ) {
-            (Some(first), Some(last)) => last.saturating_sub(first) <= window,
+            (Some(first), Some(last_start)) => {
+                last_start.saturating_sub(first) <= window
+                    && last_seconds.saturating_sub(last_start) <= window
+            }
             _ => false,
         };
-    let last_seconds = seconds(&last.time).unwrap_or(0);
     status.restarts = all_restarts
         .into_iter()
         .filter(|r| seconds(&r.time).is_some_and(|t| last_seconds.saturating_sub(t) <= window))

@@ -3,7 +3,7 @@
 
 use polyseal_crypto::Mac;
 use polyseal_fleet::ledger::Entry;
-use polyseal_fleet::status::{Health, StatusOptions, fleet_status};
+use polyseal_fleet::status::{Health, PhoneStatus, StatusOptions, fleet_status};
 use polyseal_vault::{InitialState, Timestamp, Vault};
 
 use crate::common::Fleet;
@@ -205,4 +205,39 @@ fn the_status_json_schema_is_pinned_and_documented() {
     let json = serde_json::to_value(&status).expect("serialises");
     assert_eq!(json["schema"], "polyseal-status/1");
     assert_schema_pinned(&json, "status-schema.txt", "docs/DELIVERY.md");
+}
+
+/// Phone `mac` as `entries` alone (no vault) show it, judged `as_of` seconds past the start.
+fn judged(mac: &str, entries: &[Entry], as_of: u64) -> PhoneStatus {
+    let options = StatusOptions::new(Timestamp::from_unix_seconds(START + as_of));
+    fleet_status(None, entries, &[], vec![], false, &options)
+        .phones
+        .into_iter()
+        .find(|p| p.mac == mac)
+        .unwrap_or_else(|| panic!("{mac}"))
+}
+
+#[test]
+fn a_loop_long_over_is_not_a_reboot_loop() {
+    let mac = "0004f2c00011";
+    // Three boots in four minutes, the last of which ran: an hour on, it uploads its log.
+    let mut entries: Vec<Entry> = [0, 120, 240]
+        .into_iter()
+        .flat_map(|start| boot(mac, start, &format!("{mac}-g1")))
+        .collect();
+    let looping = judged(mac, &entries, 300);
+    assert_eq!(looping.health, Health::RebootLoop, "{looping:#?}");
+    entries.push(request(
+        mac,
+        3_600,
+        "PUT",
+        &format!("/logs/{mac}-app.log"),
+        204,
+    ));
+    let recovered = judged(mac, &entries, 7_200);
+    assert_eq!(recovered.health, Health::Ok, "{recovered:#?}");
+    assert_eq!(recovered.boots, 3);
+    // A phone last heard looping is still judged by its loop, however long ago.
+    let quiet = judged(mac, &entries[..9], 3 * 86_400);
+    assert_eq!(quiet.health, Health::RebootLoop, "{quiet:#?}");
 }
