@@ -51,6 +51,13 @@ impl Health {
     }
 }
 
+/// A GET of the master at least this many seconds after a GET of the master, with nothing
+/// between, starts a boot (docs/DELIVERY.md §9): a phone re-reads its master only by
+/// restarting, which takes a real phone tens of seconds, while one boot may fetch it twice
+/// within a second or two (a HEAD then a GET, a retry after a dropped connection, its own
+/// `<mac>.cfg` then the shared one).
+const MASTER_REREAD_SECONDS: u64 = 5;
+
 /// Whether `path` is a master file phone `mac` boots from.
 fn is_master(mac: &str, path: &str) -> bool {
     let name = path.trim_start_matches('/');
@@ -128,21 +135,34 @@ pub(super) fn judge(
     let mut boot_starts = Vec::new();
     let mut all_restarts = Vec::new();
     let mut plan_started = false;
-    let mut last_file: Option<String> = None;
+    // Its previous request of its own files.
+    let mut previous: Option<&Entry> = None;
     let mut served_at = None;
     let mut uploaded_at = None;
-    for (index, entry) in entries.iter().enumerate() {
+    let seconds = |time: &str| polyseal_vault::Timestamp::parse(time).map(|t| t.unix_seconds());
+    for (index, &entry) in entries.iter().enumerate() {
         if !polyseal_delivery::path_allowed(mac, &entry.path) {
             status.other_phone_requests += 1;
             status.last_other_phone_request = Some(entry.path.clone());
             continue;
         }
         if is_master(mac, &entry.path) && entry.method != "PUT" {
-            if plan_started || boot_starts.is_empty() {
-                if plan_started {
+            // The master fetched again with nothing between: a phone re-reads it only by
+            // restarting.
+            let reread = entry.method == "GET"
+                && previous.is_some_and(|p| {
+                    p.method == "GET"
+                        && is_master(mac, &p.path)
+                        && matches!(
+                            (seconds(&p.time), seconds(&entry.time)),
+                            (Some(before), Some(now)) if now.saturating_sub(before) >= MASTER_REREAD_SECONDS
+                        )
+                });
+            if plan_started || reread || boot_starts.is_empty() {
+                if plan_started || reread {
                     all_restarts.push(Restart {
                         time: entry.time.clone(),
-                        after: last_file.clone(),
+                        after: previous.map(|p| p.path.clone()),
                     });
                 }
                 boot_starts.push(entry.time.clone());
@@ -151,8 +171,8 @@ pub(super) fn judge(
             plan_started = false;
         } else {
             plan_started = true;
-            last_file = Some(entry.path.clone());
         }
+        previous = Some(entry);
         status.last_boot.push(FetchedFile {
             time: entry.time.clone(),
             method: entry.method.clone(),
@@ -181,7 +201,6 @@ pub(super) fn judge(
     // window of its last request. A phone whose last boot ran on longer than that (an upload,
     // a request an hour later) is judged on that run, however many restarts led to it; one
     // last heard looping is still looping as far as the ledger knows.
-    let seconds = |time: &str| polyseal_vault::Timestamp::parse(time).map(|t| t.unix_seconds());
     let window = options.loop_window.as_secs();
     let last_seconds = seconds(&last.time).unwrap_or(0);
     let looping = boot_starts.len() >= options.loop_boots.max(2)

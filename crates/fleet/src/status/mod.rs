@@ -2,8 +2,10 @@
 //! access log in polyseal's format, with one health per phone (docs/DELIVERY.md, "status").
 //!
 //! A phone's **boot sequence** starts with a request of a master file (`000000000000.cfg` or
-//! `<mac>.cfg`) after it had begun its plan (any other request); restarts closer together than
-//! the reboot-loop window are how a phone served a file it cannot decrypt shows itself.
+//! `<mac>.cfg`) after it had begun its plan (any other request), or with a GET of the master
+//! well after a GET of it with nothing between (a phone restarting on its master alone);
+//! restarts closer together than the reboot-loop window are how a phone served a file it
+//! cannot decrypt shows itself.
 
 mod health;
 mod model;

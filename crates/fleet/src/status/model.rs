@@ -81,7 +81,8 @@ pub struct FetchedFile {
     pub status: u16,
 }
 
-/// A restart: a master file requested again after the plan had begun.
+/// A restart: a master file requested again after the plan had begun, or fetched again alone
+/// (a boot start, docs/DELIVERY.md §9).
 #[derive(Clone, Debug, Serialize)]
 #[non_exhaustive]
 pub struct Restart {

@@ -241,3 +241,33 @@ fn a_loop_long_over_is_not_a_reboot_loop() {
     let quiet = judged(mac, &entries[..9], 3 * 86_400);
     assert_eq!(quiet.health, Health::RebootLoop, "{quiet:#?}");
 }
+
+#[test]
+fn a_phone_restarting_on_its_master_alone_is_a_reboot_loop() {
+    let mac = "0004f2c00012";
+    // It reads its master (after its own `<mac>.cfg`, missing) and restarts, a minute a boot.
+    let mut entries = Vec::new();
+    for start in [0, 60, 120] {
+        entries.push(request(mac, start, "GET", &format!("/{mac}.cfg"), 404));
+        entries.push(request(mac, start, "GET", "/000000000000.cfg", 200));
+    }
+    let looping = judged(mac, &entries, 130);
+    assert_eq!(looping.health, Health::RebootLoop, "{looping:#?}");
+    assert_eq!(looping.boots, 3);
+    assert!(
+        looping.detail.contains("/000000000000.cfg"),
+        "{}",
+        looping.detail
+    );
+    // A HEAD then a GET of the master, and the master fetched again a second later (a retry),
+    // are one boot.
+    let calm = "0004f2c00013";
+    let mut entries = vec![
+        request(calm, 0, "HEAD", "/000000000000.cfg", 200),
+        request(calm, 0, "GET", "/000000000000.cfg", 200),
+        request(calm, 1, "GET", "/000000000000.cfg", 200),
+    ];
+    entries.extend(boot(calm, 2, &format!("{calm}-g1"))[1..].iter().cloned());
+    let calm = judged(calm, &entries, 10);
+    assert_eq!((calm.health, calm.boots), (Health::Ok, 1), "{calm:#?}");
+}
