@@ -58,9 +58,10 @@ impl Health {
 /// `<mac>.cfg` then the shared one).
 const MASTER_REREAD_SECONDS: u64 = 5;
 
-/// Whether `path` is a master file phone `mac` boots from.
+/// Whether `path` is a master file phone `mac` boots from, in whatever folder the tree is
+/// served from (`/polycom/000000000000.cfg`).
 fn is_master(mac: &str, path: &str) -> bool {
-    let name = path.trim_start_matches('/');
+    let name = path.rsplit('/').next().unwrap_or(path);
     name == "000000000000.cfg" || name.eq_ignore_ascii_case(&format!("{mac}.cfg"))
 }
 

@@ -271,3 +271,45 @@ fn a_phone_restarting_on_its_master_alone_is_a_reboot_loop() {
     let calm = judged(calm, &entries, 10);
     assert_eq!((calm.health, calm.boots), (Health::Ok, 1), "{calm:#?}");
 }
+
+#[test]
+fn a_master_under_a_folder_starts_a_boot() {
+    let shared = "0004f2c00014";
+    let mut entries = Vec::new();
+    for start in [0, 120, 240] {
+        entries.push(request(
+            shared,
+            start,
+            "GET",
+            "/polycom/000000000000.cfg",
+            200,
+        ));
+        entries.push(request(
+            shared,
+            start + 1,
+            "GET",
+            &format!("/polycom/{shared}-sip.cfg"),
+            200,
+        ));
+    }
+    let looping = judged(shared, &entries, 300);
+    assert_eq!(looping.health, Health::RebootLoop, "{looping:#?}");
+    assert_eq!(looping.boots, 3);
+    let own = "0004f2c00015";
+    let entries: Vec<Entry> = [0, 86_400]
+        .into_iter()
+        .flat_map(|start| {
+            [
+                request(own, start, "GET", &format!("/prov/{own}.cfg"), 200),
+                request(own, start + 1, "GET", &format!("/prov/{own}-sip.cfg"), 200),
+            ]
+        })
+        .collect();
+    let booted = judged(own, &entries, 86_500);
+    assert_eq!(
+        (booted.health, booted.boots),
+        (Health::Ok, 2),
+        "{booted:#?}"
+    );
+    assert_eq!(booted.last_boot.len(), 2, "{booted:#?}");
+}
