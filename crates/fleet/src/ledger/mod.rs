@@ -91,6 +91,14 @@ impl Entry {
         }
     }
 
+    /// The KeyDesc of the key this request served the phone: only a GET answered 200 serves a
+    /// key file's contents (a HEAD gives its size alone, whatever `key_served` records).
+    pub(crate) fn served_key(&self) -> Option<&str> {
+        self.key_served
+            .as_deref()
+            .filter(|_| self.method == "GET" && self.status == 200)
+    }
+
     /// When it was answered; `None` for a time that is not RFC 3339.
     pub fn timestamp(&self) -> Option<Timestamp> {
         Timestamp::parse(&self.time)

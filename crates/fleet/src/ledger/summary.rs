@@ -45,10 +45,8 @@ impl PhoneSummary {
             self.last_other_phone_request = Some(entry.path.clone());
             return;
         }
-        if entry.status == 200
-            && let Some(key_desc) = &entry.key_served
-        {
-            self.served_key_desc = Some(key_desc.clone());
+        if let Some(key_desc) = entry.served_key() {
+            self.served_key_desc = Some(key_desc.to_owned());
         }
         if entry.method == "PUT"
             && (200..300).contains(&entry.status)

@@ -180,10 +180,8 @@ pub(super) fn judge(
             path: entry.path.clone(),
             status: entry.status,
         });
-        if let Some(key_desc) = &entry.key_served
-            && entry.status == 200
-        {
-            status.served_key_desc = Some(key_desc.clone());
+        if let Some(key_desc) = entry.served_key() {
+            status.served_key_desc = Some(key_desc.to_owned());
             served_at = Some(index);
         }
         if entry.method == "PUT"

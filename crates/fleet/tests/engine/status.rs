@@ -2,7 +2,7 @@
 //! requests made up the way phones make them; and the JSON schema, pinned and documented.
 
 use polyseal_crypto::Mac;
-use polyseal_fleet::ledger::Entry;
+use polyseal_fleet::ledger::{Compaction, Entry, LedgerWriter, compact, read};
 use polyseal_fleet::status::{Health, PhoneStatus, StatusOptions, fleet_status};
 use polyseal_vault::{InitialState, Timestamp, Vault};
 
@@ -312,4 +312,53 @@ fn a_master_under_a_folder_starts_a_boot() {
         "{booted:#?}"
     );
     assert_eq!(booted.last_boot.len(), 2, "{booted:#?}");
+}
+
+#[test]
+fn a_head_of_a_key_file_serves_no_key_in_the_ledger_or_its_summary() {
+    let (fleet, m) = fleet_of_six();
+    let vault = Vault::open(&fleet.path("vault")).expect("vault");
+    let mac = &m[2];
+    // It boots on g1; something asks for the size of its key file, now carrying g2 (HEAD);
+    // the phone, served nothing new, uploads under g1.
+    let mut entries = boot(mac, 0, &format!("{mac}-g1"));
+    let mut head = request(mac, 10, "HEAD", &format!("/{mac}-key.cfg"), 200);
+    head.key_served = Some(format!("{mac}-g2"));
+    entries.push(head);
+    let mut upload = request(mac, 20, "PUT", &format!("/overrides/{mac}-phone.cfg"), 204);
+    upload.key_desc = Some(format!("{mac}-g1"));
+    entries.push(upload);
+    let options = StatusOptions::new(Timestamp::from_unix_seconds(START + 30));
+    let status = fleet_status(Some(&vault), &entries, &[], vec![], false, &options);
+    let phone = status.phones.iter().find(|p| &p.mac == mac).expect("phone");
+    assert_eq!(phone.health, Health::Ok, "{phone:#?}");
+    assert_eq!(
+        phone.served_key_desc.as_deref(),
+        Some(format!("{mac}-g1").as_str())
+    );
+    // The same requests folded into a summary by compaction.
+    let dir = tempfile::tempdir().expect("tmp");
+    let path = dir.path().join("ledger.jsonl");
+    let writer = LedgerWriter::open(&path, Compaction::default()).expect("open");
+    for entry in &entries {
+        writer.append(entry).expect("append");
+    }
+    drop(writer);
+    compact(
+        &path,
+        &Compaction::default(),
+        Timestamp::from_unix_seconds(START + 3 * 86_400),
+    )
+    .expect("compact");
+    let ledger = read(&path).expect("read");
+    assert!(ledger.entries.is_empty());
+    let summary = ledger
+        .summaries
+        .iter()
+        .find(|s| &s.mac == mac)
+        .expect("summary");
+    assert_eq!(
+        summary.served_key_desc.as_deref(),
+        Some(format!("{mac}-g1").as_str())
+    );
 }
