@@ -65,15 +65,52 @@ fn is_master(mac: &str, path: &str) -> bool {
     name == "000000000000.cfg" || name.eq_ignore_ascii_case(&format!("{mac}.cfg"))
 }
 
-/// Whether a 404 for `path` is part of a normal boot: the phone's own master (`<mac>.cfg`,
-/// most trees have none), what it uploads and reads back (overrides, directory, logs), the
-/// shared directory, and firmware images the tree does not carry.
+/// The files a normal boot may miss, so that a 404 for one is not `refused`; any other file
+/// of its own a phone asks for (its `CONFIG_FILES`: `<mac>-sip.cfg`, `site.cfg`) it needs.
+/// `<mac>` is the phone's MAC, `*` any run of characters; a pattern is matched against the
+/// path's last segment, in any folder, and `languages/*` against a file under a folder
+/// `languages`; ASCII case is ignored. docs/DELIVERY.md §9 lists them (a test checks it).
+pub const OPTIONAL_FILES: [&str; 13] = [
+    // Its own master: most trees have only the shared one.
+    "<mac>.cfg",
+    // What it uploads and reads back: the override files, its directory, call lists, logs.
+    "<mac>-phone.cfg",
+    "<mac>-web.cfg",
+    "<mac>-directory.xml",
+    "<mac>-calls.xml",
+    "<mac>-app.log",
+    "<mac>-boot.log",
+    // Licences, of its own and shared; the shared directory.
+    "<mac>-license.*",
+    "000000000000-license.cfg",
+    "000000000000-directory.xml",
+    // Language (dictionary) files, ring tones, firmware images (`*.sip.ld` too).
+    "languages/*",
+    "*.wav",
+    "*.ld",
+];
+
+/// Whether a 404 for `path` is part of a normal boot of phone `mac` ([`OPTIONAL_FILES`]).
 fn missing_is_normal(mac: &str, path: &str) -> bool {
-    let name = path.rsplit('/').next().unwrap_or(path);
-    name.eq_ignore_ascii_case(&format!("{mac}.cfg"))
-        || polyseal_delivery::is_upload_path(path)
-        || name == "000000000000-directory.xml"
-        || name.ends_with(".ld")
+    let path = path.to_ascii_lowercase();
+    let (folders, name) = path.rsplit_once('/').unwrap_or(("", &path));
+    OPTIONAL_FILES.iter().any(|pattern| {
+        let pattern = pattern.replace("<mac>", &mac.to_ascii_lowercase());
+        let (folder, pattern) = match pattern.rsplit_once('/') {
+            Some((folder, pattern)) => (Some(folder), pattern),
+            None => (None, pattern.as_str()),
+        };
+        let in_folder = folder.is_none_or(|folder| folders.split('/').any(|f| f == folder));
+        let named = match pattern.split_once('*') {
+            Some((prefix, suffix)) => {
+                name.len() >= prefix.len() + suffix.len()
+                    && name.starts_with(prefix)
+                    && name.ends_with(suffix)
+            }
+            None => name == pattern,
+        };
+        in_folder && named
+    })
 }
 
 /// Judges phone `mac` by its requests, in order.

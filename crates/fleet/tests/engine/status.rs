@@ -3,7 +3,7 @@
 
 use polyseal_crypto::Mac;
 use polyseal_fleet::ledger::{Compaction, Entry, LedgerWriter, compact, read};
-use polyseal_fleet::status::{Health, PhoneStatus, StatusOptions, fleet_status};
+use polyseal_fleet::status::{Health, OPTIONAL_FILES, PhoneStatus, StatusOptions, fleet_status};
 use polyseal_vault::{InitialState, Timestamp, Vault};
 
 use crate::common::Fleet;
@@ -361,4 +361,63 @@ fn a_head_of_a_key_file_serves_no_key_in_the_ledger_or_its_summary() {
         summary.served_key_desc.as_deref(),
         Some(format!("{mac}-g1").as_str())
     );
+}
+
+#[test]
+fn a_boot_missing_only_optional_files_is_ok_and_a_missing_config_file_is_refused() {
+    let mac = "0004f2c00016";
+    let mut entries = boot(mac, 0, &format!("{mac}-g1"));
+    let optional = [
+        format!("/{mac}-phone.cfg"),
+        format!("/overrides/{mac}-web.cfg"),
+        format!("/directory/{mac}-directory.xml"),
+        format!("/{mac}-calls.xml"),
+        format!("/{mac}-license.cfg"),
+        format!("/{mac}-license.bin"),
+        format!("/logs/{mac}-app.log"),
+        format!("/logs/{mac}-boot.log"),
+        "/000000000000-directory.xml".to_owned(),
+        "/000000000000-license.cfg".to_owned(),
+        "/languages/SoundPointIP-dictionary-fr.xml".to_owned(),
+        "/tones/LoudRing.wav".to_owned(),
+        "/3111-46135-002.sip.ld".to_owned(),
+        "/bootrom.ld".to_owned(),
+    ];
+    for (n, path) in (3..).zip(&optional) {
+        entries.push(request(mac, n, "GET", path, 404));
+    }
+    let fine = judged(mac, &entries, 60);
+    assert_eq!(fine.health, Health::Ok, "{fine:#?}");
+    for needed in [format!("/{mac}-sip.cfg"), "/site.cfg".to_owned()] {
+        let mut entries = entries.clone();
+        entries.push(request(mac, 30, "GET", &needed, 404));
+        let refused = judged(mac, &entries, 60);
+        assert_eq!(refused.health, Health::Refused, "{needed}: {refused:#?}");
+        assert!(refused.detail.contains(&needed), "{}", refused.detail);
+    }
+}
+
+#[test]
+fn the_documentation_lists_every_file_a_normal_boot_may_miss() {
+    let doc = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/DELIVERY.md"),
+    )
+    .expect("docs/DELIVERY.md");
+    let status = doc
+        .split_once("## 9.")
+        .map(|(_, section)| section)
+        .expect("docs/DELIVERY.md has a section 9");
+    for pattern in OPTIONAL_FILES {
+        assert!(
+            status.contains(&format!("`{pattern}`")),
+            "docs/DELIVERY.md §9 lacks `{pattern}`"
+        );
+    }
+    // What a phone uploads it reads back, and may miss.
+    for suffix in polyseal_delivery::UPLOAD_SUFFIXES {
+        assert!(
+            OPTIONAL_FILES.contains(&format!("<mac>{suffix}").as_str()),
+            "{suffix}"
+        );
+    }
 }
