@@ -122,3 +122,32 @@ fn the_ledger_shows_the_key_served_the_uploads_generation_and_a_silent_phone() {
     let later = status_json(&s, &["--as-of", "2099-01-01T00:00:00Z"]);
     assert_eq!(row_of(&later, &mac.to_string())["health"], "silent");
 }
+
+#[test]
+fn control_characters_from_the_network_are_escaped_in_the_table() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let ledger = dir.path().join("ledger.jsonl");
+    // A request whose path would recolour the terminal, forge a row and clear the screen.
+    let line = r#"{"time":"2026-12-01T00:00:00Z","mac":"0004f2c00001","method":"GET","path":"/\u001b[31mx\nforged  ok\r\u007f\u009b2J.cfg","status":404,"bytes":0}"#;
+    std::fs::write(&ledger, format!("{line}\n")).expect("ledger");
+    let output = std::process::Command::new(polyseal_bin())
+        .args(["status", "--format", "table", "--ledger"])
+        .arg(&ledger)
+        .args(["--as-of", "2026-12-01T00:01:00Z"])
+        .env("POLYSEAL_VAULT", dir.path().join("no-vault"))
+        .output()
+        .expect("run status");
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let table = String::from_utf8(output.stdout).expect("UTF-8");
+    let raw = |c: char| c.is_control() && c != '\n';
+    assert!(!table.contains(raw), "{table:?}");
+    assert_eq!(table.lines().count(), 2, "a header and one row: {table}");
+    assert!(
+        table.contains(r"/\x1b[31mx\nforged  ok\r\x7f\u{9b}2J.cfg answered 404"),
+        "{table}"
+    );
+}
