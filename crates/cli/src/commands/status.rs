@@ -21,9 +21,11 @@ pub(crate) fn run(session: &Session, args: &StatusArgs) -> Result<(), Failure> {
     let mut summaries = Vec::new();
     let mut sources = Vec::new();
     let mut torn = false;
+    let mut folded_unidentified = None;
     if let Some(path) = &args.ledger {
         let ledger = read_ledger(session, path)?;
         torn |= ledger.torn_last_line;
+        folded_unidentified = ledger.unidentified;
         entries.extend(ledger.entries);
         summaries.extend(ledger.summaries);
         sources.push(path.display().to_string());
@@ -47,7 +49,7 @@ pub(crate) fn run(session: &Session, args: &StatusArgs) -> Result<(), Failure> {
     options.loop_boots = usize::from(args.loop_boots);
     options.loop_window = Duration::from_secs(u64::from(args.loop_minutes) * 60);
     options.poll_interval = Duration::from_secs(u64::from(args.poll_hours) * 3600);
-    let status = fleet_status(
+    let mut status = fleet_status(
         vault.as_ref(),
         &entries,
         &summaries,
@@ -55,6 +57,7 @@ pub(crate) fn run(session: &Session, args: &StatusArgs) -> Result<(), Failure> {
         torn,
         &options,
     );
+    status.count_folded_unidentified(folded_unidentified.as_ref());
     match args.format {
         TableFormat::Json => {
             let json =

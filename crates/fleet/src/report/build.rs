@@ -107,7 +107,7 @@ pub fn build(request: ReportRequest<'_>, clock: &dyn Clock) -> Result<Report, Er
         );
     }
     let ledger = ledger.map(|(source, ledger)| {
-        let status = crate::status::fleet_status(
+        let mut status = crate::status::fleet_status(
             Some(vault),
             &ledger.entries,
             &ledger.summaries,
@@ -115,6 +115,7 @@ pub fn build(request: ReportRequest<'_>, clock: &dyn Clock) -> Result<Report, Er
             ledger.torn_last_line,
             &crate::status::StatusOptions::new(as_of),
         );
+        status.count_folded_unidentified(ledger.unidentified.as_ref());
         // A phone in a reboot loop, or refused its own files, is not provisioned: findings.
         for phone in &status.phones {
             let (severity, fix) = match phone.health {

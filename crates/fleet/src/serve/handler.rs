@@ -141,7 +141,8 @@ async fn serve_file(
     };
     let mut entry = Entry::now(method, &path.path, 200, if head { 0 } else { len });
     entry.key_desc = key_desc_of(&first);
-    if entry.key_desc.is_none() {
+    // A HEAD serves no key: only a GET hands the phone the file.
+    if entry.key_desc.is_none() && !head {
         entry.key_served = key_served_by(&first);
     }
     let body = if head {

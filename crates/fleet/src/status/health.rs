@@ -159,7 +159,9 @@ pub(super) fn judge(
                     status.health = Health::Silent;
                     status.detail = format!("no request for {} hours", quiet / 3600);
                 } else {
-                    status.detail = "seen before the ledger's window only".to_owned();
+                    status.detail = "seen only in the ledger's folded history (older than its \
+                                     window, or folded to keep it bounded)"
+                        .to_owned();
                 }
             }
             None => {

@@ -104,7 +104,8 @@ pub fn fleet_status(
         as_of: options.as_of.to_string(),
         sources,
         torn_last_line,
-        requests: entries.len() as u64,
+        // Requests compaction folded count too: a phone's summary holds how many it made.
+        requests: entries.len() as u64 + summaries.iter().map(|s| s.requests).sum::<u64>(),
         unidentified_requests: unidentified,
         summary,
         phones,

@@ -22,14 +22,29 @@ pub struct FleetStatus {
     pub sources: Vec<String>,
     /// Whether a source's last line was torn (a crash mid-write) and skipped.
     pub torn_last_line: bool,
-    /// Requests read.
+    /// Requests read, those compaction folded into phones' summaries included.
     pub requests: u64,
-    /// Requests whose client certificate named no MAC (or without one).
+    /// Requests whose client certificate named no MAC (or without one), those compaction
+    /// folded included ([`FleetStatus::count_folded_unidentified`]).
     pub unidentified_requests: u64,
     /// Phones per health, every health listed.
     pub summary: BTreeMap<String, usize>,
     /// One row per phone of the vault and of the sources, by MAC.
     pub phones: Vec<PhoneStatus>,
+}
+
+impl FleetStatus {
+    /// Counts the requests of no phone that compaction folded into the ledger's
+    /// `unidentified` line (`Ledger::unidentified`).
+    pub fn count_folded_unidentified(
+        &mut self,
+        folded: Option<&crate::ledger::UnidentifiedSummary>,
+    ) {
+        if let Some(folded) = folded {
+            self.unidentified_requests += folded.requests;
+            self.requests += folded.requests;
+        }
+    }
 }
 
 /// One phone.

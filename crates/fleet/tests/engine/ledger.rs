@@ -207,6 +207,8 @@ fn compaction_bounds_the_ledger_and_keeps_what_status_needs() {
             .collect::<Vec<_>>()
     };
     assert_eq!(view(&whole), view(&compacted));
+    // Folded requests still count.
+    assert_eq!(compacted.requests, whole.requests);
     // A phone heard only before the window is still known, and silent.
     let old_only = fleet_status(
         None,
