@@ -394,18 +394,7 @@ fn handshakes_tls_refused_and_requests_hyper_could_not_parse_are_in_the_ledger()
         Duration::from_secs(5),
     );
     assert!(answer.starts_with("HTTP/1.1 431"), "{answer:?}");
-    let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    let lines = || {
-        fs::read_to_string(s.ledger())
-            .unwrap_or_default()
-            .lines()
-            .map(|l| serde_json::from_str::<serde_json::Value>(l).expect("a JSON line"))
-            .collect::<Vec<_>>()
-    };
-    while lines().len() < 2 && std::time::Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    let lines = lines();
+    let lines = s.ledger_lines(2);
     assert_eq!(lines.len(), 2, "{lines:?}");
     let refused = lines
         .iter()

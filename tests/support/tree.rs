@@ -219,6 +219,23 @@ impl Setup {
         }
     }
 
+    /// The ledger's lines as JSON, once there are at least `count` (lines a server writes
+    /// after the client saw its answer, such as a refused handshake's), or after 10 s.
+    pub(crate) fn ledger_lines(&self, count: usize) -> Vec<serde_json::Value> {
+        let read = || {
+            std::fs::read_to_string(self.ledger())
+                .unwrap_or_default()
+                .lines()
+                .map(|l| serde_json::from_str(l).expect("a JSON line"))
+                .collect::<Vec<serde_json::Value>>()
+        };
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while read().len() < count && std::time::Instant::now() < deadline {
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        read()
+    }
+
     /// A client presenting phone `index`'s factory-style certificate.
     pub(crate) fn phone_client(&self, index: usize) -> Client {
         let identity = self.pki.client_cert(&self.tree.phones[index].mac);
