@@ -612,12 +612,9 @@ impl VaultWriter {
         if self.vault.config.key_timing == timing {
             return Ok(());
         }
-        let mut config = self.vault.config.clone();
-        config.key_timing = timing;
-        let mut txn = Transaction::new();
-        txn.events.push(EventKind::KeyTimingSet { timing });
-        txn.config = Some(config);
-        self.commit(data_key, txn)
+        self.change_config(data_key, EventKind::KeyTimingSet { timing }, |config| {
+            config.key_timing = timing;
+        })
     }
 
     /// Sets the byte layout of the fleet's encrypted files (a no-op if it already is
@@ -630,10 +627,22 @@ impl VaultWriter {
         if self.vault.config.layout == layout {
             return Ok(());
         }
+        self.change_config(data_key, EventKind::LayoutSet { layout }, |config| {
+            config.layout = layout;
+        })
+    }
+
+    /// Commits `vault.toml` changed by `change`, with `event`.
+    fn change_config(
+        &mut self,
+        data_key: &DataKey,
+        event: EventKind,
+        change: impl FnOnce(&mut Config),
+    ) -> Result<(), Error> {
         let mut config = self.vault.config.clone();
-        config.layout = layout;
+        change(&mut config);
         let mut txn = Transaction::new();
-        txn.events.push(EventKind::LayoutSet { layout });
+        txn.events.push(event);
         txn.config = Some(config);
         self.commit(data_key, txn)
     }

@@ -89,19 +89,27 @@ fn a_server_started_again_after_a_torn_write_keeps_every_later_entry() {
     assert_eq!(read(&path).expect("read").entries.len(), 4);
 }
 
-#[test]
-fn a_flood_of_refused_requests_is_folded_and_never_pushes_out_what_phones_did() {
-    let dir = tempfile::tempdir().expect("tmp");
-    let path = dir.path().join("ledger.jsonl");
+/// A ledger in `dir` bounded at 256 KiB, and its writer.
+fn small_ledger(dir: &std::path::Path) -> (std::path::PathBuf, LedgerWriter) {
+    let path = dir.join("ledger.jsonl");
     let mut compaction = Compaction::default();
     compaction.max_bytes = 256 * 1024;
     let writer = LedgerWriter::open(&path, compaction).expect("open");
-    // Ten minutes ago: well within the window of the compactions the writer runs.
+    (path, writer)
+}
+
+/// `entry` answered `seconds` after ten minutes ago: well within the window of the
+/// compactions a writer runs now.
+fn at(mut entry: Entry, seconds: u64) -> Entry {
     let base = Timestamp::now().unix_seconds() - 600;
-    let at = |mut entry: Entry, seconds: u64| {
-        entry.time = Timestamp::from_unix_seconds(base + seconds).to_string();
-        entry
-    };
+    entry.time = Timestamp::from_unix_seconds(base + seconds).to_string();
+    entry
+}
+
+#[test]
+fn a_flood_of_refused_requests_is_folded_and_never_pushes_out_what_phones_did() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let (path, writer) = small_ledger(dir.path());
     let phone = at(request(1, 0, "/000000000000.cfg"), 0);
     writer.append(&phone).expect("append");
     // Within the window: 20,000 requests of a certificate naming no phone, each with a path
@@ -254,15 +262,7 @@ fn a_ledger_past_its_bound_compacts_itself_while_appending() {
 #[test]
 fn one_phone_flooding_its_own_paths_never_pushes_out_another_phones_requests() {
     let dir = tempfile::tempdir().expect("tmp");
-    let path = dir.path().join("ledger.jsonl");
-    let mut compaction = Compaction::default();
-    compaction.max_bytes = 256 * 1024;
-    let writer = LedgerWriter::open(&path, compaction).expect("open");
-    let base = Timestamp::now().unix_seconds() - 600;
-    let at = |mut entry: Entry, seconds: u64| {
-        entry.time = Timestamp::from_unix_seconds(base + seconds).to_string();
-        entry
-    };
+    let (path, writer) = small_ledger(dir.path());
     // Phone 2 boots first; then phone 1, whose certificate is valid, asks for paths of its
     // own (answered 404: not noise) 20,000 times.
     let boot: Vec<Entry> = ["/000000000000.cfg", "/MAC-key.cfg", "/MAC-sip.cfg"]
