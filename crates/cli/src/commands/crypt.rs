@@ -3,8 +3,8 @@
 use std::path::Path;
 
 use polyseal_crypto::{
-    DigestAlgorithm, Error as CryptoError, MAX_FILE_SIZE, decrypt_with as open,
-    encrypt_with as seal, inspect as read_header,
+    Error as CryptoError, Layout, MAX_FILE_SIZE, decrypt_with as open, encrypt_with as seal,
+    inspect as read_header,
 };
 use polyseal_fleet::key_for_file;
 use polyseal_fleet::write::{PUBLIC_MODE, SECRET_MODE};
@@ -104,7 +104,8 @@ struct Inspected {
     key_desc: Option<String>,
     digest_algorithm: Option<String>,
     digest: Option<String>,
-    /// polyseal verifies SHA-256 digests only.
+    /// Whether the digest is of the vault's layout's algorithm (the default layout's,
+    /// SHA-256, without a vault): a file of another is not read in that layout.
     digest_supported: Option<bool>,
     phone: Option<String>,
     generation: Option<u32>,
@@ -150,7 +151,7 @@ impl Inspected {
             _ => String::new(),
         };
         let verified = if self.digest_supported == Some(false) {
-            " (unsupported: polyseal verifies SHA-256 only)"
+            " (not the layout's digest: `polyseal format show`, `format probe`)"
         } else {
             ""
         };
@@ -180,7 +181,9 @@ fn inspect_one(path: &Path, vault: Option<&Vault>) -> Result<Inspected, Failure>
         key_desc: header.key_desc().map(ToString::to_string),
         digest_algorithm: Some(header.digest_algorithm().to_string()),
         digest: Some(header.digest_hex()),
-        digest_supported: Some(matches!(header.digest_algorithm(), DigestAlgorithm::Sha256)),
+        digest_supported: Some(
+            header.digest_algorithm() == vault.map_or(Layout::DEFAULT, Vault::layout).digest,
+        ),
         phone: owner.map(|(record, _)| record.mac().to_string()),
         generation: owner.map(|(_, g)| g.number()),
         state: owner.map(|(_, g)| g.state().to_string()),
