@@ -157,3 +157,70 @@ fn probe_names_the_layout_of_every_openssl_vector_and_says_how_far_a_damaged_fil
     }
     assert_eq!(seen, 72);
 }
+
+/// The key string of `mac` as `keys show --reveal` prints it.
+fn key_of(ws: &Workspace, mac: &str) -> polyseal_crypto::KeyString {
+    let shown = stdout(&ws.output(&["keys", "show", "--reveal", mac]));
+    let line = shown
+        .lines()
+        .find(|l| l.contains("Crypt=1;"))
+        .unwrap_or_else(|| panic!("no key string in {shown}"));
+    let start = line.find("Crypt=1;").expect("key string");
+    polyseal_crypto::KeyString::parse(line[start..].trim()).expect("a key string")
+}
+
+#[test]
+fn learn_takes_the_layout_from_the_phones_own_uploads_or_says_what_to_change_on_a_phone() {
+    let ws = Workspace::with_vault();
+    ws.publish();
+    std::fs::create_dir(ws.path("up")).expect("uploads");
+    // Nothing uploaded, then a plaintext upload only: nothing shows the layout.
+    for _ in 0..2 {
+        let output = ws.output(&["format", "learn", "--uploads", "up"]);
+        assert_failure(&output, 3, "no phone has uploaded");
+        assert!(
+            String::from_utf8_lossy(&output.stderr)
+                .contains("sec.encryption.upload.overrides=\"1\""),
+            "{output:?}"
+        );
+        std::fs::write(ws.path("up/0004f2a10002-phone.cfg"), "<PHONE_CONFIG/>").expect("upload");
+    }
+    // A phone whose firmware writes another layout uploads its override file.
+    let other: polyseal_crypto::Layout = OTHER.parse().expect("layout");
+    let key = key_of(&ws, "0004f2a10001");
+    let upload =
+        polyseal_crypto::encrypt_with(b"<PHONE_CONFIG a=\"1\"/>\n", &key, &other).expect("seal");
+    std::fs::write(ws.path("up/0004f2a10001-phone.cfg"), &upload).expect("upload");
+    let learned = ws.output(&["format", "learn", "--uploads", "up"]);
+    assert_eq!(stdout(&learned), format!("{OTHER}\n"));
+    assert_eq!(
+        stdout(&ws.output(&["format", "show"])),
+        format!("{DEFAULT}\n")
+    );
+    let set = ws.output(&["format", "learn", "--uploads", "up", "--set"]);
+    assert_eq!(stdout(&set), format!("{OTHER}\n"));
+    assert_eq!(
+        stdout(&ws.output(&["format", "show"])),
+        format!("{OTHER}\n")
+    );
+    ws.run(&["log", "verify"]);
+    // Another phone whose upload is in the default layout: no one layout fits both.
+    let key = key_of(&ws, "64167fa10003");
+    let upload = polyseal_crypto::encrypt(b"<PHONE_CONFIG/>\n", &key).expect("seal");
+    std::fs::write(ws.path("up/64167fa10003-phone.cfg"), &upload).expect("upload");
+    assert_failure(
+        &ws.output(&["format", "learn", "--uploads", "up"]),
+        4,
+        "different layouts",
+    );
+    // Each phone on its own still shows its firmware's.
+    let alone = ws.output(&[
+        "format",
+        "learn",
+        "--uploads",
+        "up",
+        "--mac",
+        "64167fa10003",
+    ]);
+    assert_eq!(stdout(&alone), format!("{DEFAULT}\n"));
+}

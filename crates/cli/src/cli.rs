@@ -260,6 +260,26 @@ pub(crate) enum FormatCommand {
         after_help = "Examples:\n  polyseal format probe uploads/0004f2a10001-phone.cfg --mac 0004f2a10001\n  polyseal format probe phone.cfg --key-string - < key.txt\n  polyseal format probe phone.cfg --mac 0004f2a10001 --plaintext phone-plain.cfg"
     )]
     Probe(FormatProbeArgs),
+    /// Probe every encrypted upload of the phones (their override files, encrypted by their
+    /// own firmware under the key the vault gave them) and print the one layout they all fit;
+    /// with --set, store it (evidence, not a guess: no risk to accept); needs the identity.
+    #[command(
+        after_help = "Examples:\n  polyseal format learn --uploads /srv/polycom-uploads\n  polyseal format learn --uploads /srv/polycom-uploads --mac 0004f2a10001 --set"
+    )]
+    Learn(FormatLearnArgs),
+}
+
+#[derive(Args, Debug)]
+pub(crate) struct FormatLearnArgs {
+    /// The directory phones upload into (`serve --uploads`, nginx's WebDAV root).
+    #[arg(long)]
+    pub(crate) uploads: PathBuf,
+    /// Only these phones' uploads (default: every phone's).
+    #[arg(long = "mac")]
+    pub(crate) macs: Vec<String>,
+    /// Store the layout learned in the vault.
+    #[arg(long)]
+    pub(crate) set: bool,
 }
 
 #[derive(Args, Debug)]

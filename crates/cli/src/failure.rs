@@ -196,6 +196,8 @@ impl From<polyseal_fleet::Error> for Failure {
             E::KeyMissing { .. } | E::NoActiveKey { .. } => ExitClass::Vault,
             // No key of ours opens the file (docs/CLI.md, exit 4).
             E::KeyDescNotInVault { .. } | E::KeyOfAnotherPhone { .. } => ExitClass::Integrity,
+            // No layout opens the phones' own files: as `format probe` with none fitting.
+            E::NoLayoutFits { .. } | E::UploadsDisagree { .. } => ExitClass::Integrity,
             _ => ExitClass::Input,
         };
         let hint = fleet_hint(&error);

@@ -447,6 +447,37 @@ pub enum Error {
         /// Where it stands.
         step: RotationStep,
     },
+    /// No phone uploaded a file encrypted under a key of its own: nothing shows the layout.
+    #[error(
+        "{dir}: no phone has uploaded an override file encrypted under its own key ({plaintext} \
+         plaintext upload(s)), so nothing shows the layout its firmware uses"
+    )]
+    NoEncryptedUpload {
+        /// The uploads directory.
+        dir: PathBuf,
+        /// How many uploads were in plaintext.
+        plaintext: usize,
+    },
+    /// A phone's encrypted upload fits no layout under its key.
+    #[error(
+        "{file}: fits no layout under its phone's key (`polyseal format probe` says how far each got)"
+    )]
+    NoLayoutFits {
+        /// The upload.
+        file: PathBuf,
+    },
+    /// Each upload fits a layout, but no one layout fits them all.
+    #[error("{dir}: the phones' uploads fit different layouts (`polyseal format probe` each)")]
+    UploadsDisagree {
+        /// The uploads directory.
+        dir: PathBuf,
+    },
+    /// Several layouts fit every upload.
+    #[error("{} layouts fit every upload: {}", layouts.len(), layouts.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "))]
+    SeveralLayoutsFit {
+        /// They.
+        layouts: Vec<polyseal_crypto::Layout>,
+    },
     /// `rotate finish` for a phone not confirmed.
     #[error("{mac}: cannot finish ({step})")]
     CannotFinish {

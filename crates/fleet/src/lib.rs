@@ -20,6 +20,7 @@ mod clock;
 mod error;
 mod file_key;
 mod files;
+pub mod learn;
 pub mod ledger;
 mod progress;
 pub mod publish;

@@ -4,9 +4,10 @@
 use std::io::Read as _;
 
 use polyseal_crypto::{KeyString, Layout, MAX_FILE_SIZE, inspect, probe};
+use polyseal_fleet::learn::learn_layout;
 use zeroize::Zeroizing;
 
-use crate::cli::{FormatCommand, FormatProbeArgs, FormatSetArgs};
+use crate::cli::{FormatCommand, FormatLearnArgs, FormatProbeArgs, FormatSetArgs};
 use crate::exit_code::ExitClass;
 use crate::failure::Failure;
 use crate::output::read_input;
@@ -21,7 +22,69 @@ pub(crate) fn run(session: &Session, command: FormatCommand) -> Result<(), Failu
         }
         FormatCommand::Set(args) => set(session, &args),
         FormatCommand::Probe(args) => run_probe(session, &args),
+        FormatCommand::Learn(args) => learn(session, &args),
     }
+}
+
+fn learn(session: &Session, args: &FormatLearnArgs) -> Result<(), Failure> {
+    let macs = args
+        .macs
+        .iter()
+        .map(|m| parse_mac(m))
+        .collect::<Result<Vec<_>, _>>()?;
+    if !args.uploads.is_dir() {
+        return Err(Failure::input(format!(
+            "{}: is not a directory of uploads",
+            args.uploads.display()
+        )));
+    }
+    let mut writer = session.writer()?;
+    let data_key = session.unlock(writer.vault())?;
+    let learned = learn_layout(
+        writer.vault(),
+        &data_key,
+        &args.uploads,
+        (!macs.is_empty()).then_some(macs.as_slice()),
+    )
+    .map_err(|e| {
+        let no_upload = matches!(e, polyseal_fleet::Error::NoEncryptedUpload { .. });
+        let failure = Failure::from(e);
+        if no_upload {
+            failure.with_hint(
+                "on one phone that holds its key: have a configuration file it reads set \
+                 sec.encryption.upload.overrides=\"1\", reboot it, then change a setting on \
+                 the phone (its menu or web interface) so it uploads <MAC>-phone.cfg",
+            )
+        } else {
+            failure
+        }
+    })?;
+    emit(&format!("{}\n", learned.layout))?;
+    let shown_by = learned
+        .evidence
+        .iter()
+        .map(|(mac, file)| format!("{mac} ({})", file.display()))
+        .collect::<Vec<_>>()
+        .join(", ");
+    if !args.set {
+        session.say(&format!(
+            "shown by {shown_by}; `--set` stores it (now {})",
+            writer.vault().layout()
+        ));
+        return Ok(());
+    }
+    let before = writer.vault().layout();
+    writer.set_layout(&data_key, learned.layout)?;
+    session.say(&if before == learned.layout {
+        format!("the layout is already {before}, as {shown_by} show")
+    } else {
+        format!(
+            "the layout is now {} (was {before}), as {shown_by} show; `polyseal publish` \
+             re-encrypts every published file in it",
+            learned.layout
+        )
+    });
+    Ok(())
 }
 
 fn set(session: &Session, args: &FormatSetArgs) -> Result<(), Failure> {
