@@ -93,12 +93,15 @@ impl OpenBao {
         loop {
             let listening = TcpStream::connect(self.addr).is_ok();
             let ca_ready = !self.tls || self.ca_cert().exists();
-            if listening && ca_ready && self.bao(&["status"]).status.success() {
+            let status = (listening && ca_ready).then(|| self.bao(&["status"]));
+            if status.as_ref().is_some_and(|s| s.status.success()) {
                 return;
             }
             assert!(
                 Instant::now() < deadline,
-                "OpenBao did not start (is `bao` installed? scripts/install-test-tools.sh): {}",
+                "OpenBao did not start (is `bao` installed? scripts/install-test-tools.sh): \
+                 listening {listening}, CA ready {ca_ready}, last `bao status`: {}; server log: {}",
+                status.as_ref().map_or_else(|| "not run".to_owned(), text),
                 self.log()
             );
             thread::sleep(Duration::from_millis(100));
