@@ -288,7 +288,7 @@ pub(crate) struct FormatSetArgs {
     /// body=raw|base64 eol=lf|crlf.
     #[arg(required = true)]
     pub(crate) assignments: Vec<String>,
-    /// Set it although no phone's file has shown it (`format probe`, `rollout learn`).
+    /// Set it although no phone's file has shown it (`format probe`, `format learn`).
     #[arg(long)]
     pub(crate) i_accept_the_risk: bool,
 }

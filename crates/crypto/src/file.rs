@@ -39,11 +39,11 @@ const BLOCK: usize = 16;
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum DigestAlgorithm {
-    /// 32 hex digits. Recognised, not verified.
+    /// 32 hex digits; verified when the layout names it.
     Md5,
-    /// 40 hex digits. Recognised, not verified.
+    /// 40 hex digits; verified when the layout names it.
     Sha1,
-    /// 64 hex digits. What polyseal writes and verifies.
+    /// 64 hex digits: the default layout's.
     Sha256,
 }
 
@@ -330,7 +330,10 @@ pub fn encrypt_with(plaintext: &[u8], key: &KeyString, layout: &Layout) -> Resul
             .encrypt_padded::<ZeroPadding>(&mut body[start..], plaintext.len())
             .map(<[u8]>::len),
     };
-    debug_assert_eq!(written.ok(), Some(padded_len));
+    // The sizes above make it exact; were it not, no plaintext may go out under a header.
+    #[allow(clippy::expect_used)]
+    let written = written.expect("the buffer holds the padded plaintext");
+    assert_eq!(written, padded_len, "the padded length computed above");
     let mut out = header;
     match layout.body {
         Body::Raw => out.extend_from_slice(&body),

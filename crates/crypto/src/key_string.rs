@@ -55,15 +55,16 @@ impl KeyString {
                 return Err(bad("repeats a field"));
             }
         }
-        match crypt.ok_or(bad("has no Crypt field"))? {
-            "1" => {}
-            other => {
-                return Err(Error::UnsupportedCrypt {
-                    value: other.to_owned(),
-                });
-            }
+        // No value is echoed in an error: a key string typed wrong (a comma for a `;`) would
+        // put the key into the value of Crypt or KeyDesc, and so into the message.
+        if crypt.ok_or(bad("has no Crypt field"))?.trim() != "1" {
+            return Err(bad(
+                "has a Crypt other than 1 (only Crypt=1, AES-128-CBC, is known)",
+            ));
         }
-        let key_desc = KeyDesc::new(key_desc.ok_or(bad("has no KeyDesc field"))?)?;
+        let key_desc = KeyDesc::new(key_desc.ok_or(bad("has no KeyDesc field"))?).map_err(|_| {
+            bad("has a KeyDesc that is not 1 to 64 printable characters without ';', '=' or '\"'")
+        })?;
         let key = ConfigKey::from_hex(key.ok_or(bad("has no Key field"))?)
             .map_err(|_| bad("has a Key that is not 32 hex digits"))?;
         Ok(KeyString { key_desc, key })

@@ -22,7 +22,19 @@ fn key_strings_parse_in_any_field_order_and_hex_case() {
 fn bad_key_strings_say_which_field_and_never_echo_the_key() {
     let secret = "06a9214036b8a15b512e03d534120006";
     let cases: &[(String, &str)] = &[
-        (format!("Crypt=2;KeyDesc=k;Key={secret};"), "Crypt=2"),
+        (
+            format!("Crypt=2;KeyDesc=k;Key={secret};"),
+            "Crypt other than 1",
+        ),
+        // Typed wrong: the key inside the value of Crypt or KeyDesc is never echoed.
+        (
+            format!("Crypt=1,KeyDesc=k,Key={secret}"),
+            "Crypt other than 1",
+        ),
+        (
+            format!("Crypt=1;KeyDesc=k Key={secret}"),
+            "KeyDesc that is not",
+        ),
         (format!("KeyDesc=k;Key={secret};"), "no Crypt"),
         (format!("Crypt=1;Key={secret};"), "no KeyDesc"),
         ("Crypt=1;KeyDesc=k;".to_owned(), "no Key"),
@@ -40,7 +52,10 @@ fn bad_key_strings_say_which_field_and_never_echo_the_key() {
             "other than",
         ),
         (format!("Crypt=1;KeyDesc=k;{secret}"), "without '='"),
-        (format!("Crypt=1;KeyDesc=;Key={secret}"), "empty"),
+        (
+            format!("Crypt=1;KeyDesc=;Key={secret}"),
+            "KeyDesc that is not",
+        ),
     ];
     for (input, part) in cases {
         let err = KeyString::parse(input).expect_err(input);
@@ -54,7 +69,7 @@ fn bad_key_strings_say_which_field_and_never_echo_the_key() {
     }
     assert!(matches!(
         KeyString::parse(&format!("Crypt=2;KeyDesc=k;Key={secret}")),
-        Err(Error::UnsupportedCrypt { .. })
+        Err(Error::KeyString { .. })
     ));
 }
 

@@ -92,7 +92,7 @@ write bad-padding "The right key, but the last block's PKCS#7 padding is invalid
 write crypt-2 "Crypt=2 is not a format we know" \
     "Crypt=1;KeyDesc=vec-k1;Key=$K1;" "Crypt=2;KeyDesc=vec-k1;Digest=$D;\\n" "$tmp/body" unsupported-crypt
 
-write md5-digest "A 32-hex-digit (MD5-length) digest is recognised but not trusted" \
+write md5-digest "An MD5 digest is not the default layout's (digest=sha256): refused, read in a layout with digest=md5" \
     "Crypt=1;KeyDesc=vec-k1;Key=$K1;" "Crypt=1;KeyDesc=vec-k1;Digest=$(md5sum "$tmp/pt" | cut -d' ' -f1);\\n" "$tmp/body" unsupported-digest
 
 write not-encrypted "Plain XML is not an encrypted file" \

@@ -187,7 +187,7 @@ impl<'a> Audit<'a> {
                     format!(
                         "is in the layout {other}, not the vault's ({}); a phone whose firmware \
                          reads the vault's layout reboots on it",
-                        layout.differences(&other).join(" ")
+                        other.differences(&layout).join(" ")
                     ),
                     self.republish(),
                 )
