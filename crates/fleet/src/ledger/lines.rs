@@ -78,6 +78,55 @@ impl<R: BufRead> Lines<R> {
     }
 }
 
+/// A line of JSON lines as [`scan_json`] gives it.
+pub(crate) enum Scanned<T> {
+    /// A line that parsed (its length in the file, newline included).
+    Line(u64, T),
+    /// The last line, torn.
+    Torn,
+    /// A line before the last that does not parse.
+    Bad {
+        /// Its number, from 1.
+        number: u64,
+        /// What is wrong with it.
+        reason: String,
+    },
+}
+
+/// Reads `reader` as JSON lines of `T`, giving each to `visit`: empty lines are passed over,
+/// bytes that are not UTF-8 read as U+FFFD, and a line that does not parse (or is past
+/// [`MAX_LINE`]) is `Bad`, or `Torn` when it is the last (a write cut short).
+pub(crate) fn scan_json<T: serde::de::DeserializeOwned>(
+    reader: impl BufRead,
+    mut visit: impl FnMut(Scanned<T>),
+) -> io::Result<()> {
+    let mut lines = Lines::new(reader);
+    // A bad line is judged torn only once it is known to be the last.
+    let mut pending: Option<(u64, String)> = None;
+    while let Some(raw) = lines.next_line()? {
+        if let Some((number, reason)) = pending.take() {
+            visit(Scanned::Bad { number, reason });
+        }
+        let Some(bytes) = raw.bytes else {
+            pending = Some((raw.number, format!("longer than {MAX_LINE} bytes")));
+            continue;
+        };
+        let text = String::from_utf8_lossy(bytes);
+        if text.trim().is_empty() {
+            continue;
+        }
+        match serde_json::from_str::<T>(text.trim_end()) {
+            Ok(_) if !raw.complete => visit(Scanned::Torn),
+            Ok(line) => visit(Scanned::Line(raw.len, line)),
+            Err(e) => pending = Some((raw.number, e.to_string())),
+        }
+    }
+    if pending.is_some() {
+        visit(Scanned::Torn);
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

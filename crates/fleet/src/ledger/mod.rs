@@ -28,7 +28,7 @@ use serde::{Deserialize, Serialize};
 
 pub use compact::compact;
 pub use error::Error;
-pub(crate) use lines::Lines;
+pub(crate) use lines::{Lines, Scanned, scan_json};
 pub use summary::{PhoneSummary, UnidentifiedSummary};
 pub use writer::LedgerWriter;
 
@@ -193,6 +193,14 @@ pub struct Ledger {
     pub first_skipped: Option<(u64, String)>,
 }
 
+impl Ledger {
+    /// Counts a line skipped as not a ledger line, keeping the first's number and reason.
+    pub(crate) fn skip(&mut self, number: u64, reason: String) {
+        self.skipped_lines += 1;
+        self.first_skipped.get_or_insert((number, reason));
+    }
+}
+
 /// Reads the ledger at `path`. A last line without its newline, or that does not parse, is a
 /// torn write: skipped and reported (`torn_last_line`). Any other line that is not a ledger
 /// line is skipped and counted (`skipped_lines`, `first_skipped`): one damaged line never
@@ -207,29 +215,9 @@ pub fn read(path: &Path) -> Result<Ledger, Error> {
             None => ledger.unidentified = Some(unidentified),
         },
         Scanned::Torn => ledger.torn_last_line = true,
-        Scanned::Bad { number, reason } => {
-            ledger.skipped_lines += 1;
-            if ledger.first_skipped.is_none() {
-                ledger.first_skipped = Some((number, reason));
-            }
-        }
+        Scanned::Bad { number, reason } => ledger.skip(number, reason),
     })?;
     Ok(ledger)
-}
-
-/// A line of a ledger as [`scan`] gives it.
-pub(crate) enum Scanned {
-    /// A ledger line (its length in the file, newline included).
-    Line(u64, Line),
-    /// The last line, torn.
-    Torn,
-    /// A line before the last that is not a ledger line.
-    Bad {
-        /// Its number, from 1.
-        number: u64,
-        /// What is wrong with it.
-        reason: String,
-    },
 }
 
 /// Reads the ledger at `path` (its first `upto` bytes, when given) line by line, giving each
@@ -237,7 +225,7 @@ pub(crate) enum Scanned {
 pub(crate) fn scan(
     path: &Path,
     upto: Option<u64>,
-    visit: impl FnMut(Scanned),
+    visit: impl FnMut(Scanned<Line>),
 ) -> Result<(), Error> {
     let file = File::open(path).map_err(|source| Error::Io {
         path: path.to_owned(),
@@ -252,7 +240,7 @@ pub(crate) fn scan_from(
     path: &Path,
     file: &File,
     upto: Option<u64>,
-    mut visit: impl FnMut(Scanned),
+    visit: impl FnMut(Scanned<Line>),
 ) -> Result<(), Error> {
     use std::io::{Read as _, Seek as _};
     let io = |source| Error::Io {
@@ -262,31 +250,6 @@ pub(crate) fn scan_from(
     };
     let mut file = file;
     file.rewind().map_err(io)?;
-    let mut lines = Lines::new(BufReader::with_capacity(
-        256 * 1024,
-        file.take(upto.unwrap_or(u64::MAX)),
-    ));
-    // A bad line is judged torn only once it is known to be the last.
-    let mut pending: Option<(u64, String)> = None;
-    while let Some(raw) = lines.next_line().map_err(io)? {
-        if let Some((number, reason)) = pending.take() {
-            visit(Scanned::Bad { number, reason });
-        }
-        let Some(bytes) = raw.bytes else {
-            pending = Some((raw.number, format!("longer than {} bytes", lines::MAX_LINE)));
-            continue;
-        };
-        if bytes.trim_ascii().is_empty() {
-            continue;
-        }
-        match serde_json::from_slice::<Line>(bytes.trim_ascii_end()) {
-            Ok(_) if !raw.complete => visit(Scanned::Torn),
-            Ok(line) => visit(Scanned::Line(raw.len, line)),
-            Err(e) => pending = Some((raw.number, e.to_string())),
-        }
-    }
-    if pending.is_some() {
-        visit(Scanned::Torn);
-    }
-    Ok(())
+    let reader = BufReader::with_capacity(256 * 1024, file.take(upto.unwrap_or(u64::MAX)));
+    scan_json(reader, visit).map_err(io)
 }

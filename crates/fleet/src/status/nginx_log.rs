@@ -8,7 +8,7 @@ use std::path::Path;
 use polyseal_vault::Timestamp;
 use serde::Deserialize;
 
-use crate::ledger::{Entry, Error, Ledger, Lines};
+use crate::ledger::{Entry, Error, Ledger, Scanned, scan_json};
 
 /// One line of the log.
 #[derive(Deserialize)]
@@ -36,31 +36,16 @@ pub fn read_nginx_log(path: &Path) -> Result<Ledger, Error> {
         source,
     };
     let file = File::open(path).map_err(io)?;
-    let mut lines = Lines::new(BufReader::with_capacity(256 * 1024, file));
     let mut log = Ledger::default();
-    let mut pending: Option<(u64, String)> = None;
-    while let Some(raw) = lines.next_line().map_err(io)? {
-        if let Some(skipped) = pending.take() {
-            log.skipped_lines += 1;
-            log.first_skipped.get_or_insert(skipped);
-        }
-        let Some(bytes) = raw.bytes else {
-            pending = Some((raw.number, "too long".to_owned()));
-            continue;
-        };
-        let text = String::from_utf8_lossy(bytes);
-        if text.trim().is_empty() {
-            continue;
-        }
-        match serde_json::from_str::<Line>(&text) {
-            Ok(_) if !raw.complete => log.torn_last_line = true,
-            Ok(line) => log.entries.push(entry_of(line)),
-            Err(e) => pending = Some((raw.number, e.to_string())),
-        }
-    }
-    if pending.is_some() {
-        log.torn_last_line = true;
-    }
+    scan_json::<Line>(
+        BufReader::with_capacity(256 * 1024, file),
+        |line| match line {
+            Scanned::Line(_, line) => log.entries.push(entry_of(line)),
+            Scanned::Torn => log.torn_last_line = true,
+            Scanned::Bad { number, reason } => log.skip(number, reason),
+        },
+    )
+    .map_err(io)?;
     Ok(log)
 }
 
