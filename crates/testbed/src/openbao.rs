@@ -60,6 +60,10 @@ impl OpenBao {
             .arg(format!("-dev-root-token-id={root_token}"))
             .arg(format!("-dev-listen-address={addr}"))
             .arg(format!("-config={}", config.display()))
+            // Without it every dev server renames its token into ~/.vault-token, and two
+            // servers of parallel tests race there: one fails "rename … no such file" and
+            // exits (the CI run of stop 23).
+            .arg("-dev-no-store-token")
             .env_remove("VAULT_TOKEN")
             .env_remove("BAO_TOKEN")
             .stdin(Stdio::null())
@@ -75,7 +79,7 @@ impl OpenBao {
         let child = command
             .spawn()
             .unwrap_or_else(|e| panic!("cannot run `timeout bao server -dev`: {e}"));
-        let server = OpenBao {
+        let mut server = OpenBao {
             child,
             addr,
             dir,
@@ -88,9 +92,15 @@ impl OpenBao {
         server
     }
 
-    fn wait_until_ready(&self) {
+    fn wait_until_ready(&mut self) {
         let deadline = Instant::now() + START_TIMEOUT;
         loop {
+            if let Ok(Some(exit)) = self.child.try_wait() {
+                panic!(
+                    "OpenBao exited before it was ready ({exit}); server log: {}",
+                    self.log()
+                );
+            }
             let listening = TcpStream::connect(self.addr).is_ok();
             let ca_ready = !self.tls || self.ca_cert().exists();
             let status = (listening && ca_ready).then(|| self.bao(&["status"]));
