@@ -6,6 +6,7 @@ use polyseal_crypto::{KeyDescTemplate, Layout};
 use serde::{Deserialize, Serialize};
 
 use crate::data_key::VaultId;
+use crate::rollout::{Rollout, RolloutFile};
 use crate::{Cryptoperiod, Error, FORMAT_VERSION, KeyTiming, Recipient};
 
 /// The contents of `vault.toml`.
@@ -23,6 +24,8 @@ pub(crate) struct Config {
     pub(crate) threshold: usize,
     /// The byte layout of the fleet's encrypted files (docs/FORMAT.md, "Layouts").
     pub(crate) layout: Layout,
+    /// The fleet's move onto encryption, while one is under way or kept (docs/ROLLOUT.md).
+    pub(crate) rollout: Option<Rollout>,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -44,6 +47,9 @@ struct ConfigFile {
     layout: Option<String>,
     #[serde(default)]
     recipient: Vec<RecipientEntry>,
+    /// Absent: no rollout, every phone's files encrypted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    rollout: Option<RolloutFile>,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -73,6 +79,7 @@ impl Config {
                     public_key: r.public_key(),
                 })
                 .collect(),
+            rollout: self.rollout.as_ref().map(Rollout::to_file),
         };
         // Strings and integers always serialize; a failure is a bug, and panicking before
         // the journal is written leaves the vault untouched.
@@ -132,8 +139,15 @@ impl Config {
             .transpose()
             .map_err(|e| bad(e.to_string()))?
             .unwrap_or_default();
+        let rollout = file
+            .rollout
+            .as_ref()
+            .map(Rollout::from_file)
+            .transpose()
+            .map_err(bad)?;
         let config = Config {
             layout,
+            rollout,
             vault_id,
             key_desc_template,
             cryptoperiod,

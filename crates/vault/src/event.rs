@@ -101,6 +101,14 @@ pub enum EventKind {
         /// The new layout.
         layout: Layout,
     },
+    /// The fleet's rollout onto encryption changed (docs/ROLLOUT.md).
+    RolloutChanged {
+        /// What changed, for a reader of the log ("wave 2 advanced: 10 phones").
+        change: String,
+        /// [`Rollout::digest`](crate::Rollout::digest) of the rollout after it; `None` once
+        /// forgotten.
+        digest: Option<String>,
+    },
     /// A new key generation was made.
     KeyAdded {
         /// Which key.
@@ -261,6 +269,10 @@ struct EventLine {
     threshold: Option<u32>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     layout: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    change: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    rollout: Option<String>,
     prev: String,
 }
 
@@ -273,6 +285,7 @@ const STATE: &str = "state";
 const CONFIRM: &str = "confirm";
 const KEY_TIMING: &str = "key-timing";
 const LAYOUT: &str = "layout";
+const ROLLOUT: &str = "rollout";
 const UPGRADE: &str = "upgrade";
 const ACKNOWLEDGE: &str = "acknowledge";
 const THRESHOLD: &str = "threshold";
@@ -292,6 +305,7 @@ impl EventKind {
             EventKind::Acknowledged { .. } => ACKNOWLEDGE,
             EventKind::KeyTimingSet { .. } => KEY_TIMING,
             EventKind::LayoutSet { .. } => LAYOUT,
+            EventKind::RolloutChanged { .. } => ROLLOUT,
             EventKind::KeyAdded { .. } => ADD,
             EventKind::StateChanged { .. } => STATE,
             EventKind::Confirmed { .. } => CONFIRM,
@@ -323,6 +337,8 @@ impl EventLine {
             format: None,
             threshold: None,
             layout: None,
+            change: None,
+            rollout: None,
             prev,
         }
     }
@@ -394,6 +410,11 @@ impl EventLine {
                 layout: Some(layout.to_string()),
                 ..EventLine::bare(seq, time, LAYOUT, prev)
             },
+            EventKind::RolloutChanged { change, digest } => EventLine {
+                change: Some(change.clone()),
+                rollout: digest.clone(),
+                ..EventLine::bare(seq, time, ROLLOUT, prev)
+            },
             EventKind::KeyAdded { key, state } => EventLine {
                 state: Some(state.to_string()),
                 ..EventLine::bare(seq, time, ADD, prev).with_key(key)
@@ -457,6 +478,10 @@ impl EventLine {
                 layout: required(self.layout, "layout")?
                     .parse()
                     .map_err(|e: polyseal_crypto::Error| e.to_string())?,
+            },
+            ROLLOUT => EventKind::RolloutChanged {
+                change: required(self.change, "change")?,
+                digest: self.rollout,
             },
             ADD => EventKind::KeyAdded {
                 state: parse_state(self.state.as_deref(), "state")?,

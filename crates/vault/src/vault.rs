@@ -170,6 +170,18 @@ impl Vault {
         self.config.key_timing
     }
 
+    /// The fleet's move onto encryption, if one was started and not forgotten
+    /// (docs/ROLLOUT.md).
+    pub fn rollout(&self) -> Option<&crate::Rollout> {
+        self.config.rollout.as_ref()
+    }
+
+    /// True if `mac`'s per-phone files are served encrypted: always, but during a rollout
+    /// only once a wave took the phone.
+    pub fn encrypts_files_of(&self, mac: &polyseal_crypto::Mac) -> bool {
+        self.rollout().is_none_or(|rollout| rollout.encrypts(mac))
+    }
+
     /// The byte layout the fleet's encrypted files are written and read in.
     pub fn layout(&self) -> polyseal_crypto::Layout {
         self.config.layout

@@ -33,6 +33,8 @@ struct Replayed {
     cryptoperiod_days: Option<u32>,
     key_timing: KeyTiming,
     layout: polyseal_crypto::Layout,
+    /// The digest of the rollout, if one is kept.
+    rollout: Option<String>,
     /// Absent from a log: 1.
     threshold: Option<u32>,
     data_key_check: Option<String>,
@@ -143,6 +145,7 @@ fn replay(events: &[Event], findings: &mut Findings) -> Replayed {
             }
             EventKind::KeyTimingSet { timing } => replayed.key_timing = *timing,
             EventKind::LayoutSet { layout } => replayed.layout = *layout,
+            EventKind::RolloutChanged { digest, .. } => replayed.rollout = digest.clone(),
             EventKind::ThresholdSet { threshold } => replayed.threshold = Some(*threshold),
             EventKind::DataKeyRewrapped { data_key_check } => {
                 if replayed.data_key_check.as_ref() != Some(data_key_check) {
@@ -319,6 +322,14 @@ fn compare_config(vault: &Vault, replayed: &Replayed, findings: &mut Findings) {
         "layout",
         config.layout.to_string(),
         Some(replayed.layout.to_string()),
+    );
+    differs(
+        "rollout",
+        config.rollout.as_ref().map_or_else(
+            || "nothing".to_owned(),
+            |r| format!("digest {}", r.digest()),
+        ),
+        replayed.rollout.as_ref().map(|d| format!("digest {d}")),
     );
     differs(
         "threshold",

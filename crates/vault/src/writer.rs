@@ -231,6 +231,7 @@ impl VaultWriter {
             recipients: settings.recipients,
             threshold: settings.threshold,
             layout: polyseal_crypto::Layout::DEFAULT,
+            rollout: None,
         };
         let mut events = vec![EventKind::Created {
             vault_id,
@@ -624,12 +625,52 @@ impl VaultWriter {
         data_key: &DataKey,
         layout: polyseal_crypto::Layout,
     ) -> Result<(), Error> {
-        if self.vault.config.layout == layout {
+        // During a rollout, the layout set is the one its waves are encrypted in: shown by
+        // the canaries (`rollout learn`) or vouched for (`format set`), docs/ROLLOUT.md.
+        let rollout = self
+            .vault
+            .config
+            .rollout
+            .clone()
+            .filter(|r| !r.is_complete() && r.layout() != Some(layout))
+            .map(|r| r.with_layout(layout));
+        if self.vault.config.layout == layout && rollout.is_none() {
             return Ok(());
         }
-        self.change_config(data_key, EventKind::LayoutSet { layout }, |config| {
+        let mut config = self.vault.config.clone();
+        let mut txn = Transaction::new();
+        if config.layout != layout {
+            txn.events.push(EventKind::LayoutSet { layout });
             config.layout = layout;
-        })
+        }
+        if let Some(rollout) = rollout {
+            txn.events.push(EventKind::RolloutChanged {
+                change: format!("layout {layout} confirmed"),
+                digest: Some(rollout.digest()),
+            });
+            config.rollout = Some(rollout);
+        }
+        txn.config = Some(config);
+        self.commit(data_key, txn)
+    }
+
+    /// Stores `rollout` (`None`: forgets it, every phone's files encrypted), with an event
+    /// saying what `change` did ("started with 2 canaries"); a rollout equal to the stored
+    /// one changes nothing.
+    pub fn set_rollout(
+        &mut self,
+        data_key: &DataKey,
+        rollout: Option<crate::Rollout>,
+        change: &str,
+    ) -> Result<(), Error> {
+        if self.vault.config.rollout == rollout {
+            return Ok(());
+        }
+        let event = EventKind::RolloutChanged {
+            change: change.to_owned(),
+            digest: rollout.as_ref().map(crate::Rollout::digest),
+        };
+        self.change_config(data_key, event, |config| config.rollout = rollout)
     }
 
     /// Commits `vault.toml` changed by `change`, with `event`.
