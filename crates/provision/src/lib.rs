@@ -48,6 +48,7 @@
 //! ```
 #![forbid(unsafe_code)]
 
+mod applied;
 mod error;
 mod fetch_plan;
 mod file_kind;
@@ -65,6 +66,7 @@ mod tree;
 mod url;
 mod xml;
 
+pub use applied::AppliedSetting;
 pub use error::Error;
 pub use fetch_plan::{FetchPlan, PlanIssue, PlannedFile, Role};
 pub use file_kind::{FileKind, classify};
