@@ -17,6 +17,7 @@ mod prompt;
 mod readme;
 mod real_trees;
 mod report;
+mod rollout;
 mod scenarios;
 mod secret_hygiene;
 mod serve;

@@ -169,6 +169,14 @@ pub(crate) enum Command {
         after_help = "Examples:\n  polyseal format show\n  polyseal format probe uploads/0004f2a10001-phone.cfg --mac 0004f2a10001\n  polyseal format probe phone.cfg --key-string - < key.txt\n  polyseal format set --i-accept-the-risk iv=zero padding=zero"
     )]
     Format(FormatCommand),
+    /// Move a fleet onto encryption (from plaintext, or onto a new layout) in waves: start,
+    /// learn the layout from the canaries, advance wave by wave, abort a wave that loops
+    /// (docs/ROLLOUT.md).
+    #[command(subcommand)]
+    #[command(
+        after_help = "Examples:\n  polyseal rollout start --canary 0004f2a10001 --src src --out /srv/polycom\n  polyseal rollout learn --uploads /srv/polycom-uploads\n  polyseal rollout advance --ledger ledger.jsonl --src src --out /srv/polycom\n  polyseal rollout status --ledger ledger.jsonl"
+    )]
+    Rollout(RolloutCommand),
     /// Upgrade a vault made by an older polyseal to this one's format, every key kept; needs
     /// the identity (docs/VAULT.md, "Upgrading").
     #[command(
@@ -851,15 +859,29 @@ pub(crate) struct ServeArgs {
 
 #[derive(Args, Debug)]
 pub(crate) struct StatusArgs {
+    #[command(flatten)]
+    pub(crate) sources: RequestSourceArgs,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = TableFormat::Table)]
+    pub(crate) format: TableFormat,
+    #[command(flatten)]
+    pub(crate) rules: HealthRuleArgs,
+}
+
+/// Where the phones' requests are read from.
+#[derive(Args, Debug)]
+pub(crate) struct RequestSourceArgs {
     /// The ledger `polyseal serve --ledger` writes.
     #[arg(long, required_unless_present = "nginx_log")]
     pub(crate) ledger: Option<PathBuf>,
     /// nginx's access log in polyseal's format (`nginx-config --access-log`).
     #[arg(long, value_name = "FILE")]
     pub(crate) nginx_log: Option<PathBuf>,
-    /// Output format.
-    #[arg(long, value_enum, default_value_t = TableFormat::Table)]
-    pub(crate) format: TableFormat,
+}
+
+/// The settings of the health rules (docs/DELIVERY.md, "status").
+#[derive(Args, Debug)]
+pub(crate) struct HealthRuleArgs {
     /// Judge as of this time (RFC 3339 UTC, `2026-12-31T23:59:59Z`); default now.
     #[arg(long, value_name = "TIME")]
     pub(crate) as_of: Option<String>,
@@ -872,6 +894,87 @@ pub(crate) struct StatusArgs {
     /// How often the phones poll, in hours: a phone unheard for twice this is silent.
     #[arg(long, default_value_t = 24, value_parser = clap::value_parser!(u32).range(1..))]
     pub(crate) poll_hours: u32,
+}
+
+#[derive(Subcommand, Debug)]
+pub(crate) enum RolloutCommand {
+    /// Give every phone its key and keep every per-phone file in plaintext (owner-only,
+    /// behind the per-MAC rule), with canaries chosen to go first; refused unless every phone
+    /// is told to upload encrypted (sec.encryption.upload.overrides="1"); needs the identity.
+    #[command(
+        after_help = "Examples:\n  polyseal rollout start --canary 0004f2a10001 --src src --out /srv/polycom\n  polyseal rollout start --canary-count 3 --src src --out /srv/polycom"
+    )]
+    Start(RolloutStartArgs),
+    /// Probe the canaries' encrypted uploads with their keys and confirm the one layout they
+    /// fit for this rollout (and the vault); needs the identity.
+    #[command(after_help = "Examples:\n  polyseal rollout learn --uploads /srv/polycom-uploads")]
+    Learn(RolloutLearnArgs),
+    /// Encrypt the next wave's files (the canaries first), only when every phone of the last
+    /// wave polled again after its encrypted files and is ok; a reboot loop halts the
+    /// rollout; needs the identity.
+    #[command(
+        after_help = "Examples:\n  polyseal rollout advance --ledger ledger.jsonl --src src --out /srv/polycom\n  polyseal rollout advance --ledger ledger.jsonl --wave 50 --src src --out /srv/polycom"
+    )]
+    Advance(RolloutAdvanceArgs),
+    /// Serve the last wave's files in plaintext again, the state before it; needs the
+    /// identity.
+    #[command(after_help = "Examples:\n  polyseal rollout abort --src src --out /srv/polycom")]
+    Abort(RolloutAbortArgs),
+    /// Per wave and per phone: its health in the ledger and whether it settled on its
+    /// encrypted files; needs no identity.
+    #[command(
+        after_help = "Examples:\n  polyseal rollout status --ledger ledger.jsonl\n  polyseal rollout status --nginx-log /var/log/nginx/polyseal.log --format json"
+    )]
+    Status(RolloutStatusArgs),
+}
+
+#[derive(Args, Debug)]
+pub(crate) struct RolloutStartArgs {
+    /// A phone to go first (repeatable).
+    #[arg(long = "canary", value_name = "MAC", conflicts_with = "canary_count")]
+    pub(crate) canaries: Vec<String>,
+    /// How many phones go first, the first in MAC order (default 1).
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
+    pub(crate) canary_count: Option<u32>,
+    #[command(flatten)]
+    pub(crate) republish: RepublishArgs,
+}
+
+#[derive(Args, Debug)]
+pub(crate) struct RolloutLearnArgs {
+    /// The directory phones upload into (`serve --uploads`, nginx's WebDAV root).
+    #[arg(long)]
+    pub(crate) uploads: PathBuf,
+}
+
+#[derive(Args, Debug)]
+pub(crate) struct RolloutAdvanceArgs {
+    /// The share of the fleet the wave takes, in percent (the first wave is the canaries).
+    #[arg(long, value_name = "PERCENT", default_value_t = 25, value_parser = clap::value_parser!(u8).range(1..=100))]
+    pub(crate) wave: u8,
+    #[command(flatten)]
+    pub(crate) sources: RequestSourceArgs,
+    #[command(flatten)]
+    pub(crate) rules: HealthRuleArgs,
+    #[command(flatten)]
+    pub(crate) republish: RepublishArgs,
+}
+
+#[derive(Args, Debug)]
+pub(crate) struct RolloutAbortArgs {
+    #[command(flatten)]
+    pub(crate) republish: RepublishArgs,
+}
+
+#[derive(Args, Debug)]
+pub(crate) struct RolloutStatusArgs {
+    #[command(flatten)]
+    pub(crate) sources: RequestSourceArgs,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = TableFormat::Table)]
+    pub(crate) format: TableFormat,
+    #[command(flatten)]
+    pub(crate) rules: HealthRuleArgs,
 }
 
 #[derive(Args, Debug)]

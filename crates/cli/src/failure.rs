@@ -198,6 +198,8 @@ impl From<polyseal_fleet::Error> for Failure {
             E::KeyDescNotInVault { .. } | E::KeyOfAnotherPhone { .. } => ExitClass::Integrity,
             // No layout opens the phones' own files: as `format probe` with none fitting.
             E::NoLayoutFits { .. } | E::UploadsDisagree { .. } => ExitClass::Integrity,
+            // A phone cannot read what it was served (docs/ROLLOUT.md, exit codes).
+            E::RolloutHalted { .. } => ExitClass::Integrity,
             _ => ExitClass::Input,
         };
         let hint = fleet_hint(&error);
@@ -232,6 +234,33 @@ fn fleet_hint(error: &polyseal_fleet::Error) -> Option<String> {
         E::NothingToConfirm { .. } => {
             "start a rotation first: `polyseal rotate start MAC`".to_owned()
         }
+        E::NoEncryptedUpload { .. } => "on one phone that holds its key: have a configuration \
+            file it reads set sec.encryption.upload.overrides=\"1\", reboot it, then change a \
+            setting on the phone (its menu or web interface) so it uploads <MAC>-phone.cfg"
+            .to_owned(),
+        E::UploadsNotEncrypted { shared, .. } => format!(
+            "add <sec sec.encryption.upload.overrides=\"1\"/> to {} (a file every phone \
+             reads), then run the command again (docs/ROLLOUT.md)",
+            shared.as_ref().map_or_else(
+                || "a shared file listed in CONFIG_FILES".to_owned(),
+                |p| p.display().to_string()
+            )
+        ),
+        E::RolloutUnderWay { .. } => {
+            "advance it to the end, or abort its waves (`polyseal rollout status`)".to_owned()
+        }
+        E::NoRollout => "start one: `polyseal rollout start --src SRC --out OUT`".to_owned(),
+        E::LayoutNotConfirmed { .. } => "`polyseal rollout learn --uploads DIR` once a canary \
+            uploaded its override file (or, knowing the layout, `polyseal format set \
+            --i-accept-the-risk …`)"
+            .to_owned(),
+        E::RolloutHalted { .. } => {
+            "`polyseal rollout abort --src SRC --out OUT` serves that wave in plaintext again"
+                .to_owned()
+        }
+        E::WaveNotSettled { .. } => "wait for those phones to poll (or reboot them), then run \
+            it again; `polyseal rollout status` lists them"
+            .to_owned(),
         E::CannotFinish { .. } => {
             "a phone must be confirmed to hold the new key first: `polyseal rotate confirm`"
                 .to_owned()

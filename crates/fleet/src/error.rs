@@ -478,6 +478,82 @@ pub enum Error {
         /// They.
         layouts: Vec<polyseal_crypto::Layout>,
     },
+    /// `rollout start` while a rollout is under way.
+    #[error("a rollout is under way ({waves} wave(s) advanced)")]
+    RolloutUnderWay {
+        /// Waves advanced so far.
+        waves: usize,
+    },
+    /// A canary named is not a phone of the fleet being published.
+    #[error("{mac}: not a phone of the fleet, so it cannot be a canary")]
+    CanaryNotInFleet {
+        /// The phone.
+        mac: Mac,
+    },
+    /// The fleet has no phone.
+    #[error("the fleet has no phone to roll out to")]
+    NoPhoneToRollOut,
+    /// A phone's configuration does not make it upload encrypted: no phone could show the
+    /// layout, and its uploads would stay plaintext.
+    #[error(
+        "{mac}: {}",
+        match set_in {
+            Some((file, position, value)) => format!(
+                "{}:{position} sets sec.encryption.upload.overrides to {value:?}, not \"1\", so \
+                 the phone uploads in plaintext and shows no layout",
+                file.display()
+            ),
+            None => "no file it reads sets sec.encryption.upload.overrides=\"1\", so it uploads \
+                     in plaintext and shows no layout"
+                .to_owned(),
+        }
+    )]
+    UploadsNotEncrypted {
+        /// The phone.
+        mac: Mac,
+        /// The file and place that set it otherwise, and the value.
+        set_in: Option<(PathBuf, Position, String)>,
+        /// A shared file the phone reads, to add the line to.
+        shared: Option<PathBuf>,
+    },
+    /// No rollout is under way.
+    #[error("no rollout is under way")]
+    NoRollout,
+    /// `rollout advance` when every phone is taken.
+    #[error("the rollout is complete: every phone's files are encrypted")]
+    RolloutComplete,
+    /// `rollout advance` before a layout was confirmed for the rollout.
+    #[error(
+        "no layout is confirmed for this rollout (the vault's is {layout}): encrypted in a \
+         layout no phone has shown, every phone of the wave could loop"
+    )]
+    LayoutNotConfirmed {
+        /// The vault's layout.
+        layout: polyseal_crypto::Layout,
+    },
+    /// A phone of an advanced wave is in a reboot loop: the rollout is halted.
+    #[error("the rollout is halted: {mac} is in a reboot loop ({detail})")]
+    RolloutHalted {
+        /// The phone.
+        mac: String,
+        /// What `status` says of it.
+        detail: String,
+    },
+    /// A phone of the last wave has not settled on its encrypted files.
+    #[error("wave {wave} has not settled: {waiting} phone(s) waiting; {mac} {why}")]
+    WaveNotSettled {
+        /// The wave.
+        wave: usize,
+        /// How many of its phones have not settled.
+        waiting: usize,
+        /// The first of them.
+        mac: String,
+        /// Why it has not.
+        why: String,
+    },
+    /// `rollout abort` with no wave advanced.
+    #[error("no wave to abort: every phone's per-phone files are already served in plaintext")]
+    NothingToAbort,
     /// `rotate finish` for a phone not confirmed.
     #[error("{mac}: cannot finish ({step})")]
     CannotFinish {

@@ -25,6 +25,7 @@ pub mod ledger;
 mod progress;
 pub mod publish;
 pub mod report;
+pub mod rollout;
 pub mod rotate;
 mod secret_io;
 pub mod serve;

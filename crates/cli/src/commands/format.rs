@@ -45,20 +45,7 @@ fn learn(session: &Session, args: &FormatLearnArgs) -> Result<(), Failure> {
         &data_key,
         &args.uploads,
         (!macs.is_empty()).then_some(macs.as_slice()),
-    )
-    .map_err(|e| {
-        let no_upload = matches!(e, polyseal_fleet::Error::NoEncryptedUpload { .. });
-        let failure = Failure::from(e);
-        if no_upload {
-            failure.with_hint(
-                "on one phone that holds its key: have a configuration file it reads set \
-                 sec.encryption.upload.overrides=\"1\", reboot it, then change a setting on \
-                 the phone (its menu or web interface) so it uploads <MAC>-phone.cfg",
-            )
-        } else {
-            failure
-        }
-    })?;
+    )?;
     emit(&format!("{}\n", learned.layout))?;
     let shown_by = learned
         .evidence

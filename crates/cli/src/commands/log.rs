@@ -118,6 +118,7 @@ fn describe(kind: &EventKind) -> String {
         EventKind::Confirmed { key: k, evidence } => format!("{}: confirmed by {evidence}", key(k)),
         EventKind::KeyTimingSet { timing } => format!("key timing set to {timing}"),
         EventKind::LayoutSet { layout } => format!("layout of encrypted files set to {layout}"),
+        EventKind::RolloutChanged { change, .. } => format!("rollout: {change}"),
         EventKind::Acknowledged { label, public_key } => {
             format!("custodian {label:?} ({public_key}) acknowledged their responsibilities")
         }

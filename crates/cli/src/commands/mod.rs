@@ -14,6 +14,7 @@ mod nginx;
 mod publish;
 mod recipients;
 mod report;
+mod rollout;
 mod rotate;
 mod serve;
 mod status;
@@ -44,6 +45,7 @@ pub(crate) fn run(session: &Session, command: Command) -> Result<(), Failure> {
         Command::Status(args) => status::run(session, &args),
         Command::KeyTiming(args) => key_timing::run(session, &args),
         Command::Format(command) => format::run(session, command),
+        Command::Rollout(command) => rollout::run(session, command),
         Command::Upgrade(args) => upgrade::run(session, &args),
         Command::Completions(args) => docs::completions(args.shell),
         Command::Man(args) => docs::man(session, args.out.as_deref()),

@@ -157,7 +157,7 @@ fn finish(session: &Session, args: &RotateFinishArgs) -> Result<(), Failure> {
 
 /// The republish of --src into --out, checked before a step changes the vault; `None` when
 /// they were not given.
-fn check_republish(
+pub(crate) fn check_republish(
     vault: &Vault,
     args: &RepublishArgs,
     rotating: &[Mac],
@@ -173,7 +173,7 @@ fn check_republish(
 }
 
 /// Republishes the checked tree; without one, says what to run.
-fn republish(
+pub(crate) fn republish(
     session: &Session,
     writer: &mut VaultWriter,
     checked: Option<(CheckedPublish, PathBuf)>,

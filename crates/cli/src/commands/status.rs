@@ -4,19 +4,44 @@
 use std::path::Path;
 use std::time::Duration;
 
-use polyseal_fleet::ledger::Ledger;
+use polyseal_fleet::ledger::{Entry, Ledger};
+use polyseal_fleet::status::{FleetStatus, StatusOptions, fleet_status, read_nginx_log};
+use polyseal_vault::{Timestamp, Vault};
 
-use polyseal_fleet::status::{StatusOptions, fleet_status, read_nginx_log};
-use polyseal_vault::Timestamp;
-
-use crate::cli::{StatusArgs, TableFormat};
+use crate::cli::{HealthRuleArgs, RequestSourceArgs, StatusArgs, TableFormat};
 use crate::commands::audit::parse_as_of;
 use crate::failure::Failure;
 use crate::session::Session;
 use crate::table::{Table, emit};
 
+/// The phones' requests read from the ledger and nginx's log, and every phone's status.
+pub(crate) struct Observed {
+    /// Every request still held raw, in time order.
+    pub(crate) entries: Vec<Entry>,
+    /// Every phone's status.
+    pub(crate) status: FleetStatus,
+}
+
 pub(crate) fn run(session: &Session, args: &StatusArgs) -> Result<(), Failure> {
-    let as_of = parse_as_of(args.as_of.as_deref())?.unwrap_or_else(Timestamp::now);
+    let vault = match session.vault() {
+        Ok(vault) => Some(vault),
+        Err(_) if !session.vault_dir().exists() => None,
+        Err(e) => return Err(e),
+    };
+    let Observed { status, .. } = observe(session, vault.as_ref(), &args.sources, &args.rules)?;
+    print_status(session, &status, args.format)
+}
+
+/// Reads `sources` and judges every phone of `vault` (when given: it names the phones never
+/// seen and the generations of KeyDescs; without one, only the phones the sources saw) and of
+/// the sources by `rules`.
+pub(crate) fn observe(
+    session: &Session,
+    vault: Option<&Vault>,
+    args: &RequestSourceArgs,
+    rules: &HealthRuleArgs,
+) -> Result<Observed, Failure> {
+    let as_of = parse_as_of(rules.as_of.as_deref())?.unwrap_or_else(Timestamp::now);
     let mut entries = Vec::new();
     let mut summaries = Vec::new();
     let mut sources = Vec::new();
@@ -38,30 +63,24 @@ pub(crate) fn run(session: &Session, args: &StatusArgs) -> Result<(), Failure> {
         sources.push(path.display().to_string());
     }
     entries.sort_by(|a, b| a.time.cmp(&b.time));
-    // The vault names the phones never seen and the generations of KeyDescs; without one,
-    // only the phones the sources saw.
-    let vault = match session.vault() {
-        Ok(vault) => Some(vault),
-        Err(_) if !session.vault_dir().exists() => None,
-        Err(e) => return Err(e),
-    };
     let mut options = StatusOptions::new(as_of);
-    options.loop_boots = usize::from(args.loop_boots);
-    options.loop_window = Duration::from_secs(u64::from(args.loop_minutes) * 60);
-    options.poll_interval = Duration::from_secs(u64::from(args.poll_hours) * 3600);
-    let mut status = fleet_status(
-        vault.as_ref(),
-        &entries,
-        &summaries,
-        sources,
-        torn,
-        &options,
-    );
+    options.loop_boots = usize::from(rules.loop_boots);
+    options.loop_window = Duration::from_secs(u64::from(rules.loop_minutes) * 60);
+    options.poll_interval = Duration::from_secs(u64::from(rules.poll_hours) * 3600);
+    let mut status = fleet_status(vault, &entries, &summaries, sources, torn, &options);
     status.count_folded_unidentified(folded_unidentified.as_ref());
-    match args.format {
+    Ok(Observed { entries, status })
+}
+
+fn print_status(
+    session: &Session,
+    status: &FleetStatus,
+    format: TableFormat,
+) -> Result<(), Failure> {
+    match format {
         TableFormat::Json => {
             let json =
-                serde_json::to_string_pretty(&status).map_err(|e| Failure::input(e.to_string()))?;
+                serde_json::to_string_pretty(status).map_err(|e| Failure::input(e.to_string()))?;
             emit(&format!("{json}\n"))
         }
         TableFormat::Table => {

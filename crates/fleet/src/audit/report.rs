@@ -63,6 +63,8 @@ pub enum Code {
     PerPhoneFilePlaintext,
     /// `plaintext-during-key-change`: Per-phone file in plaintext while its phone takes a new key (next-boot fleet).
     PlaintextDuringKeyChange,
+    /// `plaintext-during-rollout`: Per-phone file in plaintext until a rollout's wave takes its phone.
+    PlaintextDuringRollout,
     /// `shared-file-encrypted`: Shared file served encrypted.
     SharedFileEncrypted,
     /// `file-malformed`: Configuration file that is not well-formed XML.
@@ -114,7 +116,7 @@ pub enum Code {
 impl Code {
     /// Every code, in the order docs/AUDIT.md lists them.
     #[cfg(test)]
-    pub const ALL: [Code; 33] = [
+    pub const ALL: [Code; 34] = [
         Code::PhoneWithoutKey,
         Code::KeyWithoutPhone,
         Code::FileWrongGeneration,
@@ -125,6 +127,7 @@ impl Code {
         Code::FileOtherLayout,
         Code::PerPhoneFilePlaintext,
         Code::PlaintextDuringKeyChange,
+        Code::PlaintextDuringRollout,
         Code::SharedFileEncrypted,
         Code::FileMalformed,
         Code::SecretInMaster,
@@ -213,6 +216,11 @@ impl Code {
                 "plaintext-during-key-change",
                 Info,
                 "per-phone file in plaintext while its phone takes a new key (next-boot fleet)",
+            ),
+            Code::PlaintextDuringRollout => (
+                "plaintext-during-rollout",
+                Info,
+                "per-phone file in plaintext until a rollout's wave takes its phone",
             ),
             Code::SharedFileEncrypted => (
                 "shared-file-encrypted",

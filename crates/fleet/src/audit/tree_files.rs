@@ -72,8 +72,25 @@ impl<'a> Audit<'a> {
         let key_change = mac.map(|m| self.step(&m)).filter(|step| {
             step.serves_plaintext(self.vault.key_timing()) && file.loose_mode().is_none()
         });
+        let in_rollout =
+            mac.is_some_and(|m| !self.vault.encrypts_files_of(&m)) && file.loose_mode().is_none();
         let FileRead { bytes, content, .. } = file;
         match content {
+            FileHead::Plaintext if in_rollout => {
+                findings.push(
+                    Finding::new(
+                        Code::PlaintextDuringRollout,
+                        "in plaintext (owner-only) until a wave of the rollout takes the phone",
+                        "advance the rollout when its last wave is ok (polyseal rollout status, \
+                         docs/ROLLOUT.md)",
+                    )
+                    .mac(mac)
+                    .file(&path),
+                );
+                if config {
+                    findings.extend(self.scan(&path, &bytes, Exposure::PerPhoneEncrypted, mac));
+                }
+            }
             FileHead::Plaintext if key_change.is_some() => {
                 findings.extend(key_change.map(|step| key_change_finding(step, mac, &path)));
                 if config {

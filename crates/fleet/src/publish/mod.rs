@@ -218,6 +218,16 @@ fn need_keys(vault: &Vault, macs: &[Mac]) -> Vec<Mac> {
 }
 
 impl CheckedPublish {
+    /// The phones it publishes.
+    pub fn phones(&self) -> &[Mac] {
+        &self.macs
+    }
+
+    /// The source tree.
+    pub fn tree(&self) -> &SourceTree {
+        &self.tree
+    }
+
     /// What was found so far: phone and key counts, warnings.
     pub fn summary(&self) -> &PublishSummary {
         &self.summary
@@ -281,7 +291,14 @@ impl CheckedPublish {
                 OutputKind::Bootstrap => summary.key_files += 1,
             }
         }
-        if summary.plaintext > 0 {
+        if summary.plaintext > 0 && writer.vault().rollout().is_some() {
+            summary.warnings.push(format!(
+                "{} per-phone files are served in plaintext (owner-only, behind the per-MAC TLS \
+                 rule) until a wave of the rollout takes their phones (polyseal rollout status, \
+                 docs/ROLLOUT.md)",
+                summary.plaintext
+            ));
+        } else if summary.plaintext > 0 {
             summary.warnings.push(format!(
                 "{} per-phone files are served in plaintext (owner-only, behind the per-MAC TLS \
                  rule) while their phones take a new key on this next-boot fleet; `polyseal rotate \

@@ -33,7 +33,8 @@ pub enum OutputKind {
     Encrypt,
     /// A phone's bootstrap file.
     Bootstrap,
-    /// A per-phone file served in plaintext while its phone takes a new key.
+    /// A per-phone file served in plaintext while its phone takes a new key, or until a
+    /// rollout's wave takes it.
     Plaintext,
 }
 
@@ -77,7 +78,8 @@ pub(super) enum Content<'a> {
     /// The phone's plaintext bootstrap file.
     Bootstrap { key: &'a KeyString },
     /// A per-phone file served in plaintext, owner-only, while its phone takes a new key on a
-    /// next-boot fleet ([`RotationStep::serves_plaintext`]).
+    /// next-boot fleet ([`RotationStep::serves_plaintext`]) or until a rollout's wave takes it
+    /// ([`Vault::encrypts_files_of`], docs/ROLLOUT.md).
     Plaintext { source: PathBuf },
 }
 
@@ -180,9 +182,10 @@ pub(super) fn plan_outputs<'a>(
                 .filter(|mac| !is_phone_master(tree, mac, relative));
             let content = match owner {
                 Some(mac)
-                    if steps
-                        .get(mac)
-                        .is_some_and(|s| s.serves_plaintext(vault.key_timing())) =>
+                    if !vault.encrypts_files_of(mac)
+                        || steps
+                            .get(mac)
+                            .is_some_and(|s| s.serves_plaintext(vault.key_timing())) =>
                 {
                     Content::Plaintext { source }
                 }

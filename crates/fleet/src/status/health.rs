@@ -60,7 +60,7 @@ const MASTER_REREAD_SECONDS: u64 = 5;
 
 /// Whether `path` is a master file phone `mac` boots from, in whatever folder the tree is
 /// served from (`/polycom/000000000000.cfg`).
-fn is_master(mac: &str, path: &str) -> bool {
+pub(crate) fn is_master(mac: &str, path: &str) -> bool {
     let name = path.rsplit('/').next().unwrap_or(path);
     name == "000000000000.cfg" || name.eq_ignore_ascii_case(&format!("{mac}.cfg"))
 }

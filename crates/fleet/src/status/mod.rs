@@ -16,6 +16,7 @@ use std::time::Duration;
 
 use polyseal_vault::{Timestamp, Vault};
 
+pub(crate) use health::is_master;
 pub use health::{Health, OPTIONAL_FILES};
 pub use model::{FetchedFile, FleetStatus, PhoneStatus, Restart, SCHEMA};
 pub use nginx_log::read_nginx_log;

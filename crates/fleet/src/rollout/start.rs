@@ -1,0 +1,92 @@
+//! `rollout start`: which phones are canaries, and the check that the phones will upload
+//! encrypted, before anything changes.
+
+use polyseal_crypto::Mac;
+use polyseal_provision::SourceTree;
+use polyseal_vault::{Rollout, Timestamp, Vault};
+
+use crate::Error;
+
+/// The parameter that makes a phone holding a key upload its override file encrypted: the
+/// evidence `learn` reads.
+pub const ENCRYPTED_UPLOADS: &str = "sec.encryption.upload.overrides";
+
+/// Canaries chosen when none are named: one is evidence enough of a layout, and a second
+/// model or firmware in the fleet is worth a canary of its own, named with `--canary`.
+pub const DEFAULT_CANARY_COUNT: usize = 1;
+
+/// Which phones go first.
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub enum Canaries {
+    /// These.
+    Named(Vec<Mac>),
+    /// The first N of the fleet in MAC order.
+    Count(usize),
+}
+
+/// Plans a rollout of `fleet` (the phones publish would serve from `tree`) at `now`, refused
+/// while one is under way, when a named canary is not of the fleet, or when a phone would not
+/// upload encrypted (`UploadsNotEncrypted`: no file it reads sets [`ENCRYPTED_UPLOADS`] to
+/// `1`). A finished rollout is replaced: that is how a fleet moves onto a new layout.
+pub fn start(
+    vault: &Vault,
+    tree: &SourceTree,
+    fleet: &[Mac],
+    canaries: Canaries,
+    now: Timestamp,
+) -> Result<Rollout, Error> {
+    if let Some(rollout) = vault.rollout().filter(|r| !r.is_complete()) {
+        return Err(Error::RolloutUnderWay {
+            waves: rollout.waves().len(),
+        });
+    }
+    let canaries = match canaries {
+        Canaries::Named(macs) => {
+            if let Some(mac) = macs.iter().find(|m| !fleet.contains(m)) {
+                return Err(Error::CanaryNotInFleet { mac: *mac });
+            }
+            let mut unique = Vec::new();
+            for mac in macs {
+                if !unique.contains(&mac) {
+                    unique.push(mac);
+                }
+            }
+            unique
+        }
+        Canaries::Count(count) => {
+            let mut sorted = fleet.to_vec();
+            sorted.sort();
+            sorted.into_iter().take(count.max(1)).collect()
+        }
+    };
+    if canaries.is_empty() {
+        return Err(Error::NoPhoneToRollOut);
+    }
+    check_encrypted_uploads(tree, fleet)?;
+    Ok(Rollout::new(now, canaries))
+}
+
+/// Refuses the first phone of `fleet` whose configuration files do not set
+/// [`ENCRYPTED_UPLOADS`] to `1` (or set it to something else first).
+fn check_encrypted_uploads(tree: &SourceTree, fleet: &[Mac]) -> Result<(), Error> {
+    for mac in fleet {
+        for plan in tree.fetch_plans(mac)? {
+            let setting = tree.applied_setting(&plan, ENCRYPTED_UPLOADS)?;
+            if setting.as_ref().is_none_or(|s| s.value != "1") {
+                let shared = plan
+                    .files
+                    .iter()
+                    .find(|f| f.role == polyseal_provision::Role::SharedConfig)
+                    .and_then(|f| f.path())
+                    .map(|p| tree.path_of(p));
+                return Err(Error::UploadsNotEncrypted {
+                    mac: *mac,
+                    set_in: setting.map(|s| (tree.path_of(&s.file), s.position, s.value)),
+                    shared,
+                });
+            }
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,161 @@
+//! `rollout status`: every wave and its phones, each with the ledger's health and whether it
+//! has settled on its encrypted files (the gate of the next wave).
+
+use polyseal_crypto::Mac;
+use polyseal_vault::{Rollout, Vault, WavePhones};
+use serde::Serialize;
+
+use crate::ledger::Entry;
+use crate::status::{FleetStatus, Health, is_master};
+
+/// Where a phone of a wave stands on its encrypted files.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+#[non_exhaustive]
+pub enum Settled {
+    /// No encrypted file of its own answered 200 since its wave was advanced.
+    NotServed,
+    /// Served its encrypted files, not heard from at a master request since.
+    Served,
+    /// Served its encrypted files, then requested its master again: it polled (or restarted)
+    /// after reading them.
+    PolledAgain,
+}
+
+impl Settled {
+    /// Its name in `rollout status`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Settled::NotServed => "not-served",
+            Settled::Served => "served",
+            Settled::PolledAgain => "polled-again",
+        }
+    }
+}
+
+/// One phone of a wave.
+#[derive(Clone, Debug, Serialize)]
+#[non_exhaustive]
+pub struct PhoneInWave {
+    /// The phone.
+    pub mac: String,
+    /// Its health in `status`.
+    pub health: Health,
+    /// What `status` says of it.
+    pub detail: String,
+    /// Where it stands on its encrypted files.
+    pub settled: Settled,
+}
+
+impl PhoneInWave {
+    /// True if it lets the next wave go: it polled again after its encrypted files, and is ok.
+    pub fn is_settled(&self) -> bool {
+        self.settled == Settled::PolledAgain && self.health == Health::Ok
+    }
+}
+
+/// One wave.
+#[derive(Clone, Debug, Serialize)]
+#[non_exhaustive]
+pub struct WaveView {
+    /// 1 for the canaries.
+    pub number: usize,
+    /// When it was advanced.
+    pub advanced: String,
+    /// True if it took every phone no earlier wave took.
+    pub rest: bool,
+    /// Its phones.
+    pub phones: Vec<PhoneInWave>,
+}
+
+/// The whole rollout, as `rollout status` shows it.
+#[derive(Clone, Debug, Serialize)]
+#[non_exhaustive]
+pub struct RolloutView {
+    /// When it started.
+    pub started: String,
+    /// The canaries.
+    pub canaries: Vec<String>,
+    /// The vault's layout.
+    pub layout: String,
+    /// True if `rollout learn` (or `format set`) confirmed that layout for this rollout.
+    pub layout_confirmed: bool,
+    /// True once a wave took every phone.
+    pub complete: bool,
+    /// The waves advanced.
+    pub waves: Vec<WaveView>,
+    /// Phones of the vault no wave took: served their per-phone files in plaintext.
+    pub plaintext_phones: usize,
+}
+
+/// The view of `rollout` of `vault`'s phones, judged by `status` and the ledger's `entries`.
+pub fn view(
+    vault: &Vault,
+    rollout: &Rollout,
+    status: &FleetStatus,
+    entries: &[Entry],
+) -> RolloutView {
+    let fleet: Vec<Mac> = vault.records().map(|r| r.mac()).collect();
+    let mut taken: Vec<Mac> = Vec::new();
+    let waves = rollout
+        .waves()
+        .iter()
+        .enumerate()
+        .map(|(index, wave)| {
+            let macs: Vec<Mac> = match wave.phones() {
+                WavePhones::Listed(macs) => macs.clone(),
+                _ => fleet
+                    .iter()
+                    .filter(|m| !taken.contains(m))
+                    .copied()
+                    .collect(),
+            };
+            taken.extend(&macs);
+            let since = wave.advanced().unix_seconds();
+            WaveView {
+                number: index + 1,
+                advanced: wave.advanced().to_string(),
+                rest: matches!(wave.phones(), WavePhones::Rest),
+                phones: macs
+                    .iter()
+                    .map(|mac| phone_in_wave(mac, since, status, entries))
+                    .collect(),
+            }
+        })
+        .collect();
+    RolloutView {
+        started: rollout.started().to_string(),
+        canaries: rollout.canaries().iter().map(Mac::to_string).collect(),
+        layout: vault.layout().to_string(),
+        layout_confirmed: rollout.layout() == Some(vault.layout()),
+        complete: rollout.is_complete(),
+        waves,
+        plaintext_phones: fleet.iter().filter(|m| !rollout.encrypts(m)).count(),
+    }
+}
+
+fn phone_in_wave(mac: &Mac, since: u64, status: &FleetStatus, entries: &[Entry]) -> PhoneInWave {
+    let name = mac.to_string();
+    let phone = status.phones.iter().find(|p| p.mac == name);
+    let mut settled = Settled::NotServed;
+    for entry in entries
+        .iter()
+        .filter(|e| e.mac.as_deref() == Some(name.as_str()))
+    {
+        if entry.timestamp().is_none_or(|t| t.unix_seconds() < since) {
+            continue;
+        }
+        let is_get = entry.method == "GET" && entry.status == 200;
+        if settled == Settled::NotServed && is_get && entry.key_desc.is_some() {
+            settled = Settled::Served;
+        } else if settled == Settled::Served && is_get && is_master(&name, &entry.path) {
+            settled = Settled::PolledAgain;
+        }
+    }
+    PhoneInWave {
+        mac: name,
+        health: phone.map_or(Health::NeverSeen, |p| p.health),
+        detail: phone.map(|p| p.detail.clone()).unwrap_or_default(),
+        settled,
+    }
+}

@@ -1,0 +1,317 @@
+//! `polyseal rollout` through `polyseal serve` with simulated fleets whose firmware writes and
+//! reads one layout (docs/ROLLOUT.md): the layout is learned from a canary's upload, waves go
+//! to 100 % only over phones that settled, and a wrong layout halts at the canary.
+
+use std::path::PathBuf;
+
+use polyseal_crypto::{Layout, Mac};
+use polyseal_testbed::{
+    BootEnd, BootReport, Got, KeyTiming, Phone, Pki, RebootCause, Serve, ServeOptions, Server,
+};
+
+use crate::support::{Workspace, assert_failure, polyseal_bin};
+
+const DEFAULT: &str = "iv=prefix digest=sha256 padding=pkcs7 body=raw eol=lf";
+const OTHER: &str = "iv=zero digest=sha1 padding=pkcs7 body=base64 eol=crlf";
+const WRONG: &str = "iv=header digest=md5 padding=zero body=raw eol=crlf";
+
+/// The example's fleet served by `polyseal serve` from `out/` after `rollout start`, its
+/// phones running firmware that writes `firmware`.
+struct Fleet {
+    ws: Workspace,
+    pki: Pki,
+    _serve: Serve,
+    server: Server,
+    phones: Vec<Phone>,
+    /// Every boot report of every phone, to check nothing was ever undecryptable.
+    reports: Vec<(Mac, BootReport)>,
+}
+
+impl Fleet {
+    fn start(firmware: &str) -> Fleet {
+        let ws = Workspace::with_vault();
+        let started = ws.output(&[
+            "rollout",
+            "start",
+            "--canary",
+            "0004f2a10001",
+            "--src",
+            "src",
+            "--out",
+            "out",
+        ]);
+        assert!(started.status.success(), "{started:?}");
+        std::fs::create_dir(ws.path("up")).expect("uploads");
+        let pki = Pki::new();
+        let options = ServeOptions {
+            uploads: Some(ws.path("up")),
+            ledger: Some(ws.path("ledger.jsonl")),
+            ..ServeOptions::default()
+        };
+        let serve = Serve::start(polyseal_bin(), &ws.path("out"), &pki, &options);
+        let server = serve.server(&pki);
+        let layout: Layout = firmware.parse().expect("a layout");
+        let phones = crate::support::PHONES
+            .iter()
+            .map(|mac| {
+                let mac: Mac = mac.parse().expect("mac");
+                Phone::new(mac, pki.client_cert(&mac), KeyTiming::Immediate).with_layout(layout)
+            })
+            .collect();
+        Fleet {
+            ws,
+            pki,
+            _serve: serve,
+            server,
+            phones,
+            reports: Vec::new(),
+        }
+    }
+
+    /// Boots phone `index` (a poll, or a restart) and returns whether it ended up running.
+    fn boot(&mut self, index: usize) -> bool {
+        let report = self.phones[index].boot(&self.server);
+        let running = report.is_running();
+        self.reports.push((*self.phones[index].mac(), report));
+        running
+    }
+
+    /// `polyseal rollout ARGS --ledger ledger.jsonl`, with a loop rule that the test's phones,
+    /// booting several times within seconds on purpose, meet only when they loop (the
+    /// simulator gives up after 5 boots in a loop).
+    fn rollout(&self, args: &[&str]) -> std::process::Output {
+        let mut all = vec!["rollout"];
+        all.extend_from_slice(args);
+        all.extend_from_slice(&["--ledger", "ledger.jsonl", "--loop-boots", "5"]);
+        self.ws.output(&all)
+    }
+
+    fn advance(&self) -> std::process::Output {
+        self.rollout(&["advance", "--wave", "50", "--src", "src", "--out", "out"])
+    }
+
+    /// The files of phone `index` that were ever served encrypted to it.
+    fn encrypted_files_served(&self, index: usize) -> usize {
+        let mac = self.phones[index].mac();
+        self.reports
+            .iter()
+            .filter(|(m, _)| m == mac)
+            .flat_map(|(_, r)| &r.boots)
+            .flat_map(|b| &b.fetched)
+            .filter(|f| matches!(f.got, Got::Decrypted(_) | Got::Undecryptable(_)))
+            .count()
+    }
+
+    /// The phones that were ever served a file they could not decrypt.
+    fn undecryptable(&self) -> Vec<String> {
+        self.reports
+            .iter()
+            .filter(|(_, r)| {
+                r.boots
+                    .iter()
+                    .any(|b| matches!(b.end, BootEnd::Rebooted(RebootCause::CannotDecrypt { .. })))
+            })
+            .map(|(mac, _)| mac.to_string())
+            .collect()
+    }
+
+    fn status_json(&self) -> serde_json::Value {
+        let output = self.rollout(&["status", "--format", "json"]);
+        assert!(output.status.success(), "{output:?}");
+        serde_json::from_slice(&output.stdout).expect("JSON")
+    }
+
+    fn layout_shown(&self) -> String {
+        let output = self.ws.output(&["format", "show"]);
+        String::from_utf8_lossy(&output.stdout).trim().to_owned()
+    }
+}
+
+/// Boots every phone once after start: each reads its key and runs on plaintext files; the
+/// canary uploads its override file, encrypted by its firmware.
+fn boot_on_plaintext_and_let_the_canary_upload(fleet: &mut Fleet) {
+    for index in 0..fleet.phones.len() {
+        assert!(fleet.boot(index), "{:#?}", fleet.reports.last());
+        assert_eq!(fleet.encrypted_files_served(index), 0);
+        assert!(
+            fleet.phones[index].key().is_some(),
+            "the key file gave it its key"
+        );
+    }
+    let uploaded = fleet.phones[0]
+        .upload_override(&fleet.server, b"<PHONE_CONFIG up.backlight=\"3\"/>\n")
+        .expect("upload");
+    assert!(uploaded.status < 300, "{uploaded:?}");
+}
+
+#[test]
+fn a_fleet_whose_firmware_writes_another_layout_is_learned_and_rolled_out_to_every_phone() {
+    let mut fleet = Fleet::start(OTHER);
+    // Before any phone showed the layout, nothing is encrypted: advancing is refused.
+    let early = fleet.advance();
+    assert_failure(&early, 3, "no layout is confirmed");
+    boot_on_plaintext_and_let_the_canary_upload(&mut fleet);
+
+    let learned = fleet.ws.output(&["rollout", "learn", "--uploads", "up"]);
+    assert!(learned.status.success(), "{learned:?}");
+    assert_eq!(String::from_utf8_lossy(&learned.stdout).trim(), OTHER);
+    assert_eq!(fleet.layout_shown(), OTHER);
+
+    // Wave 1: the canary alone.
+    let wave = fleet.advance();
+    assert!(wave.status.success(), "{wave:?}");
+    assert_failure(&fleet.advance(), 3, "wave 1 has not settled");
+    assert!(fleet.boot(0), "the canary reads its files in its layout");
+    assert!(fleet.encrypted_files_served(0) > 0);
+    assert_eq!(fleet.encrypted_files_served(1), 0);
+    assert_failure(&fleet.advance(), 3, "has not polled again");
+    assert!(fleet.boot(0));
+
+    // Wave 2 (50 % of 3 phones: 2, which is every phone left): the rest.
+    let wave = fleet.advance();
+    assert!(wave.status.success(), "{wave:?}");
+    for index in 1..3 {
+        assert!(fleet.boot(index));
+        assert!(fleet.encrypted_files_served(index) > 0);
+        assert!(fleet.boot(index));
+    }
+    let status = fleet.status_json();
+    assert_eq!(status["complete"], true, "{status:#}");
+    assert_eq!(status["plaintext_phones"], 0, "{status:#}");
+    for wave in status["waves"].as_array().expect("waves") {
+        for phone in wave["phones"].as_array().expect("phones") {
+            assert_eq!(phone["health"], "ok", "{status:#}");
+            assert_eq!(phone["settled"], "polled-again", "{status:#}");
+        }
+    }
+    assert_failure(&fleet.advance(), 3, "complete");
+    assert!(
+        fleet.undecryptable().is_empty(),
+        "{:?}",
+        fleet.undecryptable()
+    );
+    fleet.ws.run(&["audit", "--tree", "out", "--strict"]);
+    fleet.ws.run(&["log", "verify"]);
+}
+
+#[test]
+fn a_forced_wrong_layout_loops_the_canary_halts_the_rollout_and_abort_brings_it_back() {
+    let mut fleet = Fleet::start(DEFAULT);
+    boot_on_plaintext_and_let_the_canary_upload(&mut fleet);
+    let forced = fleet
+        .ws
+        .output(&["format", "set", "--i-accept-the-risk", WRONG]);
+    assert!(forced.status.success(), "{forced:?}");
+    assert!(fleet.advance().status.success());
+
+    // The canary cannot read its files in that layout: it loops.
+    assert!(!fleet.boot(0), "{:#?}", fleet.reports.last());
+    assert_eq!(fleet.undecryptable(), vec!["0004f2a10001".to_owned()]);
+    let status = fleet
+        .ws
+        .output(&["status", "--ledger", "ledger.jsonl", "--format", "json"]);
+    let status: serde_json::Value = serde_json::from_slice(&status.stdout).expect("JSON");
+    let canary = status["phones"]
+        .as_array()
+        .expect("phones")
+        .iter()
+        .find(|p| p["mac"] == "0004f2a10001")
+        .expect("the canary");
+    assert_eq!(canary["health"], "reboot-loop", "{canary:#}");
+    assert!(
+        canary["detail"]
+            .as_str()
+            .is_some_and(|d| d.contains("0004f2a10001-sip.cfg")),
+        "{canary:#}"
+    );
+    let halted = fleet.advance();
+    assert_failure(&halted, 4, "halted: 0004f2a10001 is in a reboot loop");
+
+    let aborted = fleet
+        .ws
+        .output(&["rollout", "abort", "--src", "src", "--out", "out"]);
+    assert!(aborted.status.success(), "{aborted:?}");
+    assert!(fleet.boot(0), "the canary runs on plaintext again");
+    assert_eq!(
+        fleet.phones[0].param("reg.1.address"),
+        Some("101"),
+        "its own file, read"
+    );
+    for index in 1..3 {
+        assert!(fleet.boot(index));
+        assert_eq!(
+            fleet.encrypted_files_served(index),
+            0,
+            "never served encrypted"
+        );
+    }
+    assert_eq!(fleet.undecryptable(), vec!["0004f2a10001".to_owned()]);
+    fleet.ws.run(&["log", "verify"]);
+}
+
+#[test]
+fn a_fleet_whose_firmware_writes_the_default_layout_goes_straight_through() {
+    let mut fleet = Fleet::start(DEFAULT);
+    boot_on_plaintext_and_let_the_canary_upload(&mut fleet);
+    let learned = fleet.ws.output(&["rollout", "learn", "--uploads", "up"]);
+    assert_eq!(String::from_utf8_lossy(&learned.stdout).trim(), DEFAULT);
+    assert_eq!(fleet.layout_shown(), DEFAULT);
+    for wave in [vec![0], vec![1, 2]] {
+        assert!(fleet.advance().status.success());
+        for index in wave {
+            assert!(fleet.boot(index));
+            assert!(fleet.boot(index));
+        }
+    }
+    assert_eq!(fleet.status_json()["complete"], true);
+    assert!(fleet.undecryptable().is_empty());
+}
+
+#[test]
+fn a_fleet_that_never_uploads_makes_learn_say_what_to_change_on_one_phone() {
+    let mut fleet = Fleet::start(OTHER);
+    for index in 0..3 {
+        assert!(fleet.boot(index));
+    }
+    let output = fleet.ws.output(&["rollout", "learn", "--uploads", "up"]);
+    assert_failure(&output, 3, "no phone has uploaded");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("sec.encryption.upload.overrides=\"1\"") && stderr.contains("reboot it"),
+        "{stderr}"
+    );
+    assert_eq!(fleet.layout_shown(), DEFAULT);
+    let _ = &fleet.pki;
+}
+
+#[test]
+fn start_refuses_a_tree_whose_phones_would_not_upload_encrypted_and_names_the_line() {
+    let ws = Workspace::with_vault();
+    let site = ws.path("src/site.cfg");
+    let text = std::fs::read_to_string(&site).expect("site.cfg");
+    std::fs::write(
+        &site,
+        text.replace(
+            "sec.encryption.upload.overrides=\"1\"",
+            "sec.encryption.upload.overrides=\"0\"",
+        ),
+    )
+    .expect("edit");
+    let output = ws.output(&[
+        "rollout",
+        "start",
+        "--canary",
+        "0004f2a10001",
+        "--src",
+        "src",
+        "--out",
+        "out",
+    ]);
+    assert_failure(&output, 3, "sets sec.encryption.upload.overrides to \"0\"");
+    assert!(String::from_utf8_lossy(&output.stderr).contains("site.cfg"));
+    // Validate first: no key made, nothing written.
+    assert!(!ws.path("out").exists());
+    let keys = ws.output(&["keys", "list", "--format", "json"]);
+    assert!(!String::from_utf8_lossy(&keys.stdout).contains("0004f2a10001"));
+    let _: PathBuf = site;
+}
