@@ -151,6 +151,10 @@ fn a_fleet_whose_firmware_writes_another_layout_is_learned_and_rolled_out_to_eve
     let early = fleet.advance();
     assert_failure(&early, 3, "no layout is confirmed");
     boot_on_plaintext_and_let_the_canary_upload(&mut fleet);
+    // Mid-rollout, plaintext per-phone files are expected (owner-only): info, not a problem.
+    let audit = fleet.ws.output(&["audit", "--tree", "out", "--strict"]);
+    assert!(audit.status.success(), "{audit:?}");
+    assert!(String::from_utf8_lossy(&audit.stdout).contains("plaintext-during-rollout"));
 
     let learned = fleet.ws.output(&["rollout", "learn", "--uploads", "up"]);
     assert!(learned.status.success(), "{learned:?}");
