@@ -137,25 +137,89 @@ pub fn view(
 fn phone_in_wave(mac: &Mac, since: u64, status: &FleetStatus, entries: &[Entry]) -> PhoneInWave {
     let name = mac.to_string();
     let phone = status.phones.iter().find(|p| p.mac == name);
-    let mut settled = Settled::NotServed;
-    for entry in entries
+    let own = entries
         .iter()
         .filter(|e| e.mac.as_deref() == Some(name.as_str()))
-    {
-        if entry.timestamp().is_none_or(|t| t.unix_seconds() < since) {
-            continue;
-        }
-        let is_get = entry.method == "GET" && entry.status == 200;
-        if settled == Settled::NotServed && is_get && entry.key_desc.is_some() {
-            settled = Settled::Served;
-        } else if settled == Settled::Served && is_get && is_master(&name, &entry.path) {
-            settled = Settled::PolledAgain;
-        }
-    }
+        .filter(|e| e.timestamp().is_some_and(|t| t.unix_seconds() >= since));
     PhoneInWave {
+        settled: settled(&name, own),
         mac: name,
         health: phone.map_or(Health::NeverSeen, |p| p.health),
         detail: phone.map(|p| p.detail.clone()).unwrap_or_default(),
-        settled,
+    }
+}
+
+/// Where phone `mac` stands, from its requests since its wave, in time order. It polled again
+/// only with a master request whose boot did not end on an encrypted file polyseal published:
+/// a phone that cannot decrypt a file restarts right after it (docs/ROLLOUT.md), and one such
+/// restart is not yet the `reboot-loop` that `status` needs several for. Its override file
+/// (`<mac>-phone.cfg`) it encrypted itself and reads back at the end of every boot.
+fn settled<'e>(mac: &str, requests: impl Iterator<Item = &'e Entry>) -> Settled {
+    let override_file = format!("{mac}-phone.cfg");
+    let mut settled = Settled::NotServed;
+    let mut last_was_encrypted = false;
+    for entry in requests {
+        let served = entry.method == "GET" && entry.status == 200;
+        // A boot asks for `<mac>.cfg` first, and for `000000000000.cfg` after a 404.
+        if entry.method == "GET" && is_master(mac, &entry.path) {
+            if served && settled == Settled::Served && !last_was_encrypted {
+                return Settled::PolledAgain;
+            }
+            continue;
+        }
+        let name = entry.path.rsplit('/').next().unwrap_or(&entry.path);
+        last_was_encrypted =
+            served && entry.key_desc.is_some() && !name.eq_ignore_ascii_case(&override_file);
+        if last_was_encrypted {
+            settled = Settled::Served;
+        }
+    }
+    settled
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MAC: &str = "0004f2a10001";
+
+    fn get(path: &str, encrypted: bool) -> Entry {
+        let mut entry = Entry::now("GET", path, 200, 100);
+        entry.mac = Some(MAC.to_owned());
+        entry.key_desc = encrypted.then(|| format!("{MAC}-g1"));
+        entry
+    }
+
+    fn boot(encrypted_last: bool) -> Vec<Entry> {
+        let mut own_master = get(&format!("{MAC}.cfg"), false);
+        own_master.status = 404;
+        let mut boot = vec![
+            own_master,
+            get("000000000000.cfg", false),
+            get(&format!("{MAC}-key.cfg"), false),
+            get(&format!("{MAC}-sip.cfg"), true),
+        ];
+        if !encrypted_last {
+            boot.push(get("site.cfg", false));
+            boot.push(get(&format!("overrides/{MAC}-phone.cfg"), true));
+        }
+        boot
+    }
+
+    #[test]
+    fn a_restart_right_after_an_encrypted_file_is_not_a_poll() {
+        let once = [boot(true), boot(false)].concat();
+        // Served, then restarted right after its -sip.cfg: not settled, however it ends.
+        assert_eq!(settled(MAC, once.iter()), Settled::Served);
+        let looping = [boot(true), boot(true), vec![get("000000000000.cfg", false)]].concat();
+        assert_eq!(settled(MAC, looping.iter()), Settled::Served);
+    }
+
+    #[test]
+    fn a_boot_that_read_on_past_its_files_then_a_master_request_is_a_poll() {
+        let polled = [boot(false), vec![get("000000000000.cfg", false)]].concat();
+        assert_eq!(settled(MAC, polled.iter()), Settled::PolledAgain);
+        assert_eq!(settled(MAC, boot(false).iter()), Settled::Served);
+        assert_eq!(settled(MAC, std::iter::empty()), Settled::NotServed);
     }
 }

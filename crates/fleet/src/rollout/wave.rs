@@ -49,7 +49,8 @@ pub fn next_wave(
                         "has not been served its encrypted files since".to_owned()
                     }
                     super::Settled::Served => {
-                        "was served its encrypted files but has not polled again".to_owned()
+                        "was served its encrypted files but has not polled again after reading them"
+                            .to_owned()
                     }
                     super::Settled::PolledAgain => {
                         format!("is {} ({})", first.health.as_str(), first.detail)
