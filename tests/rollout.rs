@@ -13,6 +13,17 @@ use crate::support::{Workspace, assert_failure, polyseal_bin};
 
 const DEFAULT: &str = "iv=prefix digest=sha256 padding=pkcs7 body=raw eol=lf";
 const OTHER: &str = "iv=zero digest=sha1 padding=pkcs7 body=base64 eol=crlf";
+/// `rollout start` with the example's first phone as the canary.
+const START: [&str; 8] = [
+    "rollout",
+    "start",
+    "--canary",
+    "0004f2a10001",
+    "--src",
+    "src",
+    "--out",
+    "out",
+];
 const WRONG: &str = "iv=header digest=md5 padding=zero body=raw eol=crlf";
 
 /// The example's fleet served by `polyseal serve` from `out/` after `rollout start`, its
@@ -30,16 +41,7 @@ struct Fleet {
 impl Fleet {
     fn start(firmware: &str) -> Fleet {
         let ws = Workspace::with_vault();
-        let started = ws.output(&[
-            "rollout",
-            "start",
-            "--canary",
-            "0004f2a10001",
-            "--src",
-            "src",
-            "--out",
-            "out",
-        ]);
+        let started = ws.output(&START);
         assert!(started.status.success(), "{started:?}");
         std::fs::create_dir(ws.path("up")).expect("uploads");
         let pki = Pki::new();
@@ -181,15 +183,15 @@ fn a_fleet_whose_firmware_writes_another_layout_is_learned_and_rolled_out_to_eve
         3,
         "has not polled again after reading them",
     );
-    assert!(fleet.boot(0));
+    assert!(fleet.boot(0), "{:#?}", fleet.reports.last());
 
     // Wave 2 (50 % of 3 phones: 2, which is every phone left): the rest.
     let wave = fleet.advance();
     assert!(wave.status.success(), "{wave:?}");
     for index in 1..3 {
-        assert!(fleet.boot(index));
+        assert!(fleet.boot(index), "{:#?}", fleet.reports.last());
         assert!(fleet.encrypted_files_served(index) > 0);
-        assert!(fleet.boot(index));
+        assert!(fleet.boot(index), "{:#?}", fleet.reports.last());
     }
     let status = fleet.status_json();
     assert_eq!(status["complete"], true, "{status:#}");
@@ -263,7 +265,7 @@ fn a_forced_wrong_layout_loops_the_canary_halts_the_rollout_and_abort_brings_it_
         "its own file, read"
     );
     for index in 1..3 {
-        assert!(fleet.boot(index));
+        assert!(fleet.boot(index), "{:#?}", fleet.reports.last());
         assert_eq!(
             fleet.encrypted_files_served(index),
             0,
@@ -284,8 +286,8 @@ fn a_fleet_whose_firmware_writes_the_default_layout_goes_straight_through() {
     for wave in [vec![0], vec![1, 2]] {
         assert!(fleet.advance().status.success());
         for index in wave {
-            assert!(fleet.boot(index));
-            assert!(fleet.boot(index));
+            assert!(fleet.boot(index), "{:#?}", fleet.reports.last());
+            assert!(fleet.boot(index), "{:#?}", fleet.reports.last());
         }
     }
     assert_eq!(fleet.status_json()["complete"], true);
@@ -296,7 +298,7 @@ fn a_fleet_whose_firmware_writes_the_default_layout_goes_straight_through() {
 fn a_fleet_that_never_uploads_makes_learn_say_what_to_change_on_one_phone() {
     let mut fleet = Fleet::start(OTHER);
     for index in 0..3 {
-        assert!(fleet.boot(index));
+        assert!(fleet.boot(index), "{:#?}", fleet.reports.last());
     }
     let output = fleet.ws.output(&["rollout", "learn", "--uploads", "up"]);
     assert_failure(&output, 3, "no phone has uploaded");
@@ -322,16 +324,7 @@ fn start_refuses_a_tree_whose_phones_would_not_upload_encrypted_and_names_the_li
         ),
     )
     .expect("edit");
-    let output = ws.output(&[
-        "rollout",
-        "start",
-        "--canary",
-        "0004f2a10001",
-        "--src",
-        "src",
-        "--out",
-        "out",
-    ]);
+    let output = ws.output(&START);
     assert_failure(&output, 3, "sets sec.encryption.upload.overrides to \"0\"");
     assert!(String::from_utf8_lossy(&output.stderr).contains("site.cfg"));
     // Validate first: no key made, nothing written.

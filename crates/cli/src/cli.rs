@@ -925,7 +925,7 @@ pub(crate) enum RolloutCommand {
     #[command(
         after_help = "Examples:\n  polyseal rollout status --ledger ledger.jsonl\n  polyseal rollout status --nginx-log /var/log/nginx/polyseal.log --format json"
     )]
-    Status(RolloutStatusArgs),
+    Status(StatusArgs),
 }
 
 #[derive(Args, Debug)]
@@ -964,17 +964,6 @@ pub(crate) struct RolloutAdvanceArgs {
 pub(crate) struct RolloutAbortArgs {
     #[command(flatten)]
     pub(crate) republish: RepublishArgs,
-}
-
-#[derive(Args, Debug)]
-pub(crate) struct RolloutStatusArgs {
-    #[command(flatten)]
-    pub(crate) sources: RequestSourceArgs,
-    /// Output format.
-    #[arg(long, value_enum, default_value_t = TableFormat::Table)]
-    pub(crate) format: TableFormat,
-    #[command(flatten)]
-    pub(crate) rules: HealthRuleArgs,
 }
 
 #[derive(Args, Debug)]

@@ -2,9 +2,11 @@
 //! (polyseal-crypto's `Layout` and `probe`).
 
 use std::io::Read as _;
+use std::path::Path;
 
-use polyseal_crypto::{KeyString, Layout, MAX_FILE_SIZE, inspect, probe};
+use polyseal_crypto::{KeyString, Layout, MAX_FILE_SIZE, Mac, inspect, probe};
 use polyseal_fleet::learn::learn_layout;
+use polyseal_vault::VaultWriter;
 use zeroize::Zeroizing;
 
 use crate::cli::{FormatCommand, FormatLearnArgs, FormatProbeArgs, FormatSetArgs};
@@ -32,20 +34,33 @@ fn learn(session: &Session, args: &FormatLearnArgs) -> Result<(), Failure> {
         .iter()
         .map(|m| parse_mac(m))
         .collect::<Result<Vec<_>, _>>()?;
-    if !args.uploads.is_dir() {
-        return Err(Failure::input(format!(
-            "{}: is not a directory of uploads",
-            args.uploads.display()
-        )));
-    }
     let mut writer = session.writer()?;
-    let data_key = session.unlock(writer.vault())?;
-    let learned = learn_layout(
-        writer.vault(),
-        &data_key,
+    learn_into(
+        session,
+        &mut writer,
         &args.uploads,
         (!macs.is_empty()).then_some(macs.as_slice()),
-    )?;
+        args.set,
+    )
+}
+
+/// Learns the layout from the uploads under `uploads` (of `macs`, or of every phone), prints
+/// it, and with `set` stores it (during a rollout, confirmed for it too).
+pub(crate) fn learn_into(
+    session: &Session,
+    writer: &mut VaultWriter,
+    uploads: &Path,
+    macs: Option<&[Mac]>,
+    set: bool,
+) -> Result<(), Failure> {
+    if !uploads.is_dir() {
+        return Err(Failure::input(format!(
+            "{}: is not a directory of uploads",
+            uploads.display()
+        )));
+    }
+    let data_key = session.unlock(writer.vault())?;
+    let learned = learn_layout(writer.vault(), &data_key, uploads, macs)?;
     emit(&format!("{}\n", learned.layout))?;
     let shown_by = learned
         .evidence
@@ -53,7 +68,7 @@ fn learn(session: &Session, args: &FormatLearnArgs) -> Result<(), Failure> {
         .map(|(mac, file)| format!("{mac} ({})", file.display()))
         .collect::<Vec<_>>()
         .join(", ");
-    if !args.set {
+    if !set {
         session.say(&format!(
             "shown by {shown_by}; `--set` stores it (now {})",
             writer.vault().layout()

@@ -5,7 +5,7 @@ mod bootstrap;
 mod crypt;
 mod custodians;
 mod docs;
-mod format;
+pub(crate) mod format;
 mod init;
 mod key_timing;
 mod keys;

@@ -1,14 +1,14 @@
 //! `polyseal rollout`: move a fleet onto encryption in waves (polyseal-fleet's `rollout`;
 //! docs/ROLLOUT.md).
 
-use polyseal_fleet::learn::learn_layout;
 use polyseal_fleet::rollout::{self, Canaries, RolloutView};
-use polyseal_vault::{Timestamp, Vault, WavePhones};
+use polyseal_vault::{Rollout, Timestamp, Vault, WavePhones};
 
 use crate::cli::{
     RolloutAbortArgs, RolloutAdvanceArgs, RolloutCommand, RolloutLearnArgs, RolloutStartArgs,
-    RolloutStatusArgs, TableFormat,
+    StatusArgs, TableFormat,
 };
+use crate::commands::format::learn_into;
 use crate::commands::publish::run_checked;
 use crate::commands::rotate::{check_republish, republish};
 use crate::commands::status::observe;
@@ -78,53 +78,34 @@ fn start(session: &Session, args: &RolloutStartArgs) -> Result<(), Failure> {
 
 fn learn(session: &Session, args: &RolloutLearnArgs) -> Result<(), Failure> {
     let mut writer = session.writer()?;
-    let rollout = writer
-        .vault()
-        .rollout()
-        .filter(|r| !r.is_complete())
-        .cloned()
-        .ok_or(polyseal_fleet::Error::NoRollout)?;
-    if !args.uploads.is_dir() {
-        return Err(Failure::input(format!(
-            "{}: is not a directory of uploads",
-            args.uploads.display()
-        )));
+    let rollout = current(writer.vault())?;
+    if rollout.is_complete() {
+        return Err(polyseal_fleet::Error::RolloutComplete.into());
     }
-    let data_key = session.unlock(writer.vault())?;
-    let learned = learn_layout(
-        writer.vault(),
-        &data_key,
+    learn_into(
+        session,
+        &mut writer,
         &args.uploads,
         Some(rollout.canaries()),
+        true,
     )?;
-    let before = writer.vault().layout();
-    writer.set_layout(&data_key, learned.layout)?;
-    emit(&format!("{}\n", learned.layout))?;
-    let shown_by = learned
-        .evidence
-        .iter()
-        .map(|(mac, file)| format!("{mac} ({})", file.display()))
-        .collect::<Vec<_>>()
-        .join(", ");
-    session.say(&if before == learned.layout {
-        format!("the layout {before} is confirmed for the rollout, as {shown_by} show")
-    } else {
-        format!(
-            "the layout is now {} (was {before}), confirmed for the rollout, as {shown_by} show",
-            learned.layout
-        )
-    });
-    session.say("next: `polyseal rollout advance` encrypts the canaries' files");
+    session.say(
+        "confirmed for the rollout; next: `polyseal rollout advance` encrypts the canaries' files",
+    );
     Ok(())
+}
+
+/// The vault's rollout.
+fn current(vault: &Vault) -> Result<Rollout, Failure> {
+    Ok(vault
+        .rollout()
+        .cloned()
+        .ok_or(polyseal_fleet::Error::NoRollout)?)
 }
 
 fn advance(session: &Session, args: &RolloutAdvanceArgs) -> Result<(), Failure> {
     let mut writer = session.writer()?;
-    let current = writer
-        .vault()
-        .rollout()
-        .cloned()
-        .ok_or(polyseal_fleet::Error::NoRollout)?;
+    let current = current(writer.vault())?;
     let observed = observe(session, Some(writer.vault()), &args.sources, &args.rules)?;
     let view = rollout::view(
         writer.vault(),
@@ -155,11 +136,7 @@ fn advance(session: &Session, args: &RolloutAdvanceArgs) -> Result<(), Failure> 
 
 fn abort(session: &Session, args: &RolloutAbortArgs) -> Result<(), Failure> {
     let mut writer = session.writer()?;
-    let current = writer
-        .vault()
-        .rollout()
-        .cloned()
-        .ok_or(polyseal_fleet::Error::NoRollout)?;
+    let current = current(writer.vault())?;
     let number = current.waves().len();
     let (before, wave) = current.aborted();
     if wave.is_none() {
@@ -181,7 +158,7 @@ fn abort(session: &Session, args: &RolloutAbortArgs) -> Result<(), Failure> {
     )
 }
 
-fn status(session: &Session, args: &RolloutStatusArgs) -> Result<(), Failure> {
+fn status(session: &Session, args: &StatusArgs) -> Result<(), Failure> {
     let vault = session.vault()?;
     let Some(current) = vault.rollout() else {
         return Err(polyseal_fleet::Error::NoRollout.into());
