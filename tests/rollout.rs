@@ -333,3 +333,27 @@ fn start_refuses_a_tree_whose_phones_would_not_upload_encrypted_and_names_the_li
     assert!(!String::from_utf8_lossy(&keys.stdout).contains("0004f2a10001"));
     let _: PathBuf = site;
 }
+
+#[test]
+fn format_set_of_the_vaults_own_layout_during_a_rollout_vouches_for_it() {
+    let ws = Workspace::with_vault();
+    assert!(ws.output(&START).status.success());
+    std::fs::write(ws.path("ledger.jsonl"), "").expect("an empty ledger");
+    let advance = ["rollout", "advance", "--ledger", "ledger.jsonl"];
+    assert_failure(&ws.output(&advance), 3, "no layout is confirmed");
+    // Without the risk flag, nothing is vouched for.
+    assert_failure(
+        &ws.output(&["format", "set", DEFAULT]),
+        3,
+        "has not been shown",
+    );
+    assert_failure(&ws.output(&advance), 3, "no layout is confirmed");
+    let set = ws.output(&["format", "set", "--i-accept-the-risk", DEFAULT]);
+    assert!(
+        String::from_utf8_lossy(&set.stderr).contains("confirmed for the rollout"),
+        "{set:?}"
+    );
+    let advanced = ws.output(&advance);
+    assert!(advanced.status.success(), "{advanced:?}");
+    ws.run(&["log", "verify"]);
+}

@@ -95,7 +95,13 @@ fn set(session: &Session, args: &FormatSetArgs) -> Result<(), Failure> {
     let layout = before
         .with(&args.assignments.join(" "))
         .map_err(|e| Failure::input(e.to_string()))?;
-    if layout == before {
+    // During a rollout, setting the layout also vouches for it (docs/ROLLOUT.md), even when
+    // it is the vault's already.
+    let confirms = writer
+        .vault()
+        .rollout()
+        .is_some_and(|r| !r.is_complete() && r.layout() != Some(layout));
+    if layout == before && !confirms {
         session.say(&format!("the layout is already {layout}"));
         return Ok(());
     }
@@ -110,10 +116,16 @@ fn set(session: &Session, args: &FormatSetArgs) -> Result<(), Failure> {
     // Every change is authenticated with the data key (docs/VAULT.md, "Authenticated state").
     let data_key = session.unlock(writer.vault())?;
     writer.set_layout(&data_key, layout)?;
-    session.say(&format!(
-        "the layout is now {layout} (was {before}); `polyseal publish` re-encrypts every \
-         published file in it"
-    ));
+    session.say(&if layout == before {
+        format!("the layout {layout} is confirmed for the rollout, on your word")
+    } else if confirms {
+        format!("the layout is now {layout} (was {before}), confirmed for the rollout")
+    } else {
+        format!(
+            "the layout is now {layout} (was {before}); `polyseal publish` re-encrypts every \
+             published file in it"
+        )
+    });
     Ok(())
 }
 
