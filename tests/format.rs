@@ -159,7 +159,7 @@ fn probe_names_the_layout_of_every_openssl_vector_and_says_how_far_a_damaged_fil
 }
 
 /// The key string of `mac` as `keys show --reveal` prints it.
-fn key_of(ws: &Workspace, mac: &str) -> polyseal_crypto::KeyString {
+pub(crate) fn key_of(ws: &Workspace, mac: &str) -> polyseal_crypto::KeyString {
     let shown = stdout(&ws.output(&["keys", "show", "--reveal", mac]));
     let line = shown
         .lines()

@@ -166,7 +166,14 @@ fn a_fleet_whose_firmware_writes_another_layout_is_learned_and_rolled_out_to_eve
     assert!(audit.status.success(), "{audit:?}");
     assert!(String::from_utf8_lossy(&audit.stdout).contains("plaintext-during-rollout"));
 
-    let learned = fleet.ws.output(&["rollout", "learn", "--uploads", "up"]);
+    let learned = fleet.ws.output(&[
+        "rollout",
+        "learn",
+        "--uploads",
+        "up",
+        "--ledger",
+        "ledger.jsonl",
+    ]);
     assert!(learned.status.success(), "{learned:?}");
     assert_eq!(String::from_utf8_lossy(&learned.stdout).trim(), OTHER);
     assert_eq!(fleet.layout_shown(), OTHER);
@@ -307,6 +314,22 @@ fn a_fleet_that_never_uploads_makes_learn_say_what_to_change_on_one_phone() {
         stderr.contains("sec.encryption.upload.overrides=\"1\"") && stderr.contains("reboot it"),
         "{stderr}"
     );
+    assert_eq!(fleet.layout_shown(), DEFAULT);
+    // A file put into the uploads directory by hand is no phone's upload: with the ledger,
+    // learn does not take it for one.
+    let key = crate::format::key_of(&fleet.ws, "0004f2a10001");
+    let other: Layout = OTHER.parse().expect("layout");
+    let planted = polyseal_crypto::encrypt_with(b"<PHONE_CONFIG/>\n", &key, &other).expect("seal");
+    std::fs::write(fleet.ws.path("up/0004f2a10001-phone.cfg"), planted).expect("plant");
+    let with_ledger = fleet.ws.output(&[
+        "rollout",
+        "learn",
+        "--uploads",
+        "up",
+        "--ledger",
+        "ledger.jsonl",
+    ]);
+    assert_failure(&with_ledger, 3, "no phone has uploaded");
     assert_eq!(fleet.layout_shown(), DEFAULT);
     let _ = &fleet.pki;
 }

@@ -945,6 +945,10 @@ pub(crate) struct RolloutLearnArgs {
     /// The directory phones upload into (`serve --uploads`, nginx's WebDAV root).
     #[arg(long)]
     pub(crate) uploads: PathBuf,
+    /// The ledger of `polyseal serve`: only uploads it recorded as received over the canary's
+    /// own client certificate count.
+    #[arg(long)]
+    pub(crate) ledger: Option<PathBuf>,
 }
 
 #[derive(Args, Debug)]

@@ -22,8 +22,10 @@ pub struct Learned {
     pub evidence: Vec<(Mac, PathBuf)>,
 }
 
-/// Probes every encrypted upload under `uploads` (of the phones `macs`, or of every phone) with
-/// the key of the vault its header names, and returns the one layout they all fit. Refused when
+/// Probes every encrypted upload under `uploads` (of the phones `macs`, or of every phone; with
+/// `received`, only those a ledger recorded as received over the phone's own certificate,
+/// [`received_uploads`](crate::rotate::received_uploads)) with the key of the vault its header
+/// names, and returns the one layout they all fit. Refused when
 /// no phone uploaded an encrypted file under a key of its own (`NoEncryptedUpload`), when no
 /// layout fits them all (`NoLayoutFits`), or when several do (`SeveralLayoutsFit`).
 pub fn learn_layout(
@@ -31,12 +33,18 @@ pub fn learn_layout(
     data_key: &DataKey,
     uploads: &Path,
     macs: Option<&[Mac]>,
+    received: Option<&std::collections::BTreeSet<(Mac, String)>>,
 ) -> Result<Learned, Error> {
     let mut plaintext = 0;
     let mut evidence = Vec::new();
     let mut fitting: Option<Vec<Layout>> = None;
     for upload in read_uploads(uploads)? {
         if macs.is_some_and(|macs| !macs.contains(&upload.mac)) {
+            continue;
+        }
+        // A file put into the directory by anyone but the phone shows nothing of its firmware.
+        let served_path = format!("/{}", upload.file.display());
+        if received.is_some_and(|r| !r.contains(&(upload.mac, served_path))) {
             continue;
         }
         let desc = match &upload.holds {

@@ -1,6 +1,7 @@
 //! `polyseal format`: show, set or probe the byte layout of the fleet's encrypted files
 //! (polyseal-crypto's `Layout` and `probe`).
 
+use std::collections::BTreeSet;
 use std::io::Read as _;
 use std::path::Path;
 
@@ -40,6 +41,7 @@ fn learn(session: &Session, args: &FormatLearnArgs) -> Result<(), Failure> {
         &mut writer,
         &args.uploads,
         (!macs.is_empty()).then_some(macs.as_slice()),
+        None,
         args.set,
     )
 }
@@ -51,6 +53,7 @@ pub(crate) fn learn_into(
     writer: &mut VaultWriter,
     uploads: &Path,
     macs: Option<&[Mac]>,
+    received: Option<&BTreeSet<(Mac, String)>>,
     set: bool,
 ) -> Result<(), Failure> {
     if !uploads.is_dir() {
@@ -60,7 +63,7 @@ pub(crate) fn learn_into(
         )));
     }
     let data_key = session.unlock(writer.vault())?;
-    let learned = learn_layout(writer.vault(), &data_key, uploads, macs)?;
+    let learned = learn_layout(writer.vault(), &data_key, uploads, macs, received)?;
     emit(&format!("{}\n", learned.layout))?;
     let shown_by = learned
         .evidence

@@ -2,6 +2,7 @@
 //! docs/ROLLOUT.md).
 
 use polyseal_fleet::rollout::{self, Canaries, RolloutView};
+use polyseal_fleet::rotate;
 use polyseal_vault::{Rollout, Timestamp, Vault, WavePhones};
 
 use crate::cli::{
@@ -11,7 +12,7 @@ use crate::cli::{
 use crate::commands::format::learn_into;
 use crate::commands::publish::run_checked;
 use crate::commands::rotate::{check_republish, republish};
-use crate::commands::status::observe;
+use crate::commands::status::{observe, read_ledger};
 use crate::count::count;
 use crate::failure::Failure;
 use crate::session::{Session, parse_macs};
@@ -82,11 +83,18 @@ fn learn(session: &Session, args: &RolloutLearnArgs) -> Result<(), Failure> {
     if rollout.is_complete() {
         return Err(polyseal_fleet::Error::RolloutComplete.into());
     }
+    let received = match &args.ledger {
+        Some(path) => Some(rotate::received_uploads(
+            &read_ledger(session, path)?.entries,
+        )),
+        None => None,
+    };
     learn_into(
         session,
         &mut writer,
         &args.uploads,
         Some(rollout.canaries()),
+        received.as_ref(),
         true,
     )?;
     session.say(
