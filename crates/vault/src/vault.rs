@@ -45,6 +45,10 @@ pub struct Vault {
     pub(crate) records: BTreeMap<Mac, Record>,
     /// What was read, for checking against the authenticated head when the vault is unlocked.
     pub(crate) found: Found,
+    /// Which phone and generation each KeyDesc names, made at the first lookup and dropped
+    /// when the records change: `status` looks up one KeyDesc per phone, and a search of
+    /// 100,000 records for each took 8 s (docs/PERFORMANCE.md, "Rollout").
+    pub(crate) key_descs: std::sync::OnceLock<std::collections::HashMap<KeyDesc, (Mac, u32)>>,
     // Held for its Drop: releases the lock when the vault is dropped.
     _lock: Option<VaultLock>,
 }
@@ -140,6 +144,7 @@ impl Vault {
             config,
             records,
             found,
+            key_descs: std::sync::OnceLock::new(),
             _lock: lock,
         };
         Ok((vault, format))
@@ -205,13 +210,22 @@ impl Vault {
     /// The record and generation that carry `key_desc`, for telling which key sealed a file
     /// from its header. Needs no identity.
     pub fn find_key_desc(&self, key_desc: &KeyDesc) -> Option<(&Record, &Generation)> {
-        self.records.values().find_map(|record| {
-            record
-                .generations()
-                .iter()
-                .find(|g| g.key_desc() == key_desc)
-                .map(|g| (record, g))
-        })
+        let index = self.key_descs.get_or_init(|| {
+            let mut index = std::collections::HashMap::new();
+            for record in self.records.values() {
+                for g in record.generations() {
+                    // The first in MAC order, as a search would find it.
+                    index
+                        .entry(g.key_desc().clone())
+                        .or_insert((record.mac(), g.number()));
+                }
+            }
+            index
+        });
+        let (mac, number) = index.get(key_desc)?;
+        let record = self.records.get(mac)?;
+        let generation = record.generations().iter().find(|g| g.number() == *number)?;
+        Some((record, generation))
     }
 
     /// Every event in the log, after checking its hash chain.

@@ -967,6 +967,7 @@ impl VaultWriter {
         self.log_len = written.head.log.len;
         self.vault.found = written.found();
         self.vault.records.extend(txn.staged);
+        self.vault.key_descs = std::sync::OnceLock::new();
         if let Some(config) = txn.config {
             self.vault.config = config;
         }
