@@ -224,7 +224,10 @@ impl Vault {
         });
         let (mac, number) = index.get(key_desc)?;
         let record = self.records.get(mac)?;
-        let generation = record.generations().iter().find(|g| g.number() == *number)?;
+        let generation = record
+            .generations()
+            .iter()
+            .find(|g| g.number() == *number)?;
         Some((record, generation))
     }
 

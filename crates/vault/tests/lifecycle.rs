@@ -328,6 +328,24 @@ fn confirmation_marks_a_pre_active_generation_and_is_logged() {
 }
 
 #[test]
+fn a_key_desc_added_after_a_lookup_is_found_by_the_same_writer() {
+    let vault = TestVault::new();
+    let (mut writer, data_key) = vault.unlocked_writer();
+    let g1 = writer
+        .add_keys(&data_key, &[mac(1)], InitialState::Active)
+        .expect("g1");
+    assert!(writer.vault().find_key_desc(g1[0].key.key_desc()).is_some());
+    let g2 = writer
+        .add_keys(&data_key, &[mac(1)], InitialState::PreActive)
+        .expect("g2");
+    let (record, generation) = writer
+        .vault()
+        .find_key_desc(g2[0].key.key_desc())
+        .expect("the index made before g2 was dropped with the change");
+    assert_eq!((record.mac(), generation.number()), (mac(1), 2));
+}
+
+#[test]
 fn keys_are_found_by_mac_generation_and_key_desc() {
     let vault = TestVault::new();
     let (mut writer, data_key) = vault.unlocked_writer();
