@@ -380,3 +380,46 @@ fn format_set_of_the_vaults_own_layout_during_a_rollout_vouches_for_it() {
     assert!(advanced.status.success(), "{advanced:?}");
     ws.run(&["log", "verify"]);
 }
+
+#[test]
+fn canaries_can_be_chosen_again_until_a_wave_is_advanced() {
+    let ws = Workspace::with_vault();
+    assert!(ws.output(&START).status.success());
+    let again = ws.output(&[
+        "rollout",
+        "start",
+        "--canary",
+        "64167fa10003",
+        "--src",
+        "src",
+        "--out",
+        "out",
+    ]);
+    assert!(
+        String::from_utf8_lossy(&again.stderr)
+            .contains("started again with 1 canary: 64167fa10003"),
+        "{again:?}"
+    );
+    ws.run(&["format", "set", "--i-accept-the-risk", DEFAULT]);
+    std::fs::write(ws.path("ledger.jsonl"), "").expect("an empty ledger");
+    ws.run(&["rollout", "advance", "--ledger", "ledger.jsonl"]);
+    let status = ws.output(&[
+        "rollout",
+        "status",
+        "--ledger",
+        "ledger.jsonl",
+        "--format",
+        "json",
+    ]);
+    let status: serde_json::Value = serde_json::from_slice(&status.stdout).expect("JSON");
+    assert_eq!(
+        status["waves"][0]["phones"][0]["mac"], "64167fa10003",
+        "{status:#}"
+    );
+    assert_failure(
+        &ws.output(&START),
+        3,
+        "a rollout is under way (1 wave(s) advanced)",
+    );
+    ws.run(&["log", "verify"]);
+}

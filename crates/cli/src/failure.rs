@@ -247,7 +247,8 @@ fn fleet_hint(error: &polyseal_fleet::Error) -> Option<String> {
             )
         ),
         E::RolloutUnderWay { .. } => {
-            "advance it to the end, or abort its waves (`polyseal rollout status`)".to_owned()
+            "advance it to the end, or abort its waves one by one (`polyseal rollout status`)"
+                .to_owned()
         }
         E::NoRollout => "start one: `polyseal rollout start --src SRC --out OUT`".to_owned(),
         E::LayoutNotConfirmed { .. } => "`polyseal rollout learn --uploads DIR` once a canary \

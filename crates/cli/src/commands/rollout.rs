@@ -60,8 +60,10 @@ fn start(session: &Session, args: &RolloutStartArgs) -> Result<(), Failure> {
         .map(ToString::to_string)
         .collect::<Vec<_>>()
         .join(", ");
+    let again = writer.vault().rollout().is_some_and(|r| !r.is_complete());
     let change = format!(
-        "started with {}: {canary_list}",
+        "started{} with {}: {canary_list}",
+        if again { " again" } else { "" },
         count(planned.canaries().len(), "canary")
     );
     writer.set_rollout(&data_key, Some(planned), &change)?;

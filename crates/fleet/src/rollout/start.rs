@@ -26,7 +26,8 @@ pub enum Canaries {
 }
 
 /// Plans a rollout of `fleet` (the phones publish would serve from `tree`) at `now`, refused
-/// while one is under way, when a named canary is not of the fleet, or when a phone would not
+/// while one is under way (a wave advanced and not all: one with no wave yet is replaced, so
+/// canaries can be chosen again), when a named canary is not of the fleet, or when a phone would not
 /// upload encrypted (`UploadsNotEncrypted`: no file it reads sets [`ENCRYPTED_UPLOADS`] to
 /// `1`). A finished rollout is replaced: that is how a fleet moves onto a new layout.
 pub fn start(
@@ -36,7 +37,10 @@ pub fn start(
     canaries: Canaries,
     now: Timestamp,
 ) -> Result<Rollout, Error> {
-    if let Some(rollout) = vault.rollout().filter(|r| !r.is_complete()) {
+    if let Some(rollout) = vault
+        .rollout()
+        .filter(|r| !r.is_complete() && !r.waves().is_empty())
+    {
         return Err(Error::RolloutUnderWay {
             waves: rollout.waves().len(),
         });

@@ -45,9 +45,11 @@ pub fn next_wave(
                 waiting: waiting.len(),
                 mac: first.mac.clone(),
                 why: match first.settled {
-                    super::Settled::NotServed => {
-                        "has not been served its encrypted files since".to_owned()
-                    }
+                    super::Settled::NotServed => format!(
+                        "has not been served its encrypted files since the wave was advanced \
+                         ({})",
+                        last.advanced
+                    ),
                     super::Settled::Served => {
                         "was served its encrypted files but has not polled again after reading them"
                             .to_owned()
