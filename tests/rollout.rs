@@ -24,6 +24,15 @@ const START: [&str; 8] = [
     "--out",
     "out",
 ];
+/// `rollout learn` counting only the uploads the ledger received.
+const LEARN_FROM_RECEIVED: [&str; 6] = [
+    "rollout",
+    "learn",
+    "--uploads",
+    "up",
+    "--ledger",
+    "ledger.jsonl",
+];
 const WRONG: &str = "iv=header digest=md5 padding=zero body=raw eol=crlf";
 
 /// The example's fleet served by `polyseal serve` from `out/` after `rollout start`, its
@@ -166,14 +175,7 @@ fn a_fleet_whose_firmware_writes_another_layout_is_learned_and_rolled_out_to_eve
     assert!(audit.status.success(), "{audit:?}");
     assert!(String::from_utf8_lossy(&audit.stdout).contains("plaintext-during-rollout"));
 
-    let learned = fleet.ws.output(&[
-        "rollout",
-        "learn",
-        "--uploads",
-        "up",
-        "--ledger",
-        "ledger.jsonl",
-    ]);
+    let learned = fleet.ws.output(&LEARN_FROM_RECEIVED);
     assert!(learned.status.success(), "{learned:?}");
     assert_eq!(String::from_utf8_lossy(&learned.stdout).trim(), OTHER);
     assert_eq!(fleet.layout_shown(), OTHER);
@@ -321,14 +323,7 @@ fn a_fleet_that_never_uploads_makes_learn_say_what_to_change_on_one_phone() {
     let other: Layout = OTHER.parse().expect("layout");
     let planted = polyseal_crypto::encrypt_with(b"<PHONE_CONFIG/>\n", &key, &other).expect("seal");
     std::fs::write(fleet.ws.path("up/0004f2a10001-phone.cfg"), planted).expect("plant");
-    let with_ledger = fleet.ws.output(&[
-        "rollout",
-        "learn",
-        "--uploads",
-        "up",
-        "--ledger",
-        "ledger.jsonl",
-    ]);
+    let with_ledger = fleet.ws.output(&LEARN_FROM_RECEIVED);
     assert_failure(&with_ledger, 3, "no phone has uploaded");
     assert_eq!(fleet.layout_shown(), DEFAULT);
     let _ = &fleet.pki;
