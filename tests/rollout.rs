@@ -1,14 +1,16 @@
-//! `polyseal rollout` through `polyseal serve` with simulated fleets whose firmware writes and
-//! reads one layout (docs/ROLLOUT.md): the layout is learned from a canary's upload, waves go
-//! to 100 % only over phones that settled, and a wrong layout halts at the canary.
+//! `polyseal rollout` through `polyseal serve` (and nginx) with simulated fleets whose firmware
+//! writes and reads one layout (docs/ROLLOUT.md): the layout is learned from a canary's upload,
+//! waves go to 100 % only over phones that settled, and a wrong layout halts at the canary.
 
 use std::path::PathBuf;
 
 use polyseal_crypto::{Layout, Mac};
 use polyseal_testbed::{
-    BootEnd, BootReport, Got, KeyTiming, Phone, Pki, RebootCause, Serve, ServeOptions, Server,
+    BootEnd, BootReport, Got, KeyTiming, Nginx, Phone, Pki, RebootCause, Serve, ServeOptions,
+    Server,
 };
 
+use crate::support::tree::{Backend, Provider};
 use crate::support::{Workspace, assert_failure, polyseal_bin};
 
 const DEFAULT: &str = "iv=prefix digest=sha256 padding=pkcs7 body=raw eol=lf";
@@ -35,12 +37,12 @@ const LEARN_FROM_RECEIVED: [&str; 6] = [
 ];
 const WRONG: &str = "iv=header digest=md5 padding=zero body=raw eol=crlf";
 
-/// The example's fleet served by `polyseal serve` from `out/` after `rollout start`, its
-/// phones running firmware that writes `firmware`.
+/// The example's fleet served by `polyseal serve` (or nginx) from `out/` after `rollout
+/// start`, its phones running firmware that writes `firmware`.
 struct Fleet {
     ws: Workspace,
     pki: Pki,
-    _serve: Serve,
+    provider: Provider,
     server: Server,
     phones: Vec<Phone>,
     /// Every boot report of every phone, to check nothing was ever undecryptable.
@@ -49,18 +51,35 @@ struct Fleet {
 
 impl Fleet {
     fn start(firmware: &str) -> Fleet {
+        Fleet::on(Backend::Serve, firmware)
+    }
+
+    fn on(backend: Backend, firmware: &str) -> Fleet {
         let ws = Workspace::with_vault();
         let started = ws.output(&START);
         assert!(started.status.success(), "{started:?}");
         std::fs::create_dir(ws.path("up")).expect("uploads");
         let pki = Pki::new();
-        let options = ServeOptions {
-            uploads: Some(ws.path("up")),
-            ledger: Some(ws.path("ledger.jsonl")),
-            ..ServeOptions::default()
+        let (provider, server) = match backend {
+            Backend::Serve => {
+                let options = ServeOptions {
+                    uploads: Some(ws.path("up")),
+                    ledger: Some(ws.path("ledger.jsonl")),
+                    ..ServeOptions::default()
+                };
+                let serve = Serve::start(polyseal_bin(), &ws.path("out"), &pki, &options);
+                let server = serve.server(&pki);
+                (Provider::Serve(serve), server)
+            }
+            Backend::Nginx => {
+                let mut config = pki.nginx_config(&ws.path("out"));
+                config.uploads = Some(ws.path("up"));
+                config.access_log = Some(ws.path("access.log"));
+                let nginx = Nginx::start(&config);
+                let server = nginx.server(&pki);
+                (Provider::Nginx(nginx), server)
+            }
         };
-        let serve = Serve::start(polyseal_bin(), &ws.path("out"), &pki, &options);
-        let server = serve.server(&pki);
         let layout: Layout = firmware.parse().expect("a layout");
         let phones = crate::support::PHONES
             .iter()
@@ -72,7 +91,7 @@ impl Fleet {
         Fleet {
             ws,
             pki,
-            _serve: serve,
+            provider,
             server,
             phones,
             reports: Vec::new(),
@@ -93,13 +112,23 @@ impl Fleet {
         self.reports.push((*self.phones[index].mac(), report));
     }
 
-    /// `polyseal rollout ARGS --ledger ledger.jsonl`, with a loop rule that the test's phones,
-    /// booting several times within seconds on purpose, meet only when they loop (the
-    /// simulator gives up after 5 boots in a loop).
+    /// `polyseal rollout ARGS` reading the server's record of requests (`--ledger
+    /// ledger.jsonl`, or `--nginx-log access.log` with the tree nginx serves), with a loop
+    /// rule that the test's phones, booting several times within seconds on purpose, meet only
+    /// when they loop (the simulator gives up after 5 boots in a loop).
     fn rollout(&self, args: &[&str]) -> std::process::Output {
         let mut all = vec!["rollout"];
         all.extend_from_slice(args);
-        all.extend_from_slice(&["--ledger", "ledger.jsonl", "--loop-boots", "5"]);
+        match self.provider {
+            Provider::Serve(_) => all.extend_from_slice(&["--ledger", "ledger.jsonl"]),
+            Provider::Nginx(_) => {
+                all.extend_from_slice(&["--nginx-log", "access.log"]);
+                if !args.contains(&"--out") {
+                    all.extend_from_slice(&["--out", "out"]);
+                }
+            }
+        }
+        all.extend_from_slice(&["--loop-boots", "5"]);
         self.ws.output(&all)
     }
 
@@ -282,12 +311,34 @@ fn a_forced_wrong_layout_loops_the_canary_halts_the_rollout_and_abort_brings_it_
         );
     }
     assert_eq!(fleet.undecryptable(), vec!["0004f2a10001".to_owned()]);
+    // The wave aborted is evidence against the layout: advancing again in it at once would
+    // loop the canary again.
+    assert!(
+        String::from_utf8_lossy(&aborted.stderr).contains("no longer confirmed"),
+        "{aborted:?}"
+    );
+    assert_failure(&fleet.advance(), 3, "no layout is confirmed");
     fleet.ws.run(&["log", "verify"]);
 }
 
 #[test]
 fn a_fleet_whose_firmware_writes_the_default_layout_goes_straight_through() {
-    let mut fleet = Fleet::start(DEFAULT);
+    straight_through(Fleet::start(DEFAULT));
+}
+
+/// nginx's log names no KeyDesc: which files were encrypted is read from the tree it serves.
+#[test]
+fn a_fleet_served_by_nginx_is_rolled_out_from_its_access_log_and_the_published_tree() {
+    let fleet = Fleet::on(Backend::Nginx, DEFAULT);
+    let without_tree = fleet
+        .ws
+        .output(&["rollout", "status", "--nginx-log", "access.log"]);
+    assert_failure(&without_tree, 3, "--nginx-log needs --out OUT");
+    straight_through(fleet);
+}
+
+/// The canary, then the rest, each booted twice (read, then poll) after its wave.
+fn straight_through(mut fleet: Fleet) {
     boot_on_plaintext_and_let_the_canary_upload(&mut fleet);
     let learned = fleet.ws.output(&["rollout", "learn", "--uploads", "up"]);
     assert_eq!(String::from_utf8_lossy(&learned.stdout).trim(), DEFAULT);
@@ -301,6 +352,9 @@ fn a_fleet_whose_firmware_writes_the_default_layout_goes_straight_through() {
     }
     assert_eq!(fleet.status_json()["complete"], true);
     assert!(fleet.undecryptable().is_empty());
+    for index in 0..3 {
+        assert!(fleet.encrypted_files_served(index) > 0, "phone {index}");
+    }
 }
 
 #[test]
@@ -377,9 +431,10 @@ fn format_set_of_the_vaults_own_layout_during_a_rollout_vouches_for_it() {
 }
 
 #[test]
-fn canaries_can_be_chosen_again_until_a_wave_is_advanced() {
+fn canaries_can_be_chosen_again_until_a_wave_is_advanced_keeping_the_confirmed_layout() {
     let ws = Workspace::with_vault();
     assert!(ws.output(&START).status.success());
+    ws.run(&["format", "set", "--i-accept-the-risk", DEFAULT]);
     let again = ws.output(&[
         "rollout",
         "start",
@@ -390,12 +445,12 @@ fn canaries_can_be_chosen_again_until_a_wave_is_advanced() {
         "--out",
         "out",
     ]);
+    let said = String::from_utf8_lossy(&again.stderr);
     assert!(
-        String::from_utf8_lossy(&again.stderr)
-            .contains("started again with 1 canary: 64167fa10003"),
+        said.contains("started again with 1 canary phone: 64167fa10003")
+            && said.contains(&format!("the layout {DEFAULT} stays confirmed")),
         "{again:?}"
     );
-    ws.run(&["format", "set", "--i-accept-the-risk", DEFAULT]);
     std::fs::write(ws.path("ledger.jsonl"), "").expect("an empty ledger");
     ws.run(&["rollout", "advance", "--ledger", "ledger.jsonl"]);
     let status = ws.output(&[
@@ -417,4 +472,134 @@ fn canaries_can_be_chosen_again_until_a_wave_is_advanced() {
         "a rollout is under way (1 wave(s) advanced)",
     );
     ws.run(&["log", "verify"]);
+}
+
+/// `rollout advance` with an empty ledger, so that only the gate's own rules decide.
+const ADVANCE_ON_EMPTY_LEDGER: [&str; 4] = ["rollout", "advance", "--ledger", "ledger.jsonl"];
+
+/// A workspace after `rollout start` and `format set` of the default, its ledger empty.
+fn started_and_confirmed() -> Workspace {
+    let ws = Workspace::with_vault();
+    assert!(ws.output(&START).status.success());
+    ws.run(&["format", "set", "--i-accept-the-risk", DEFAULT]);
+    std::fs::write(ws.path("ledger.jsonl"), "").expect("an empty ledger");
+    ws
+}
+
+#[test]
+fn a_phone_of_the_last_wave_that_is_never_heard_from_can_be_waived_by_name() {
+    let ws = started_and_confirmed();
+    ws.run(&ADVANCE_ON_EMPTY_LEDGER);
+    let waiting = ws.output(&ADVANCE_ON_EMPTY_LEDGER);
+    assert_failure(&waiting, 3, "wave 1 has not settled");
+    assert!(String::from_utf8_lossy(&waiting.stderr).contains("--waive MAC"));
+    // Only a phone of the last wave can be waived.
+    let mut other = ADVANCE_ON_EMPTY_LEDGER.to_vec();
+    other.extend(["--waive", "0004f2a10002"]);
+    assert_failure(
+        &ws.output(&other),
+        3,
+        "0004f2a10002 cannot be waived: it is not a phone of wave 1",
+    );
+    let mut waived = ADVANCE_ON_EMPTY_LEDGER.to_vec();
+    waived.extend(["--waive", "0004f2a10001"]);
+    let advanced = ws.output(&waived);
+    assert!(advanced.status.success(), "{advanced:?}");
+    assert!(
+        String::from_utf8_lossy(&advanced.stderr)
+            .contains("wave 2 advanced: 1 phone (0004f2a10001 of wave 1 waived)"),
+        "{advanced:?}"
+    );
+    let log = ws.output(&["log", "show"]);
+    assert!(
+        String::from_utf8_lossy(&log.stdout).contains("0004f2a10001 of wave 1 waived"),
+        "the waiver is in the vault's events: {log:?}"
+    );
+    ws.run(&["log", "verify"]);
+}
+
+/// A phone no wave took would loop on an encrypted file: publish serves it decrypted, and
+/// audit reports one left encrypted (here by an abort that did not republish).
+#[test]
+fn a_phone_no_wave_took_is_never_served_an_encrypted_file_and_audit_names_one_left() {
+    let ws = started_and_confirmed();
+    let source = ws.path("src/0004f2a10002-sip.cfg");
+    let plaintext = std::fs::read(&source).expect("source");
+    ws.run(&[
+        "encrypt",
+        "--mac",
+        "0004f2a10002",
+        "src/0004f2a10002-sip.cfg",
+        "-o",
+        "sealed.cfg",
+    ]);
+    std::fs::rename(ws.path("sealed.cfg"), &source).expect("replace the source");
+    ws.run(&["publish", "--src", "src", "--out", "out"]);
+    let published = ws.path("out/0004f2a10002-sip.cfg");
+    assert_eq!(std::fs::read(&published).expect("published"), plaintext);
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(&published)
+        .expect("mode")
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o777, 0o600);
+    // Run again, it is proved unchanged rather than rewritten.
+    let again = ws.output(&["publish", "--src", "src", "--out", "out"]);
+    assert!(
+        String::from_utf8_lossy(&again.stderr).contains("up to date"),
+        "{again:?}"
+    );
+    ws.run(&["audit", "--tree", "out", "--strict"]);
+
+    ws.run(&ADVANCE_ON_EMPTY_LEDGER);
+    ws.run(&["publish", "--src", "src", "--out", "out"]);
+    ws.run(&["rollout", "abort"]);
+    let audit = ws.output(&["audit", "--tree", "out", "--format", "json", "--strict"]);
+    assert_eq!(audit.status.code(), Some(1), "{audit:?}");
+    let report: serde_json::Value = serde_json::from_slice(&audit.stdout).expect("JSON");
+    let found: Vec<&serde_json::Value> = report["findings"]
+        .as_array()
+        .expect("findings")
+        .iter()
+        .filter(|f| f["code"] == "encrypted-before-wave")
+        .collect();
+    assert_eq!(found.len(), 1, "{report:#}");
+    assert_eq!(found[0]["mac"], "0004f2a10001", "{report:#}");
+    ws.run(&["publish", "--src", "src", "--out", "out"]);
+    ws.run(&["audit", "--tree", "out", "--strict"]);
+}
+
+/// Phones encrypt their uploads in their firmware's layout: before one is confirmed, polyseal
+/// cannot read them, and must not rewrite them in a guess.
+#[test]
+fn rotate_with_uploads_is_refused_until_the_rollout_has_a_confirmed_layout() {
+    let ws = Workspace::with_vault();
+    assert!(ws.output(&START).status.success());
+    std::fs::create_dir(ws.path("up")).expect("uploads");
+    let key = crate::format::key_of(&ws, "0004f2a10001");
+    let other: Layout = OTHER.parse().expect("layout");
+    let upload = polyseal_crypto::encrypt_with(b"<PHONE_CONFIG/>\n", &key, &other).expect("seal");
+    std::fs::write(ws.path("up/0004f2a10001-phone.cfg"), &upload).expect("upload");
+    let keys_before = ws.output(&["keys", "list", "--format", "json"]).stdout;
+    let refused = ws.output(&[
+        "rotate",
+        "start",
+        "0004f2a10001",
+        "--uploads",
+        "up",
+        "--src",
+        "src",
+        "--out",
+        "out",
+    ]);
+    assert_failure(&refused, 3, "the phones' uploads cannot be read yet");
+    assert_eq!(
+        ws.output(&["keys", "list", "--format", "json"]).stdout,
+        keys_before,
+        "no key made"
+    );
+    assert_eq!(
+        std::fs::read(ws.path("up/0004f2a10001-phone.cfg")).expect("upload"),
+        upload
+    );
 }

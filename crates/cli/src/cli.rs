@@ -913,7 +913,7 @@ pub(crate) enum RolloutCommand {
     /// wave polled again after its encrypted files and is ok; a reboot loop halts the
     /// rollout; needs the identity.
     #[command(
-        after_help = "Examples:\n  polyseal rollout advance --ledger ledger.jsonl --src src --out /srv/polycom\n  polyseal rollout advance --ledger ledger.jsonl --wave 50 --src src --out /srv/polycom"
+        after_help = "Examples:\n  polyseal rollout advance --ledger ledger.jsonl --src src --out /srv/polycom\n  polyseal rollout advance --ledger ledger.jsonl --wave 50 --src src --out /srv/polycom\n  polyseal rollout advance --ledger ledger.jsonl --waive 0004f2a10007\n  polyseal rollout advance --nginx-log access.log --src src --out /srv/polycom"
     )]
     Advance(RolloutAdvanceArgs),
     /// Serve the last wave's files in plaintext again, the state before it; needs the
@@ -923,9 +923,9 @@ pub(crate) enum RolloutCommand {
     /// Per wave and per phone: its health in the ledger and whether it settled on its
     /// encrypted files; needs no identity.
     #[command(
-        after_help = "Examples:\n  polyseal rollout status --ledger ledger.jsonl\n  polyseal rollout status --nginx-log /var/log/nginx/polyseal.log --format json"
+        after_help = "Examples:\n  polyseal rollout status --ledger ledger.jsonl\n  polyseal rollout status --nginx-log access.log --out /srv/polycom"
     )]
-    Status(StatusArgs),
+    Status(RolloutStatusArgs),
 }
 
 #[derive(Args, Debug)]
@@ -956,12 +956,27 @@ pub(crate) struct RolloutAdvanceArgs {
     /// The share of the fleet the wave takes, in percent (the first wave is the canaries).
     #[arg(long, value_name = "PERCENT", default_value_t = 25, value_parser = clap::value_parser!(u8).range(1..=100))]
     pub(crate) wave: u8,
+    /// A phone of the last wave that is not heard from (unplugged, broken) and must not hold
+    /// the next wave (repeatable); named in the vault's events. A phone in a reboot loop
+    /// cannot be waived.
+    #[arg(long = "waive", value_name = "MAC")]
+    pub(crate) waived: Vec<String>,
     #[command(flatten)]
     pub(crate) sources: RequestSourceArgs,
     #[command(flatten)]
     pub(crate) rules: HealthRuleArgs,
     #[command(flatten)]
     pub(crate) republish: RepublishArgs,
+}
+
+#[derive(Args, Debug)]
+pub(crate) struct RolloutStatusArgs {
+    #[command(flatten)]
+    pub(crate) status: StatusArgs,
+    /// The published tree the server serves; needed with --nginx-log, whose lines do not say
+    /// which files were encrypted.
+    #[arg(long, value_name = "OUT")]
+    pub(crate) out: Option<PathBuf>,
 }
 
 #[derive(Args, Debug)]

@@ -234,10 +234,22 @@ fn fleet_hint(error: &polyseal_fleet::Error) -> Option<String> {
         E::NothingToConfirm { .. } => {
             "start a rotation first: `polyseal rotate start MAC`".to_owned()
         }
+        E::UploadsDisagree { .. } => "one vault serves one layout: move those phones onto one \
+            firmware first (`polyseal format probe FILE --mac MAC` shows each one's layout)"
+            .to_owned(),
         E::NoEncryptedUpload { .. } => "on one phone that holds its key: have a configuration \
             file it reads set sec.encryption.upload.overrides=\"1\", reboot it, then change a \
             setting on the phone (its menu or web interface) so it uploads <MAC>-phone.cfg"
             .to_owned(),
+        // A file that sets it otherwise comes first in the phone's CONFIG_FILES: a line
+        // added to a later one would not count (docs/ROLLOUT.md, "Before you start").
+        E::UploadsNotEncrypted {
+            set_in: Some((path, position, _)),
+            ..
+        } => format!(
+            "set it to \"1\" at {}:{position}, then run the command again (docs/ROLLOUT.md)",
+            path.display()
+        ),
         E::UploadsNotEncrypted { shared, .. } => format!(
             "add <sec sec.encryption.upload.overrides=\"1\"/> to {} (a file every phone \
              reads), then run the command again (docs/ROLLOUT.md)",
@@ -260,8 +272,15 @@ fn fleet_hint(error: &polyseal_fleet::Error) -> Option<String> {
                 .to_owned()
         }
         E::WaveNotSettled { .. } => "wait for those phones to poll (or reboot them), then run \
-            it again; `polyseal rollout status` lists them"
+            it again; `polyseal rollout status` lists them; `--waive MAC` lets the next wave go \
+            without a phone that is unplugged or broken"
             .to_owned(),
+        E::UploadsLayoutUnconfirmed { .. } => "`polyseal rollout learn --uploads DIR` first, \
+            or leave --uploads out"
+            .to_owned(),
+        E::WaivedNotInLastWave { .. } => {
+            "`polyseal rollout status` lists the last wave's phones".to_owned()
+        }
         E::CannotFinish { .. } => {
             "a phone must be confirmed to hold the new key first: `polyseal rotate confirm`"
                 .to_owned()

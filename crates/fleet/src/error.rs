@@ -467,10 +467,16 @@ pub enum Error {
         file: PathBuf,
     },
     /// Each upload fits a layout, but no one layout fits them all.
-    #[error("{dir}: the phones' uploads fit different layouts (`polyseal format probe` each)")]
+    #[error(
+        "{}: fits no layout that {} fits: these phones' firmware encrypts in different layouts",
+        other.display(),
+        first.display()
+    )]
     UploadsDisagree {
-        /// The uploads directory.
-        dir: PathBuf,
+        /// The first upload, which fits a layout with all before `other`.
+        first: PathBuf,
+        /// The upload that fits none of the layouts the ones before it fit.
+        other: PathBuf,
     },
     /// Several layouts fit every upload.
     #[error("{} layouts fit every upload: {}", layouts.len(), layouts.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "))]
@@ -550,6 +556,34 @@ pub enum Error {
         mac: String,
         /// Why it has not.
         why: String,
+    },
+    /// Uploads asked to be read during a rollout with no layout confirmed.
+    #[error(
+        "the phones' uploads cannot be read yet: no layout is confirmed for the rollout (the \
+         vault's is {layout}), and phones encrypt their uploads in their firmware's"
+    )]
+    UploadsLayoutUnconfirmed {
+        /// The vault's layout.
+        layout: polyseal_crypto::Layout,
+    },
+    /// `rollout start --canary-count` larger than the fleet.
+    #[error("--canary-count {count} is more than the fleet's {fleet} phone(s)")]
+    TooManyCanaries {
+        /// The count asked for.
+        count: usize,
+        /// The phones of the fleet.
+        fleet: usize,
+    },
+    /// `rollout advance --waive` of a phone that is not of the last wave.
+    #[error("{mac} cannot be waived: {}", match wave {
+        Some(wave) => format!("it is not a phone of wave {wave}, the last one"),
+        None => "no wave has been advanced yet".to_owned(),
+    })]
+    WaivedNotInLastWave {
+        /// The phone.
+        mac: Mac,
+        /// The last wave, if any.
+        wave: Option<usize>,
     },
     /// `rollout abort` with no wave advanced.
     #[error("no wave to abort: every phone's per-phone files are already served in plaintext")]

@@ -74,10 +74,18 @@ pub fn learn_layout(
         if fits.is_empty() {
             return Err(Error::NoLayoutFits { file: path });
         }
-        fitting = Some(match fitting {
+        let together: Vec<Layout> = match fitting {
             None => fits,
             Some(before) => before.into_iter().filter(|l| fits.contains(l)).collect(),
-        });
+        };
+        if together.is_empty() {
+            // Not empty: `fits` is not, so an upload before this one narrowed the layouts.
+            let first = evidence
+                .first()
+                .map_or_else(PathBuf::new, |(_, f)| uploads.join(f));
+            return Err(Error::UploadsDisagree { first, other: path });
+        }
+        fitting = Some(together);
         evidence.push((upload.mac, upload.file));
     }
     let Some(fitting) = fitting else {
@@ -90,9 +98,6 @@ pub fn learn_layout(
         [layout] => Ok(Learned {
             layout: *layout,
             evidence,
-        }),
-        [] => Err(Error::UploadsDisagree {
-            dir: uploads.to_owned(),
         }),
         several => Err(Error::SeveralLayoutsFit {
             layouts: several.to_vec(),

@@ -210,6 +210,20 @@ pub fn waiting(vault: &Vault) -> usize {
         .count()
 }
 
+/// Refuses to read the phones' uploads while a rollout has no layout confirmed: the phones
+/// encrypt them in their firmware's layout, which the vault's may not be, so every upload
+/// would look sealed under a wrong key (and be rewritten in a layout the phone cannot read).
+pub fn check_uploads_readable(vault: &Vault) -> Result<(), Error> {
+    match vault.rollout() {
+        Some(rollout) if !rollout.is_complete() && rollout.layout() != Some(vault.layout()) => {
+            Err(Error::UploadsLayoutUnconfirmed {
+                layout: vault.layout(),
+            })
+        }
+        _ => Ok(()),
+    }
+}
+
 /// Re-encrypts, under the new generation, every override and directory file that a rotating
 /// phone uploaded under its old one: the phone reads them back at boot, and from `start` on it
 /// holds only the new key. On a next-boot fleet a phone that has not yet proved it holds the
@@ -224,6 +238,7 @@ pub fn reseal_uploads(
     dir: &Path,
     note: &mut dyn FnMut(Note),
 ) -> Result<Vec<PathBuf>, Error> {
+    check_uploads_readable(vault)?;
     let mut resealed = Vec::new();
     for upload in read_uploads(dir)? {
         let Held::Desc(desc) = &upload.holds else {

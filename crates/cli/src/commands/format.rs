@@ -43,11 +43,13 @@ fn learn(session: &Session, args: &FormatLearnArgs) -> Result<(), Failure> {
         (!macs.is_empty()).then_some(macs.as_slice()),
         None,
         args.set,
-    )
+    )?;
+    Ok(())
 }
 
 /// Learns the layout from the uploads under `uploads` (of `macs`, or of every phone), prints
-/// it, and with `set` stores it (during a rollout, confirmed for it too).
+/// it, and with `set` stores it (during a rollout, confirmed for it too); returns the phones
+/// whose uploads showed it.
 pub(crate) fn learn_into(
     session: &Session,
     writer: &mut VaultWriter,
@@ -55,7 +57,7 @@ pub(crate) fn learn_into(
     macs: Option<&[Mac]>,
     received: Option<&BTreeSet<(Mac, String)>>,
     set: bool,
-) -> Result<(), Failure> {
+) -> Result<Vec<Mac>, Failure> {
     if !uploads.is_dir() {
         return Err(Failure::input(format!(
             "{}: is not a directory of uploads",
@@ -64,6 +66,7 @@ pub(crate) fn learn_into(
     }
     let data_key = session.unlock(writer.vault())?;
     let learned = learn_layout(writer.vault(), &data_key, uploads, macs, received)?;
+    let shown: Vec<Mac> = learned.evidence.iter().map(|(mac, _)| *mac).collect();
     emit(&format!("{}\n", learned.layout))?;
     let shown_by = learned
         .evidence
@@ -76,7 +79,7 @@ pub(crate) fn learn_into(
             "shown by {shown_by}; `--set` stores it (now {})",
             writer.vault().layout()
         ));
-        return Ok(());
+        return Ok(shown);
     }
     let before = writer.vault().layout();
     writer.set_layout(&data_key, learned.layout)?;
@@ -89,7 +92,7 @@ pub(crate) fn learn_into(
             learned.layout
         )
     });
-    Ok(())
+    Ok(shown)
 }
 
 fn set(session: &Session, args: &FormatSetArgs) -> Result<(), Failure> {

@@ -1,13 +1,15 @@
 //! `polyseal rollout`: move a fleet onto encryption in waves (polyseal-fleet's `rollout`;
 //! docs/ROLLOUT.md).
 
-use polyseal_fleet::rollout::{self, Canaries, RolloutView};
+use std::path::Path;
+
+use polyseal_fleet::rollout::{self, Canaries, PublishedTree, RolloutView};
 use polyseal_fleet::rotate;
 use polyseal_vault::{Rollout, Timestamp, Vault, WavePhones};
 
 use crate::cli::{
-    RolloutAbortArgs, RolloutAdvanceArgs, RolloutCommand, RolloutLearnArgs, RolloutStartArgs,
-    StatusArgs, TableFormat,
+    RequestSourceArgs, RolloutAbortArgs, RolloutAdvanceArgs, RolloutCommand, RolloutLearnArgs,
+    RolloutStartArgs, RolloutStatusArgs, TableFormat,
 };
 use crate::commands::format::learn_into;
 use crate::commands::publish::run_checked;
@@ -64,13 +66,19 @@ fn start(session: &Session, args: &RolloutStartArgs) -> Result<(), Failure> {
     let change = format!(
         "started{} with {}: {canary_list}",
         if again { " again" } else { "" },
-        count(planned.canaries().len(), "canary")
+        count(planned.canaries().len(), "canary phone")
     );
+    let kept = planned.layout();
     writer.set_rollout(&data_key, Some(planned), &change)?;
     session.say(&format!(
         "rollout {change}; every per-phone file is served in plaintext until a wave takes its \
          phone"
     ));
+    if let Some(layout) = kept {
+        session.say(&format!(
+            "the layout {layout} stays confirmed for it (confirmed before the canaries were chosen again)"
+        ));
+    }
     run_checked(session, &mut writer, checked, &data_key, &out)?;
     session.say(
         "next: reboot the canaries so they read their keys, change a setting on each so it \
@@ -91,7 +99,7 @@ fn learn(session: &Session, args: &RolloutLearnArgs) -> Result<(), Failure> {
         )),
         None => None,
     };
-    learn_into(
+    let shown = learn_into(
         session,
         &mut writer,
         &args.uploads,
@@ -99,6 +107,25 @@ fn learn(session: &Session, args: &RolloutLearnArgs) -> Result<(), Failure> {
         received.as_ref(),
         true,
     )?;
+    let silent: Vec<String> = rollout
+        .canaries()
+        .iter()
+        .filter(|mac| !shown.contains(mac))
+        .map(ToString::to_string)
+        .collect();
+    if !silent.is_empty() {
+        session.warn(&format!(
+            "no encrypted upload yet from {} ({}): the layout is not proven on {}; if they run \
+             another model or firmware, wait for their uploads and run learn again",
+            silent.join(", "),
+            if silent.len() == 1 {
+                "a canary"
+            } else {
+                "canaries"
+            },
+            if silent.len() == 1 { "it" } else { "them" },
+        ));
+    }
     session.say(
         "confirmed for the rollout; next: `polyseal rollout advance` encrypts the canaries' files",
     );
@@ -113,7 +140,25 @@ fn current(vault: &Vault) -> Result<Rollout, Failure> {
         .ok_or(polyseal_fleet::Error::NoRollout)?)
 }
 
+/// The published tree to read when `sources` include nginx's log, whose lines do not say which
+/// files were encrypted (docs/ROLLOUT.md, "With nginx").
+fn published_tree(
+    sources: &RequestSourceArgs,
+    out: Option<&Path>,
+) -> Result<Option<PublishedTree>, Failure> {
+    match (&sources.nginx_log, out) {
+        (None, _) => Ok(None),
+        (Some(_), Some(out)) => Ok(Some(PublishedTree::new(out))),
+        (Some(_), None) => Err(Failure::input(
+            "--nginx-log needs --out OUT, the tree nginx serves: its log does not say which \
+             files were served encrypted",
+        )),
+    }
+}
+
 fn advance(session: &Session, args: &RolloutAdvanceArgs) -> Result<(), Failure> {
+    let waived = parse_macs(&args.waived)?;
+    let mut published = published_tree(&args.sources, args.republish.out.as_deref())?;
     let mut writer = session.writer()?;
     let current = current(writer.vault())?;
     let observed = observe(session, Some(writer.vault()), &args.sources, &args.rules)?;
@@ -122,19 +167,42 @@ fn advance(session: &Session, args: &RolloutAdvanceArgs) -> Result<(), Failure> 
         &current,
         &observed.status,
         &observed.entries,
+        published.as_mut(),
     );
-    let wave = rollout::next_wave(writer.vault(), &current, &view, args.wave, Timestamp::now())?;
+    let wave = rollout::next_wave(
+        writer.vault(),
+        &current,
+        &view,
+        args.wave,
+        &waived,
+        Timestamp::now(),
+    )?;
     let planned = check_republish(writer.vault(), &args.republish, &[])?;
     let data_key = session.unlock(writer.vault())?;
     let number = current.waves().len() + 1;
-    let change = match wave.phones() {
+    let mut change = match wave.phones() {
         WavePhones::Listed(macs) => {
             format!("wave {number} advanced: {}", count(macs.len(), "phone"))
         }
         _ => format!("wave {number} advanced: every phone left"),
     };
+    if !waived.is_empty() {
+        let names: Vec<String> = waived.iter().map(ToString::to_string).collect();
+        change.push_str(&format!(
+            " ({} of wave {} waived)",
+            names.join(", "),
+            number - 1
+        ));
+    }
     writer.set_rollout(&data_key, Some(current.advanced(wave)), &change)?;
-    session.say(&format!("{change}; their per-phone files are encrypted"));
+    session.say(&format!(
+        "{change}; their per-phone files are {}",
+        if planned.is_some() {
+            "encrypted"
+        } else {
+            "to be encrypted"
+        }
+    ));
     republish(
         session,
         &mut writer,
@@ -148,6 +216,7 @@ fn abort(session: &Session, args: &RolloutAbortArgs) -> Result<(), Failure> {
     let mut writer = session.writer()?;
     let current = current(writer.vault())?;
     let number = current.waves().len();
+    let confirmed = current.layout().is_some();
     let (before, wave) = current.aborted();
     if wave.is_none() {
         return Err(polyseal_fleet::Error::NothingToAbort.into());
@@ -157,8 +226,20 @@ fn abort(session: &Session, args: &RolloutAbortArgs) -> Result<(), Failure> {
     let change = format!("wave {number} aborted");
     writer.set_rollout(&data_key, Some(before), &change)?;
     session.say(&format!(
-        "{change}: its phones' per-phone files are served in plaintext again"
+        "{change}: its phones' per-phone files are {} in plaintext again",
+        if planned.is_some() {
+            "served"
+        } else {
+            "to be served"
+        }
     ));
+    if confirmed {
+        session.say(&format!(
+            "the layout {} is no longer confirmed for the rollout: find why the wave failed, \
+             then `polyseal rollout learn` or `polyseal format set` before advancing again",
+            writer.vault().layout()
+        ));
+    }
     republish(
         session,
         &mut writer,
@@ -168,13 +249,21 @@ fn abort(session: &Session, args: &RolloutAbortArgs) -> Result<(), Failure> {
     )
 }
 
-fn status(session: &Session, args: &StatusArgs) -> Result<(), Failure> {
-    let vault = session.vault()?;
+fn status(session: &Session, args: &RolloutStatusArgs) -> Result<(), Failure> {
+    let mut published = published_tree(&args.status.sources, args.out.as_deref())?;
+    let vault = session.vault_unchecked()?;
     let Some(current) = vault.rollout() else {
         return Err(polyseal_fleet::Error::NoRollout.into());
     };
+    let args = &args.status;
     let observed = observe(session, Some(&vault), &args.sources, &args.rules)?;
-    let view = rollout::view(&vault, current, &observed.status, &observed.entries);
+    let view = rollout::view(
+        &vault,
+        current,
+        &observed.status,
+        &observed.entries,
+        published.as_mut(),
+    );
     match args.format {
         TableFormat::Json => {
             let json =

@@ -53,6 +53,7 @@ fn start(session: &Session, args: &RotateStartArgs) -> Result<(), Failure> {
     let macs = rotate::start_targets(writer.vault(), targets(named.as_deref()))?;
     if let Some(dir) = &args.uploads {
         uploads_in(dir)?;
+        rotate::check_uploads_readable(writer.vault())?;
     }
     let planned = check_republish(writer.vault(), &args.republish, &macs)?;
     if macs.is_empty() && args.uploads.is_none() {
@@ -110,6 +111,9 @@ fn confirm(session: &Session, args: &RotateConfirmArgs) -> Result<(), Failure> {
         )),
         None => None,
     };
+    if args.uploads.is_some() {
+        rotate::check_uploads_readable(writer.vault())?;
+    }
     let data_key = session.unlock(writer.vault())?;
     let uploads = args.uploads.as_deref().map(|dir| (dir, &data_key));
     let confirmations = rotate::confirm_received(

@@ -65,6 +65,8 @@ pub enum Code {
     PlaintextDuringKeyChange,
     /// `plaintext-during-rollout`: Per-phone file in plaintext until a rollout's wave takes its phone.
     PlaintextDuringRollout,
+    /// `encrypted-before-wave`: Per-phone file encrypted for a phone no rollout wave has taken.
+    EncryptedBeforeWave,
     /// `shared-file-encrypted`: Shared file served encrypted.
     SharedFileEncrypted,
     /// `file-malformed`: Configuration file that is not well-formed XML.
@@ -116,7 +118,7 @@ pub enum Code {
 impl Code {
     /// Every code, in the order docs/AUDIT.md lists them.
     #[cfg(test)]
-    pub const ALL: [Code; 34] = [
+    pub const ALL: [Code; 35] = [
         Code::PhoneWithoutKey,
         Code::KeyWithoutPhone,
         Code::FileWrongGeneration,
@@ -128,6 +130,7 @@ impl Code {
         Code::PerPhoneFilePlaintext,
         Code::PlaintextDuringKeyChange,
         Code::PlaintextDuringRollout,
+        Code::EncryptedBeforeWave,
         Code::SharedFileEncrypted,
         Code::FileMalformed,
         Code::SecretInMaster,
@@ -221,6 +224,11 @@ impl Code {
                 "plaintext-during-rollout",
                 Info,
                 "per-phone file in plaintext until a rollout's wave takes its phone",
+            ),
+            Code::EncryptedBeforeWave => (
+                "encrypted-before-wave",
+                Error,
+                "per-phone file encrypted for a phone no rollout wave has taken",
             ),
             Code::SharedFileEncrypted => (
                 "shared-file-encrypted",

@@ -72,8 +72,8 @@ impl<'a> Audit<'a> {
         let key_change = mac.map(|m| self.step(&m)).filter(|step| {
             step.serves_plaintext(self.vault.key_timing()) && file.loose_mode().is_none()
         });
-        let in_rollout =
-            mac.is_some_and(|m| !self.vault.encrypts_files_of(&m)) && file.loose_mode().is_none();
+        let before_wave = mac.is_some_and(|m| !self.vault.encrypts_files_of(&m));
+        let in_rollout = before_wave && file.loose_mode().is_none();
         let FileRead { bytes, content, .. } = file;
         match content {
             FileHead::Plaintext if in_rollout => {
@@ -113,6 +113,20 @@ impl<'a> Audit<'a> {
             }
             FileHead::BadHeader(error) => findings.push(bad_header(&path, mac, &error)),
             FileHead::Encrypted(header) => {
+                if before_wave {
+                    findings.push(
+                        Finding::new(
+                            Code::EncryptedBeforeWave,
+                            "encrypted, but no wave of the rollout has taken the phone: the \
+                             layout is not proven on it, and a phone that cannot read the file \
+                             reboots",
+                            "publish again (`polyseal publish --src SRC --out OUT`): it serves \
+                             the file in plaintext until the phone's wave",
+                        )
+                        .mac(mac)
+                        .file(&path),
+                    );
+                }
                 findings.extend(self.check_file_key(mac, &header, &path));
                 if config {
                     findings.extend(self.check_decrypted(mac, &header, &path, &bytes));

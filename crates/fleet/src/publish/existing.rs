@@ -92,9 +92,13 @@ pub(super) fn existing(
         return Ok(Existing::Stale);
     }
     let (fresh, source_stamp) = match &output.content {
-        Content::Plaintext { source } => {
-            let (bytes, stamp) = read_source(source)?;
-            (*bytes == *current, stamp)
+        Content::Plaintext {
+            source,
+            key,
+            layout,
+        } => {
+            let (bytes, stamp) = super::render::plaintext_source(source, *key, layout)?;
+            (bool::from(bytes.ct_eq(&current)), stamp)
         }
         // Compared block by block by existing_copy, above.
         Content::Copy { .. } => (false, None),

@@ -291,19 +291,20 @@ impl CheckedPublish {
                 OutputKind::Bootstrap => summary.key_files += 1,
             }
         }
+        let served = match summary.plaintext {
+            1 => "1 per-phone file is".to_owned(),
+            n => format!("{n} per-phone files are"),
+        };
         if summary.plaintext > 0 && writer.vault().rollout().is_some() {
             summary.warnings.push(format!(
-                "{} per-phone files are served in plaintext (owner-only, behind the per-MAC TLS \
-                 rule) until a wave of the rollout takes their phones (polyseal rollout status, \
-                 docs/ROLLOUT.md)",
-                summary.plaintext
+                "{served} served in plaintext (owner-only, behind the per-MAC TLS rule) until a \
+                 wave of the rollout takes their phones (polyseal rollout status, docs/ROLLOUT.md)"
             ));
         } else if summary.plaintext > 0 {
             summary.warnings.push(format!(
-                "{} per-phone files are served in plaintext (owner-only, behind the per-MAC TLS \
-                 rule) while their phones take a new key on this next-boot fleet; `polyseal rotate \
-                 confirm` then `finish` encrypts them again (docs/ROTATION.md)",
-                summary.plaintext
+                "{served} served in plaintext (owner-only, behind the per-MAC TLS rule) while \
+                 their phones take a new key on this next-boot fleet; `polyseal rotate confirm` \
+                 then `finish` encrypts them again (docs/ROTATION.md)"
             ));
         }
         let context = stage::RunContext {

@@ -79,8 +79,14 @@ pub(super) enum Content<'a> {
     Bootstrap { key: &'a KeyString },
     /// A per-phone file served in plaintext, owner-only, while its phone takes a new key on a
     /// next-boot fleet ([`RotationStep::serves_plaintext`]) or until a rollout's wave takes it
-    /// ([`Vault::encrypts_files_of`], docs/ROLLOUT.md).
-    Plaintext { source: PathBuf },
+    /// ([`Vault::encrypts_files_of`], docs/ROLLOUT.md). A source already encrypted is
+    /// decrypted with `key`, the phone's (`check` compared its KeyDesc), in `layout`: the
+    /// phone would loop on it as it is.
+    Plaintext {
+        source: PathBuf,
+        key: Option<&'a KeyString>,
+        layout: Layout,
+    },
 }
 
 impl Content<'_> {
@@ -99,7 +105,7 @@ impl Content<'_> {
         match self {
             Content::Copy { source }
             | Content::Encrypt { source, .. }
-            | Content::Plaintext { source } => Some(source),
+            | Content::Plaintext { source, .. } => Some(source),
             Content::Bootstrap { .. } => None,
         }
     }
@@ -187,7 +193,14 @@ pub(super) fn plan_outputs<'a>(
                             .get(mac)
                             .is_some_and(|s| s.serves_plaintext(vault.key_timing())) =>
                 {
-                    Content::Plaintext { source }
+                    Content::Plaintext {
+                        source,
+                        key: steps
+                            .get(mac)
+                            .and_then(|s| s.files_generation())
+                            .and_then(|generation| keys.get(&(*mac, generation))),
+                        layout: vault.layout(),
+                    }
                 }
                 Some(mac) => {
                     let generation = steps

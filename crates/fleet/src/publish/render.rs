@@ -1,7 +1,9 @@
 //! The bytes of each published file: copied, encrypted, or the bootstrap file.
 
 use std::fs;
+use std::path::Path;
 
+use polyseal_crypto::{KeyString, Layout};
 use polyseal_provision::bootstrap_file;
 use zeroize::Zeroizing;
 
@@ -79,10 +81,14 @@ pub(super) fn render(output: &Output<'_>) -> Result<Rendered, Error> {
             notes: Vec::new(),
             source: None,
         },
-        Content::Plaintext { source: path } => {
+        Content::Plaintext {
+            source: path,
+            key,
+            layout,
+        } => {
             // Checked before any key was made, as the file it is when encrypted; that it is
             // served in plaintext for now is said once, in the summary.
-            let (plaintext, source) = read_source(path)?;
+            let (plaintext, source) = plaintext_source(path, *key, layout)?;
             Rendered {
                 body: Body::Bytes(plaintext),
                 notes: Vec::new(),
@@ -90,4 +96,25 @@ pub(super) fn render(output: &Output<'_>) -> Result<Rendered, Error> {
             }
         }
     })
+}
+
+/// The plaintext of a per-phone file served in plaintext: its source, decrypted with `key` in
+/// `layout` if it is encrypted there.
+pub(super) fn plaintext_source(
+    path: &Path,
+    key: Option<&KeyString>,
+    layout: &Layout,
+) -> Result<(Zeroizing<Vec<u8>>, Option<Stamp>), Error> {
+    let (bytes, stamp) = read_source(path)?;
+    if !polyseal_crypto::is_encrypted(&bytes) {
+        return Ok((bytes, stamp));
+    }
+    let decrypted = key.and_then(|key| polyseal_crypto::decrypt_with(&bytes, key, layout).ok());
+    match decrypted {
+        Some(plaintext) => Ok((plaintext, stamp)),
+        None => Err(Error::EncryptedSourceDoesNotOpen {
+            path: path.to_owned(),
+            key_desc: key.map_or_else(|| "none".to_owned(), |k| k.key_desc().to_string()),
+        }),
+    }
 }

@@ -8,10 +8,12 @@
 //! last wave read its encrypted files and came back `ok`; a `reboot-loop` halts it, and `abort`
 //! serves the last wave in plaintext again.
 
+mod published;
 mod start;
 mod view;
 mod wave;
 
+pub use published::PublishedTree;
 pub use start::{Canaries, DEFAULT_CANARY_COUNT, ENCRYPTED_UPLOADS, start};
 pub use view::{PhoneInWave, RolloutView, Settled, WaveView, view};
 pub use wave::{DEFAULT_WAVE_PERCENT, next_wave};

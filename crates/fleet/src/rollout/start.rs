@@ -27,9 +27,11 @@ pub enum Canaries {
 
 /// Plans a rollout of `fleet` (the phones publish would serve from `tree`) at `now`, refused
 /// while one is under way (a wave advanced and not all: one with no wave yet is replaced, so
-/// canaries can be chosen again), when a named canary is not of the fleet, or when a phone would not
-/// upload encrypted (`UploadsNotEncrypted`: no file it reads sets [`ENCRYPTED_UPLOADS`] to
-/// `1`). A finished rollout is replaced: that is how a fleet moves onto a new layout.
+/// canaries can be chosen again, keeping the layout confirmed for it: the evidence is the
+/// fleet's firmware, whichever phone showed it), when a named canary is not of the fleet, or
+/// when a phone would not upload encrypted (`UploadsNotEncrypted`: no file it reads sets
+/// [`ENCRYPTED_UPLOADS`] to `1`). A finished rollout is replaced: that is how a fleet moves
+/// onto a new layout.
 pub fn start(
     vault: &Vault,
     tree: &SourceTree,
@@ -37,10 +39,8 @@ pub fn start(
     canaries: Canaries,
     now: Timestamp,
 ) -> Result<Rollout, Error> {
-    if let Some(rollout) = vault
-        .rollout()
-        .filter(|r| !r.is_complete() && !r.waves().is_empty())
-    {
+    let unfinished = vault.rollout().filter(|r| !r.is_complete());
+    if let Some(rollout) = unfinished.filter(|r| !r.waves().is_empty()) {
         return Err(Error::RolloutUnderWay {
             waves: rollout.waves().len(),
         });
@@ -61,6 +61,12 @@ pub fn start(
         Canaries::Count(count) => {
             let mut sorted = fleet.to_vec();
             sorted.sort();
+            if count > sorted.len() {
+                return Err(Error::TooManyCanaries {
+                    count,
+                    fleet: sorted.len(),
+                });
+            }
             sorted.into_iter().take(count.max(1)).collect()
         }
     };
@@ -68,7 +74,16 @@ pub fn start(
         return Err(Error::NoPhoneToRollOut);
     }
     check_encrypted_uploads(tree, fleet)?;
-    Ok(Rollout::new(now, canaries))
+    let planned = Rollout::new(now, canaries);
+    Ok(
+        match unfinished
+            .and_then(Rollout::layout)
+            .filter(|l| *l == vault.layout())
+        {
+            Some(confirmed) => planned.with_layout(confirmed),
+            None => planned,
+        },
+    )
 }
 
 /// Refuses the first phone of `fleet` whose configuration files do not set

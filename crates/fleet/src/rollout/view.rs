@@ -7,6 +7,7 @@ use polyseal_crypto::Mac;
 use polyseal_vault::{Rollout, Vault, WavePhones};
 use serde::Serialize;
 
+use super::published::PublishedTree;
 use crate::ledger::Entry;
 use crate::status::{FleetStatus, Health, PhoneStatus, is_master};
 
@@ -90,12 +91,15 @@ pub struct RolloutView {
     pub plaintext_phones: usize,
 }
 
-/// The view of `rollout` of `vault`'s phones, judged by `status` and the ledger's `entries`.
+/// The view of `rollout` of `vault`'s phones, judged by `status` and the requests `entries`.
+/// An entry without a KeyDesc (all of nginx's) was an encrypted file if `published`, the tree
+/// the server serves, holds it encrypted.
 pub fn view(
     vault: &Vault,
     rollout: &Rollout,
     status: &FleetStatus,
     entries: &[Entry],
+    mut published: Option<&mut PublishedTree>,
 ) -> RolloutView {
     let fleet: Vec<Mac> = vault.records().map(|r| r.mac()).collect();
     // Indexed once: at 100,000 phones a search per phone would be 10^10 comparisons.
@@ -133,7 +137,22 @@ pub fn view(
                         let name = mac.to_string();
                         let requests = by_phone.get(name.as_str()).map_or(&[][..], Vec::as_slice);
                         let phone = statuses.get(name.as_str()).copied();
-                        phone_in_wave(name, since, phone, requests)
+                        let mut encrypted = |entry: &Entry| {
+                            entry.key_desc.is_some()
+                                || published
+                                    .as_deref_mut()
+                                    .is_some_and(|tree| tree.is_encrypted(&name, &entry.path))
+                        };
+                        let own = requests
+                            .iter()
+                            .copied()
+                            .filter(|e| e.timestamp().is_some_and(|t| t.unix_seconds() >= since));
+                        PhoneInWave {
+                            settled: settled(&name, own, &mut encrypted),
+                            health: phone.map_or(Health::NeverSeen, |p| p.health),
+                            detail: phone.map(|p| p.detail.clone()).unwrap_or_default(),
+                            mac: name,
+                        }
                     })
                     .collect(),
             }
@@ -150,30 +169,17 @@ pub fn view(
     }
 }
 
-fn phone_in_wave(
-    name: String,
-    since: u64,
-    phone: Option<&PhoneStatus>,
-    requests: &[&Entry],
-) -> PhoneInWave {
-    let own = requests
-        .iter()
-        .copied()
-        .filter(|e| e.timestamp().is_some_and(|t| t.unix_seconds() >= since));
-    PhoneInWave {
-        settled: settled(&name, own),
-        mac: name,
-        health: phone.map_or(Health::NeverSeen, |p| p.health),
-        detail: phone.map(|p| p.detail.clone()).unwrap_or_default(),
-    }
-}
-
-/// Where phone `mac` stands, from its requests since its wave, in time order. It polled again
-/// only with a master request whose boot did not end on an encrypted file polyseal published:
-/// a phone that cannot decrypt a file restarts right after it (docs/ROLLOUT.md), and one such
-/// restart is not yet the `reboot-loop` that `status` needs several for. Its override file
-/// (`<mac>-phone.cfg`) it encrypted itself and reads back at the end of every boot.
-fn settled<'e>(mac: &str, requests: impl Iterator<Item = &'e Entry>) -> Settled {
+/// Where phone `mac` stands, from its requests since its wave, in time order (`encrypted`
+/// tells an encrypted file served). It polled again only with a master request after it read
+/// on past its last encrypted file, to another file it GETs: a phone that cannot decrypt a
+/// file restarts right after it (docs/ROLLOUT.md), uploading its log (a PUT) on the way, and
+/// one such restart is not yet the `reboot-loop` that `status` needs several for. Its override
+/// file (`<mac>-phone.cfg`) it encrypted itself and reads back at the end of every boot.
+fn settled<'e>(
+    mac: &str,
+    requests: impl Iterator<Item = &'e Entry>,
+    encrypted: &mut dyn FnMut(&Entry) -> bool,
+) -> Settled {
     let override_file = format!("{mac}-phone.cfg");
     let mut settled = Settled::NotServed;
     let mut last_was_encrypted = false;
@@ -186,9 +192,12 @@ fn settled<'e>(mac: &str, requests: impl Iterator<Item = &'e Entry>) -> Settled 
             }
             continue;
         }
+        if entry.method != "GET" {
+            continue;
+        }
         let name = entry.path.rsplit('/').next().unwrap_or(&entry.path);
         last_was_encrypted =
-            served && entry.key_desc.is_some() && !name.eq_ignore_ascii_case(&override_file);
+            served && !name.eq_ignore_ascii_case(&override_file) && encrypted(entry);
         if last_was_encrypted {
             settled = Settled::Served;
         }
@@ -207,6 +216,10 @@ mod tests {
         entry.mac = Some(MAC.to_owned());
         entry.key_desc = encrypted.then(|| format!("{MAC}-g1"));
         entry
+    }
+
+    fn by_key_desc(entry: &Entry) -> bool {
+        entry.key_desc.is_some()
     }
 
     fn boot(encrypted_last: bool) -> Vec<Entry> {
@@ -229,16 +242,39 @@ mod tests {
     fn a_restart_right_after_an_encrypted_file_is_not_a_poll() {
         let once = [boot(true), boot(false)].concat();
         // Served, then restarted right after its -sip.cfg: not settled, however it ends.
-        assert_eq!(settled(MAC, once.iter()), Settled::Served);
+        assert_eq!(settled(MAC, once.iter(), &mut by_key_desc), Settled::Served);
         let looping = [boot(true), boot(true), vec![get("000000000000.cfg", false)]].concat();
-        assert_eq!(settled(MAC, looping.iter()), Settled::Served);
+        assert_eq!(
+            settled(MAC, looping.iter(), &mut by_key_desc),
+            Settled::Served
+        );
     }
 
     #[test]
     fn a_boot_that_read_on_past_its_files_then_a_master_request_is_a_poll() {
         let polled = [boot(false), vec![get("000000000000.cfg", false)]].concat();
-        assert_eq!(settled(MAC, polled.iter()), Settled::PolledAgain);
-        assert_eq!(settled(MAC, boot(false).iter()), Settled::Served);
-        assert_eq!(settled(MAC, std::iter::empty()), Settled::NotServed);
+        assert_eq!(
+            settled(MAC, polled.iter(), &mut by_key_desc),
+            Settled::PolledAgain
+        );
+        assert_eq!(
+            settled(MAC, boot(false).iter(), &mut by_key_desc),
+            Settled::Served
+        );
+        assert_eq!(
+            settled(MAC, std::iter::empty(), &mut by_key_desc),
+            Settled::NotServed
+        );
+    }
+
+    #[test]
+    fn an_upload_after_an_encrypted_file_is_no_reading_on() {
+        let mut log = Entry::now("PUT", &format!("{MAC}-boot.log"), 201, 100);
+        log.mac = Some(MAC.to_owned());
+        let looping = [boot(true), vec![log, get("000000000000.cfg", false)]].concat();
+        assert_eq!(
+            settled(MAC, looping.iter(), &mut by_key_desc),
+            Settled::Served
+        );
     }
 }

@@ -14,16 +14,28 @@ pub const DEFAULT_WAVE_PERCENT: u8 = 25;
 /// (the canaries, for the first), advanced at `now`. Refused when the rollout is complete,
 /// when no layout was confirmed for it (`rollout learn`), when a phone of any wave is in a
 /// reboot loop (the rollout is halted: `abort`), and when a phone of the last wave has not
-/// settled on its encrypted files.
+/// settled on its encrypted files, unless the operator `waived` it (a phone unplugged or
+/// broken); a waived phone must be of the last wave.
 pub fn next_wave(
     vault: &Vault,
     rollout: &Rollout,
     view: &RolloutView,
     percent: u8,
+    waived: &[Mac],
     now: Timestamp,
 ) -> Result<Wave, Error> {
     if rollout.is_complete() {
         return Err(Error::RolloutComplete);
+    }
+    let last_wave = view.waves.last();
+    if let Some(mac) = waived.iter().find(|m| {
+        let name = m.to_string();
+        last_wave.is_none_or(|w| !w.phones.iter().any(|p| p.mac == name))
+    }) {
+        return Err(Error::WaivedNotInLastWave {
+            mac: *mac,
+            wave: last_wave.map(|w| w.number),
+        });
     }
     if !view.layout_confirmed {
         return Err(Error::LayoutNotConfirmed {
@@ -37,8 +49,12 @@ pub fn next_wave(
             detail: looping.detail.clone(),
         });
     }
-    if let Some(last) = view.waves.last() {
-        let waiting: Vec<_> = last.phones.iter().filter(|p| !p.is_settled()).collect();
+    if let Some(last) = last_wave {
+        let waiting: Vec<_> = last
+            .phones
+            .iter()
+            .filter(|p| !p.is_settled() && !waived.iter().any(|m| m.to_string() == p.mac))
+            .collect();
         if let Some(first) = waiting.first() {
             return Err(Error::WaveNotSettled {
                 wave: last.number,
