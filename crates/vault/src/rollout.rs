@@ -99,7 +99,7 @@ impl Rollout {
     /// The rollout with its last wave taken back (its phones served in plaintext again), and
     /// that wave; `None` if no wave was advanced. Its layout is no longer confirmed: a wave
     /// aborted is evidence against it, and advancing again in it at once would serve the same
-    /// phones the same files (docs/ROLLOUT.md, "Abort").
+    /// phones the same files (docs/ROLLOUT.md, "4. A loop").
     pub fn aborted(mut self) -> (Rollout, Option<Wave>) {
         let wave = self.waves.pop();
         if wave.is_some() {
