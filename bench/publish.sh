@@ -20,15 +20,11 @@ age-keygen -o "$work/identity.txt" 2>/dev/null
 export POLYSEAL_VAULT=$work/vault POLYSEAL_IDENTITY=$work/identity.txt
 "$polyseal" -q init --recipient "$work/identity.txt"
 
-measure() { # label command...
-    local label=$1; shift
-    /usr/bin/time -f "%e %M %U %S" -o "$work/time" "$@" >/dev/null
-    read -r seconds kib user system < "$work/time"
-    printf '%-40s %8.2f s wall %8.1f MB peak RSS  (CPU: %.1f s user, %.1f s system)\n' \
-        "$label" "$seconds" "$(echo "$kib / 1024" | bc -l)" "$user" "$system"
-}
+measure_width=40
+# shellcheck source=bench/lib.sh
+source bench/lib.sh
 
-echo "machine: $(nproc) cores, $(free -g | awk '/Mem:/{print $2}') GiB, $(uname -m), $(rustc --version)"
+machine
 echo "fleet: $phones phones, $(du -sh "$work/src" | cut -f1) of source"
 sync
 measure "publish, from nothing ($phones phones)" "$polyseal" -q publish --src "$work/src" --out "$work/out"

@@ -47,6 +47,8 @@ struct Fleet {
     phones: Vec<Phone>,
     /// Every boot report of every phone, to check nothing was ever undecryptable.
     reports: Vec<(Mac, BootReport)>,
+    /// `--loop-boots` of every `rollout` command.
+    loop_boots: &'static str,
 }
 
 impl Fleet {
@@ -95,6 +97,7 @@ impl Fleet {
             server,
             phones,
             reports: Vec::new(),
+            loop_boots: "5",
         }
     }
 
@@ -128,15 +131,33 @@ impl Fleet {
                 }
             }
         }
-        all.extend_from_slice(&["--loop-boots", "5"]);
+        all.extend_from_slice(&["--loop-boots", self.loop_boots]);
         self.ws.output(&all)
     }
 
+    /// `rollout advance --wave 50`, republishing; once it is done, the next second has begun
+    /// (the gate counts only reads from the second after the tree was published).
     fn advance(&self) -> std::process::Output {
-        self.rollout(&["advance", "--wave", "50", "--src", "src", "--out", "out"])
+        self.advance_by(50)
     }
 
-    /// The files of phone `index` that were ever served encrypted to it.
+    fn advance_by(&self, percent: u8) -> std::process::Output {
+        let percent = percent.to_string();
+        let output = self.rollout(&[
+            "advance", "--wave", &percent, "--src", "src", "--out", "out",
+        ]);
+        into_the_next_second();
+        output
+    }
+
+    /// `polyseal publish` of the tree the fleet is served, then into the next second.
+    fn publish(&self) {
+        self.ws.run(&["publish", "--src", "src", "--out", "out"]);
+        into_the_next_second();
+    }
+
+    /// The files polyseal encrypted that phone `index` was ever served (not its override
+    /// file, which it encrypted itself).
     fn encrypted_files_served(&self, index: usize) -> usize {
         let mac = self.phones[index].mac();
         self.reports
@@ -145,6 +166,7 @@ impl Fleet {
             .flat_map(|(_, r)| &r.boots)
             .flat_map(|b| &b.fetched)
             .filter(|f| matches!(f.got, Got::Decrypted(_) | Got::Undecryptable(_)))
+            .filter(|f| !f.path.ends_with("-phone.cfg"))
             .count()
     }
 
@@ -173,6 +195,15 @@ impl Fleet {
         let output = self.ws.output(&["format", "show"]);
         String::from_utf8_lossy(&output.stdout).trim().to_owned()
     }
+}
+
+/// Sleeps into the next second of the wall clock: ledger and vault times are whole seconds.
+fn into_the_next_second() {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("after 1970");
+    let rest = std::time::Duration::from_nanos(1_000_000_000 - u64::from(now.subsec_nanos()));
+    std::thread::sleep(rest + std::time::Duration::from_millis(20));
 }
 
 /// Boots every phone once after start: each reads its key and runs on plaintext files; the
@@ -318,6 +349,23 @@ fn a_forced_wrong_layout_loops_the_canary_halts_the_rollout_and_abort_brings_it_
         "{aborted:?}"
     );
     assert_failure(&fleet.advance(), 3, "no layout is confirmed");
+    // Vouching for it again is allowed, with a warning; learning it from any upload is for
+    // `rollout learn` alone.
+    let again = fleet
+        .ws
+        .output(&["format", "set", "--i-accept-the-risk", WRONG]);
+    assert!(
+        String::from_utf8_lossy(&again.stderr)
+            .contains("was the rollout's layout when its last wave was aborted"),
+        "{again:?}"
+    );
+    assert_failure(
+        &fleet
+            .ws
+            .output(&["format", "learn", "--uploads", "up", "--set"]),
+        3,
+        "format learn --set during a rollout",
+    );
     fleet.ws.run(&["log", "verify"]);
 }
 
@@ -327,6 +375,45 @@ fn a_fleet_whose_firmware_writes_the_default_layout_goes_straight_through() {
 }
 
 /// nginx's log names no KeyDesc: which files were encrypted is read from the tree it serves.
+/// What a phone read before the tree showed its wave proves nothing, though nginx's log
+/// names the file the tree now holds encrypted.
+#[test]
+fn with_nginx_reads_before_the_wave_was_published_do_not_settle_it() {
+    let mut fleet = Fleet::on(Backend::Nginx, DEFAULT);
+    // The canary boots five times within seconds, on purpose.
+    fleet.loop_boots = "8";
+    boot_on_plaintext_and_let_the_canary_upload(&mut fleet);
+    fleet.ws.run(&["rollout", "learn", "--uploads", "up"]);
+    std::fs::write(fleet.ws.path("empty.jsonl"), "").expect("an empty ledger");
+    fleet
+        .ws
+        .run(&["rollout", "advance", "--ledger", "empty.jsonl"]);
+    into_the_next_second();
+    assert!(
+        fleet.boot(0) && fleet.boot(0),
+        "{:#?}",
+        fleet.reports.last()
+    );
+    assert_eq!(
+        fleet.encrypted_files_served(0),
+        0,
+        "the tree was not published"
+    );
+    fleet.publish();
+    assert_failure(
+        &fleet.advance(),
+        3,
+        "has not been served its encrypted files since the tree was published",
+    );
+    assert!(
+        fleet.boot(0) && fleet.boot(0),
+        "{:#?}",
+        fleet.reports.last()
+    );
+    let advanced = fleet.advance();
+    assert!(advanced.status.success(), "{advanced:?}");
+}
+
 #[test]
 fn a_fleet_served_by_nginx_is_rolled_out_from_its_access_log_and_the_published_tree() {
     let fleet = Fleet::on(Backend::Nginx, DEFAULT);
@@ -469,7 +556,7 @@ fn canaries_can_be_chosen_again_until_a_wave_is_advanced_keeping_the_confirmed_l
     assert_failure(
         &ws.output(&START),
         3,
-        "a rollout is under way (1 wave(s) advanced)",
+        "a rollout is under way (1 wave advanced)",
     );
     ws.run(&["log", "verify"]);
 }
@@ -486,36 +573,134 @@ fn started_and_confirmed() -> Workspace {
     ws
 }
 
+/// A wave is gated on the tree: advancing without republishing leaves the phones on the files
+/// of before, and what they read then proves nothing.
 #[test]
-fn a_phone_of_the_last_wave_that_is_never_heard_from_can_be_waived_by_name() {
+fn a_wave_not_yet_in_the_published_tree_cannot_settle() {
     let ws = started_and_confirmed();
     ws.run(&ADVANCE_ON_EMPTY_LEDGER);
-    let waiting = ws.output(&ADVANCE_ON_EMPTY_LEDGER);
+    assert_failure(
+        &ws.output(&ADVANCE_ON_EMPTY_LEDGER),
+        3,
+        "wave 1 is not in the published tree",
+    );
+    ws.run(&["publish", "--src", "src", "--out", "out"]);
+    assert_failure(
+        &ws.output(&ADVANCE_ON_EMPTY_LEDGER),
+        3,
+        "wave 1 has not settled",
+    );
+    let status = ws.output(&["rollout", "status", "--ledger", "ledger.jsonl"]);
+    assert!(
+        String::from_utf8_lossy(&status.stderr).contains("tree published"),
+        "{status:?}"
+    );
+}
+
+#[test]
+fn a_phone_of_the_last_wave_never_heard_from_can_be_waived_once_another_proved_the_layout() {
+    let mut fleet = Fleet::start(DEFAULT);
+    // The canary boots five times within seconds, on purpose.
+    fleet.loop_boots = "8";
+    boot_on_plaintext_and_let_the_canary_upload(&mut fleet);
+    fleet.ws.run(&["rollout", "learn", "--uploads", "up"]);
+    // Wave 1, the canary, is never heard from again: waiving it would leave the layout
+    // unproven.
+    assert!(fleet.advance().status.success());
+    let waiting = fleet.advance();
     assert_failure(&waiting, 3, "wave 1 has not settled");
     assert!(String::from_utf8_lossy(&waiting.stderr).contains("--waive MAC"));
-    // Only a phone of the last wave can be waived.
-    let mut other = ADVANCE_ON_EMPTY_LEDGER.to_vec();
-    other.extend(["--waive", "0004f2a10002"]);
+    let waive_canary = fleet.rollout(&[
+        "advance",
+        "--waive",
+        "0004f2a10001",
+        "--src",
+        "src",
+        "--out",
+        "out",
+    ]);
     assert_failure(
-        &ws.output(&other),
+        &waive_canary,
         3,
-        "0004f2a10002 cannot be waived: it is not a phone of wave 1",
+        "0004f2a10001 cannot be waived: no phone has settled",
     );
-    let mut waived = ADVANCE_ON_EMPTY_LEDGER.to_vec();
-    waived.extend(["--waive", "0004f2a10001"]);
-    let advanced = ws.output(&waived);
-    assert!(advanced.status.success(), "{advanced:?}");
     assert!(
-        String::from_utf8_lossy(&advanced.stderr)
-            .contains("wave 2 advanced: 1 phone (0004f2a10001 of wave 1 waived)"),
-        "{advanced:?}"
+        fleet.boot(0) && fleet.boot(0),
+        "{:#?}",
+        fleet.reports.last()
     );
-    let log = ws.output(&["log", "show"]);
+    // A settled phone, or one not of the last wave, is not waived.
+    for (mac, why) in [
+        ("0004f2a10001", "it has settled on its files"),
+        ("0004f2a10002", "it is not a phone of wave 1"),
+    ] {
+        let output = fleet.rollout(&["advance", "--waive", mac, "--src", "src", "--out", "out"]);
+        assert_failure(&output, 3, why);
+    }
+    // Wave 2 (33 %: one phone), which is then unplugged.
+    assert!(fleet.advance_by(33).status.success());
+    assert_failure(&fleet.advance(), 3, "wave 2 has not settled");
+    // The canary polls on: it proves the layout of the tree as published now.
     assert!(
-        String::from_utf8_lossy(&log.stdout).contains("0004f2a10001 of wave 1 waived"),
+        fleet.boot(0) && fleet.boot(0),
+        "{:#?}",
+        fleet.reports.last()
+    );
+    let waived = fleet.rollout(&[
+        "advance",
+        "--waive",
+        "0004f2a10002",
+        "--src",
+        "src",
+        "--out",
+        "out",
+    ]);
+    assert!(waived.status.success(), "{waived:?}");
+    assert!(
+        String::from_utf8_lossy(&waived.stderr)
+            .contains("wave 3 advanced: every phone left (0004f2a10002 of wave 2 waived)"),
+        "{waived:?}"
+    );
+    let log = fleet.ws.output(&["log", "show"]);
+    assert!(
+        String::from_utf8_lossy(&log.stdout).contains("0004f2a10002 of wave 2 waived"),
         "the waiver is in the vault's events: {log:?}"
     );
-    ws.run(&["log", "verify"]);
+    fleet.ws.run(&["log", "verify"]);
+}
+
+/// A layout changed after a wave settled is proven again before the next wave: the last
+/// wave must read the files of the new layout.
+#[test]
+fn a_layout_changed_after_a_wave_settled_must_be_read_by_that_wave_again() {
+    let mut fleet = Fleet::start(DEFAULT);
+    boot_on_plaintext_and_let_the_canary_upload(&mut fleet);
+    fleet.ws.run(&["rollout", "learn", "--uploads", "up"]);
+    assert!(fleet.advance().status.success());
+    assert!(
+        fleet.boot(0) && fleet.boot(0),
+        "{:#?}",
+        fleet.reports.last()
+    );
+    fleet
+        .ws
+        .run(&["format", "set", "--i-accept-the-risk", WRONG]);
+    assert_failure(&fleet.advance(), 3, "wave 1 is not in the published tree");
+    fleet.publish();
+    assert_failure(
+        &fleet.advance(),
+        3,
+        "has not been served its encrypted files since the tree was published",
+    );
+    assert!(!fleet.boot(0), "the canary loops on the new layout");
+    assert_failure(
+        &fleet.advance(),
+        4,
+        "halted: 0004f2a10001 is in a reboot loop",
+    );
+    for index in 1..3 {
+        assert_eq!(fleet.encrypted_files_served(index), 0);
+    }
 }
 
 /// A phone no wave took would loop on an encrypted file: publish serves it decrypted, and
@@ -602,4 +787,91 @@ fn rotate_with_uploads_is_refused_until_the_rollout_has_a_confirmed_layout() {
         std::fs::read(ws.path("up/0004f2a10001-phone.cfg")).expect("upload"),
         upload
     );
+}
+
+/// Every file under `dir` and its bytes.
+fn snapshot(dir: &std::path::Path) -> std::collections::BTreeMap<PathBuf, Vec<u8>> {
+    walkdir(dir)
+        .into_iter()
+        .map(|path| {
+            let bytes = std::fs::read(&path).expect("read");
+            (path, bytes)
+        })
+        .collect()
+}
+
+fn walkdir(dir: &std::path::Path) -> Vec<PathBuf> {
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(dir).expect("read dir") {
+        let path = entry.expect("entry").path();
+        if path.is_dir() {
+            files.extend(walkdir(&path));
+        } else {
+            files.push(path);
+        }
+    }
+    files
+}
+
+/// `advance` changes the vault, then publishes: a source file the publish would fail on is
+/// found first, and nothing changes.
+#[test]
+fn advance_refuses_an_encrypted_source_its_key_does_not_open_before_changing_anything() {
+    let ws = started_and_confirmed();
+    ws.run(&[
+        "encrypt",
+        "--mac",
+        "0004f2a10001",
+        "src/0004f2a10001-sip.cfg",
+        "-o",
+        "sealed.cfg",
+    ]);
+    std::fs::rename(ws.path("sealed.cfg"), ws.path("src/0004f2a10001-sip.cfg")).expect("move");
+    // Sealed in the default layout, which the vault then leaves.
+    ws.run(&["format", "set", "--i-accept-the-risk", OTHER]);
+    let vault = snapshot(&ws.path("vault"));
+    let out = snapshot(&ws.path("out"));
+    let mut advance = ADVANCE_ON_EMPTY_LEDGER.to_vec();
+    advance.extend(["--src", "src", "--out", "out"]);
+    assert_failure(
+        &ws.output(&advance),
+        3,
+        "does not open it in the vault's layout",
+    );
+    assert_eq!(snapshot(&ws.path("vault")), vault, "the vault is unchanged");
+    assert_eq!(snapshot(&ws.path("out")), out, "the tree is unchanged");
+}
+
+/// A per-phone file already encrypted in the source is read as its phone will read it: a
+/// setting that keeps its uploads plaintext is found there too.
+#[test]
+fn start_reads_an_encrypted_source_for_the_setting_that_keeps_uploads_plaintext() {
+    let ws = Workspace::with_vault();
+    assert!(ws.output(&START).status.success());
+    let source = ws.path("src/0004f2a10002-sip.cfg");
+    let text = std::fs::read_to_string(&source).expect("source");
+    std::fs::write(
+        ws.path("plain.cfg"),
+        text.replace(
+            "</polycomConfig>",
+            "  <sec sec.encryption.upload.overrides=\"0\"/>\n</polycomConfig>",
+        ),
+    )
+    .expect("edit");
+    ws.run(&[
+        "encrypt",
+        "--mac",
+        "0004f2a10002",
+        "plain.cfg",
+        "-o",
+        "src/0004f2a10002-sip.cfg",
+    ]);
+    let vault = snapshot(&ws.path("vault"));
+    let refused = ws.output(&START);
+    assert_failure(
+        &refused,
+        3,
+        "0004f2a10002-sip.cfg:6:8 sets sec.encryption.upload.overrides to \"0\"",
+    );
+    assert_eq!(snapshot(&ws.path("vault")), vault, "the vault is unchanged");
 }

@@ -278,9 +278,12 @@ fn fleet_hint(error: &polyseal_fleet::Error) -> Option<String> {
         E::UploadsLayoutUnconfirmed { .. } => "`polyseal rollout learn --uploads DIR` first, \
             or leave --uploads out"
             .to_owned(),
-        E::WaivedNotInLastWave { .. } => {
-            "`polyseal rollout status` lists the last wave's phones".to_owned()
-        }
+        E::CannotWaive { .. } => "`polyseal rollout status` shows where each phone of the last \
+            wave stands"
+            .to_owned(),
+        E::TreeNotPublished { .. } => "`polyseal publish --src SRC --out OUT` (the tree the \
+            phones are served), then let the wave's phones poll"
+            .to_owned(),
         E::CannotFinish { .. } => {
             "a phone must be confirmed to hold the new key first: `polyseal rotate confirm`"
                 .to_owned()

@@ -116,8 +116,9 @@ pub enum Error {
     /// served, but that key does not open it (another vault names its keys the same way).
     #[error(
         "{}: already encrypted in the source tree under {key_desc}, but this vault's key of \
-         that name does not open it (made by another vault?): the phone could not decrypt it; \
-         put the plaintext file in the source tree (polyseal encrypts it)",
+         that name does not open it in the vault's layout (made by another vault, in another \
+         layout, or damaged): the phone could not decrypt it; put the plaintext file in the \
+         source tree (polyseal encrypts it)",
         path.display()
     )]
     EncryptedSourceDoesNotOpen {
@@ -449,8 +450,9 @@ pub enum Error {
     },
     /// No phone uploaded a file encrypted under a key of its own: nothing shows the layout.
     #[error(
-        "{dir}: no phone has uploaded an override file encrypted under its own key ({plaintext} \
-         plaintext upload(s)), so nothing shows the layout its firmware uses"
+        "{dir}: no phone has uploaded an override file encrypted under its own key ({}), so \
+         nothing shows the layout its firmware uses",
+        crate::count(*plaintext, "plaintext upload")
     )]
     NoEncryptedUpload {
         /// The uploads directory.
@@ -485,7 +487,7 @@ pub enum Error {
         layouts: Vec<polyseal_crypto::Layout>,
     },
     /// `rollout start` while a rollout is under way.
-    #[error("a rollout is under way ({waves} wave(s) advanced)")]
+    #[error("a rollout is under way ({} advanced)", crate::count(*waves, "wave"))]
     RolloutUnderWay {
         /// Waves advanced so far.
         waves: usize,
@@ -546,7 +548,10 @@ pub enum Error {
         detail: String,
     },
     /// A phone of the last wave has not settled on its encrypted files.
-    #[error("wave {wave} has not settled: {waiting} phone(s) waiting; {mac} {why}")]
+    #[error(
+        "wave {wave} has not settled: {} waiting; {mac} {why}",
+        crate::count(*waiting, "phone")
+    )]
     WaveNotSettled {
         /// The wave.
         wave: usize,
@@ -560,30 +565,39 @@ pub enum Error {
     /// Uploads asked to be read during a rollout with no layout confirmed.
     #[error(
         "the phones' uploads cannot be read yet: no layout is confirmed for the rollout (the \
-         vault's is {layout}), and phones encrypt their uploads in their firmware's"
+         vault's is {layout}), and phones encrypt their uploads in their firmware's layout"
     )]
     UploadsLayoutUnconfirmed {
         /// The vault's layout.
         layout: polyseal_crypto::Layout,
     },
     /// `rollout start --canary-count` larger than the fleet.
-    #[error("--canary-count {count} is more than the fleet's {fleet} phone(s)")]
+    #[error(
+        "--canary-count {count} is more than the fleet's {}",
+        crate::count(*fleet, "phone")
+    )]
     TooManyCanaries {
         /// The count asked for.
         count: usize,
         /// The phones of the fleet.
         fleet: usize,
     },
-    /// `rollout advance --waive` of a phone that is not of the last wave.
-    #[error("{mac} cannot be waived: {}", match wave {
-        Some(wave) => format!("it is not a phone of wave {wave}, the last one"),
-        None => "no wave has been advanced yet".to_owned(),
-    })]
-    WaivedNotInLastWave {
+    /// `rollout advance --waive` of a phone that cannot be waived.
+    #[error("{mac} cannot be waived: {why}")]
+    CannotWaive {
         /// The phone.
         mac: Mac,
-        /// The last wave, if any.
-        wave: Option<usize>,
+        /// Why not.
+        why: String,
+    },
+    /// `rollout advance` while the published tree does not show the last wave.
+    #[error(
+        "wave {wave} is not in the published tree: the rollout changed after the last publish, \
+         so its phones are still served the files of before"
+    )]
+    TreeNotPublished {
+        /// The last wave.
+        wave: usize,
     },
     /// `rollout abort` with no wave advanced.
     #[error("no wave to abort: every phone's per-phone files are already served in plaintext")]

@@ -17,6 +17,7 @@
 
 pub mod audit;
 mod clock;
+mod count;
 mod error;
 mod file_key;
 mod files;
@@ -34,6 +35,7 @@ pub mod uploads;
 pub mod write;
 
 pub use clock::{Clock, FixedClock, SystemClock};
+pub use count::count;
 pub use error::Error;
 pub use file_key::key_for_file;
 pub use files::files_under;

@@ -66,7 +66,7 @@ mod tree;
 mod url;
 mod xml;
 
-pub use applied::AppliedSetting;
+pub use applied::{AppliedSetting, OpenEncrypted};
 pub use error::Error;
 pub use fetch_plan::{FetchPlan, PlanIssue, PlannedFile, Role};
 pub use file_kind::{FileKind, classify};

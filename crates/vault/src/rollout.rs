@@ -18,6 +18,12 @@ pub struct Rollout {
     /// set`) during this rollout: no wave is advanced before one.
     layout: Option<Layout>,
     waves: Vec<Wave>,
+    /// When publish last wrote the tree in this state (its waves, the vault's layout); `None`
+    /// since the last change. The gate counts only what phones read after it: before, they
+    /// were served the files of the state before (docs/ROLLOUT.md, "3.").
+    published: Option<Timestamp>,
+    /// The layout confirmed when the last wave was aborted: evidence against it.
+    rejected: Option<Layout>,
 }
 
 /// One wave: the phones whose files it encrypted, and when.
@@ -47,6 +53,8 @@ impl Rollout {
             canaries,
             layout: None,
             waves: Vec::new(),
+            published: None,
+            rejected: None,
         }
     }
 
@@ -60,6 +68,31 @@ impl Rollout {
     pub fn with_layout(mut self, layout: Layout) -> Rollout {
         self.layout = Some(layout);
         self
+    }
+
+    /// When publish last wrote the tree in this rollout's state, if it has since the last
+    /// change.
+    pub fn published(&self) -> Option<Timestamp> {
+        self.published
+    }
+
+    /// The rollout with the tree published in its state at `at`.
+    #[must_use]
+    pub fn with_tree_published(mut self, at: Timestamp) -> Rollout {
+        self.published = Some(at);
+        self
+    }
+
+    /// The rollout with its tree to be published again (the vault's layout changed).
+    #[must_use]
+    pub fn unpublished(mut self) -> Rollout {
+        self.published = None;
+        self
+    }
+
+    /// The layout that was confirmed when the last wave was aborted, if one was.
+    pub fn rejected(&self) -> Option<Layout> {
+        self.rejected
     }
 
     /// When it started.
@@ -93,6 +126,7 @@ impl Rollout {
     #[must_use]
     pub fn advanced(mut self, wave: Wave) -> Rollout {
         self.waves.push(wave);
+        self.published = None;
         self
     }
 
@@ -103,7 +137,8 @@ impl Rollout {
     pub fn aborted(mut self) -> (Rollout, Option<Wave>) {
         let wave = self.waves.pop();
         if wave.is_some() {
-            self.layout = None;
+            self.rejected = self.layout.take().or(self.rejected);
+            self.published = None;
         }
         (self, wave)
     }
@@ -121,6 +156,8 @@ impl Rollout {
             started: self.started.to_string(),
             canaries: self.canaries.iter().map(Mac::to_string).collect(),
             layout: self.layout.map(|l| l.to_string()),
+            published: self.published.map(|t| t.to_string()),
+            rejected: self.rejected.map(|l| l.to_string()),
             wave: self
                 .waves
                 .iter()
@@ -170,17 +207,19 @@ impl Rollout {
         {
             return Err("rollout: only the last wave can take the rest".to_owned());
         }
-        let layout = file
-            .layout
-            .as_deref()
-            .map(str::parse::<Layout>)
-            .transpose()
-            .map_err(|e| format!("rollout: {e}"))?;
+        let layout = |text: &Option<String>| {
+            text.as_deref()
+                .map(str::parse::<Layout>)
+                .transpose()
+                .map_err(|e| format!("rollout: {e}"))
+        };
         Ok(Rollout {
             started: time(&file.started)?,
             canaries: macs(&file.canaries)?,
-            layout,
+            layout: layout(&file.layout)?,
             waves,
+            published: file.published.as_deref().map(time).transpose()?,
+            rejected: layout(&file.rejected)?,
         })
     }
 }
@@ -225,6 +264,10 @@ pub(crate) struct RolloutFile {
     canaries: Vec<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     layout: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    published: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    rejected: Option<String>,
     #[serde(default)]
     wave: Vec<WaveFile>,
 }

@@ -639,6 +639,15 @@ impl VaultWriter {
         }
         let mut config = self.vault.config.clone();
         let mut txn = Transaction::new();
+        // Every encrypted file changes with the layout: what phones read before proves
+        // nothing of the new one until the tree is published in it.
+        let rollout = rollout.map(|r| {
+            if config.layout == layout {
+                r
+            } else {
+                r.unpublished()
+            }
+        });
         if config.layout != layout {
             txn.events.push(EventKind::LayoutSet { layout });
             config.layout = layout;

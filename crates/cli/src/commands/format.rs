@@ -36,6 +36,15 @@ fn learn(session: &Session, args: &FormatLearnArgs) -> Result<(), Failure> {
         .map(|m| parse_mac(m))
         .collect::<Result<Vec<_>, _>>()?;
     let mut writer = session.writer()?;
+    // During a rollout the layout is confirmed for its waves: only the canaries' uploads
+    // (received over their own certificates, with the ledger) may show it.
+    if args.set && writer.vault().rollout().is_some_and(|r| !r.is_complete()) {
+        return Err(Failure::input(
+            "format learn --set during a rollout: the layout it confirms must come from the \
+             canaries' uploads",
+        )
+        .with_hint("`polyseal rollout learn --uploads DIR [--ledger FILE]`"));
+    }
     learn_into(
         session,
         &mut writer,
@@ -45,6 +54,22 @@ fn learn(session: &Session, args: &FormatLearnArgs) -> Result<(), Failure> {
         args.set,
     )?;
     Ok(())
+}
+
+/// Warns when `layout` is the one that was confirmed when the rollout's last wave was aborted:
+/// the same evidence confirms it again, and its phones looped on it.
+fn warn_if_rejected(session: &Session, writer: &VaultWriter, layout: Layout) {
+    let rejected = writer
+        .vault()
+        .rollout()
+        .filter(|r| !r.is_complete())
+        .and_then(|r| r.rejected());
+    if rejected == Some(layout) {
+        session.warn(&format!(
+            "{layout} was the rollout's layout when its last wave was aborted: find why that \
+             wave's phones looped before advancing in it again (docs/ROLLOUT.md, \"4. A loop\")"
+        ));
+    }
 }
 
 /// Learns the layout from the uploads under `uploads` (of `macs`, or of every phone), prints
@@ -83,6 +108,7 @@ pub(crate) fn learn_into(
     }
     let before = writer.vault().layout();
     writer.set_layout(&data_key, learned.layout)?;
+    warn_if_rejected(session, writer, learned.layout);
     session.say(&if before == learned.layout {
         format!("the layout is already {before}, as {shown_by} show")
     } else {
@@ -122,10 +148,14 @@ fn set(session: &Session, args: &FormatSetArgs) -> Result<(), Failure> {
     // Every change is authenticated with the data key (docs/VAULT.md, "Authenticated state").
     let data_key = session.unlock(writer.vault())?;
     writer.set_layout(&data_key, layout)?;
+    warn_if_rejected(session, &writer, layout);
     session.say(&if layout == before {
         format!("the layout {layout} is confirmed for the rollout, on your word")
     } else if confirms {
-        format!("the layout is now {layout} (was {before}), confirmed for the rollout")
+        format!(
+            "the layout is now {layout} (was {before}), confirmed for the rollout; `polyseal \
+             publish` re-encrypts the waves' files in it, and the last wave must read them again"
+        )
     } else {
         format!(
             "the layout is now {layout} (was {before}); `polyseal publish` re-encrypts every \

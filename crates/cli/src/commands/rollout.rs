@@ -48,14 +48,18 @@ fn start(session: &Session, args: &RolloutStartArgs) -> Result<(), Failure> {
              its per-phone files in plaintext",
         ));
     };
+    // Unlocked before the checks end: a per-phone file already encrypted in the source is
+    // read as its phone will read it.
+    let data_key = session.unlock(writer.vault())?;
     let planned = rollout::start(
         writer.vault(),
+        &data_key,
         checked.tree(),
         checked.phones(),
         canaries,
         Timestamp::now(),
     )?;
-    let data_key = session.unlock(writer.vault())?;
+    checked.check_encrypted_sources(writer.vault(), &data_key)?;
     let canary_list = planned
         .canaries()
         .iter()
@@ -126,9 +130,18 @@ fn learn(session: &Session, args: &RolloutLearnArgs) -> Result<(), Failure> {
             if silent.len() == 1 { "it" } else { "them" },
         ));
     }
-    session.say(
-        "confirmed for the rollout; next: `polyseal rollout advance` encrypts the canaries' files",
-    );
+    session.say(if rollout.waves().is_empty() {
+        "confirmed for the rollout; next: `polyseal rollout advance` encrypts the canaries' files"
+    } else if writer
+        .vault()
+        .rollout()
+        .is_some_and(|r| r.published().is_none())
+    {
+        "confirmed for the rollout; next: `polyseal publish --src SRC --out OUT` serves the \
+         waves' files in it, and the last wave's phones must read them before `advance`"
+    } else {
+        "confirmed for the rollout; next: `polyseal rollout advance` when the last wave is ok"
+    });
     Ok(())
 }
 
@@ -148,7 +161,11 @@ fn published_tree(
 ) -> Result<Option<PublishedTree>, Failure> {
     match (&sources.nginx_log, out) {
         (None, _) => Ok(None),
-        (Some(_), Some(out)) => Ok(Some(PublishedTree::new(out))),
+        (Some(_), Some(out)) if out.is_dir() => Ok(Some(PublishedTree::new(out))),
+        (Some(_), Some(out)) => Err(Failure::input(format!(
+            "{}: is not a directory: --out is the published tree nginx serves",
+            out.display()
+        ))),
         (Some(_), None) => Err(Failure::input(
             "--nginx-log needs --out OUT, the tree nginx serves: its log does not say which \
              files were served encrypted",
@@ -179,6 +196,9 @@ fn advance(session: &Session, args: &RolloutAdvanceArgs) -> Result<(), Failure> 
     )?;
     let planned = check_republish(writer.vault(), &args.republish, &[])?;
     let data_key = session.unlock(writer.vault())?;
+    if let Some((checked, _)) = &planned {
+        checked.check_encrypted_sources(writer.vault(), &data_key)?;
+    }
     let number = current.waves().len() + 1;
     let mut change = match wave.phones() {
         WavePhones::Listed(macs) => {
@@ -223,6 +243,9 @@ fn abort(session: &Session, args: &RolloutAbortArgs) -> Result<(), Failure> {
     }
     let planned = check_republish(writer.vault(), &args.republish, &[])?;
     let data_key = session.unlock(writer.vault())?;
+    if let Some((checked, _)) = &planned {
+        checked.check_encrypted_sources(writer.vault(), &data_key)?;
+    }
     let change = format!("wave {number} aborted");
     writer.set_rollout(&data_key, Some(before), &change)?;
     session.say(&format!(
@@ -305,8 +328,13 @@ fn print_view(session: &Session, vault: &Vault, view: &RolloutView) -> Result<()
             vault.layout()
         )
     };
+    let tree = match &view.published {
+        Some(time) => format!("tree published {time}"),
+        None if view.waves.is_empty() => "no wave yet".to_owned(),
+        None => "tree NOT published since the last change: `polyseal publish` first".to_owned(),
+    };
     session.say(&format!(
-        "rollout started {} with canaries {}: {state}; {layout}",
+        "rollout started {} with canaries {}: {state}; {layout}; {tree}",
         view.started,
         view.canaries.join(", ")
     ));

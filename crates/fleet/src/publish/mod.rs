@@ -28,7 +28,7 @@ use std::path::{Path, PathBuf};
 
 use polyseal_crypto::{KeyString, Mac};
 use polyseal_provision::{KeyFilePattern, PhoneFiles, PhoneList, SourceTree};
-use polyseal_vault::{DataKey, InitialState, RotationStep, Vault, VaultWriter};
+use polyseal_vault::{DataKey, InitialState, RotationStep, Timestamp, Vault, VaultWriter};
 
 use crate::{Clock, Error, Progress};
 
@@ -113,6 +113,8 @@ pub struct CheckedPublish {
     macs: Vec<Mac>,
     out_files: ownership::OutFiles,
     summary: PublishSummary,
+    /// Per-phone sources already encrypted (among those read).
+    encrypted_sources: Vec<PathBuf>,
 }
 
 /// Checks `request` against `vault` without changing anything: refuses trees that would brick
@@ -176,18 +178,19 @@ pub fn check(vault: &Vault, request: &PublishRequest<'_>) -> Result<CheckedPubli
         .chain(key_files.iter().map(PathBuf::as_path))
         .collect();
     let manifest = manifest::Manifest::load(&swap::sibling(&out, "manifest")?, &vault.layout());
-    refusals.extend(
-        per_phone::check_per_phone_files(
-            &tree,
-            &phone_files,
-            vault,
-            request.rotating,
-            &manifest,
-            &mut summary,
-            &mut placeholders,
-        )
-        .err(),
-    );
+    let encrypted_sources = per_phone::check_per_phone_files(
+        &tree,
+        &phone_files,
+        vault,
+        request.rotating,
+        &manifest,
+        &mut summary,
+        &mut placeholders,
+    )
+    .unwrap_or_else(|refusal| {
+        refusals.push(refusal);
+        Vec::new()
+    });
     Error::refusals(refusals)?;
     summary
         .warnings
@@ -202,6 +205,7 @@ pub fn check(vault: &Vault, request: &PublishRequest<'_>) -> Result<CheckedPubli
         macs,
         out_files,
         summary,
+        encrypted_sources,
     })
 }
 
@@ -218,6 +222,31 @@ fn need_keys(vault: &Vault, macs: &[Mac]) -> Vec<Mac> {
 }
 
 impl CheckedPublish {
+    /// Refuses a per-phone source already encrypted that the key its header names does not
+    /// open in the vault's layout. `check` compares KeyDescs only (it has no key); a command
+    /// that changes the vault and then publishes (`rollout advance`, `abort`) calls this once
+    /// unlocked, before its change, so that the file does not fail the publish half-way.
+    pub fn check_encrypted_sources(&self, vault: &Vault, data_key: &DataKey) -> Result<(), Error> {
+        for path in &self.encrypted_sources {
+            let (bytes, _) = existing::read_source(path)?;
+            let desc = polyseal_crypto::inspect(&bytes)
+                .ok()
+                .and_then(|header| header.key_desc().cloned());
+            let opens = desc.as_ref().is_some_and(|desc| {
+                vault.open_key_by_desc(data_key, desc).is_ok_and(|key| {
+                    polyseal_crypto::decrypt_with(&bytes, &key.key, &vault.layout()).is_ok()
+                })
+            });
+            if !opens {
+                return Err(Error::EncryptedSourceDoesNotOpen {
+                    path: path.clone(),
+                    key_desc: desc.map_or_else(|| "no KeyDesc".to_owned(), |d| d.to_string()),
+                });
+            }
+        }
+        Ok(())
+    }
+
     /// The phones it publishes.
     pub fn phones(&self) -> &[Mac] {
         &self.macs
@@ -250,6 +279,7 @@ impl CheckedPublish {
             macs,
             out_files,
             mut summary,
+            encrypted_sources: _,
         } = self;
         let need_keys = need_keys(writer.vault(), &macs);
         summary.keys_made = need_keys.len();
@@ -327,8 +357,26 @@ impl CheckedPublish {
             context,
             &mut commit_keys,
         )?;
+        mark_published(writer, data_key)?;
         Ok(summary)
     }
+}
+
+/// During a rollout, records that the tree now shows its waves in the vault's layout: the
+/// gate counts only what phones read after this moment (docs/ROLLOUT.md, "3."). Taken after
+/// the tree was swapped in, in whole seconds; the gate counts from the next second.
+fn mark_published(writer: &mut VaultWriter, data_key: &DataKey) -> Result<(), Error> {
+    let Some(rollout) = writer
+        .vault()
+        .rollout()
+        .filter(|r| r.published().is_none())
+        .cloned()
+    else {
+        return Ok(());
+    };
+    let published = rollout.with_tree_published(Timestamp::now());
+    writer.set_rollout(data_key, Some(published), "tree published")?;
+    Ok(())
 }
 
 /// Every phone to publish: those the masters list files of the tree for and those of the

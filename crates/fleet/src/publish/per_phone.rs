@@ -1,6 +1,6 @@
 //! The per-phone files of a new tree, read and checked before any key is made.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use polyseal_crypto::Mac;
 use polyseal_provision::{Exposure, FileScan, PhoneFiles, Placeholder, SourceTree, scan_file};
@@ -21,6 +21,8 @@ use crate::Error;
 /// encrypted, it would loop them). What the scan finds (weak SIP passwords) becomes grouped
 /// warnings. A file whose source is unchanged since the manifest recorded publishing it was
 /// read then, and is not read again: a rerun of 100,000 phones stays a matter of `stat`s.
+/// Returns the sources read that are already encrypted, for
+/// [`CheckedPublish::check_encrypted_sources`](super::CheckedPublish::check_encrypted_sources).
 pub(super) fn check_per_phone_files(
     tree: &SourceTree,
     phone_files: &PhoneFiles<'_>,
@@ -29,7 +31,7 @@ pub(super) fn check_per_phone_files(
     manifest: &Manifest,
     summary: &mut PublishSummary,
     placeholders: &mut Vec<Placeholder>,
-) -> Result<(), Error> {
+) -> Result<Vec<PathBuf>, Error> {
     if let Some((file, macs)) = phone_files.contested.first() {
         return Err(Error::FileOfSeveralPhones {
             path: tree.path_of(file),
@@ -70,7 +72,7 @@ pub(super) fn check_per_phone_files(
             mac: *mac,
         });
     }
-    let scanned: Vec<Result<FileScan, Error>> = files
+    let scanned: Vec<Result<(FileScan, Option<PathBuf>), Error>> = files
         .par_iter()
         .filter(|(_, file)| {
             manifest
@@ -82,18 +84,23 @@ pub(super) fn check_per_phone_files(
             let (plaintext, _) = read_source(&path)?;
             if polyseal_crypto::is_encrypted(&plaintext) {
                 check_encrypted_source(vault, rotating, mac, &path, &plaintext)?;
-                return Ok(FileScan::default());
+                return Ok((FileScan::default(), Some(path)));
             }
-            Ok(scan_file(&path, &plaintext, Exposure::PerPhoneEncrypted)?)
+            Ok((
+                scan_file(&path, &plaintext, Exposure::PerPhoneEncrypted)?,
+                None,
+            ))
         })
         .collect();
     let mut findings = Vec::new();
     let mut malformed = Vec::new();
+    let mut encrypted = Vec::new();
     for outcome in scanned {
         match outcome {
-            Ok(outcome) => {
+            Ok((outcome, encrypted_source)) => {
                 findings.extend(outcome.findings);
                 placeholders.extend(outcome.placeholders);
+                encrypted.extend(encrypted_source);
             }
             Err(Error::Provision(error @ polyseal_provision::Error::Xml { .. })) => {
                 malformed.push(error);
@@ -109,7 +116,7 @@ pub(super) fn check_per_phone_files(
         });
     }
     summary.warnings.extend(grouped_findings(findings));
-    Ok(())
+    Ok(encrypted)
 }
 
 /// Refuses a per-phone file that is already encrypted in the source tree under another key

@@ -22,14 +22,15 @@ impl PublishedTree {
     /// The tree under `root` (publish's `--out`).
     pub fn new(root: &Path) -> PublishedTree {
         PublishedTree {
-            root: root.to_owned(),
+            root: std::fs::canonicalize(root).unwrap_or_else(|_| root.to_owned()),
             seen: HashMap::new(),
         }
     }
 
     /// True if `path`, as a request named it, is a file of phone `mac` (its name holds the MAC:
     /// the per-MAC rule, docs/DELIVERY.md) that the tree holds encrypted. A path that climbs
-    /// out of the tree, or names no file, is not.
+    /// out of the tree, passes through a symbolic link (publish writes none), or names no
+    /// regular file (a FIFO would block the read) is not.
     pub fn is_encrypted(&mut self, mac: &str, path: &str) -> bool {
         let name = path.rsplit('/').next().unwrap_or(path);
         if !name.to_ascii_lowercase().contains(mac) {
@@ -42,15 +43,22 @@ impl PublishedTree {
         let inside = relative
             .components()
             .all(|c| matches!(c, Component::Normal(_)));
-        let encrypted = inside && head_is_encrypted(&self.root.join(relative));
+        let encrypted = inside && self.head_is_encrypted(&self.root.join(relative));
         self.seen.insert(path.to_owned(), encrypted);
         encrypted
     }
 }
 
-fn head_is_encrypted(path: &Path) -> bool {
-    let mut head = Vec::new();
-    std::fs::File::open(path)
-        .and_then(|file| file.take(HEADER_BYTES).read_to_end(&mut head))
-        .is_ok_and(|read| read > 0 && polyseal_crypto::is_encrypted(&head))
+impl PublishedTree {
+    fn head_is_encrypted(&self, path: &Path) -> bool {
+        // The real path is the path itself only when no part of it is a link.
+        let plain = std::fs::canonicalize(path).is_ok_and(|real| real == path);
+        let regular = std::fs::symlink_metadata(path).is_ok_and(|m| m.is_file());
+        let mut head = Vec::new();
+        plain
+            && regular
+            && std::fs::File::open(path)
+                .and_then(|file| file.take(HEADER_BYTES).read_to_end(&mut head))
+                .is_ok_and(|read| read > 0 && polyseal_crypto::is_encrypted(&head))
+    }
 }

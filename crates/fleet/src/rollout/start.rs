@@ -3,7 +3,8 @@
 
 use polyseal_crypto::Mac;
 use polyseal_provision::SourceTree;
-use polyseal_vault::{Rollout, Timestamp, Vault};
+use polyseal_vault::{DataKey, Rollout, Timestamp, Vault};
+use zeroize::Zeroizing;
 
 use crate::Error;
 
@@ -30,10 +31,11 @@ pub enum Canaries {
 /// canaries can be chosen again, keeping the layout confirmed for it: the evidence is the
 /// fleet's firmware, whichever phone showed it), when a named canary is not of the fleet, or
 /// when a phone would not upload encrypted (`UploadsNotEncrypted`: no file it reads sets
-/// [`ENCRYPTED_UPLOADS`] to `1`). A finished rollout is replaced: that is how a fleet moves
-/// onto a new layout.
+/// [`ENCRYPTED_UPLOADS`] to `1`; a file already encrypted in the tree is read with `data_key`'s
+/// keys). A finished rollout is replaced: that is how a fleet moves onto a new layout.
 pub fn start(
     vault: &Vault,
+    data_key: &DataKey,
     tree: &SourceTree,
     fleet: &[Mac],
     canaries: Canaries,
@@ -73,7 +75,7 @@ pub fn start(
     if canaries.is_empty() {
         return Err(Error::NoPhoneToRollOut);
     }
-    check_encrypted_uploads(tree, fleet)?;
+    check_encrypted_uploads(vault, data_key, tree, fleet)?;
     let planned = Rollout::new(now, canaries);
     Ok(
         match unfinished
@@ -88,10 +90,22 @@ pub fn start(
 
 /// Refuses the first phone of `fleet` whose configuration files do not set
 /// [`ENCRYPTED_UPLOADS`] to `1` (or set it to something else first).
-fn check_encrypted_uploads(tree: &SourceTree, fleet: &[Mac]) -> Result<(), Error> {
+fn check_encrypted_uploads(
+    vault: &Vault,
+    data_key: &DataKey,
+    tree: &SourceTree,
+    fleet: &[Mac],
+) -> Result<(), Error> {
+    // A per-phone file already encrypted in the source is read as its phone will read it; one
+    // its key does not open is refused by the publish check (`check_encrypted_sources`).
+    let mut open = |_: &std::path::Path, bytes: &[u8]| -> Option<Zeroizing<Vec<u8>>> {
+        let desc = polyseal_crypto::inspect(bytes).ok()?.key_desc()?.clone();
+        let key = vault.open_key_by_desc(data_key, &desc).ok()?;
+        polyseal_crypto::decrypt_with(bytes, &key.key, &vault.layout()).ok()
+    };
     for mac in fleet {
         for plan in tree.fetch_plans(mac)? {
-            let setting = tree.applied_setting(&plan, ENCRYPTED_UPLOADS)?;
+            let setting = tree.applied_setting(&plan, ENCRYPTED_UPLOADS, &mut open)?;
             if setting.as_ref().is_none_or(|s| s.value != "1") {
                 let shared = plan
                     .files

@@ -4,7 +4,7 @@
 use std::collections::{HashMap, HashSet};
 
 use polyseal_crypto::Mac;
-use polyseal_vault::{Rollout, Vault, WavePhones};
+use polyseal_vault::{Rollout, Timestamp, Vault, WavePhones};
 use serde::Serialize;
 
 use super::published::PublishedTree;
@@ -48,6 +48,9 @@ pub struct PhoneInWave {
     pub detail: String,
     /// Where it stands on its encrypted files.
     pub settled: Settled,
+    /// True if it settled on files it read since the tree was last published (in the vault's
+    /// layout): evidence that layout works, whichever wave the phone is in.
+    pub proves_layout: bool,
 }
 
 impl PhoneInWave {
@@ -67,6 +70,9 @@ pub struct WaveView {
     pub advanced: String,
     /// True if it took every phone no earlier wave took.
     pub rest: bool,
+    /// From when its phones' reads count: for the last wave, the second after the tree was
+    /// published in the rollout's state (`None` until it is); for an earlier one, its advance.
+    pub reads_from: Option<String>,
     /// Its phones.
     pub phones: Vec<PhoneInWave>,
 }
@@ -85,6 +91,9 @@ pub struct RolloutView {
     pub layout_confirmed: bool,
     /// True once a wave took every phone.
     pub complete: bool,
+    /// When publish last wrote the tree in the rollout's state; `None` since a change it has
+    /// not published (`advance` or `abort` without `--src`/`--out`, a new layout).
+    pub published: Option<String>,
     /// The waves advanced.
     pub waves: Vec<WaveView>,
     /// Phones of the vault no wave took: served their per-phone files in plaintext.
@@ -112,6 +121,12 @@ pub fn view(
     let statuses: HashMap<&str, &PhoneStatus> =
         status.phones.iter().map(|p| (p.mac.as_str(), p)).collect();
     let mut taken: HashSet<Mac> = HashSet::new();
+    let last = rollout.waves().len().saturating_sub(1);
+    // The tree shows the rollout's state only once publish wrote it; a read in the second it
+    // did may have come before.
+    let published_from = rollout
+        .published()
+        .map(|t| Timestamp::from_unix_seconds(t.unix_seconds() + 1));
     let waves = rollout
         .waves()
         .iter()
@@ -126,11 +141,18 @@ pub fn view(
                     .collect(),
             };
             taken.extend(&macs);
-            let since = wave.advanced().unix_seconds();
+            let reads_from = if index == last {
+                published_from
+            } else {
+                Some(wave.advanced())
+            };
+            let from = |time: Option<Timestamp>| time.map_or(u64::MAX, |t| t.unix_seconds());
+            let (since, since_published) = (from(reads_from), from(published_from));
             WaveView {
                 number: index + 1,
                 advanced: wave.advanced().to_string(),
                 rest: matches!(wave.phones(), WavePhones::Rest),
+                reads_from: reads_from.map(|t| t.to_string()),
                 phones: macs
                     .iter()
                     .map(|mac| {
@@ -143,13 +165,20 @@ pub fn view(
                                     .as_deref_mut()
                                     .is_some_and(|tree| tree.is_encrypted(&name, &entry.path))
                         };
-                        let own = requests
-                            .iter()
-                            .copied()
-                            .filter(|e| e.timestamp().is_some_and(|t| t.unix_seconds() >= since));
+                        let after = |since: u64| {
+                            requests.iter().copied().filter(move |e| {
+                                e.timestamp().is_some_and(|t| t.unix_seconds() >= since)
+                            })
+                        };
+                        let settled_on = settled(&name, after(since), &mut encrypted);
+                        let health = phone.map_or(Health::NeverSeen, |p| p.health);
+                        let proves_layout = health == Health::Ok
+                            && settled(&name, after(since_published), &mut encrypted)
+                                == Settled::PolledAgain;
                         PhoneInWave {
-                            settled: settled(&name, own, &mut encrypted),
-                            health: phone.map_or(Health::NeverSeen, |p| p.health),
+                            settled: settled_on,
+                            health,
+                            proves_layout,
                             detail: phone.map(|p| p.detail.clone()).unwrap_or_default(),
                             mac: name,
                         }
@@ -164,6 +193,7 @@ pub fn view(
         layout: vault.layout().to_string(),
         layout_confirmed: rollout.layout() == Some(vault.layout()),
         complete: rollout.is_complete(),
+        published: rollout.published().map(|t| t.to_string()),
         waves,
         plaintext_phones: fleet.iter().filter(|m| !rollout.encrypts(m)).count(),
     }

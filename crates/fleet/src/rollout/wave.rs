@@ -3,7 +3,7 @@
 use polyseal_crypto::Mac;
 use polyseal_vault::{Rollout, Timestamp, Vault, Wave, WavePhones};
 
-use super::view::RolloutView;
+use super::view::{RolloutView, Settled, WaveView};
 use crate::Error;
 use crate::status::Health;
 
@@ -27,16 +27,6 @@ pub fn next_wave(
     if rollout.is_complete() {
         return Err(Error::RolloutComplete);
     }
-    let last_wave = view.waves.last();
-    if let Some(mac) = waived.iter().find(|m| {
-        let name = m.to_string();
-        last_wave.is_none_or(|w| !w.phones.iter().any(|p| p.mac == name))
-    }) {
-        return Err(Error::WaivedNotInLastWave {
-            mac: *mac,
-            wave: last_wave.map(|w| w.number),
-        });
-    }
     if !view.layout_confirmed {
         return Err(Error::LayoutNotConfirmed {
             layout: vault.layout(),
@@ -49,32 +39,15 @@ pub fn next_wave(
             detail: looping.detail.clone(),
         });
     }
-    if let Some(last) = last_wave {
-        let waiting: Vec<_> = last
-            .phones
-            .iter()
-            .filter(|p| !p.is_settled() && !waived.iter().any(|m| m.to_string() == p.mac))
-            .collect();
-        if let Some(first) = waiting.first() {
-            return Err(Error::WaveNotSettled {
-                wave: last.number,
-                waiting: waiting.len(),
-                mac: first.mac.clone(),
-                why: match first.settled {
-                    super::Settled::NotServed => format!(
-                        "has not been served its encrypted files since the wave was advanced \
-                         ({})",
-                        last.advanced
-                    ),
-                    super::Settled::Served => {
-                        "was served its encrypted files but has not polled again after reading them"
-                            .to_owned()
-                    }
-                    super::Settled::PolledAgain => {
-                        format!("is {} ({})", first.health.as_str(), first.detail)
-                    }
-                },
-            });
+    match view.waves.last() {
+        Some(last) => check_last_wave(last, view, waived)?,
+        None => {
+            if let Some(mac) = waived.first() {
+                return Err(Error::CannotWaive {
+                    mac: *mac,
+                    why: "no wave has been advanced yet".to_owned(),
+                });
+            }
         }
     }
     let taken = if rollout.waves().is_empty() {
@@ -96,4 +69,73 @@ pub fn next_wave(
         }
     };
     Ok(Wave::new(now, taken))
+}
+
+/// The gate on the last wave: the tree shows it, and every phone of it settled on its
+/// encrypted files or was `waived`. A waiver is for a phone not heard from since (unplugged,
+/// broken), and never leaves the layout unproven: some phone of a wave must have settled on
+/// files read since the tree was published in it.
+fn check_last_wave(last: &WaveView, view: &RolloutView, waived: &[Mac]) -> Result<(), Error> {
+    if view.published.is_none() {
+        return Err(Error::TreeNotPublished { wave: last.number });
+    }
+    let names: Vec<String> = waived.iter().map(Mac::to_string).collect();
+    for (mac, name) in waived.iter().zip(&names) {
+        let Some(phone) = last.phones.iter().find(|p| &p.mac == name) else {
+            return Err(Error::CannotWaive {
+                mac: *mac,
+                why: format!("it is not a phone of wave {}, the last one", last.number),
+            });
+        };
+        let why = match phone.settled {
+            _ if phone.is_settled() => "it has settled on its files: nothing to waive",
+            Settled::NotServed => continue,
+            Settled::Served => {
+                "it was served its encrypted files and has not polled since: it may be \
+                 looping; wait for it, or abort the wave"
+            }
+            Settled::PolledAgain => "it polled again but is not ok: see `polyseal status`",
+        };
+        return Err(Error::CannotWaive {
+            mac: *mac,
+            why: why.to_owned(),
+        });
+    }
+    let proven = view
+        .waves
+        .iter()
+        .flat_map(|w| &w.phones)
+        .any(|p| p.proves_layout);
+    if let Some(mac) = waived.first().filter(|_| !proven) {
+        return Err(Error::CannotWaive {
+            mac: *mac,
+            why: "no phone has settled on its files since the tree was published: waived, the \
+                  layout would go on unproven"
+                .to_owned(),
+        });
+    }
+    let waiting: Vec<_> = last
+        .phones
+        .iter()
+        .filter(|p| !p.is_settled() && !names.contains(&p.mac))
+        .collect();
+    let Some(first) = waiting.first() else {
+        return Ok(());
+    };
+    Err(Error::WaveNotSettled {
+        wave: last.number,
+        waiting: waiting.len(),
+        mac: first.mac.clone(),
+        why: match first.settled {
+            Settled::NotServed => format!(
+                "has not been served its encrypted files since the tree was published ({})",
+                view.published.as_deref().unwrap_or_default()
+            ),
+            Settled::Served => {
+                "was served its encrypted files but has not polled again after reading them"
+                    .to_owned()
+            }
+            Settled::PolledAgain => format!("is {} ({})", first.health.as_str(), first.detail),
+        },
+    })
 }
