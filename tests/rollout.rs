@@ -349,8 +349,9 @@ fn a_forced_wrong_layout_loops_the_canary_halts_the_rollout_and_abort_brings_it_
         "{aborted:?}"
     );
     assert_failure(&fleet.advance(), 3, "no layout is confirmed");
-    // Vouching for it again is allowed, with a warning; learning it from any upload is for
-    // `rollout learn` alone.
+    // Vouching for it again is allowed, with a warning (also after the canaries are chosen
+    // again); learning it from any upload is for `rollout learn` alone.
+    assert!(fleet.ws.output(&START).status.success());
     let again = fleet
         .ws
         .output(&["format", "set", "--i-accept-the-risk", WRONG]);
@@ -410,6 +411,26 @@ fn with_nginx_reads_before_the_wave_was_published_do_not_settle_it() {
         "{:#?}",
         fleet.reports.last()
     );
+    // A file changed in the tree since the publish (here rewritten as it was) is no longer
+    // what the phone read: its reads stop counting until a publish reads it again.
+    let sip = fleet.ws.path("out/0004f2a10001-sip.cfg");
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    std::fs::write(&sip, std::fs::read(&sip).expect("read")).expect("rewrite");
+    assert_eq!(
+        fleet.status_json()["waves"][0]["phones"][0]["settled"],
+        "not-served"
+    );
+    assert_failure(
+        &fleet.advance(),
+        3,
+        "has not been served its encrypted files since the tree was published",
+    );
+    fleet.publish();
+    assert!(
+        fleet.boot(0) && fleet.boot(0),
+        "{:#?}",
+        fleet.reports.last()
+    );
     let advanced = fleet.advance();
     assert!(advanced.status.success(), "{advanced:?}");
 }
@@ -417,10 +438,15 @@ fn with_nginx_reads_before_the_wave_was_published_do_not_settle_it() {
 #[test]
 fn a_fleet_served_by_nginx_is_rolled_out_from_its_access_log_and_the_published_tree() {
     let fleet = Fleet::on(Backend::Nginx, DEFAULT);
-    let without_tree = fleet
-        .ws
-        .output(&["rollout", "status", "--nginx-log", "access.log"]);
-    assert_failure(&without_tree, 3, "--nginx-log needs --out OUT");
+    let other_tree = fleet.ws.output(&[
+        "rollout",
+        "status",
+        "--nginx-log",
+        "access.log",
+        "--out",
+        "src",
+    ]);
+    assert_failure(&other_tree, 3, "is not the rollout's tree");
     straight_through(fleet);
 }
 
@@ -874,4 +900,84 @@ fn start_reads_an_encrypted_source_for_the_setting_that_keeps_uploads_plaintext(
         "0004f2a10002-sip.cfg:6:8 sets sec.encryption.upload.overrides to \"0\"",
     );
     assert_eq!(snapshot(&ws.path("vault")), vault, "the vault is unchanged");
+}
+
+/// Only the tree the phones are served stands for what they read: a publish elsewhere (a
+/// staging copy) leaves the wave waiting, and advance republishes nowhere else.
+#[test]
+fn a_publish_to_another_tree_does_not_stand_for_the_one_the_phones_are_served() {
+    let mut fleet = Fleet::start(DEFAULT);
+    // The canary boots five times within seconds, on purpose.
+    fleet.loop_boots = "8";
+    boot_on_plaintext_and_let_the_canary_upload(&mut fleet);
+    fleet.ws.run(&["rollout", "learn", "--uploads", "up"]);
+    assert!(fleet.advance().status.success());
+    assert!(
+        fleet.boot(0) && fleet.boot(0),
+        "{:#?}",
+        fleet.reports.last()
+    );
+    fleet
+        .ws
+        .run(&["format", "set", "--i-accept-the-risk", WRONG]);
+    fleet
+        .ws
+        .run(&["publish", "--src", "src", "--out", "staging"]);
+    into_the_next_second();
+    // The canary still reads the served tree, in the old layout.
+    assert!(
+        fleet.boot(0) && fleet.boot(0),
+        "{:#?}",
+        fleet.reports.last()
+    );
+    assert_failure(
+        &fleet.rollout(&["advance", "--wave", "100"]),
+        3,
+        "wave 1 is not in the published tree",
+    );
+    let elsewhere = fleet.rollout(&["advance", "--src", "src", "--out", "staging"]);
+    assert_failure(&elsewhere, 3, "staging: is not the rollout's tree");
+}
+
+/// A key change in the last wave (next-boot: its files in plaintext while it takes the key)
+/// changes what its phones read: the wave is read again before the next one goes.
+#[test]
+fn a_key_change_in_the_last_wave_reopens_it() {
+    let mut fleet = Fleet::start(DEFAULT);
+    boot_on_plaintext_and_let_the_canary_upload(&mut fleet);
+    fleet.ws.run(&["rollout", "learn", "--uploads", "up"]);
+    assert!(fleet.advance().status.success());
+    assert!(
+        fleet.boot(0) && fleet.boot(0),
+        "{:#?}",
+        fleet.reports.last()
+    );
+    fleet.ws.run(&["key-timing", "next-boot"]);
+    let rotated = fleet.ws.output(&[
+        "rotate",
+        "start",
+        "0004f2a10001",
+        "--src",
+        "src",
+        "--out",
+        "out",
+    ]);
+    assert!(rotated.status.success(), "{rotated:?}");
+    let said = String::from_utf8_lossy(&rotated.stderr);
+    assert!(
+        said.contains(
+            "1 per-phone file is served in plaintext (owner-only, behind the per-MAC TLS rule) \
+             while their phones take a new key"
+        ) && said.contains(
+            "2 per-phone files are served in plaintext (owner-only, behind the \
+             per-MAC TLS rule) until a wave"
+        ),
+        "{said}"
+    );
+    into_the_next_second();
+    assert_failure(
+        &fleet.advance(),
+        3,
+        "has not been served its encrypted files since the tree was published",
+    );
 }

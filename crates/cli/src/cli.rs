@@ -973,8 +973,8 @@ pub(crate) struct RolloutAdvanceArgs {
 pub(crate) struct RolloutStatusArgs {
     #[command(flatten)]
     pub(crate) status: StatusArgs,
-    /// The published tree the server serves; needed with --nginx-log, whose lines do not say
-    /// which files were encrypted.
+    /// With --nginx-log, whose lines do not say which files were encrypted: the published
+    /// tree nginx serves (default: the rollout's, `rollout start --out`).
     #[arg(long, value_name = "OUT")]
     pub(crate) out: Option<PathBuf>,
 }

@@ -24,6 +24,9 @@ pub struct Rollout {
     published: Option<Timestamp>,
     /// The layout confirmed when the last wave was aborted: evidence against it.
     rejected: Option<Layout>,
+    /// The published tree the phones are served (`rollout start --out`, absolute): only a
+    /// publish there changes what they read.
+    tree: Option<String>,
 }
 
 /// One wave: the phones whose files it encrypted, and when.
@@ -55,6 +58,7 @@ impl Rollout {
             waves: Vec::new(),
             published: None,
             rejected: None,
+            tree: None,
         }
     }
 
@@ -93,6 +97,28 @@ impl Rollout {
     /// The layout that was confirmed when the last wave was aborted, if one was.
     pub fn rejected(&self) -> Option<Layout> {
         self.rejected
+    }
+
+    /// The published tree the phones are served, if recorded.
+    pub fn tree(&self) -> Option<&str> {
+        self.tree.as_deref()
+    }
+
+    /// The rollout serving the phones from `tree` (an absolute path).
+    #[must_use]
+    pub fn with_tree(mut self, tree: &str) -> Rollout {
+        self.tree = Some(tree.to_owned());
+        self
+    }
+
+    /// The rollout, started again before any wave, keeping what `previous` learned of the
+    /// fleet's firmware: the layout confirmed for it (if it is still the vault's, `layout`) and
+    /// the layout an aborted wave was in.
+    #[must_use]
+    pub fn with_evidence_of(mut self, previous: &Rollout, layout: Layout) -> Rollout {
+        self.layout = previous.layout.filter(|l| *l == layout);
+        self.rejected = previous.rejected;
+        self
     }
 
     /// When it started.
@@ -158,6 +184,7 @@ impl Rollout {
             layout: self.layout.map(|l| l.to_string()),
             published: self.published.map(|t| t.to_string()),
             rejected: self.rejected.map(|l| l.to_string()),
+            tree: self.tree.clone(),
             wave: self
                 .waves
                 .iter()
@@ -220,6 +247,7 @@ impl Rollout {
             waves,
             published: file.published.as_deref().map(time).transpose()?,
             rejected: layout(&file.rejected)?,
+            tree: file.tree.clone(),
         })
     }
 }
@@ -268,6 +296,8 @@ pub(crate) struct RolloutFile {
     published: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     rejected: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    tree: Option<String>,
     #[serde(default)]
     wave: Vec<WaveFile>,
 }

@@ -3,7 +3,10 @@
 
 use std::path::Path;
 
-use polyseal_fleet::rollout::{self, Canaries, PublishedTree, RolloutView};
+use std::path::PathBuf;
+
+use polyseal_fleet::publish::tree_identity;
+use polyseal_fleet::rollout::{self, Canaries, RolloutView};
 use polyseal_fleet::rotate;
 use polyseal_vault::{Rollout, Timestamp, Vault, WavePhones};
 
@@ -55,6 +58,7 @@ fn start(session: &Session, args: &RolloutStartArgs) -> Result<(), Failure> {
         writer.vault(),
         &data_key,
         checked.tree(),
+        &out,
         checked.phones(),
         canaries,
         Timestamp::now(),
@@ -153,38 +157,75 @@ fn current(vault: &Vault) -> Result<Rollout, Failure> {
         .ok_or(polyseal_fleet::Error::NoRollout)?)
 }
 
-/// The published tree to read when `sources` include nginx's log, whose lines do not say which
-/// files were encrypted (docs/ROLLOUT.md, "With nginx").
-fn published_tree(
+/// The published tree to read when the requests are nginx's log, whose lines do not say which
+/// files were encrypted (docs/ROLLOUT.md, "With nginx"): `out`, or the rollout's own tree. A
+/// rollout reads one server's record: the tree would be taken for the ledger's too.
+fn nginx_tree(
+    rollout: &Rollout,
     sources: &RequestSourceArgs,
     out: Option<&Path>,
-) -> Result<Option<PublishedTree>, Failure> {
-    match (&sources.nginx_log, out) {
-        (None, _) => Ok(None),
-        (Some(_), Some(out)) if out.is_dir() => Ok(Some(PublishedTree::new(out))),
-        (Some(_), Some(out)) => Err(Failure::input(format!(
-            "{}: is not a directory: --out is the published tree nginx serves",
-            out.display()
-        ))),
-        (Some(_), None) => Err(Failure::input(
-            "--nginx-log needs --out OUT, the tree nginx serves: its log does not say which \
-             files were served encrypted",
-        )),
+) -> Result<Option<PathBuf>, Failure> {
+    if sources.nginx_log.is_none() {
+        return Ok(None);
     }
+    if sources.ledger.is_some() {
+        return Err(Failure::input(
+            "--ledger and --nginx-log together: a rollout reads the record of the one server \
+             that serves its tree",
+        ));
+    }
+    let root = match (out, rollout.tree()) {
+        (Some(out), _) => out.to_owned(),
+        (None, Some(tree)) => PathBuf::from(tree),
+        (None, None) => {
+            return Err(Failure::input(
+                "--nginx-log needs --out OUT, the tree nginx serves: its log does not say which \
+                 files were served encrypted",
+            ));
+        }
+    };
+    if !root.is_dir() {
+        return Err(Failure::input(format!(
+            "{}: is not a directory: --out is the published tree nginx serves",
+            root.display()
+        )));
+    }
+    check_rollout_tree(rollout, &root)?;
+    Ok(Some(root))
+}
+
+/// Refuses `out` when it is not the tree the rollout serves the phones from (`rollout start
+/// --out`): what phones read there is not what this tree holds.
+fn check_rollout_tree(rollout: &Rollout, out: &Path) -> Result<(), Failure> {
+    let Some(tree) = rollout.tree() else {
+        return Ok(());
+    };
+    if tree_identity(out)? == tree {
+        return Ok(());
+    }
+    Err(Failure::input(format!(
+        "{}: is not the rollout's tree, {tree}, which its phones are served",
+        out.display()
+    ))
+    .with_hint("give that --out; a fleet moved to another tree starts its rollout again"))
 }
 
 fn advance(session: &Session, args: &RolloutAdvanceArgs) -> Result<(), Failure> {
     let waived = parse_macs(&args.waived)?;
-    let mut published = published_tree(&args.sources, args.republish.out.as_deref())?;
     let mut writer = session.writer()?;
     let current = current(writer.vault())?;
+    let out = args.republish.out.as_deref();
+    if let Some(out) = out {
+        check_rollout_tree(&current, out)?;
+    }
+    let nginx = nginx_tree(&current, &args.sources, out)?;
     let observed = observe(session, Some(writer.vault()), &args.sources, &args.rules)?;
     let view = rollout::view(
         writer.vault(),
         &current,
         &observed.status,
         &observed.entries,
-        published.as_mut(),
+        nginx.as_deref(),
     );
     let wave = rollout::next_wave(
         writer.vault(),
@@ -241,6 +282,9 @@ fn abort(session: &Session, args: &RolloutAbortArgs) -> Result<(), Failure> {
     if wave.is_none() {
         return Err(polyseal_fleet::Error::NothingToAbort.into());
     }
+    if let Some(out) = &args.republish.out {
+        check_rollout_tree(&before, out)?;
+    }
     let planned = check_republish(writer.vault(), &args.republish, &[])?;
     let data_key = session.unlock(writer.vault())?;
     if let Some((checked, _)) = &planned {
@@ -273,11 +317,13 @@ fn abort(session: &Session, args: &RolloutAbortArgs) -> Result<(), Failure> {
 }
 
 fn status(session: &Session, args: &RolloutStatusArgs) -> Result<(), Failure> {
-    let mut published = published_tree(&args.status.sources, args.out.as_deref())?;
-    let vault = session.vault_unchecked()?;
+    let vault = session.vault()?;
     let Some(current) = vault.rollout() else {
         return Err(polyseal_fleet::Error::NoRollout.into());
     };
+    let nginx = nginx_tree(current, &args.status.sources, args.out.as_deref())?;
+    // Said once the arguments are known good: a refusal is one line.
+    session.note_unchecked();
     let args = &args.status;
     let observed = observe(session, Some(&vault), &args.sources, &args.rules)?;
     let view = rollout::view(
@@ -285,7 +331,7 @@ fn status(session: &Session, args: &RolloutStatusArgs) -> Result<(), Failure> {
         current,
         &observed.status,
         &observed.entries,
-        published.as_mut(),
+        nginx.as_deref(),
     );
     match args.format {
         TableFormat::Json => {

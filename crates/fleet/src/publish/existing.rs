@@ -96,6 +96,7 @@ pub(super) fn existing(
             source,
             key,
             layout,
+            ..
         } => {
             let (bytes, stamp) = super::render::plaintext_source(source, *key, layout)?;
             (bool::from(bytes.ct_eq(&current)), stamp)

@@ -34,6 +34,7 @@ use crate::{Clock, Error, Progress};
 
 pub use dry_run::{OutChanges, PlannedPhone};
 pub use output::OutputKind;
+pub use swap::tree_identity;
 
 /// What to publish.
 #[derive(Debug)]
@@ -88,8 +89,11 @@ pub struct PublishSummary {
     pub key_files: usize,
     /// Masters and shared files copied.
     pub copied: usize,
-    /// Per-phone files served in plaintext while their phones take a new key.
+    /// Per-phone files served in plaintext while their phones take a new key, or until a
+    /// rollout's wave takes them.
     pub plaintext: usize,
+    /// Of those, the files served in plaintext until a rollout's wave takes their phones.
+    pub plaintext_until_wave: usize,
     /// Files already published and kept.
     pub reused: usize,
     /// Of the reused files, those the manifest proved unchanged without reading them.
@@ -316,25 +320,35 @@ impl CheckedPublish {
         for output in &outputs {
             match output.content.kind() {
                 OutputKind::Copy => summary.copied += 1,
-                OutputKind::Plaintext => summary.plaintext += 1,
+                OutputKind::Plaintext => {
+                    summary.plaintext += 1;
+                    if output.content.until_wave() {
+                        summary.plaintext_until_wave += 1;
+                    }
+                }
                 OutputKind::Encrypt => summary.encrypted += 1,
                 OutputKind::Bootstrap => summary.key_files += 1,
             }
         }
-        let served = match summary.plaintext {
+        let served = |n: usize| match n {
             1 => "1 per-phone file is".to_owned(),
             n => format!("{n} per-phone files are"),
         };
-        if summary.plaintext > 0 && writer.vault().rollout().is_some() {
+        let until_wave = summary.plaintext_until_wave;
+        let key_change = summary.plaintext - until_wave;
+        if until_wave > 0 {
             summary.warnings.push(format!(
-                "{served} served in plaintext (owner-only, behind the per-MAC TLS rule) until a \
-                 wave of the rollout takes their phones (polyseal rollout status, docs/ROLLOUT.md)"
+                "{} served in plaintext (owner-only, behind the per-MAC TLS rule) until a wave \
+                 of the rollout takes their phones (polyseal rollout status, docs/ROLLOUT.md)",
+                served(until_wave)
             ));
-        } else if summary.plaintext > 0 {
+        }
+        if key_change > 0 {
             summary.warnings.push(format!(
-                "{served} served in plaintext (owner-only, behind the per-MAC TLS rule) while \
-                 their phones take a new key on this next-boot fleet; `polyseal rotate confirm` \
-                 then `finish` encrypts them again (docs/ROTATION.md)"
+                "{} served in plaintext (owner-only, behind the per-MAC TLS rule) while their \
+                 phones take a new key on this next-boot fleet; `polyseal rotate confirm` then \
+                 `finish` encrypts them again (docs/ROTATION.md)",
+                served(key_change)
             ));
         }
         let context = stage::RunContext {
@@ -357,23 +371,39 @@ impl CheckedPublish {
             context,
             &mut commit_keys,
         )?;
-        mark_published(writer, data_key)?;
+        // A file read again rather than proved by the manifest was touched since the last
+        // run (by hand, a restored backup): phones may have read something else meanwhile.
+        let touched = summary.changed || summary.recorded < summary.reused;
+        mark_published(writer, data_key, &out, touched)?;
         Ok(summary)
     }
 }
 
-/// During a rollout, records that the tree now shows its waves in the vault's layout: the
-/// gate counts only what phones read after this moment (docs/ROLLOUT.md, "3."). Taken after
-/// the tree was swapped in, in whole seconds; the gate counts from the next second.
-fn mark_published(writer: &mut VaultWriter, data_key: &DataKey) -> Result<(), Error> {
+/// During a rollout, records that the rollout's tree (`out`) now shows its waves in the
+/// vault's layout: the gate counts only what phones read after this moment (docs/ROLLOUT.md,
+/// "3."). Taken after the tree was swapped in, in whole seconds; the gate counts from the next
+/// second. Moved on by every publish there that `touched` a file (wrote one: a key changed, a
+/// phone served in plaintext while it rotates; or found one changed since): what phones read
+/// before proves nothing of the files they are served now. A rerun that changes nothing keeps
+/// it (phones poll daily: a publish from cron must not keep the gate shut). A publish
+/// elsewhere (a staging copy) changes nothing phones read.
+fn mark_published(
+    writer: &mut VaultWriter,
+    data_key: &DataKey,
+    out: &Path,
+    touched: bool,
+) -> Result<(), Error> {
     let Some(rollout) = writer
         .vault()
         .rollout()
-        .filter(|r| r.published().is_none())
+        .filter(|r| r.published().is_none() || touched)
         .cloned()
     else {
         return Ok(());
     };
+    if rollout.tree() != Some(tree_identity(out)?.as_str()) {
+        return Ok(());
+    }
     let published = rollout.with_tree_published(Timestamp::now());
     writer.set_rollout(data_key, Some(published), "tree published")?;
     Ok(())

@@ -86,6 +86,9 @@ pub(super) enum Content<'a> {
         source: PathBuf,
         key: Option<&'a KeyString>,
         layout: Layout,
+        /// True if it is plaintext because no rollout wave took its phone yet (else: its
+        /// phone takes a new key).
+        until_wave: bool,
     },
 }
 
@@ -98,6 +101,17 @@ impl Content<'_> {
             Content::Bootstrap { .. } => OutputKind::Bootstrap,
             Content::Plaintext { .. } => OutputKind::Plaintext,
         }
+    }
+
+    /// True for a per-phone file in plaintext until a rollout's wave takes its phone.
+    pub(super) fn until_wave(&self) -> bool {
+        matches!(
+            self,
+            Content::Plaintext {
+                until_wave: true,
+                ..
+            }
+        )
     }
 
     /// The source file, for all but bootstrap files.
@@ -195,6 +209,7 @@ pub(super) fn plan_outputs<'a>(
                 {
                     Content::Plaintext {
                         source,
+                        until_wave: !vault.encrypts_files_of(mac),
                         key: steps
                             .get(mac)
                             .and_then(|s| s.files_generation())

@@ -85,6 +85,7 @@ pub(super) fn render(output: &Output<'_>) -> Result<Rendered, Error> {
             source: path,
             key,
             layout,
+            ..
         } => {
             // Checked before any key was made, as the file it is when encrypted; that it is
             // served in plaintext for now is said once, in the summary.

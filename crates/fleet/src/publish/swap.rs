@@ -101,6 +101,22 @@ pub(super) fn resolve_out(out: &Path) -> Result<PathBuf, Error> {
     }
 }
 
+/// The published tree `out` names, as an absolute path with its parent's links and `..`
+/// resolved (the tree itself may not exist yet): how a rollout knows its tree whatever path
+/// names it.
+pub fn tree_identity(out: &Path) -> Result<String, Error> {
+    let out = resolve_out(out)?;
+    let name = out.file_name().ok_or_else(|| Error::OutNotADirectoryName {
+        out: out.to_owned(),
+    })?;
+    let parent = out
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let parent = fs::canonicalize(parent).map_err(|e| Error::io(parent, "resolve", e))?;
+    Ok(parent.join(name).to_string_lossy().into_owned())
+}
+
 /// `<parent>/.<name>.polyseal-<what>`: a working directory next to `out`, on the same file
 /// system so the swap is a rename.
 pub(super) fn sibling(out: &Path, what: &str) -> Result<PathBuf, Error> {

@@ -13,7 +13,6 @@ mod start;
 mod view;
 mod wave;
 
-pub use published::PublishedTree;
 pub use start::{Canaries, DEFAULT_CANARY_COUNT, ENCRYPTED_UPLOADS, start};
 pub use view::{PhoneInWave, RolloutView, Settled, WaveView, view};
 pub use wave::{DEFAULT_WAVE_PERCENT, next_wave};

@@ -3,10 +3,13 @@
 
 use polyseal_crypto::Mac;
 use polyseal_provision::SourceTree;
+use std::path::Path;
+
 use polyseal_vault::{DataKey, Rollout, Timestamp, Vault};
 use zeroize::Zeroizing;
 
 use crate::Error;
+use crate::publish::tree_identity;
 
 /// The parameter that makes a phone holding a key upload its override file encrypted: the
 /// evidence `learn` reads.
@@ -37,6 +40,7 @@ pub fn start(
     vault: &Vault,
     data_key: &DataKey,
     tree: &SourceTree,
+    out: &Path,
     fleet: &[Mac],
     canaries: Canaries,
     now: Timestamp,
@@ -76,16 +80,11 @@ pub fn start(
         return Err(Error::NoPhoneToRollOut);
     }
     check_encrypted_uploads(vault, data_key, tree, fleet)?;
-    let planned = Rollout::new(now, canaries);
-    Ok(
-        match unfinished
-            .and_then(Rollout::layout)
-            .filter(|l| *l == vault.layout())
-        {
-            Some(confirmed) => planned.with_layout(confirmed),
-            None => planned,
-        },
-    )
+    let planned = Rollout::new(now, canaries).with_tree(&tree_identity(out)?);
+    Ok(match unfinished {
+        Some(previous) => planned.with_evidence_of(previous, vault.layout()),
+        None => planned,
+    })
 }
 
 /// Refuses the first phone of `fleet` whose configuration files do not set

@@ -2,8 +2,10 @@
 //! has settled on its encrypted files (the gate of the next wave).
 
 use std::collections::{HashMap, HashSet};
+use std::path::Path;
 
 use polyseal_crypto::Mac;
+use polyseal_delivery::access::UPLOAD_SUFFIXES;
 use polyseal_vault::{Rollout, Timestamp, Vault, WavePhones};
 use serde::Serialize;
 
@@ -51,6 +53,9 @@ pub struct PhoneInWave {
     /// True if it settled on files it read since the tree was last published (in the vault's
     /// layout): evidence that layout works, whichever wave the phone is in.
     pub proves_layout: bool,
+    /// True if it was served an encrypted file of its own at any time since its wave was
+    /// advanced (in whatever layout the tree had then): a phone silent since may be looping.
+    pub served_since_advanced: bool,
 }
 
 impl PhoneInWave {
@@ -101,15 +106,17 @@ pub struct RolloutView {
 }
 
 /// The view of `rollout` of `vault`'s phones, judged by `status` and the requests `entries`.
-/// An entry without a KeyDesc (all of nginx's) was an encrypted file if `published`, the tree
-/// the server serves, holds it encrypted.
+/// With `nginx_tree` (the tree nginx serves), the entries are nginx's, which name no KeyDesc:
+/// an entry was an encrypted file of its phone if that tree holds it so, under a key of that
+/// phone, unchanged since the tree was published.
 pub fn view(
     vault: &Vault,
     rollout: &Rollout,
     status: &FleetStatus,
     entries: &[Entry],
-    mut published: Option<&mut PublishedTree>,
+    nginx_tree: Option<&Path>,
 ) -> RolloutView {
+    let mut published = nginx_tree.map(|root| PublishedTree::new(root, rollout.published()));
     let fleet: Vec<Mac> = vault.records().map(|r| r.mac()).collect();
     // Indexed once: at 100,000 phones a search per phone would be 10^10 comparisons.
     let mut by_phone: HashMap<&str, Vec<&Entry>> = HashMap::new();
@@ -148,6 +155,7 @@ pub fn view(
             };
             let from = |time: Option<Timestamp>| time.map_or(u64::MAX, |t| t.unix_seconds());
             let (since, since_published) = (from(reads_from), from(published_from));
+            let since_advanced = wave.advanced().unix_seconds();
             WaveView {
                 number: index + 1,
                 advanced: wave.advanced().to_string(),
@@ -159,11 +167,9 @@ pub fn view(
                         let name = mac.to_string();
                         let requests = by_phone.get(name.as_str()).map_or(&[][..], Vec::as_slice);
                         let phone = statuses.get(name.as_str()).copied();
-                        let mut encrypted = |entry: &Entry| {
-                            entry.key_desc.is_some()
-                                || published
-                                    .as_deref_mut()
-                                    .is_some_and(|tree| tree.is_encrypted(&name, &entry.path))
+                        let mut encrypted = |entry: &Entry| match published.as_mut() {
+                            Some(tree) => tree.is_encrypted(vault, &name, &entry.path),
+                            None => entry.key_desc.is_some(),
                         };
                         let after = |since: u64| {
                             requests.iter().copied().filter(move |e| {
@@ -175,10 +181,14 @@ pub fn view(
                         let proves_layout = health == Health::Ok
                             && settled(&name, after(since_published), &mut encrypted)
                                 == Settled::PolledAgain;
+                        let served_since_advanced =
+                            settled(&name, after(since_advanced), &mut encrypted)
+                                != Settled::NotServed;
                         PhoneInWave {
                             settled: settled_on,
                             health,
                             proves_layout,
+                            served_since_advanced,
                             detail: phone.map(|p| p.detail.clone()).unwrap_or_default(),
                             mac: name,
                         }
@@ -203,14 +213,18 @@ pub fn view(
 /// tells an encrypted file served). It polled again only with a master request after it read
 /// on past its last encrypted file, to another file it GETs: a phone that cannot decrypt a
 /// file restarts right after it (docs/ROLLOUT.md), uploading its log (a PUT) on the way, and
-/// one such restart is not yet the `reboot-loop` that `status` needs several for. Its override
-/// file (`<mac>-phone.cfg`) it encrypted itself and reads back at the end of every boot.
+/// one such restart is not yet the `reboot-loop` that `status` needs several for. The files it
+/// uploads (its override and directory files, `UPLOAD_SUFFIXES`) it encrypted itself, and
+/// reads back from the uploads: they show nothing of the files polyseal encrypted.
 fn settled<'e>(
     mac: &str,
     requests: impl Iterator<Item = &'e Entry>,
     encrypted: &mut dyn FnMut(&Entry) -> bool,
 ) -> Settled {
-    let override_file = format!("{mac}-phone.cfg");
+    let uploads: Vec<String> = UPLOAD_SUFFIXES
+        .iter()
+        .map(|suffix| format!("{mac}{suffix}"))
+        .collect();
     let mut settled = Settled::NotServed;
     let mut last_was_encrypted = false;
     for entry in requests {
@@ -226,8 +240,8 @@ fn settled<'e>(
             continue;
         }
         let name = entry.path.rsplit('/').next().unwrap_or(&entry.path);
-        last_was_encrypted =
-            served && !name.eq_ignore_ascii_case(&override_file) && encrypted(entry);
+        let uploaded = uploads.iter().any(|u| name.eq_ignore_ascii_case(u));
+        last_was_encrypted = served && !uploaded && encrypted(entry);
         if last_was_encrypted {
             settled = Settled::Served;
         }
@@ -305,6 +319,23 @@ mod tests {
         assert_eq!(
             settled(MAC, looping.iter(), &mut by_key_desc),
             Settled::Served
+        );
+    }
+
+    #[test]
+    fn a_file_the_phone_uploaded_itself_is_not_one_polyseal_encrypted() {
+        let mut sip = get(&format!("{MAC}-sip.cfg"), false);
+        sip.key_desc = None;
+        let read_back = [
+            get("000000000000.cfg", false),
+            sip,
+            get(&format!("contacts/{MAC}-directory.xml"), true),
+            get("site.cfg", false),
+            get("000000000000.cfg", false),
+        ];
+        assert_eq!(
+            settled(MAC, read_back.iter(), &mut by_key_desc),
+            Settled::NotServed
         );
     }
 }

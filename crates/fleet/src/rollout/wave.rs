@@ -89,6 +89,10 @@ fn check_last_wave(last: &WaveView, view: &RolloutView, waived: &[Mac]) -> Resul
         };
         let why = match phone.settled {
             _ if phone.is_settled() => "it has settled on its files: nothing to waive",
+            Settled::NotServed if phone.served_since_advanced => {
+                "it was served its encrypted files since its wave was advanced and has not \
+                 settled since: it may be looping; wait for it, or abort the wave"
+            }
             Settled::NotServed => continue,
             Settled::Served => {
                 "it was served its encrypted files and has not polled since: it may be \
@@ -138,4 +142,61 @@ fn check_last_wave(last: &WaveView, view: &RolloutView, waived: &[Mac]) -> Resul
             Settled::PolledAgain => format!("is {} ({})", first.health.as_str(), first.detail),
         },
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rollout::PhoneInWave;
+
+    fn phone(mac: &str, settled: Settled, served_since_advanced: bool) -> PhoneInWave {
+        PhoneInWave {
+            mac: mac.to_owned(),
+            health: Health::Ok,
+            detail: String::new(),
+            settled,
+            proves_layout: settled == Settled::PolledAgain,
+            served_since_advanced,
+        }
+    }
+
+    fn view_of(phones: Vec<PhoneInWave>) -> RolloutView {
+        RolloutView {
+            started: "2026-12-04T00:00:00Z".to_owned(),
+            canaries: vec!["0004f2a10001".to_owned()],
+            layout: String::new(),
+            layout_confirmed: true,
+            complete: false,
+            published: Some("2026-12-04T01:00:00Z".to_owned()),
+            waves: vec![WaveView {
+                number: 1,
+                advanced: "2026-12-04T00:30:00Z".to_owned(),
+                rest: false,
+                reads_from: Some("2026-12-04T01:00:01Z".to_owned()),
+                phones,
+            }],
+            plaintext_phones: 1,
+        }
+    }
+
+    /// A phone served its files before the tree was published again (a layout changed and
+    /// changed back) and silent since may be looping: its history before the publish counts.
+    #[test]
+    fn a_phone_served_since_its_wave_and_silent_is_not_waived_after_a_new_publish() {
+        let mac: Mac = "0004f2a10002".parse().expect("mac");
+        let view = view_of(vec![
+            phone("0004f2a10001", Settled::PolledAgain, true),
+            phone("0004f2a10002", Settled::NotServed, true),
+        ]);
+        let refused = check_last_wave(&view.waves[0], &view, &[mac]);
+        assert!(
+            matches!(&refused, Err(Error::CannotWaive { why, .. }) if why.contains("may be looping")),
+            "{refused:?}"
+        );
+        let never_served = view_of(vec![
+            phone("0004f2a10001", Settled::PolledAgain, true),
+            phone("0004f2a10002", Settled::NotServed, false),
+        ]);
+        assert!(check_last_wave(&never_served.waves[0], &never_served, &[mac]).is_ok());
+    }
 }
