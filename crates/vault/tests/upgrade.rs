@@ -34,8 +34,12 @@ impl OldVault {
         common::identities(&self.fixture.join("ops.key"))
     }
 
+    /// Waits a little for the lock: another test of this binary that runs `age-keygen` forks
+    /// while this one holds it, and the child keeps the lock's descriptor until it execs (a
+    /// clean-clone run on 2026-12-04 saw `Locked` with no holder).
     fn upgrade(&self) -> Result<polyseal_vault::Upgraded, Error> {
-        VaultWriter::upgrade(&self.dir, Duration::ZERO, &self.identities(), None).map(|(_, u)| u)
+        VaultWriter::upgrade(&self.dir, Duration::from_secs(5), &self.identities(), None)
+            .map(|(_, u)| u)
     }
 
     /// Every key the release revealed before the upgrade, as `keys show --reveal` printed it.
@@ -171,7 +175,7 @@ fn an_upgrade_needs_an_identity_of_the_vault() {
     let (stranger, _) = common::age_keygen(tmp.path(), "stranger.key");
     let error = VaultWriter::upgrade(
         &old.dir,
-        Duration::ZERO,
+        Duration::from_secs(5),
         &common::identities(&stranger),
         None,
     )

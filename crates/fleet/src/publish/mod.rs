@@ -401,7 +401,11 @@ fn mark_published(
     else {
         return Ok(());
     };
-    if rollout.tree() != Some(tree_identity(out)?.as_str()) {
+    // A rollout recorded without its tree (before it was recorded) takes any publish.
+    if rollout
+        .tree()
+        .is_some_and(|tree| tree != tree_identity(out).unwrap_or_default())
+    {
         return Ok(());
     }
     let published = rollout.with_tree_published(Timestamp::now());
