@@ -6,7 +6,7 @@ use std::path::Path;
 use std::path::PathBuf;
 
 use polyseal_fleet::publish::tree_identity;
-use polyseal_fleet::rollout::{self, Canaries, RolloutView};
+use polyseal_fleet::rollout::{self, Canaries, Reads, RolloutView};
 use polyseal_fleet::rotate;
 use polyseal_vault::{Rollout, Timestamp, Vault, WavePhones};
 
@@ -157,41 +157,54 @@ fn current(vault: &Vault) -> Result<Rollout, Failure> {
         .ok_or(polyseal_fleet::Error::NoRollout)?)
 }
 
-/// The published tree to read when the requests are nginx's log, whose lines do not say which
-/// files were encrypted (docs/ROLLOUT.md, "With nginx"): `out`, or the rollout's own tree. A
-/// rollout reads one server's record: the tree would be taken for the ledger's too.
-fn nginx_tree(
+/// The rollout's tree, to judge what phones read by (docs/ROLLOUT.md, "The tree is part of
+/// the state"): `out`, or the one `rollout start --out` recorded. nginx's log names no KeyDesc,
+/// so with it the tree is needed; with the ledger it is read when it is here (`needed`: always
+/// for `advance`, the gate). A rollout reads one server's record: both are refused.
+fn judging_tree(
     rollout: &Rollout,
     sources: &RequestSourceArgs,
     out: Option<&Path>,
+    needed: bool,
 ) -> Result<Option<PathBuf>, Failure> {
-    if sources.nginx_log.is_none() {
-        return Ok(None);
-    }
-    if sources.ledger.is_some() {
+    if sources.ledger.is_some() && sources.nginx_log.is_some() {
         return Err(Failure::input(
             "--ledger and --nginx-log together: a rollout reads the record of the one server \
              that serves its tree",
         ));
     }
+    let needed = needed || sources.nginx_log.is_some();
     let root = match (out, rollout.tree()) {
         (Some(out), _) => out.to_owned(),
-        (None, Some(tree)) => PathBuf::from(tree),
-        (None, None) => {
+        (None, Some(tree)) if needed || Path::new(tree).is_dir() => PathBuf::from(tree),
+        (None, _) if !needed => return Ok(None),
+        (None, _) => {
             return Err(Failure::input(
-                "--nginx-log needs --out OUT, the tree nginx serves: its log does not say which \
-                 files were served encrypted",
+                "this rollout records no tree: give --out OUT, the tree its phones are served, \
+                 to judge what they read",
             ));
         }
     };
     if !root.is_dir() {
         return Err(Failure::input(format!(
-            "{}: is not a directory: --out is the published tree nginx serves",
+            "{}: is not a directory: the rollout's tree, which its phones are served, must be \
+             here to judge what they read",
             root.display()
-        )));
+        ))
+        .with_hint(
+            "a tree moved away: move it back (or abort every wave and start the rollout again)",
+        ));
     }
     check_rollout_tree(rollout, &root)?;
     Ok(Some(root))
+}
+
+/// Where the requests come from, judged by `tree`.
+fn reads<'a>(sources: &RequestSourceArgs, tree: Option<&'a Path>) -> Reads<'a> {
+    match (sources.nginx_log.is_some(), tree) {
+        (true, Some(tree)) => Reads::Nginx(tree),
+        _ => Reads::Ledger(tree),
+    }
 }
 
 /// Refuses `out` when it is not the tree the rollout serves the phones from (`rollout start
@@ -218,14 +231,18 @@ fn advance(session: &Session, args: &RolloutAdvanceArgs) -> Result<(), Failure> 
     if let Some(out) = out {
         check_rollout_tree(&current, out)?;
     }
-    let nginx = nginx_tree(&current, &args.sources, out)?;
+    let tree = judging_tree(&current, &args.sources, out, true)?;
     let observed = observe(session, Some(writer.vault()), &args.sources, &args.rules)?;
+    // Unlocked before the gate: a file counts only if its phone's key opens it in the
+    // vault's layout.
+    let data_key = session.unlock(writer.vault())?;
     let view = rollout::view(
         writer.vault(),
         &current,
         &observed.status,
         &observed.entries,
-        nginx.as_deref(),
+        reads(&args.sources, tree.as_deref()),
+        Some(&data_key),
     );
     let wave = rollout::next_wave(
         writer.vault(),
@@ -236,7 +253,6 @@ fn advance(session: &Session, args: &RolloutAdvanceArgs) -> Result<(), Failure> 
         Timestamp::now(),
     )?;
     let planned = check_republish(writer.vault(), &args.republish, &[])?;
-    let data_key = session.unlock(writer.vault())?;
     if let Some((checked, _)) = &planned {
         checked.check_encrypted_sources(writer.vault(), &data_key)?;
     }
@@ -321,9 +337,16 @@ fn status(session: &Session, args: &RolloutStatusArgs) -> Result<(), Failure> {
     let Some(current) = vault.rollout() else {
         return Err(polyseal_fleet::Error::NoRollout.into());
     };
-    let nginx = nginx_tree(current, &args.status.sources, args.out.as_deref())?;
-    // Said once the arguments are known good: a refusal is one line.
-    session.note_unchecked();
+    let tree = judging_tree(current, &args.status.sources, args.out.as_deref(), false)?;
+    // Asked once the arguments are known good: a refusal is one line. Without an identity
+    // the files are judged by their headers.
+    let data_key = session.unlock_if_given(&vault)?.ok();
+    if tree.is_none() {
+        session.say(
+            "note: the rollout's tree is not here: the ledger's KeyDescs alone say which files \
+             were encrypted",
+        );
+    }
     let args = &args.status;
     let observed = observe(session, Some(&vault), &args.sources, &args.rules)?;
     let view = rollout::view(
@@ -331,7 +354,8 @@ fn status(session: &Session, args: &RolloutStatusArgs) -> Result<(), Failure> {
         current,
         &observed.status,
         &observed.entries,
-        nginx.as_deref(),
+        reads(&args.sources, tree.as_deref()),
+        data_key.as_ref(),
     );
     match args.format {
         TableFormat::Json => {

@@ -94,6 +94,8 @@ pub struct PublishSummary {
     pub plaintext: usize,
     /// Of those, the files served in plaintext until a rollout's wave takes their phones.
     pub plaintext_until_wave: usize,
+    /// Per-phone and key files written (not already published as they are).
+    pub phone_files_written: usize,
     /// Files already published and kept.
     pub reused: usize,
     /// Of the reused files, those the manifest proved unchanged without reading them.
@@ -371,9 +373,7 @@ impl CheckedPublish {
             context,
             &mut commit_keys,
         )?;
-        // A file read again rather than proved by the manifest was touched since the last
-        // run (by hand, a restored backup): phones may have read something else meanwhile.
-        let touched = summary.changed || summary.recorded < summary.reused;
+        let touched = summary.phone_files_written > 0;
         mark_published(writer, data_key, &out, touched)?;
         Ok(summary)
     }
@@ -382,11 +382,12 @@ impl CheckedPublish {
 /// During a rollout, records that the rollout's tree (`out`) now shows its waves in the
 /// vault's layout: the gate counts only what phones read after this moment (docs/ROLLOUT.md,
 /// "3."). Taken after the tree was swapped in, in whole seconds; the gate counts from the next
-/// second. Moved on by every publish there that `touched` a file (wrote one: a key changed, a
-/// phone served in plaintext while it rotates; or found one changed since): what phones read
-/// before proves nothing of the files they are served now. A rerun that changes nothing keeps
-/// it (phones poll daily: a publish from cron must not keep the gate shut). A publish
-/// elsewhere (a staging copy) changes nothing phones read.
+/// second. Moved on by every publish there that `touched` a phone's file (wrote a per-phone or
+/// key file: a key changed, a phone served in plaintext while it rotates, a file found changed
+/// by hand): what phones read before proves nothing of the files they are served now. A
+/// rerun that changes no phone's file keeps it (phones poll daily: a shared file regenerated
+/// from cron must not keep the gate shut). A publish elsewhere (a staging copy) changes
+/// nothing phones read.
 fn mark_published(
     writer: &mut VaultWriter,
     data_key: &DataKey,

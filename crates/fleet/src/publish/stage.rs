@@ -10,7 +10,7 @@ use rayon::prelude::*;
 use super::PublishSummary;
 use super::existing::{Existing, existing};
 use super::manifest::{Entry, Manifest, Stamp};
-use super::output::Output;
+use super::output::{Output, OutputKind};
 use super::ownership::OutFiles;
 use super::render::{Body, render};
 use super::swap::{sibling, swap};
@@ -63,6 +63,11 @@ pub(super) fn write_tree(
         outputs.iter().map(|_| Existing::Stale).collect()
     };
     summary.reused = existing.iter().filter(|e| e.is_fresh()).count();
+    summary.phone_files_written = outputs
+        .iter()
+        .zip(&existing)
+        .filter(|(o, e)| !e.is_fresh() && o.content.kind() != OutputKind::Copy)
+        .count();
     summary.recorded = existing
         .iter()
         .filter(|e| matches!(e, Existing::Recorded))

@@ -14,5 +14,5 @@ mod view;
 mod wave;
 
 pub use start::{Canaries, DEFAULT_CANARY_COUNT, ENCRYPTED_UPLOADS, start};
-pub use view::{PhoneInWave, RolloutView, Settled, WaveView, view};
+pub use view::{PhoneInWave, Reads, RolloutView, Settled, WaveView, view};
 pub use wave::{DEFAULT_WAVE_PERCENT, next_wave};

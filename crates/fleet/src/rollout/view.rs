@@ -6,7 +6,7 @@ use std::path::Path;
 
 use polyseal_crypto::Mac;
 use polyseal_delivery::access::UPLOAD_SUFFIXES;
-use polyseal_vault::{Rollout, Timestamp, Vault, WavePhones};
+use polyseal_vault::{DataKey, Rollout, Timestamp, Vault, WavePhones};
 use serde::Serialize;
 
 use super::published::PublishedTree;
@@ -105,18 +105,34 @@ pub struct RolloutView {
     pub plaintext_phones: usize,
 }
 
-/// The view of `rollout` of `vault`'s phones, judged by `status` and the requests `entries`.
-/// With `nginx_tree` (the tree nginx serves), the entries are nginx's, which name no KeyDesc:
-/// an entry was an encrypted file of its phone if that tree holds it so, under a key of that
-/// phone, unchanged since the tree was published.
+/// Where the requests of a view come from, and the tree to judge them by.
+#[derive(Clone, Copy, Debug)]
+#[non_exhaustive]
+pub enum Reads<'a> {
+    /// serve's ledger: a request names the KeyDesc of an encrypted file served. With the
+    /// rollout's tree, the file it names must also be there, sealed for the phone (in the
+    /// vault's layout, with the data key); without (`rollout status` away from the tree), the
+    /// KeyDesc alone counts.
+    Ledger(Option<&'a Path>),
+    /// nginx's access log, judged by the rollout's tree alone (it names no KeyDesc).
+    Nginx(&'a Path),
+}
+
+/// The view of `rollout` of `vault`'s phones, judged by `status` and the requests `entries`
+/// (read from `reads`); with `data_key`, a file counts only if its phone's key opens it in the
+/// vault's layout.
 pub fn view(
     vault: &Vault,
     rollout: &Rollout,
     status: &FleetStatus,
     entries: &[Entry],
-    nginx_tree: Option<&Path>,
+    reads: Reads<'_>,
+    data_key: Option<&DataKey>,
 ) -> RolloutView {
-    let mut published = nginx_tree.map(|root| PublishedTree::new(root, rollout.published()));
+    let (mut tree, needs_key_desc) = match reads {
+        Reads::Ledger(tree) => (tree.map(|root| PublishedTree::new(root, data_key)), true),
+        Reads::Nginx(root) => (Some(PublishedTree::new(root, data_key)), false),
+    };
     let fleet: Vec<Mac> = vault.records().map(|r| r.mac()).collect();
     // Indexed once: at 100,000 phones a search per phone would be 10^10 comparisons.
     let mut by_phone: HashMap<&str, Vec<&Entry>> = HashMap::new();
@@ -167,9 +183,11 @@ pub fn view(
                         let name = mac.to_string();
                         let requests = by_phone.get(name.as_str()).map_or(&[][..], Vec::as_slice);
                         let phone = statuses.get(name.as_str()).copied();
-                        let mut encrypted = |entry: &Entry| match published.as_mut() {
-                            Some(tree) => tree.is_encrypted(vault, &name, &entry.path),
-                            None => entry.key_desc.is_some(),
+                        let mut encrypted = |entry: &Entry| {
+                            (entry.key_desc.is_some() || !needs_key_desc)
+                                && tree
+                                    .as_mut()
+                                    .is_none_or(|t| t.is_encrypted(vault, &name, &entry.path))
                         };
                         let after = |since: u64| {
                             requests.iter().copied().filter(move |e| {
