@@ -197,6 +197,20 @@ impl Fleet {
     }
 }
 
+/// `fleet` once its canary showed the layout (`rollout learn`), was encrypted in wave 1 and
+/// settled on it: read its files, then polled.
+fn with_the_canary_settled(mut fleet: Fleet) -> Fleet {
+    boot_on_plaintext_and_let_the_canary_upload(&mut fleet);
+    fleet.ws.run(&["rollout", "learn", "--uploads", "up"]);
+    assert!(fleet.advance().status.success());
+    assert!(
+        fleet.boot(0) && fleet.boot(0),
+        "{:#?}",
+        fleet.reports.last()
+    );
+    fleet
+}
+
 /// Sleeps into the next second of the wall clock: ledger and vault times are whole seconds.
 fn into_the_next_second() {
     let now = std::time::SystemTime::now()
@@ -701,15 +715,7 @@ fn a_phone_of_the_last_wave_never_heard_from_can_be_waived_once_another_proved_t
 /// wave must read the files of the new layout.
 #[test]
 fn a_layout_changed_after_a_wave_settled_must_be_read_by_that_wave_again() {
-    let mut fleet = Fleet::start(DEFAULT);
-    boot_on_plaintext_and_let_the_canary_upload(&mut fleet);
-    fleet.ws.run(&["rollout", "learn", "--uploads", "up"]);
-    assert!(fleet.advance().status.success());
-    assert!(
-        fleet.boot(0) && fleet.boot(0),
-        "{:#?}",
-        fleet.reports.last()
-    );
+    let mut fleet = with_the_canary_settled(Fleet::start(DEFAULT));
     fleet
         .ws
         .run(&["format", "set", "--i-accept-the-risk", WRONG]);
@@ -911,14 +917,7 @@ fn a_publish_to_another_tree_does_not_stand_for_the_one_the_phones_are_served() 
     let mut fleet = Fleet::start(DEFAULT);
     // The canary boots five times within seconds, on purpose.
     fleet.loop_boots = "8";
-    boot_on_plaintext_and_let_the_canary_upload(&mut fleet);
-    fleet.ws.run(&["rollout", "learn", "--uploads", "up"]);
-    assert!(fleet.advance().status.success());
-    assert!(
-        fleet.boot(0) && fleet.boot(0),
-        "{:#?}",
-        fleet.reports.last()
-    );
+    let mut fleet = with_the_canary_settled(fleet);
     fleet
         .ws
         .run(&["format", "set", "--i-accept-the-risk", WRONG]);
@@ -945,15 +944,7 @@ fn a_publish_to_another_tree_does_not_stand_for_the_one_the_phones_are_served() 
 /// changes what its phones read: the wave is read again before the next one goes.
 #[test]
 fn a_key_change_in_the_last_wave_reopens_it() {
-    let mut fleet = Fleet::start(DEFAULT);
-    boot_on_plaintext_and_let_the_canary_upload(&mut fleet);
-    fleet.ws.run(&["rollout", "learn", "--uploads", "up"]);
-    assert!(fleet.advance().status.success());
-    assert!(
-        fleet.boot(0) && fleet.boot(0),
-        "{:#?}",
-        fleet.reports.last()
-    );
+    let fleet = with_the_canary_settled(Fleet::start(DEFAULT));
     fleet.ws.run(&["key-timing", "next-boot"]);
     let rotated = fleet.ws.output(&[
         "rotate",
@@ -1021,15 +1012,7 @@ fn a_file_restored_by_hand_in_another_layout_does_not_settle_a_wave() {
 /// wave's reads still count.
 #[test]
 fn a_publish_that_changes_no_phones_file_keeps_the_wave_settled() {
-    let mut fleet = Fleet::start(DEFAULT);
-    boot_on_plaintext_and_let_the_canary_upload(&mut fleet);
-    fleet.ws.run(&["rollout", "learn", "--uploads", "up"]);
-    assert!(fleet.advance().status.success());
-    assert!(
-        fleet.boot(0) && fleet.boot(0),
-        "{:#?}",
-        fleet.reports.last()
-    );
+    let fleet = with_the_canary_settled(Fleet::start(DEFAULT));
     let published = fleet.status_json()["published"].clone();
     let site = fleet.ws.path("src/site.cfg");
     let text = std::fs::read_to_string(&site).expect("site.cfg");

@@ -106,6 +106,13 @@ pub(super) fn resolve_out(out: &Path) -> Result<PathBuf, Error> {
 /// names it.
 pub fn tree_identity(out: &Path) -> Result<String, Error> {
     let out = resolve_out(out)?;
+    let (parent, name) = parent_and_name(&out)?;
+    let parent = fs::canonicalize(parent).map_err(|e| Error::io(parent, "resolve", e))?;
+    Ok(parent.join(name).to_string_lossy().into_owned())
+}
+
+/// The directory `out` is in (`.` for a bare name) and its own name.
+fn parent_and_name(out: &Path) -> Result<(&Path, &std::ffi::OsStr), Error> {
     let name = out.file_name().ok_or_else(|| Error::OutNotADirectoryName {
         out: out.to_owned(),
     })?;
@@ -113,20 +120,13 @@ pub fn tree_identity(out: &Path) -> Result<String, Error> {
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
         .unwrap_or(Path::new("."));
-    let parent = fs::canonicalize(parent).map_err(|e| Error::io(parent, "resolve", e))?;
-    Ok(parent.join(name).to_string_lossy().into_owned())
+    Ok((parent, name))
 }
 
 /// `<parent>/.<name>.polyseal-<what>`: a working directory next to `out`, on the same file
 /// system so the swap is a rename.
 pub(super) fn sibling(out: &Path, what: &str) -> Result<PathBuf, Error> {
-    let name = out.file_name().ok_or_else(|| Error::OutNotADirectoryName {
-        out: out.to_owned(),
-    })?;
-    let parent = out
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
+    let (parent, name) = parent_and_name(out)?;
     if !parent.is_dir() {
         return Err(Error::OutParentMissing {
             out: out.to_owned(),
