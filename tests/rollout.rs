@@ -115,6 +115,13 @@ impl Fleet {
         self.reports.push((*self.phones[index].mac(), report));
     }
 
+    /// The fleet with a loop rule for a test whose canary boots five times within seconds, on
+    /// purpose.
+    fn booting_often(mut self) -> Fleet {
+        self.loop_boots = "8";
+        self
+    }
+
     /// `polyseal rollout ARGS` reading the server's record of requests (`--ledger
     /// ledger.jsonl`, or `--nginx-log access.log` with the tree nginx serves), with a loop
     /// rule that the test's phones, booting several times within seconds on purpose, meet only
@@ -394,9 +401,7 @@ fn a_fleet_whose_firmware_writes_the_default_layout_goes_straight_through() {
 /// names the file the tree now holds encrypted.
 #[test]
 fn with_nginx_reads_before_the_wave_was_published_do_not_settle_it() {
-    let mut fleet = Fleet::on(Backend::Nginx, DEFAULT);
-    // The canary boots five times within seconds, on purpose.
-    fleet.loop_boots = "8";
+    let mut fleet = Fleet::on(Backend::Nginx, DEFAULT).booting_often();
     boot_on_plaintext_and_let_the_canary_upload(&mut fleet);
     fleet.ws.run(&["rollout", "learn", "--uploads", "up"]);
     std::fs::write(fleet.ws.path("empty.jsonl"), "").expect("an empty ledger");
@@ -641,9 +646,7 @@ fn a_wave_not_yet_in_the_published_tree_cannot_settle() {
 
 #[test]
 fn a_phone_of_the_last_wave_never_heard_from_can_be_waived_once_another_proved_the_layout() {
-    let mut fleet = Fleet::start(DEFAULT);
-    // The canary boots five times within seconds, on purpose.
-    fleet.loop_boots = "8";
+    let mut fleet = Fleet::on(Backend::Serve, DEFAULT).booting_often();
     boot_on_plaintext_and_let_the_canary_upload(&mut fleet);
     fleet.ws.run(&["rollout", "learn", "--uploads", "up"]);
     // Wave 1, the canary, is never heard from again: waiving it would leave the layout
@@ -914,10 +917,7 @@ fn start_reads_an_encrypted_source_for_the_setting_that_keeps_uploads_plaintext(
 /// staging copy) leaves the wave waiting, and advance republishes nowhere else.
 #[test]
 fn a_publish_to_another_tree_does_not_stand_for_the_one_the_phones_are_served() {
-    let mut fleet = Fleet::start(DEFAULT);
-    // The canary boots five times within seconds, on purpose.
-    fleet.loop_boots = "8";
-    let mut fleet = with_the_canary_settled(fleet);
+    let mut fleet = with_the_canary_settled(Fleet::on(Backend::Serve, DEFAULT).booting_often());
     fleet
         .ws
         .run(&["format", "set", "--i-accept-the-risk", WRONG]);
@@ -979,8 +979,7 @@ fn a_key_change_in_the_last_wave_reopens_it() {
 /// in the old layout after the layout changed is read by the canary, and proves nothing.
 #[test]
 fn a_file_restored_by_hand_in_another_layout_does_not_settle_a_wave() {
-    let mut fleet = Fleet::start(DEFAULT);
-    fleet.loop_boots = "8";
+    let mut fleet = Fleet::on(Backend::Serve, DEFAULT).booting_often();
     boot_on_plaintext_and_let_the_canary_upload(&mut fleet);
     fleet.ws.run(&["rollout", "learn", "--uploads", "up"]);
     assert!(fleet.advance().status.success());
